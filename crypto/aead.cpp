@@ -1,0 +1,65 @@
+#include "crypto/aead.hpp"
+
+#include "crypto/random.hpp"
+
+#include <sodium.h>
+
+#include <stdexcept>
+
+namespace tirai::crypto {
+
+namespace {
+void check_key(const Secret& key) {
+  if (key.size() != crypto_aead_xchacha20poly1305_ietf_KEYBYTES)
+    throw std::invalid_argument("AEAD key must be 32 bytes");
+}
+
+// Decrypts into `out` (sized for the plaintext); false when authentication fails.
+bool open_into(const Secret& key, std::span<const std::uint8_t> sealed, std::string_view ad,
+               std::uint8_t* out) {
+  const std::size_t ct_len = sealed.size() - aead_nonce_bytes;
+  unsigned long long out_len = 0;
+  return crypto_aead_xchacha20poly1305_ietf_decrypt(
+             out, &out_len, nullptr, sealed.data() + aead_nonce_bytes, ct_len,
+             reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), sealed.data(),
+             key.data()) == 0;
+}
+}  // namespace
+
+Bytes seal(const Secret& key, std::span<const std::uint8_t> plaintext, std::string_view ad) {
+  check_key(key);
+  Bytes out(aead_nonce_bytes + plaintext.size() + aead_tag_bytes);
+  randombytes_buf(out.data(), aead_nonce_bytes);
+  unsigned long long ct_len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      out.data() + aead_nonce_bytes, &ct_len, plaintext.data(), plaintext.size(),
+      reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr, out.data(), key.data());
+  return out;
+}
+
+std::optional<std::string> open(const Secret& key, std::span<const std::uint8_t> sealed,
+                                std::string_view ad) {
+  check_key(key);
+  if (sealed.size() < aead_nonce_bytes + aead_tag_bytes) return std::nullopt;
+  std::string out(sealed.size() - aead_nonce_bytes - aead_tag_bytes, '\0');
+  if (!open_into(key, sealed, ad, reinterpret_cast<std::uint8_t*>(out.data()))) return std::nullopt;
+  return out;
+}
+
+std::optional<Secret> open_secret(const Secret& key, std::span<const std::uint8_t> sealed,
+                                  std::string_view ad) {
+  check_key(key);
+  if (sealed.size() < aead_nonce_bytes + aead_tag_bytes) return std::nullopt;
+  Secret out(sealed.size() - aead_nonce_bytes - aead_tag_bytes);
+  if (!open_into(key, sealed, ad, out.data())) return std::nullopt;
+  return out;
+}
+
+Secret generate_key() {
+  ensure_sodium();
+  Secret k(aead_key_bytes);
+  crypto_aead_xchacha20poly1305_ietf_keygen(k.data());
+  return k;
+}
+
+}  // namespace tirai::crypto

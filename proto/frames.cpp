@@ -1,0 +1,284 @@
+#include "proto/frames.hpp"
+
+#include "proto/json_writer.hpp"
+#include "proto/utf8.hpp"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+namespace tirai::proto {
+
+namespace json = boost::json;
+
+namespace {
+
+FrameError bad(std::string message, std::optional<std::string> id = std::nullopt) {
+  return FrameError{ErrorCode::bad_request, std::move(message), std::move(id)};
+}
+
+// Reads a required string field; sets `err` and returns nullopt when missing or mistyped.
+std::optional<std::string> string_field(const json::object& o, std::string_view key,
+                                        std::optional<FrameError>& err,
+                                        const std::optional<std::string>& id) {
+  const auto* v = o.if_contains(key);
+  if (!v) {
+    err = bad(fmt::format("missing field '{}'", key), id);
+    return std::nullopt;
+  }
+  if (!v->is_string()) {
+    err = bad(fmt::format("field '{}' must be a string", key), id);
+    return std::nullopt;
+  }
+  return std::string(v->get_string());
+}
+
+std::optional<std::int64_t> int_field(const json::object& o, std::string_view key,
+                                      std::optional<FrameError>& err,
+                                      const std::optional<std::string>& id) {
+  const auto* v = o.if_contains(key);
+  if (!v) {
+    err = bad(fmt::format("missing field '{}'", key), id);
+    return std::nullopt;
+  }
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
+    return static_cast<std::int64_t>(v->get_uint64());
+  err = bad(fmt::format("field '{}' must be an integer", key), id);
+  return std::nullopt;
+}
+
+Inbound parse_hello(const json::object& o) {
+  std::optional<FrameError> err;
+  auto role = string_field(o, "role", err, std::nullopt);
+  if (!role) return *err;
+  Hello h;
+  if (*role == "talent") {
+    h.role = Role::talent;
+    auto alias = string_field(o, "alias", err, std::nullopt);
+    if (!alias) return *err;
+    auto secret = string_field(o, "secret", err, std::nullopt);
+    if (!secret) return *err;
+    h.alias = std::move(*alias);
+    h.secret = std::move(*secret);
+  } else if (*role == "client") {
+    h.role = Role::client;
+    auto token = string_field(o, "token", err, std::nullopt);
+    if (!token) return *err;
+    h.token = std::move(*token);
+  } else {
+    return bad("field 'role' must be \"talent\" or \"client\"");
+  }
+  return h;
+}
+
+Inbound parse_send(const json::object& o, const Limits& limits, const std::optional<std::string>& id) {
+  std::optional<FrameError> err;
+  auto session = string_field(o, "session", err, id);
+  if (!session) return *err;
+  if (!id) {
+    if (o.if_contains("id")) return bad("field 'id' must be a string of 1 to 64 characters");
+    return bad("missing field 'id'");
+  }
+  auto text = string_field(o, "text", err, id);
+  if (!text) return *err;
+  const auto chars = utf8_length(*text);
+  if (!chars) return bad("field 'text' is not valid UTF-8", id);
+  if (*chars == 0) return bad("field 'text' must not be empty", id);
+  if (*chars > limits.max_text_chars)
+    return FrameError{ErrorCode::too_large,
+                      fmt::format("text is longer than {} characters", limits.max_text_chars), id};
+  return Send{std::move(*session), *id, std::move(*text)};
+}
+
+}  // namespace
+
+Inbound parse_frame(std::string_view frame, const Limits& limits) {
+  if (!valid_utf8(frame)) return bad("frame is not valid UTF-8");
+  json::error_code ec;
+  // A small stack buffer holds a typical frame's parse tree without touching the heap.
+  unsigned char buf[4096];
+  json::static_resource mr(buf, sizeof(buf));
+  json::parse_options opts;
+  opts.max_depth = 8;
+  json::value v = json::parse(frame, ec, &mr, opts);
+  if (ec) {
+    // The static buffer may be too small for a large but valid frame; retry on the heap.
+    if (ec == json::error::exception || ec == boost::system::errc::not_enough_memory)
+      v = json::parse(frame, ec, {}, opts);
+  }
+  if (ec) return bad("malformed JSON");
+  if (!v.is_object()) return bad("a frame must be a JSON object");
+  const auto& o = v.get_object();
+
+  // The request id is echoed in errors only when it is a usable string.
+  std::optional<std::string> id;
+  if (const auto* idv = o.if_contains("id"); idv && idv->is_string()) {
+    const auto n = utf8_length(idv->get_string());
+    if (n && *n >= 1 && *n <= 64) id = std::string(idv->get_string());
+  }
+
+  const auto* type = o.if_contains("type");
+  if (!type) return bad("missing field 'type'", id);
+  if (!type->is_string()) return bad("field 'type' must be a string", id);
+  const std::string_view t = type->get_string();
+
+  std::optional<FrameError> err;
+  if (t == "hello") return parse_hello(o);
+  if (t == "send") return parse_send(o, limits, id);
+  if (t == "ack") {
+    auto session = string_field(o, "session", err, id);
+    if (!session) return *err;
+    auto seq = int_field(o, "seq", err, id);
+    if (!seq) return *err;
+    if (*seq < 0) return bad("field 'seq' must not be negative", id);
+    return Ack{std::move(*session), *seq};
+  }
+  if (t == "end") {
+    auto session = string_field(o, "session", err, id);
+    if (!session) return *err;
+    return End{std::move(*session)};
+  }
+  if (t == "rate") {
+    auto session = string_field(o, "session", err, id);
+    if (!session) return *err;
+    auto score = int_field(o, "score", err, id);
+    if (!score) return *err;
+    if (*score < 1 || *score > 5) return bad("field 'score' must be 1 to 5", id);
+    return Rate{std::move(*session), static_cast<int>(*score)};
+  }
+  return FrameError{ErrorCode::unknown_type, "unknown frame type", id};
+}
+
+std::string_view to_string(SessionState s) {
+  switch (s) {
+    case SessionState::open: return "open";
+    case SessionState::active: return "active";
+    case SessionState::closing: return "closing";
+    case SessionState::closed: return "closed";
+  }
+  return "closed";
+}
+
+std::optional<SessionState> session_state_from(std::string_view s) {
+  if (s == "open") return SessionState::open;
+  if (s == "active") return SessionState::active;
+  if (s == "closing") return SessionState::closing;
+  if (s == "closed") return SessionState::closed;
+  return std::nullopt;
+}
+
+namespace {
+void append_session_fields(std::string& out, const SessionView& s) {
+  out += "\"session\":";
+  append_json_string(out, s.session);
+  out += ",\"peer\":";
+  append_json_string(out, s.peer);
+  out += ",\"package\":";
+  append_json_string(out, s.package);
+  out += ",\"channels\":[";
+  for (std::size_t i = 0; i < s.channels.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, s.channels[i]);
+  }
+  out += "],\"state\":";
+  append_json_string(out, to_string(s.state));
+  out += ",\"expires_at\":";
+  append_json_string(out, rfc3339(s.expires_at));
+}
+}  // namespace
+
+std::string welcome_frame(Role role, const std::vector<SessionView>& sessions) {
+  std::string out = "{\"type\":\"welcome\",\"role\":";
+  append_json_string(out, to_string(role));
+  out += ",\"sessions\":[";
+  for (std::size_t i = 0; i < sessions.size(); ++i) {
+    if (i) out += ',';
+    out += '{';
+    append_session_fields(out, sessions[i]);
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+std::string session_booked_frame(const SessionView& s) {
+  std::string out = "{\"type\":\"session\",";
+  append_session_fields(out, s);
+  out += '}';
+  return out;
+}
+
+std::string accepted_frame(std::string_view id, std::string_view session, std::int64_t seq) {
+  std::string out;
+  out.reserve(64 + id.size() + session.size());
+  out += "{\"type\":\"accepted\",\"id\":";
+  append_json_string(out, id);
+  out += ",\"session\":";
+  append_json_string(out, session);
+  out += ",\"seq\":";
+  out += std::to_string(seq);
+  out += '}';
+  return out;
+}
+
+std::string message_frame(std::string_view session, std::int64_t seq, std::string_view from,
+                          std::string_view text, UnixMs sent_at, bool redacted) {
+  std::string out;
+  out.reserve(112 + session.size() + from.size() + text.size());
+  out += "{\"type\":\"message\",\"session\":";
+  append_json_string(out, session);
+  out += ",\"seq\":";
+  out += std::to_string(seq);
+  out += ",\"from\":";
+  append_json_string(out, from);
+  out += ",\"text\":";
+  append_json_string(out, text);
+  out += ",\"sent_at\":";
+  append_json_string(out, rfc3339(sent_at));
+  if (redacted) out += ",\"redacted\":true";
+  out += '}';
+  return out;
+}
+
+std::string session_state_frame(std::string_view session, SessionState state, std::string_view reason,
+                                std::optional<std::int64_t> grace_seconds) {
+  std::string out = "{\"type\":\"session\",\"session\":";
+  append_json_string(out, session);
+  out += ",\"state\":";
+  append_json_string(out, to_string(state));
+  out += ",\"reason\":";
+  append_json_string(out, reason);
+  if (grace_seconds) {
+    out += ",\"grace_seconds\":";
+    out += std::to_string(*grace_seconds);
+  }
+  out += '}';
+  return out;
+}
+
+std::string expiring_notice_frame(std::string_view session, SessionState state,
+                                  std::int64_t expires_in_seconds) {
+  std::string out = "{\"type\":\"session\",\"session\":";
+  append_json_string(out, session);
+  out += ",\"state\":";
+  append_json_string(out, to_string(state));
+  out += ",\"notice\":\"expiring\",\"expires_in\":";
+  out += std::to_string(expires_in_seconds);
+  out += '}';
+  return out;
+}
+
+std::string error_frame(ErrorCode code, std::string_view message, const std::optional<std::string>& id) {
+  std::string out = "{\"type\":\"error\",\"code\":";
+  append_json_string(out, to_string(code));
+  out += ",\"message\":";
+  append_json_string(out, message);
+  if (id) {
+    out += ",\"id\":";
+    append_json_string(out, *id);
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace tirai::proto

@@ -1,0 +1,93 @@
+#pragma once
+#include "proto/error_code.hpp"
+#include "proto/timefmt.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace tirai::proto {
+
+enum class Role { talent, client };
+constexpr std::string_view to_string(Role r) { return r == Role::talent ? "talent" : "client"; }
+
+// ---- inbound frames (peer → relay) ----
+
+struct Hello {
+  Role role{};
+  std::string alias;   // talent only
+  std::string secret;  // talent only
+  std::string token;   // client only
+};
+
+struct Send {
+  std::string session;
+  std::string id;  // the sender's id, 1–64 characters, used for idempotent retries
+  std::string text;
+};
+
+struct Ack {
+  std::string session;
+  std::int64_t seq{};
+};
+
+struct End {
+  std::string session;
+};
+
+struct Rate {
+  std::string session;
+  int score{};
+};
+
+// Why a frame was refused; `id` echoes the frame's "id" when it had a usable one.
+struct FrameError {
+  ErrorCode code{};
+  std::string message;
+  std::optional<std::string> id;
+};
+
+using Inbound = std::variant<Hello, Send, Ack, End, Rate, FrameError>;
+
+struct Limits {
+  std::size_t max_text_chars = 4096;
+};
+
+// Parses one WebSocket text frame. Never throws on bad input: a malformed,
+// mistyped or unknown frame comes back as a FrameError carrying the protocol
+// code (bad_request, unknown_type, too_large).
+Inbound parse_frame(std::string_view frame, const Limits& limits);
+
+// ---- outbound frames (relay → peer), each one JSON object on one line ----
+
+enum class SessionState { open, active, closing, closed };
+std::string_view to_string(SessionState s);
+std::optional<SessionState> session_state_from(std::string_view s);
+
+struct SessionView {
+  std::string session;
+  std::string peer;  // the other side's alias
+  std::string package;
+  std::vector<std::string> channels;
+  SessionState state{};
+  UnixMs expires_at{};
+};
+
+std::string welcome_frame(Role role, const std::vector<SessionView>& sessions);
+// A session booked after the talent's hello.
+std::string session_booked_frame(const SessionView& s);
+std::string accepted_frame(std::string_view id, std::string_view session, std::int64_t seq);
+std::string message_frame(std::string_view session, std::int64_t seq, std::string_view from,
+                          std::string_view text, UnixMs sent_at, bool redacted = false);
+// A state change; grace_seconds is written for "closing" only.
+std::string session_state_frame(std::string_view session, SessionState state, std::string_view reason,
+                                std::optional<std::int64_t> grace_seconds);
+std::string expiring_notice_frame(std::string_view session, SessionState state,
+                                  std::int64_t expires_in_seconds);
+std::string error_frame(ErrorCode code, std::string_view message,
+                        const std::optional<std::string>& id = std::nullopt);
+
+}  // namespace tirai::proto

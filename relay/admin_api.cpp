@@ -1,0 +1,327 @@
+#include "relay/listeners.hpp"
+
+#include "crypto/secret.hpp"
+#include "proto/timefmt.hpp"
+#include "store/store.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace tirai::relay {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+struct Reply {
+  unsigned status = 200;
+  json::value body;
+  std::string raw;  // used instead of `body` when set (metrics text)
+  std::string content_type = "application/json";
+};
+
+Reply json_reply(unsigned status, json::value body) {
+  Reply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Reply error_reply(unsigned status, std::string_view code, std::string_view message) {
+  return Reply{status, json::object{{"error", code}, {"message", message}}, {}, "application/json"};
+}
+Reply error_reply(const AdminError& e) { return error_reply(e.status, e.code, e.message); }
+
+// Waits, inside a coroutine, for a callback-style call into the session
+// manager. The callback is posted so that it never resumes the coroutine from
+// inside its own initiation.
+template <typename T, typename Start>
+asio::awaitable<T> await_callback(Start start) {
+  auto ex = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      [start = std::move(start), ex](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        start([h, ex](T value) mutable {
+          asio::post(ex, [h, value = std::move(value)]() mutable { std::move(*h)(std::move(value)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+// Runs a read on the store thread and returns its result.
+template <typename T, typename Read>
+asio::awaitable<std::optional<T>> store_read(StoreRunner& store, Read read) {
+  auto result = std::make_shared<std::optional<T>>();
+  const bool ok = co_await await_callback<bool>([&](auto done) {
+    store.submit([result, read](store::Store& st) { *result = read(st); },
+                 [done](std::exception_ptr e) mutable { done(!e); });
+  });
+  if (!ok) co_return std::nullopt;
+  co_return std::move(*result);
+}
+
+json::object session_json(const store::SessionRecord& r) {
+  json::object o{{"session", r.id},
+                 {"talent", r.talent_alias},
+                 {"package", r.package},
+                 {"state", proto::to_string(r.state)},
+                 {"booked_at", proto::rfc3339(r.booked_at)},
+                 {"expires_at", proto::rfc3339(r.expires_at)},
+                 {"messages", r.message_count}};
+  json::array ch;
+  for (const auto& c : r.channels) ch.emplace_back(c);
+  o["channels"] = std::move(ch);
+  if (!r.client_alias.empty()) o["client_alias"] = r.client_alias;
+  if (!r.close_reason.empty()) o["close_reason"] = r.close_reason;
+  if (r.closing_until) o["closing_until"] = proto::rfc3339(*r.closing_until);
+  if (r.closed_at) o["closed_at"] = proto::rfc3339(*r.closed_at);
+  return o;
+}
+
+// Reads a JSON object body; sets `err` when the body is not one.
+std::optional<json::object> json_body(const Request& req, std::optional<Reply>& err) {
+  json::error_code ec;
+  auto v = json::parse(req.body(), ec);
+  if (ec || !v.is_object()) {
+    err = error_reply(400, "bad_request", "the body must be a JSON object");
+    return std::nullopt;
+  }
+  return std::move(v.get_object());
+}
+
+std::optional<std::string> string_member(const json::object& o, std::string_view key, std::optional<Reply>& err) {
+  const auto* v = o.if_contains(key);
+  if (!v || !v->is_string()) {
+    err = error_reply(400, "bad_request", fmt::format("field '{}' must be a string", key));
+    return std::nullopt;
+  }
+  return std::string(v->get_string());
+}
+
+class AdminRouter {
+ public:
+  explicit AdminRouter(AdminContext& ctx) : ctx_(ctx) {}
+
+  asio::awaitable<Reply> handle(const Request& req) {
+    const std::string_view target = req.target();
+    const auto q = target.find('?');
+    const std::string_view path = target.substr(0, q);
+    const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+    const auto method = req.method();
+
+    if (path == "/v1/health") {
+      if (method != http::verb::get) co_return not_allowed();
+      co_return json_reply(200, json::object{{"status", "ok"}});
+    }
+    if (!authorised(req)) co_return error_reply(401, "unauthorized", "a valid bearer token is required");
+
+    if (path == "/metrics") {
+      if (method != http::verb::get) co_return not_allowed();
+      {
+        Reply r;
+        r.raw = ctx_.metrics.render();
+        r.content_type = "text/plain; version=0.0.4";
+        co_return r;
+      }
+    }
+    if (path == "/v1/packages") {
+      if (method != http::verb::get) co_return not_allowed();
+      json::array out;
+      for (const auto& [name, p] : ctx_.manager.packages()) {
+        json::array ch;
+        for (const auto& c : p.channels) ch.emplace_back(c);
+        json::object o{{"name", name}, {"channels", std::move(ch)}, {"duration", format_duration(p.duration)}};
+        o["max_messages"] = p.max_messages ? json::value(*p.max_messages) : json::value(nullptr);
+        out.emplace_back(std::move(o));
+      }
+      co_return json_reply(200, json::object{{"packages", std::move(out)}});
+    }
+    if (path == "/v1/talents") {
+      if (method == http::verb::get) co_return list_talents();
+      if (method == http::verb::post) co_return co_await add_talent(req);
+      co_return not_allowed();
+    }
+    if (path.starts_with("/v1/talents/")) {
+      if (method != http::verb::delete_) co_return not_allowed();
+      co_return co_await remove_talent(std::string(path.substr(12)));
+    }
+    if (path == "/v1/sessions") {
+      if (method == http::verb::post) co_return co_await book(req);
+      if (method == http::verb::get) co_return co_await list_sessions(query);
+      co_return not_allowed();
+    }
+    if (path.starts_with("/v1/sessions/")) {
+      std::string_view rest = path.substr(13);
+      if (rest.ends_with("/end")) {
+        if (method != http::verb::post) co_return not_allowed();
+        if (auto e = ctx_.manager.end_by_operator(std::string(rest.substr(0, rest.size() - 4))))
+          co_return error_reply(*e);
+        co_return json_reply(200, json::object{{"status", "ending"}});
+      }
+      if (method != http::verb::get) co_return not_allowed();
+      co_return co_await get_session(std::string(rest));
+    }
+    co_return error_reply(404, "not_found", "no such endpoint");
+  }
+
+ private:
+  static Reply not_allowed() { return error_reply(405, "method_not_allowed", "method not allowed here"); }
+
+  bool authorised(const Request& req) const {
+    const auto h = req[http::field::authorization];
+    constexpr std::string_view prefix = "Bearer ";
+    if (!h.starts_with(prefix)) return false;
+    return crypto::secrets_equal(h.substr(prefix.size()), ctx_.token);
+  }
+
+  Reply list_talents() {
+    json::array out;
+    for (const auto& t : ctx_.manager.talents())
+      out.emplace_back(json::object{{"alias", t.alias},
+                                    {"status", "active"},
+                                    {"online", t.online},
+                                    {"open_sessions", t.open_sessions},
+                                    {"created_at", proto::rfc3339(t.created_at)}});
+    return json_reply(200, json::object{{"talents", std::move(out)}});
+  }
+
+  asio::awaitable<Reply> add_talent(const Request& req) {
+    std::optional<Reply> err;
+    auto body = json_body(req, err);
+    if (!body) co_return *err;
+    auto alias = string_member(*body, "alias", err);
+    if (!alias) co_return *err;
+    auto secret = string_member(*body, "secret", err);
+    if (!secret) co_return *err;
+    auto result = co_await await_callback<std::optional<AdminError>>(
+        [&](auto done) { ctx_.manager.add_talent(*alias, std::move(*secret), std::move(done)); });
+    if (result) co_return error_reply(*result);
+    co_return json_reply(201, json::object{{"alias", *alias}});
+  }
+
+  asio::awaitable<Reply> remove_talent(std::string alias) {
+    auto result = co_await await_callback<std::optional<AdminError>>(
+        [&](auto done) { ctx_.manager.remove_talent(alias, std::move(done)); });
+    if (result) co_return error_reply(*result);
+    co_return json_reply(204, nullptr);
+  }
+
+  asio::awaitable<Reply> book(const Request& req) {
+    std::optional<Reply> err;
+    auto body = json_body(req, err);
+    if (!body) co_return *err;
+    BookRequest br;
+    for (auto [key, out] : {std::pair{"talent", &br.talent}, {"client", &br.client_number}, {"package", &br.package}}) {
+      auto v = string_member(*body, key, err);
+      if (!v) co_return *err;
+      *out = std::move(*v);
+    }
+    auto result = co_await await_callback<AdminResult<Booking>>(
+        [&](auto done) { ctx_.manager.book(std::move(br), std::move(done)); });
+    if (auto* e = std::get_if<AdminError>(&result)) co_return error_reply(*e);
+    const auto& b = std::get<Booking>(result);
+    co_return json_reply(201, json::object{{"session", b.session},
+                                      {"client_alias", b.client_alias},
+                                      {"client_token", b.client_token},
+                                      {"expires_at", proto::rfc3339(b.expires_at)}});
+  }
+
+  asio::awaitable<Reply> list_sessions(std::string_view query) {
+    std::optional<proto::SessionState> state;
+    if (query.starts_with("state=")) {
+      state = proto::session_state_from(query.substr(6));
+      if (!state) co_return error_reply(400, "bad_request", "state is one of open, active, closing, closed");
+    } else if (!query.empty()) {
+      co_return error_reply(400, "bad_request", "the only query parameter is state");
+    }
+    auto rows = co_await store_read<std::vector<store::SessionRecord>>(
+        ctx_.store, [state](store::Store& st) { return st.sessions(state); });
+    if (!rows) co_return error_reply(500, "internal", "sessions could not be read");
+    json::array out;
+    for (const auto& r : *rows) out.emplace_back(session_json(r));
+    co_return json_reply(200, json::object{{"sessions", std::move(out)}});
+  }
+
+  asio::awaitable<Reply> get_session(std::string id) {
+    auto row = co_await store_read<std::optional<store::SessionRecord>>(
+        ctx_.store, [id](store::Store& st) { return st.session(id); });
+    if (!row) co_return error_reply(500, "internal", "the session could not be read");
+    if (!*row) co_return error_reply(404, "unknown_session", "no such session");
+    co_return json_reply(200, session_json(**row));
+  }
+
+  AdminContext& ctx_;
+};
+
+asio::awaitable<void> serve(tcp::socket socket, AdminContext& ctx) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  AdminRouter router(ctx);
+  for (;;) {
+    stream.expires_after(std::chrono::seconds(30));
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024);
+    parser.header_limit(16 * 1024);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        Response res{http::status::payload_too_large, 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = R"({"error":"too_large","message":"the body is over 64 KiB"})";
+        res.keep_alive(false);
+        res.prepare_payload();
+        co_await http::async_write(stream, res, use_tuple);
+      }
+      break;
+    }
+    auto req = parser.release();
+    Reply reply;
+    try {
+      reply = co_await router.handle(req);
+    } catch (const std::exception& e) {
+      spdlog::error("[admin] {} failed: {}", std::string(req.target().substr(0, req.target().find('?'))), e.what());
+      reply = error_reply(500, "internal", "internal error");
+    }
+    spdlog::debug("[admin] {} {} -> {}", std::string(req.method_string()),
+                  std::string(req.target().substr(0, req.target().find('?'))), reply.status);
+    Response res{static_cast<http::status>(reply.status), req.version()};
+    res.set(http::field::server, "tirai");
+    res.set(http::field::cache_control, "no-store");
+    if (reply.status != 204) {
+      res.set(http::field::content_type, reply.content_type);
+      res.body() = reply.raw.empty() ? json::serialize(reply.body) : std::move(reply.raw);
+    }
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
+    if (wec || !req.keep_alive()) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+}  // namespace
+
+asio::awaitable<void> run_admin_listener(tcp::acceptor& acceptor, AdminContext& context) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      continue;
+    }
+    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), context), asio::detached);
+  }
+}
+
+}  // namespace tirai::relay

@@ -1,0 +1,334 @@
+#include "relay/config.hpp"
+
+#include "proto/identifiers.hpp"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace tirai::relay {
+
+std::string Address::str() const {
+  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
+                                             : fmt::format("{}:{}", host, port);
+}
+
+std::optional<Millis> parse_duration(std::string_view s) {
+  std::int64_t n = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc{} || p == s.data() || n < 0) return std::nullopt;
+  const std::string_view unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
+  std::int64_t scale;
+  if (unit == "ms") scale = 1;
+  else if (unit == "s") scale = 1000;
+  else if (unit == "m") scale = 60'000;
+  else if (unit == "h") scale = 3'600'000;
+  else if (unit == "d") scale = 86'400'000;
+  else return std::nullopt;
+  if (n > INT64_MAX / scale / 1000) return std::nullopt;
+  return Millis(n * scale);
+}
+
+std::string format_duration(Millis d) {
+  const auto ms = d.count();
+  if (ms % 86'400'000 == 0 && ms) return fmt::format("{}d", ms / 86'400'000);
+  if (ms % 3'600'000 == 0 && ms) return fmt::format("{}h", ms / 3'600'000);
+  if (ms % 60'000 == 0 && ms) return fmt::format("{}m", ms / 60'000);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  return fmt::format("{}ms", ms);
+}
+
+std::optional<Address> parse_address(std::string_view s) {
+  std::string_view host, port;
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find("]:");
+    if (close == std::string_view::npos) return std::nullopt;
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    const auto colon = s.rfind(':');
+    if (colon == std::string_view::npos || s.find(':') != colon) return std::nullopt;
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  unsigned value = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (host.empty() || port.empty() || ec != std::errc{} || p != port.data() + port.size() || value > 65535)
+    return std::nullopt;
+  return Address{std::string(host), static_cast<std::uint16_t>(value)};
+}
+
+namespace {
+
+// Walks one table, reading the keys it knows and reporting the rest. Every
+// problem is collected, so one start reports all of them.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string prefix, std::vector<std::string>& errors)
+      : table_(table), prefix_(std::move(prefix)), errors_(errors) {}
+
+  ~TableReader() {
+    for (const auto& [k, v] : table_)
+      if (!seen_.count(std::string(k.str())))
+        error(std::string(k.str()), v, "unknown key");
+  }
+
+  void string(std::string_view key, std::string& out) {
+    if (const auto* n = get(key)) {
+      if (auto v = n->value<std::string>()) out = *v;
+      else error(key, *n, "must be a string");
+    }
+  }
+
+  void path(std::string_view key, std::filesystem::path& out) {
+    std::string s;
+    if (!get(key)) return;
+    string(key, s);
+    if (!s.empty()) out = s;
+  }
+
+  template <typename T>
+  void integer(std::string_view key, T& out, std::int64_t min, std::int64_t max) {
+    if (const auto* n = get(key)) {
+      const auto v = n->value_exact<std::int64_t>();
+      if (!v) error(key, *n, "must be an integer");
+      else if (*v < min || *v > max) error(key, *n, fmt::format("must be between {} and {}", min, max));
+      else out = static_cast<T>(*v);
+    }
+  }
+
+  void duration(std::string_view key, Millis& out) {
+    if (const auto* n = get(key)) {
+      const auto s = n->value<std::string>();
+      std::optional<Millis> d = s ? parse_duration(*s) : std::nullopt;
+      if (!d) error(key, *n, "must be a duration string such as \"500ms\", \"90s\", \"30m\", \"2h\" or \"30d\"");
+      else out = *d;
+    }
+  }
+
+  void address(std::string_view key, Address& out) {
+    if (const auto* n = get(key)) {
+      const auto s = n->value<std::string>();
+      std::optional<Address> a = s ? parse_address(*s) : std::nullopt;
+      if (!a) error(key, *n, "must be an address \"host:port\"");
+      else out = *a;
+    }
+  }
+
+  template <typename E>
+  void choice(std::string_view key, E& out, std::initializer_list<std::pair<std::string_view, E>> options) {
+    if (const auto* n = get(key)) {
+      const auto s = n->value<std::string>();
+      std::string names;
+      for (const auto& [name, value] : options) {
+        if (s && *s == name) {
+          out = value;
+          return;
+        }
+        names += fmt::format("{}\"{}\"", names.empty() ? "" : ", ", name);
+      }
+      error(key, *n, fmt::format("must be one of {}", names));
+    }
+  }
+
+  void string_list(std::string_view key, std::vector<std::string>& out) {
+    if (const auto* n = get(key)) {
+      const auto* arr = n->as_array();
+      std::vector<std::string> v;
+      bool ok = arr != nullptr;
+      if (arr)
+        for (const auto& e : *arr) {
+          if (auto s = e.value<std::string>()) v.push_back(*s);
+          else ok = false;
+        }
+      if (!ok) error(key, *n, "must be an array of strings");
+      else out = std::move(v);
+    }
+  }
+
+  const toml::node* get(std::string_view key) {
+    seen_.insert(std::string(key));
+    return table_.get(key);
+  }
+
+  void error(std::string_view key, const toml::node& n, std::string_view what) {
+    errors_.push_back(fmt::format("{}{} (line {}): {}", prefix_, key, n.source().begin.line, what));
+  }
+
+ private:
+  const toml::table& table_;
+  std::string prefix_;
+  std::vector<std::string>& errors_;
+  std::set<std::string> seen_;
+};
+
+std::map<std::string, Package> default_packages() {
+  using namespace std::chrono;
+  return {
+      {"chat-30m", {"chat-30m", {"chat"}, minutes(30), std::nullopt}},
+      {"chat-call-60m", {"chat-call-60m", {"chat", "voice"}, minutes(60), std::nullopt}},
+  };
+}
+
+}  // namespace
+
+Config parse_config(std::string_view text, const std::filesystem::path& base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(fmt::format("config (line {}, column {}): {}", e.source().begin.line,
+                                  e.source().begin.column, e.description()));
+  }
+  Config c;
+  std::vector<std::string> errors;
+  auto section = [&](std::string_view name, auto&& read) {
+    const auto* node = root.get(name);
+    if (!node) return;
+    if (const auto* t = node->as_table()) {
+      TableReader r(*t, fmt::format("{}.", name), errors);
+      read(r);
+    } else {
+      errors.push_back(fmt::format("{} (line {}): must be a table", name, node->source().begin.line));
+    }
+  };
+  const std::set<std::string_view> sections = {"relay", "admin", "store", "keys", "sessions", "packages", "log"};
+  for (const auto& [k, v] : root)
+    if (!sections.count(k.str()))
+      errors.push_back(fmt::format("{} (line {}): unknown section", k.str(), v.source().begin.line));
+
+  section("relay", [&](TableReader& r) {
+    r.address("listen", c.relay.listen);
+    r.integer("max_frame_bytes", c.relay.max_frame_bytes, 256, 16 << 20);
+    r.integer("max_text_chars", c.relay.max_text_chars, 1, 1 << 20);
+    r.integer("max_connections", c.relay.max_connections, 1, 10'000'000);
+    r.integer("max_outbound_frames", c.relay.max_outbound_frames, 16, 1 << 20);
+    r.duration("idle_timeout", c.relay.idle_timeout);
+    r.duration("hello_timeout", c.relay.hello_timeout);
+  });
+  section("admin", [&](TableReader& r) {
+    r.address("listen", c.admin.listen);
+    r.path("token_file", c.admin.token_file);
+  });
+  section("store", [&](TableReader& r) {
+    r.path("path", c.store.path);
+    r.choice("synchronous", c.store.synchronous,
+             {{"normal", store::Synchronous::normal}, {"full", store::Synchronous::full}});
+  });
+  section("keys", [&](TableReader& r) { r.path("master_key_file", c.keys.master_key_file); });
+  section("sessions", [&](TableReader& r) {
+    r.duration("warn_before", c.sessions.warn_before);
+    r.duration("grace", c.sessions.grace);
+    r.duration("retention", c.sessions.retention);
+  });
+  section("log", [&](TableReader& r) {
+    r.choice("level", c.log.level,
+             {{"trace", std::string("trace")}, {"debug", std::string("debug")}, {"info", std::string("info")},
+              {"warn", std::string("warn")}, {"error", std::string("error")}});
+    r.choice("format", c.log.format, {{"text", LogFormat::text}, {"json", LogFormat::json}});
+  });
+
+  if (const auto* node = root.get("packages")) {
+    if (const auto* t = node->as_table()) {
+      for (const auto& [name, v] : *t) {
+        const auto* pt = v.as_table();
+        const std::string key = fmt::format("packages.{}", name.str());
+        if (!pt) {
+          errors.push_back(fmt::format("{} (line {}): must be a table", key, v.source().begin.line));
+          continue;
+        }
+        if (!proto::valid_alias(name.str()))
+          errors.push_back(fmt::format("{} (line {}): package names are 2-32 of [a-z0-9_-]", key,
+                                       v.source().begin.line));
+        Package p{std::string(name.str()), {"chat"}, std::chrono::minutes(30), std::nullopt};
+        TableReader r(*pt, key + ".", errors);
+        r.string_list("channels", p.channels);
+        r.duration("duration", p.duration);
+        std::int64_t max = 0;
+        r.integer("max_messages", max, 0, 1'000'000'000);
+        if (max > 0) p.max_messages = max;
+        for (const auto& ch : p.channels)
+          if (ch != "chat" && ch != "voice")
+            r.error("channels", *pt->get("channels"), "channels are \"chat\" and \"voice\"");
+        if (p.duration.count() == 0) r.error("duration", *pt->get("duration"), "must be longer than 0s");
+        c.packages.emplace(p.name, std::move(p));
+      }
+    } else {
+      errors.push_back(fmt::format("packages (line {}): must be a table", node->source().begin.line));
+    }
+  } else {
+    c.packages = default_packages();
+  }
+
+  if (!errors.empty()) {
+    std::string msg = "invalid configuration:";
+    for (const auto& e : errors) msg += "\n  " + e;
+    throw ConfigError(msg);
+  }
+  for (auto* p : {&c.admin.token_file, &c.store.path, &c.keys.master_key_file})
+    if (p->is_relative()) *p = base_dir / *p;
+  return c;
+}
+
+Config load_config(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError(fmt::format("config file {} cannot be read", file.string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const auto dir = std::filesystem::absolute(file).parent_path();
+  return parse_config(ss.str(), dir);
+}
+
+std::string_view example_config() {
+  return R"toml(# tirai relay configuration. Every key is shown with its default.
+# Durations: "500ms", "90s", "30m", "2h", "30d". Addresses: "host:port".
+# Relative paths are relative to this file's folder.
+
+[relay]
+listen = "127.0.0.1:8080"        # WebSocket listener for talents and clients (/v1/ws)
+max_frame_bytes = 16384          # a larger frame closes the connection with 1009
+max_text_chars = 4096            # longest message text, in characters (too_large past it)
+max_connections = 50000          # further connections are refused until some close
+max_outbound_frames = 1024       # frames queued to one slow peer before it is disconnected (it replays on reconnect)
+idle_timeout = "5m"              # a connection that answers no ping for this long is closed
+hello_timeout = "10s"            # a connection must say hello within this time
+
+[admin]
+listen = "127.0.0.1:8081"        # admin HTTP API; keep it on loopback
+token_file = "admin.token"       # bearer token for the admin API, created 0600 on first start
+
+[store]
+path = "tirai.db"                # SQLite database (WAL mode), created 0600 on first start
+synchronous = "normal"           # "normal": survives a crash of tiraid; "full": also a power cut, slower
+
+[keys]
+master_key_file = "master.key"   # 32 random bytes, created 0600 on first start; wider permissions are refused
+
+[sessions]
+warn_before = "5m"               # both sides get an "expiring" notice this long before the end
+grace = "60s"                    # after a session is ended, both may still write farewells this long; "0s" closes at once
+retention = "30d"                # minimal records of closed sessions are purged after this
+
+# One table per package that can be booked. Without any [packages.*] table,
+# the two below are the defaults.
+[packages.chat-30m]
+channels = ["chat"]              # "chat", or "chat" and "voice"
+duration = "30m"                 # the session expires this long after booking
+max_messages = 0                 # message quota for the session (both sides together); 0 means none
+
+[packages.chat-call-60m]
+channels = ["chat", "voice"]
+duration = "60m"
+max_messages = 0
+
+[log]
+level = "info"                   # "trace", "debug", "info", "warn", "error"; no level ever logs numbers, tokens or texts
+format = "text"                  # "text" or "json" (one object per line)
+)toml";
+}
+
+}  // namespace tirai::relay

@@ -1,0 +1,88 @@
+#pragma once
+#include "store/database.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tirai::relay {
+
+using Millis = std::chrono::milliseconds;
+
+// A start-up configuration problem; the message names the key (and line).
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Address {
+  std::string host;
+  std::uint16_t port{};
+  std::string str() const;
+};
+
+struct Package {
+  std::string name;
+  std::vector<std::string> channels;
+  Millis duration{};
+  std::optional<std::int64_t> max_messages;
+};
+
+enum class LogFormat { text, json };
+
+// The whole configuration, parsed once and validated (design §7). Relative
+// paths are resolved against the config file's folder.
+struct Config {
+  struct Relay {
+    Address listen{"127.0.0.1", 8080};
+    std::size_t max_frame_bytes = 16384;
+    std::size_t max_text_chars = 4096;
+    std::size_t max_connections = 50000;
+    std::size_t max_outbound_frames = 1024;
+    Millis idle_timeout = std::chrono::minutes(5);
+    Millis hello_timeout = std::chrono::seconds(10);
+  } relay;
+  struct Admin {
+    Address listen{"127.0.0.1", 8081};
+    std::filesystem::path token_file = "admin.token";
+  } admin;
+  struct Store {
+    std::filesystem::path path = "tirai.db";
+    store::Synchronous synchronous = store::Synchronous::normal;
+  } store;
+  struct Keys {
+    std::filesystem::path master_key_file = "master.key";
+  } keys;
+  struct Sessions {
+    Millis warn_before = std::chrono::minutes(5);
+    Millis grace = std::chrono::seconds(60);
+    Millis retention = std::chrono::hours(24 * 30);
+  } sessions;
+  std::map<std::string, Package> packages;
+  struct Log {
+    std::string level = "info";
+    LogFormat format = LogFormat::text;
+  } log;
+};
+
+// Parses and validates a TOML config file. Throws ConfigError listing every
+// problem found (unknown keys, wrong types, bad durations or addresses), each
+// naming its key and line.
+Config load_config(const std::filesystem::path& file);
+Config parse_config(std::string_view toml_text, const std::filesystem::path& base_dir);
+
+// Parses "500ms", "90s", "30m", "2h", "30d"; nullopt otherwise.
+std::optional<Millis> parse_duration(std::string_view s);
+// Parses "host:port" or "[v6]:port"; nullopt otherwise.
+std::optional<Address> parse_address(std::string_view s);
+std::string format_duration(Millis d);
+
+// The shipped example: every key with its default and a one-line explanation.
+std::string_view example_config();
+
+}  // namespace tirai::relay

@@ -1,0 +1,172 @@
+#include "relay/daemon.hpp"
+
+#include "crypto/keyring.hpp"
+#include "crypto/random.hpp"
+#include "relay/listeners.hpp"
+#include "relay/logging.hpp"
+#include "relay/metrics.hpp"
+#include "relay/session_manager.hpp"
+#include "relay/store_worker.hpp"
+#include "store/store.hpp"
+
+#include <boost/asio.hpp>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+namespace tirai::relay {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+std::string load_or_create_token(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) {
+    if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+    std::ofstream out(file, std::ios::out | std::ios::trunc);
+    if (!out) throw std::runtime_error(fmt::format("admin token file {} cannot be created", file.string()));
+    out << crypto::new_token() << '\n';
+    out.close();
+    std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    spdlog::info("[admin] created a new admin token file {}", file.string());
+  }
+  std::ifstream in(file);
+  std::string token;
+  std::getline(in, token);
+  if (token.size() < 16) throw std::runtime_error(fmt::format("admin token file {} holds no usable token", file.string()));
+  return token;
+}
+
+namespace {
+
+// Keeps keys out of core files and /proc/PID/mem readers of the same user.
+void harden_process() {
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct rlimit none {0, 0};
+  ::setrlimit(RLIMIT_CORE, &none);
+}
+
+tcp::endpoint resolve(asio::io_context& ioc, const Address& a, std::string_view key) {
+  boost::system::error_code ec;
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(a.host, std::to_string(a.port), tcp::resolver::passive, ec);
+  if (ec || results.empty()) throw ConfigError(fmt::format("{}: cannot resolve \"{}\": {}", key, a.host, ec.message()));
+  return *results.begin();
+}
+
+void open_acceptor(tcp::acceptor& acc, const tcp::endpoint& ep, std::string_view key) {
+  boost::system::error_code ec;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error(fmt::format("{}: cannot listen on {}: {}", key, ep.address().to_string(), ec.message()));
+}
+
+std::string endpoint_str(const tcp::endpoint& ep) {
+  return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
+                              : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config, std::filesystem::path config_file)
+    : config_(std::move(config)), config_file_(std::move(config_file)) {}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() {
+  // init: files are private to the operator's account from the first byte.
+  ::umask(077);
+  harden_process();
+  spdlog::info("[daemon] tirai {} starting with {}", "0.1.0", config_file_.string());
+  for (const auto* p : {&config_.store.path, &config_.keys.master_key_file, &config_.admin.token_file})
+    if (p->has_parent_path()) std::filesystem::create_directories(p->parent_path());
+  const auto keys = crypto::Keyring::load_or_create(config_.keys.master_key_file);
+  const std::string admin_token = load_or_create_token(config_.admin.token_file);
+  auto store = std::make_unique<store::Store>(config_.store.path, config_.store.synchronous, keys);
+  auto talents = store->talents();
+  auto live = store->live_sessions();
+  spdlog::info("[store] opened {} (schema {})", config_.store.path.string(), store::schema_version());
+
+  asio::io_context ioc(1);
+  Metrics metrics;
+  Poster post = [&ioc](std::function<void()> f) { asio::post(ioc, std::move(f)); };
+  StoreWorker store_worker(std::move(store), post, metrics);
+  ThreadWorker hasher(post, 1);
+  SystemClock clock;
+  SessionManager manager(config_, store_worker, hasher, keys, clock, metrics);
+  store_worker.start();
+  manager.load(std::move(talents), std::move(live));
+
+  // start: timers, then listeners.
+  asio::steady_timer timer(ioc);
+  bool stopping = false;
+  manager.on_deadline_change([&] { timer.cancel(); });
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        while (!stopping) {
+          manager.tick();
+          const auto next = manager.next_deadline();
+          auto wait = std::chrono::milliseconds(1000);
+          if (next) wait = std::clamp(std::chrono::milliseconds(*next - clock.now()), std::chrono::milliseconds(0), wait);
+          timer.expires_after(wait);
+          co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+      },
+      asio::detached);
+
+  tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc);
+  open_acceptor(relay_acceptor, resolve(ioc, config_.relay.listen, "relay.listen"), "relay.listen");
+  open_acceptor(admin_acceptor, resolve(ioc, config_.admin.listen, "admin.listen"), "admin.listen");
+  AdminContext admin{manager, store_worker, metrics, admin_token};
+  asio::co_spawn(ioc, run_ws_listener(relay_acceptor, manager, config_), asio::detached);
+  asio::co_spawn(ioc, run_admin_listener(admin_acceptor, admin), asio::detached);
+  const auto relay_ep = endpoint_str(relay_acceptor.local_endpoint());
+  const auto admin_ep = endpoint_str(admin_acceptor.local_endpoint());
+  spdlog::info("[relay] listening on ws://{}/v1/ws", relay_ep);
+  spdlog::info("[admin] listening on http://{}", admin_ep);
+  spdlog::info("[daemon] ready: relay {} admin {}", relay_ep, admin_ep);
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal;
+  on_signal = [&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      try {
+        auto fresh = load_config(config_file_);
+        set_log_level(fresh.log.level);
+        manager.set_packages(fresh.packages);
+        config_.log = fresh.log;
+        spdlog::info("[daemon] reloaded: log level {}, {} packages", fresh.log.level, fresh.packages.size());
+      } catch (const std::exception& e) {
+        spdlog::error("[daemon] reload refused, keeping the running configuration: {}", e.what());
+      }
+      signals.async_wait(on_signal);
+      return;
+    }
+    // stop, in reverse: listeners, connections, timers; the store drains last.
+    spdlog::info("[daemon] stopping on signal {}", sig);
+    stopping = true;
+    boost::system::error_code ignored;
+    relay_acceptor.close(ignored);
+    admin_acceptor.close(ignored);
+    manager.close_all();
+    timer.cancel();
+    // Connections get a moment to finish their close handshakes.
+    auto grace = std::make_shared<asio::steady_timer>(ioc, std::chrono::seconds(2));
+    grace->async_wait([&ioc, grace](const boost::system::error_code&) { ioc.stop(); });
+  };
+  signals.async_wait(on_signal);
+
+  ioc.run();
+  hasher.stop();
+  store_worker.stop();
+  spdlog::info("[daemon] stopped");
+  return 0;
+}
+
+}  // namespace tirai::relay

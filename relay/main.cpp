@@ -1,0 +1,49 @@
+// tiraid: the relay daemon. A thin main over tirai_relay.
+#include "relay/config.hpp"
+#include "relay/daemon.hpp"
+#include "relay/logging.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"tiraid: pseudonymous relay messaging daemon"};
+  std::string config_path;
+  bool init = false;
+  bool print_example = false;
+  app.add_option("-c,--config", config_path, "TOML config file");
+  app.add_flag("--init", init, "write the example config to --config first when that file does not exist");
+  app.add_flag("--print-example-config", print_example, "print the example config, with every key and default");
+  app.set_version_flag("--version", "tiraid 0.1.0");
+  CLI11_PARSE(app, argc, argv);
+
+  if (print_example) {
+    std::cout << tirai::relay::example_config();
+    return 0;
+  }
+  if (config_path.empty()) {
+    std::cerr << "tiraid: --config PATH is required (try --init --config var/dev/tiraid.toml)\n";
+    return 2;
+  }
+  try {
+    if (init && !std::filesystem::exists(config_path)) {
+      const std::filesystem::path p(config_path);
+      if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+      std::ofstream(p) << tirai::relay::example_config();
+      std::cerr << "tiraid: wrote a new config to " << config_path << "\n";
+    }
+    auto config = tirai::relay::load_config(config_path);
+    tirai::relay::setup_logging(config.log);
+    tirai::relay::Daemon daemon(std::move(config), config_path);
+    return daemon.run();
+  } catch (const tirai::relay::ConfigError& e) {
+    std::cerr << "tiraid: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "tiraid: cannot start: " << e.what() << "\n";
+    return 1;
+  }
+}

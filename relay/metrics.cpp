@@ -1,0 +1,47 @@
+#include "relay/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace tirai::relay {
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  using namespace prometheus;
+  connections = &BuildGauge().Name("tirai_connections").Help("Open WebSocket connections").Register(*registry_).Add({});
+  talents_online =
+      &BuildGauge().Name("tirai_talents_online").Help("Talents with a live connection").Register(*registry_).Add({});
+  messages_relayed = &BuildCounter()
+                          .Name("tirai_messages_relayed_total")
+                          .Help("Messages accepted and stored for delivery")
+                          .Register(*registry_)
+                          .Add({});
+  bookings = &BuildCounter().Name("tirai_bookings_total").Help("Sessions booked").Register(*registry_).Add({});
+  store_commit_seconds = &BuildHistogram()
+                              .Name("tirai_store_commit_seconds")
+                              .Help("Time to run and commit one group of store jobs")
+                              .Register(*registry_)
+                              .Add({}, Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                                    0.01, 0.025, 0.05, 0.1, 0.5});
+  store_batch_jobs = &BuildHistogram()
+                          .Name("tirai_store_batch_jobs")
+                          .Help("Store jobs committed together in one transaction")
+                          .Register(*registry_)
+                          .Add({}, Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024});
+  auto& errors = BuildCounter().Name("tirai_errors_total").Help("Error frames sent, by code").Register(*registry_);
+  for (auto c : proto::all_error_codes)
+    errors_[static_cast<std::size_t>(c)] = &errors.Add({{"code", std::string(proto::to_string(c))}});
+  auto& states = BuildGauge().Name("tirai_sessions").Help("Sessions by state").Register(*registry_);
+  for (auto s : {proto::SessionState::open, proto::SessionState::active, proto::SessionState::closing})
+    states_[static_cast<std::size_t>(s)] = &states.Add({{"state", std::string(proto::to_string(s))}});
+  states_[static_cast<std::size_t>(proto::SessionState::closed)] = nullptr;
+  closed_family_ =
+      &BuildCounter().Name("tirai_sessions_closed_total").Help("Sessions torn down, by reason").Register(*registry_);
+}
+
+void Metrics::closed(std::string_view reason) { closed_family_->Add({{"reason", std::string(reason)}}).Increment(); }
+
+std::string Metrics::render() const {
+  prometheus::TextSerializer s;
+  return s.Serialize(registry_->Collect());
+}
+
+}  // namespace tirai::relay

@@ -1,0 +1,45 @@
+#pragma once
+#include "proto/error_code.hpp"
+#include "proto/frames.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <memory>
+#include <string>
+
+namespace tirai::relay {
+
+// The relay's metrics (design §6 /metrics). Labels are codes, states and
+// reasons only: never an alias, a number or a session id.
+class Metrics {
+ public:
+  Metrics();
+
+  prometheus::Registry& registry() { return *registry_; }
+  std::string render() const;
+
+  void error(proto::ErrorCode c) { errors_[static_cast<std::size_t>(c)]->Increment(); }
+  void session_state(proto::SessionState s, double delta) {
+    if (auto* g = states_[static_cast<std::size_t>(s)]) g->Increment(delta);
+  }
+  void closed(std::string_view reason);
+
+  prometheus::Gauge* connections;
+  prometheus::Gauge* talents_online;
+  prometheus::Counter* messages_relayed;
+  prometheus::Counter* bookings;
+  prometheus::Histogram* store_commit_seconds;
+  prometheus::Histogram* store_batch_jobs;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::array<prometheus::Counter*, std::size(proto::all_error_codes)> errors_{};
+  std::array<prometheus::Gauge*, 4> states_{};
+  prometheus::Family<prometheus::Counter>* closed_family_;
+};
+
+}  // namespace tirai::relay

@@ -1,0 +1,38 @@
+#pragma once
+#include "proto/frames.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace tirai::relay {
+
+// WebSocket close codes the relay uses.
+enum class CloseCode : std::uint16_t {
+  normal = 1000,
+  going_away = 1001,
+  policy = 1008,
+  too_big = 1009,
+  try_again_later = 1013,
+};
+
+// One connected endpoint, as the session manager sees it. Implemented by the
+// WebSocket connection and by test doubles. Called on the relay thread only.
+class Peer {
+ public:
+  virtual ~Peer() = default;
+  // Queues a frame. Never blocks; a peer whose queue is full disconnects itself.
+  virtual void deliver(std::shared_ptr<const std::string> frame) = 0;
+  void deliver(std::string frame) { deliver(std::make_shared<const std::string>(std::move(frame))); }
+  // Sends what is queued, then closes.
+  virtual void close(CloseCode code, std::string_view reason) = 0;
+
+  // Who this is once hello succeeded; set by the session manager.
+  std::uint64_t id = 0;
+  bool authenticated = false;
+  proto::Role role{};
+  std::string name;  // talent alias, or the client's session id
+  bool replay_pending = false;
+};
+
+}  // namespace tirai::relay

@@ -1,0 +1,571 @@
+#include "relay/session_manager.hpp"
+
+#include "crypto/random.hpp"
+#include "proto/identifiers.hpp"
+#include "proto/utf8.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace tirai::relay {
+
+using proto::ErrorCode;
+using proto::Role;
+using proto::SessionState;
+
+namespace {
+constexpr std::size_t min_secret_chars = 10;
+constexpr UnixMs purge_interval_ms = 10 * 60 * 1000;
+
+std::string key_of(const crypto::Bytes& b) { return std::string(b.begin(), b.end()); }
+Role other(Role r) { return r == Role::talent ? Role::client : Role::talent; }
+}  // namespace
+
+SessionManager::SessionManager(const Config& config, StoreRunner& store, Worker& worker,
+                               const crypto::Keyring& keys, const Clock& clock, Metrics& metrics,
+                               crypto::PasswordCost cost)
+    : config_(config),
+      store_(store),
+      worker_(worker),
+      keys_(keys),
+      clock_(clock),
+      metrics_(metrics),
+      cost_(cost),
+      packages_(config.packages),
+      dummy_hash_(crypto::hash_password(crypto::base64url(crypto::random_bytes(24)), cost)),
+      auth_failed_frame_(std::make_shared<const std::string>(
+          proto::error_frame(ErrorCode::auth_failed, "authentication failed"))) {}
+
+void SessionManager::submit(StoreRunner::Job job, StoreRunner::Done done) {
+  if (!done) {
+    done = [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("[store] job failed: {}", ex.what());
+      }
+    };
+  }
+  store_.submit(std::move(job), std::move(done));
+}
+
+// ---------------------------------------------------------------- start-up
+
+void SessionManager::load(std::vector<store::TalentRecord> talents, std::vector<store::SessionRecord> live) {
+  for (auto& t : talents)
+    talents_.emplace(t.alias, TalentEntry{t.id, std::move(t.secret_hash), t.created_at, nullptr, {}});
+  const UnixMs now = clock_.now();
+  std::size_t overdue = 0;
+  for (auto& r : live) {
+    const std::string id = r.id;
+    const bool past_end = r.state == SessionState::closing ? r.closing_until.value_or(0) <= now : r.expires_at <= now;
+    if (past_end) {
+      // The relay was down when this session's time ran out: nobody could
+      // write farewells then, so there is no grace to give now.
+      const std::string reason = r.state == SessionState::closing ? r.close_reason : "expired";
+      submit([id, reason, now](store::Store& st) {
+        st.teardown(id, reason, now);
+        st.request_checkpoint();
+      });
+      metrics_.closed(reason);
+      ++overdue;
+      continue;
+    }
+    if (auto t = talents_.find(r.talent_alias); t != talents_.end()) t->second.sessions.insert(id);
+    if (!r.token_hash.empty()) by_token_[key_of(r.token_hash)] = id;
+    metrics_.session_state(r.state, 1);
+    auto& s = live_.emplace(id, Live{std::move(r), nullptr, 0}).first->second;
+    s.reserved = s.rec.message_count;
+    schedule(s);
+  }
+  spdlog::info("[session] loaded {} talents, {} live sessions, {} overdue sessions closed", talents_.size(),
+               live_.size(), overdue);
+}
+
+void SessionManager::close_all() {
+  std::vector<Peer*> all;
+  for (auto& [id, p] : peers_) all.push_back(p);
+  for (auto* p : all) p->close(CloseCode::going_away, "relay shutting down");
+}
+
+// ---------------------------------------------------------------- connections
+
+void SessionManager::attach(Peer& p) {
+  p.id = ++next_peer_id_;
+  peers_[p.id] = &p;
+  metrics_.connections->Increment();
+}
+
+void SessionManager::detach(Peer& p) {
+  if (!peers_.erase(p.id)) return;
+  metrics_.connections->Decrement();
+  if (!p.authenticated) return;
+  if (p.role == Role::talent) {
+    if (auto t = talents_.find(p.name); t != talents_.end() && t->second.peer == &p) {
+      t->second.peer = nullptr;
+      metrics_.talents_online->Decrement();
+    }
+  } else if (auto s = live_.find(p.name); s != live_.end() && s->second.client == &p) {
+    s->second.client = nullptr;
+  }
+  p.authenticated = false;
+}
+
+Peer* SessionManager::find_peer(std::uint64_t id) {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : it->second;
+}
+
+void SessionManager::reply_error(Peer& p, ErrorCode code, std::string_view message,
+                                 const std::optional<std::string>& id) {
+  metrics_.error(code);
+  p.deliver(proto::error_frame(code, message, id));
+}
+
+void SessionManager::on_frame(Peer& p, proto::Inbound&& frame) {
+  if (auto* err = std::get_if<proto::FrameError>(&frame)) {
+    reply_error(p, err->code, err->message, err->id);
+    return;
+  }
+  if (auto* hello = std::get_if<proto::Hello>(&frame)) {
+    on_hello(p, std::move(*hello));
+    return;
+  }
+  if (!p.authenticated) {
+    reply_error(p, ErrorCode::not_allowed, "say hello first");
+    return;
+  }
+  if (auto* send = std::get_if<proto::Send>(&frame)) on_send(p, std::move(*send));
+  else if (auto* ack = std::get_if<proto::Ack>(&frame)) on_ack(p, *ack);
+  else if (auto* end = std::get_if<proto::End>(&frame)) on_end(p, *end);
+  else if (auto* rate = std::get_if<proto::Rate>(&frame)) {
+    if (!session_for(p, rate->session)) reply_error(p, ErrorCode::not_in_session, "no such session");
+    else reply_error(p, ErrorCode::not_allowed, "ratings are not enabled on this relay");
+  }
+}
+
+void SessionManager::fail_auth(Peer& p) {
+  metrics_.error(ErrorCode::auth_failed);
+  p.deliver(auth_failed_frame_);
+  p.close(CloseCode::policy, "authentication failed");
+}
+
+void SessionManager::on_hello(Peer& p, proto::Hello&& h) {
+  if (p.authenticated || p.replay_pending) {
+    reply_error(p, ErrorCode::not_allowed, "already said hello");
+    return;
+  }
+  if (h.role == Role::client) {
+    auto it = by_token_.find(key_of(keys_.token_hash(h.token)));
+    if (it == by_token_.end()) return fail_auth(p);
+    login_client(p, live_.at(it->second));
+    return;
+  }
+  // An unknown alias is checked against a dummy hash so that it costs what a
+  // wrong secret costs, and both get the same bytes back.
+  auto t = talents_.find(h.alias);
+  const bool known = t != talents_.end();
+  auto hash = std::make_shared<std::string>(known ? t->second.secret_hash : dummy_hash_);
+  auto secret = std::make_shared<crypto::Secret>(crypto::Secret::from(h.secret));
+  auto ok = std::make_shared<bool>(false);
+  p.replay_pending = true;  // blocks a second hello while this one is verified
+  worker_.run([hash, secret, ok] { *ok = crypto::verify_password(*hash, secret->view()); },
+              [this, pid = p.id, alias = std::move(h.alias), known, hash, ok] {
+                Peer* peer = find_peer(pid);
+                if (!peer) return;
+                peer->replay_pending = false;
+                auto it = talents_.find(alias);
+                // The talent may have been removed, or re-enrolled, while we hashed.
+                if (!known || !*ok || it == talents_.end() || it->second.secret_hash != *hash)
+                  return fail_auth(*peer);
+                login_talent(*peer, alias);
+              });
+}
+
+proto::SessionView SessionManager::view_for(const Live& s, Role role) const {
+  const auto& r = s.rec;
+  return proto::SessionView{r.id, role == Role::talent ? r.client_alias : r.talent_alias, r.package, r.channels,
+                            r.state, r.expires_at};
+}
+
+void SessionManager::login_talent(Peer& p, const std::string& alias) {
+  auto& t = talents_.at(alias);
+  if (t.peer && t.peer != &p) {
+    Peer* old = t.peer;
+    old->authenticated = false;
+    old->close(CloseCode::policy, "logged in elsewhere");
+  } else if (!t.peer) {
+    metrics_.talents_online->Increment();
+  }
+  t.peer = &p;
+  p.authenticated = true;
+  p.role = Role::talent;
+  p.name = alias;
+  std::vector<proto::SessionView> views;
+  std::vector<std::string> ids;
+  for (const auto& id : t.sessions) {
+    const auto& s = live_.at(id);
+    views.push_back(view_for(s, Role::talent));
+    ids.push_back(id);
+  }
+  std::sort(views.begin(), views.end(), [](const auto& a, const auto& b) { return a.expires_at < b.expires_at; });
+  p.deliver(proto::welcome_frame(Role::talent, views));
+  spdlog::info("[session] talent {} connected with {} open sessions", alias, ids.size());
+  replay(p, std::move(ids));
+}
+
+void SessionManager::login_client(Peer& p, Live& s) {
+  if (s.client && s.client != &p) {
+    Peer* old = s.client;
+    old->authenticated = false;
+    old->close(CloseCode::policy, "logged in elsewhere");
+  }
+  s.client = &p;
+  p.authenticated = true;
+  p.role = Role::client;
+  p.name = s.rec.id;
+  p.deliver(proto::welcome_frame(Role::client, {view_for(s, Role::client)}));
+  spdlog::info("[session] client {} of session {} connected", s.rec.client_alias, s.rec.id);
+  replay(p, {s.rec.id});
+}
+
+// Sends every unacknowledged message to a peer that just said hello. Live
+// deliveries are held back until the replay is out: anything committed before
+// the replay's read is in it, anything after comes live, in order.
+void SessionManager::replay(Peer& p, std::vector<std::string> sessions) {
+  if (sessions.empty()) return;
+  p.replay_pending = true;
+  const Role receiver = p.role;
+  auto found = std::make_shared<std::vector<store::StoredMessage>>();
+  submit(
+      [sessions = std::move(sessions), receiver, found](store::Store& st) {
+        for (const auto& id : sessions) {
+          auto m = st.pending(id, receiver);
+          std::move(m.begin(), m.end(), std::back_inserter(*found));
+        }
+      },
+      [this, pid = p.id, found](std::exception_ptr e) {
+        Peer* peer = find_peer(pid);
+        if (!peer) return;
+        peer->replay_pending = false;
+        if (e) {
+          spdlog::error("[session] replay failed; closing the connection so the peer retries");
+          peer->close(CloseCode::try_again_later, "internal error");
+          return;
+        }
+        for (const auto& m : *found) {
+          auto s = live_.find(m.session);
+          if (s == live_.end()) continue;
+          const std::string& from = m.sender == Role::talent ? s->second.rec.talent_alias : s->second.rec.client_alias;
+          peer->deliver(proto::message_frame(m.session, m.seq, from, m.text, m.sent_at));
+        }
+      });
+}
+
+SessionManager::Live* SessionManager::session_for(const Peer& p, const std::string& id) {
+  auto it = live_.find(id);
+  if (it == live_.end()) return nullptr;
+  if (p.role == Role::talent ? it->second.rec.talent_alias != p.name : p.name != id) return nullptr;
+  return &it->second;
+}
+
+Peer* SessionManager::talent_peer(const Live& s) {
+  auto t = talents_.find(s.rec.talent_alias);
+  return t == talents_.end() ? nullptr : t->second.peer;
+}
+
+void SessionManager::notify_both(Live& s, const std::string& frame) {
+  auto shared = std::make_shared<const std::string>(frame);
+  if (Peer* t = talent_peer(s)) t->deliver(shared);
+  if (s.client) s.client->deliver(shared);
+}
+
+void SessionManager::on_send(Peer& p, proto::Send&& send) {
+  Live* s = session_for(p, send.session);
+  if (!s) return reply_error(p, ErrorCode::not_in_session, "no such session", send.id);
+  if (s->rec.max_messages && s->reserved >= *s->rec.max_messages)
+    return reply_error(p, ErrorCode::quota_exhausted, "the package's message quota is used up", send.id);
+  ++s->reserved;
+  auto msg = std::make_shared<proto::Send>(std::move(send));
+  auto result = std::make_shared<std::optional<store::AppendResult>>();
+  const Role sender = p.role;
+  const UnixMs now = clock_.now();
+  submit([msg, result, sender, now](store::Store& st) { *result = st.append(msg->session, sender, msg->id, msg->text, now); },
+         [this, pid = p.id, msg, result, sender](std::exception_ptr e) {
+           Peer* peer = find_peer(pid);
+           auto it = live_.find(msg->session);
+           Live* s = it == live_.end() ? nullptr : &it->second;
+           if (e || !*result || (*result)->duplicate) {
+             if (s) --s->reserved;
+           }
+           if (e) {
+             if (peer) reply_error(*peer, ErrorCode::internal, "the message could not be stored", msg->id);
+             return;
+           }
+           if (!*result) {
+             if (peer) reply_error(*peer, ErrorCode::not_in_session, "no such session", msg->id);
+             return;
+           }
+           const auto& r = **result;
+           if (peer) peer->deliver(proto::accepted_frame(msg->id, msg->session, r.seq));
+           if (r.duplicate || !s) return;
+           metrics_.messages_relayed->Increment();
+           ++s->rec.message_count;
+           if (s->rec.state == SessionState::open) set_state(*s, SessionState::active);
+           Peer* to = peer_for(*s, other(sender));
+           if (to && !to->replay_pending) {
+             const std::string& from = sender == Role::talent ? s->rec.talent_alias : s->rec.client_alias;
+             to->deliver(proto::message_frame(msg->session, r.seq, from, msg->text, r.sent_at));
+           }
+           if (s->rec.max_messages && s->rec.message_count >= *s->rec.max_messages &&
+               s->rec.state != SessionState::closing)
+             begin_close(*s, "quota_exhausted");
+         });
+}
+
+void SessionManager::on_ack(Peer& p, const proto::Ack& a) {
+  if (!session_for(p, a.session)) return reply_error(p, ErrorCode::not_in_session, "no such session");
+  submit([session = a.session, receiver = p.role, seq = a.seq](store::Store& st) { st.ack(session, receiver, seq); });
+}
+
+void SessionManager::on_end(Peer& p, const proto::End& e) {
+  Live* s = session_for(p, e.session);
+  if (!s) return reply_error(p, ErrorCode::not_in_session, "no such session");
+  begin_close(*s, p.role == Role::talent ? "ended_by_talent" : "ended_by_client");
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+void SessionManager::set_state(Live& s, SessionState state) {
+  metrics_.session_state(s.rec.state, -1);
+  metrics_.session_state(state, 1);
+  s.rec.state = state;
+}
+
+void SessionManager::begin_close(Live& s, std::string_view reason) {
+  if (s.rec.state == SessionState::closing) return close_now(s.rec.id);
+  s.rec.close_reason = std::string(reason);
+  if (config_.sessions.grace.count() == 0) return close_now(s.rec.id);
+  set_state(s, SessionState::closing);
+  const UnixMs until = clock_.now() + config_.sessions.grace.count();
+  s.rec.closing_until = until;
+  submit([id = s.rec.id, reason = s.rec.close_reason, until](store::Store& st) { st.set_closing(id, reason, until); });
+  notify_both(s, proto::session_state_frame(s.rec.id, SessionState::closing, s.rec.close_reason,
+                                            config_.sessions.grace.count() / 1000));
+  spdlog::info("[session] {} closing ({})", s.rec.id, s.rec.close_reason);
+  schedule(s);
+}
+
+void SessionManager::close_now(const std::string& id) {
+  auto node = live_.extract(id);
+  if (node.empty()) return;
+  Live& s = node.mapped();
+  const std::string reason = s.rec.close_reason.empty() ? "expired" : s.rec.close_reason;
+  by_token_.erase(key_of(s.rec.token_hash));
+  if (auto t = talents_.find(s.rec.talent_alias); t != talents_.end()) t->second.sessions.erase(id);
+  metrics_.session_state(s.rec.state, -1);
+  metrics_.closed(reason);
+  const UnixMs now = clock_.now();
+  submit([id, reason, now](store::Store& st) {
+    st.teardown(id, reason, now);
+    st.request_checkpoint();
+  });
+  const auto frame = proto::session_state_frame(id, SessionState::closed, reason, std::nullopt);
+  if (Peer* t = talent_peer(s)) t->deliver(frame);
+  if (Peer* c = s.client) {
+    c->deliver(frame);
+    c->authenticated = false;  // this connection was only for this session
+    c->close(CloseCode::normal, "session closed");
+  }
+  spdlog::info("[session] {} closed ({})", id, reason);
+}
+
+void SessionManager::schedule(const Live& s) {
+  UnixMs at;
+  if (s.rec.state == SessionState::closing) {
+    at = s.rec.closing_until.value_or(0);
+  } else {
+    const UnixMs warn_at = s.rec.expires_at - config_.sessions.warn_before.count();
+    at = (!s.rec.warned && config_.sessions.warn_before.count() > 0 && warn_at < s.rec.expires_at) ? warn_at
+                                                                                                    : s.rec.expires_at;
+  }
+  const bool earlier = deadlines_.empty() || at < deadlines_.begin()->first;
+  deadlines_.emplace(at, s.rec.id);
+  if (earlier && deadline_changed_) deadline_changed_();
+}
+
+void SessionManager::evaluate(const std::string& id, UnixMs now) {
+  auto it = live_.find(id);
+  if (it == live_.end()) return;
+  Live& s = it->second;
+  if (s.rec.state == SessionState::closing) {
+    if (now >= s.rec.closing_until.value_or(0)) return close_now(id);
+  } else {
+    if (now >= s.rec.expires_at) {
+      begin_close(s, "expired");
+      return;
+    }
+    const UnixMs warn_at = s.rec.expires_at - config_.sessions.warn_before.count();
+    if (!s.rec.warned && config_.sessions.warn_before.count() > 0 && now >= warn_at) {
+      s.rec.warned = true;
+      submit([id](store::Store& st) { st.mark_warned(id); });
+      notify_both(s, proto::expiring_notice_frame(id, s.rec.state, (s.rec.expires_at - now + 999) / 1000));
+    }
+  }
+  schedule(s);
+}
+
+void SessionManager::tick() {
+  const UnixMs now = clock_.now();
+  // Stale entries (a session that changed state since) are harmless: evaluate
+  // looks at the session as it is now and schedules its real next deadline.
+  std::vector<std::string> due;
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    due.push_back(std::move(deadlines_.begin()->second));
+    deadlines_.erase(deadlines_.begin());
+  }
+  std::sort(due.begin(), due.end());
+  due.erase(std::unique(due.begin(), due.end()), due.end());
+  for (const auto& id : due) evaluate(id, now);
+  if (now >= next_purge_) {
+    next_purge_ = now + std::min<UnixMs>(purge_interval_ms, std::max<UnixMs>(config_.sessions.retention.count(), 1000));
+    const UnixMs before = now - config_.sessions.retention.count();
+    submit([before](store::Store& st) {
+      if (const int n = st.purge_closed(before)) spdlog::info("[store] purged {} closed session records", n);
+    });
+  }
+}
+
+std::optional<UnixMs> SessionManager::next_deadline() const {
+  UnixMs next = next_purge_;
+  if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
+  return next;
+}
+
+// ---------------------------------------------------------------- admin
+
+void SessionManager::add_talent(std::string alias, std::string secret,
+                                std::function<void(std::optional<AdminError>)> done) {
+  if (!proto::valid_alias(alias))
+    return done(AdminError{400, "invalid_alias", "an alias is 2-32 characters of a-z, 0-9, '_' and '-'"});
+  const auto chars = proto::utf8_length(secret);
+  if (!chars || *chars < min_secret_chars)
+    return done(AdminError{400, "weak_secret", "a secret must be at least 10 characters"});
+  if (talents_.count(alias)) return done(AdminError{409, "alias_taken", "that alias is taken"});
+  auto hash = std::make_shared<std::string>();
+  auto pw = std::make_shared<crypto::Secret>(crypto::Secret::from(secret));
+  worker_.run([hash, pw, cost = cost_] { *hash = crypto::hash_password(pw->view(), cost); },
+              [this, alias = std::move(alias), hash, done = std::move(done)] {
+                if (hash->empty()) return done(AdminError{500, "internal", "the secret could not be hashed"});
+                auto added = std::make_shared<std::optional<store::TalentRecord>>();
+                const UnixMs now = clock_.now();
+                submit(
+                    [alias, hash, now, added](store::Store& st) {
+                      if (st.add_talent(alias, *hash, now)) *added = st.talent(alias);
+                    },
+                    [this, done, added](std::exception_ptr e) {
+                      if (e) return done(AdminError{500, "internal", "the talent could not be stored"});
+                      if (!*added || talents_.count((*added)->alias))
+                        return done(AdminError{409, "alias_taken", "that alias is taken"});
+                      auto& t = **added;
+                      talents_.emplace(t.alias, TalentEntry{t.id, t.secret_hash, t.created_at, nullptr, {}});
+                      spdlog::info("[admin] talent {} enrolled", t.alias);
+                      done(std::nullopt);
+                    });
+              });
+}
+
+std::vector<TalentInfo> SessionManager::talents() const {
+  std::vector<TalentInfo> out;
+  for (const auto& [alias, t] : talents_) out.push_back({alias, t.peer != nullptr, t.sessions.size(), t.created_at});
+  return out;
+}
+
+void SessionManager::remove_talent(const std::string& alias, std::function<void(std::optional<AdminError>)> done) {
+  auto it = talents_.find(alias);
+  if (it == talents_.end()) return done(AdminError{404, "unknown_talent", "no such talent"});
+  const std::vector<std::string> sessions(it->second.sessions.begin(), it->second.sessions.end());
+  for (const auto& id : sessions) {
+    auto& s = live_.at(id);
+    s.rec.close_reason = "talent_removed";
+    close_now(id);
+  }
+  const auto id = it->second.id;
+  if (Peer* p = it->second.peer) {
+    metrics_.talents_online->Decrement();
+    p->authenticated = false;
+    p->close(CloseCode::policy, "account removed");
+  }
+  talents_.erase(it);
+  submit([id](store::Store& st) { st.remove_talent(id); },
+         [alias, done = std::move(done)](std::exception_ptr e) {
+           if (e) return done(AdminError{500, "internal", "the talent could not be removed"});
+           spdlog::info("[admin] talent {} removed", alias);
+           done(std::nullopt);
+         });
+}
+
+void SessionManager::book(BookRequest req, std::function<void(AdminResult<Booking>)> done) {
+  const auto number = proto::valid_e164(req.client_number) ? std::optional(req.client_number) : std::nullopt;
+  if (!number) return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
+  auto t = talents_.find(req.talent);
+  if (t == talents_.end()) return done(AdminError{404, "unknown_talent", "no such talent"});
+  auto p = packages_.find(req.package);
+  if (p == packages_.end()) return done(AdminError{404, "unknown_package", "no such package"});
+
+  std::string alias;
+  do {
+    alias = "guest-" + crypto::random_alias_suffix(4);
+  } while (std::any_of(t->second.sessions.begin(), t->second.sessions.end(),
+                       [&](const std::string& id) { return live_.at(id).rec.client_alias == alias; }));
+
+  const UnixMs now = clock_.now();
+  auto token = crypto::new_token();
+  auto rec = std::make_shared<store::SessionRecord>();
+  rec->id = crypto::new_session_id();
+  rec->talent_id = t->second.id;
+  rec->talent_alias = req.talent;
+  rec->client_alias = alias;
+  rec->package = p->second.name;
+  rec->channels = p->second.channels;
+  rec->max_messages = p->second.max_messages;
+  rec->state = SessionState::open;
+  rec->booked_at = now;
+  rec->expires_at = now + p->second.duration.count();
+  rec->token_hash = keys_.token_hash(token);
+  submit(
+      [rec, number = std::move(*number), now](store::Store& st) {
+        rec->client_id = st.client_for_number(number, now);
+        st.insert_session(*rec);
+      },
+      [this, rec, token = std::move(token), done = std::move(done)](std::exception_ptr e) {
+        if (e) return done(AdminError{500, "internal", "the session could not be stored"});
+        auto t = talents_.find(rec->talent_alias);
+        if (t == talents_.end()) {
+          // Removed while we stored it: tear the new session straight down.
+          submit([id = rec->id, now = clock_.now()](store::Store& st) { st.teardown(id, "talent_removed", now); });
+          return done(AdminError{404, "unknown_talent", "no such talent"});
+        }
+        t->second.sessions.insert(rec->id);
+        by_token_[key_of(rec->token_hash)] = rec->id;
+        auto& s = live_.emplace(rec->id, Live{*rec, nullptr, 0}).first->second;
+        metrics_.session_state(SessionState::open, 1);
+        metrics_.bookings->Increment();
+        schedule(s);
+        if (t->second.peer) t->second.peer->deliver(proto::session_booked_frame(view_for(s, Role::talent)));
+        spdlog::info("[session] {} booked: talent {}, client {}, package {}", rec->id, rec->talent_alias,
+                     rec->client_alias, rec->package);
+        done(Booking{rec->id, rec->client_alias, token, rec->expires_at});
+      });
+}
+
+std::optional<AdminError> SessionManager::end_by_operator(const std::string& session) {
+  auto it = live_.find(session);
+  if (it == live_.end()) return AdminError{404, "unknown_session", "no such live session"};
+  begin_close(it->second, "ended_by_operator");
+  return std::nullopt;
+}
+
+}  // namespace tirai::relay

@@ -1,0 +1,152 @@
+#pragma once
+#include "crypto/keyring.hpp"
+#include "crypto/password.hpp"
+#include "proto/frames.hpp"
+#include "relay/clock.hpp"
+#include "relay/config.hpp"
+#include "relay/metrics.hpp"
+#include "relay/peer.hpp"
+#include "relay/runner.hpp"
+#include "store/store.hpp"
+
+#include <functional>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <variant>
+
+namespace tirai::relay {
+
+// An admin call's expected failure: an HTTP status and an error code.
+struct AdminError {
+  unsigned status{};
+  std::string code;
+  std::string message;
+};
+
+template <typename T>
+using AdminResult = std::variant<T, AdminError>;
+
+struct BookRequest {
+  std::string talent;
+  std::string client_number;  // as the operator typed it; validated as E.164
+  std::string package;
+};
+
+struct Booking {
+  std::string session;
+  std::string client_alias;
+  std::string client_token;  // shown once, never stored
+  UnixMs expires_at{};
+};
+
+struct TalentInfo {
+  std::string alias;
+  bool online = false;
+  std::size_t open_sessions = 0;
+  UnixMs created_at{};
+};
+
+// The heart of the relay: who is connected as whom, which sessions are live,
+// what each frame does, and when sessions warn, close and tear down.
+//
+// Runs on the relay thread only. Storage goes through StoreRunner, password
+// hashing through Worker, time through Clock, so tests can drive it with
+// fakes. Expected failures are answered to the peer as protocol errors and
+// never throw.
+class SessionManager {
+ public:
+  SessionManager(const Config& config, StoreRunner& store, Worker& worker, const crypto::Keyring& keys,
+                 const Clock& clock, Metrics& metrics, crypto::PasswordCost cost = {});
+
+  // Start-up: the stored talents and live sessions. Sessions already past
+  // their end are torn down at once (their timers ran out while we were down).
+  void load(std::vector<store::TalentRecord> talents, std::vector<store::SessionRecord> live);
+  // SIGHUP: new bookings use the new packages; running sessions keep theirs.
+  void set_packages(std::map<std::string, Package> packages) { packages_ = std::move(packages); }
+  // Shutdown: closes every connection with 1001.
+  void close_all();
+
+  // ---- connections ----
+  void attach(Peer& peer);
+  void detach(Peer& peer);
+  void on_frame(Peer& peer, proto::Inbound&& frame);
+
+  // ---- admin ----
+  void add_talent(std::string alias, std::string secret, std::function<void(std::optional<AdminError>)> done);
+  std::vector<TalentInfo> talents() const;
+  void remove_talent(const std::string& alias, std::function<void(std::optional<AdminError>)> done);
+  void book(BookRequest request, std::function<void(AdminResult<Booking>)> done);
+  std::optional<AdminError> end_by_operator(const std::string& session);
+  const std::map<std::string, Package>& packages() const { return packages_; }
+  std::size_t live_sessions() const { return live_.size(); }
+
+  // ---- time ----
+  // Does what is due at clock.now(): expiry notices, expiry, end of grace, purges.
+  void tick();
+  std::optional<UnixMs> next_deadline() const;
+  // Called when a deadline earlier than the current earliest is added.
+  void on_deadline_change(std::function<void()> f) { deadline_changed_ = std::move(f); }
+
+ private:
+  struct Live {
+    store::SessionRecord rec;
+    Peer* client = nullptr;
+    std::int64_t reserved = 0;  // messages accepted or in flight, for the quota
+  };
+  struct TalentEntry {
+    std::int64_t id{};
+    std::string secret_hash;
+    UnixMs created_at{};
+    Peer* peer = nullptr;
+    std::set<std::string> sessions;
+  };
+
+  void on_hello(Peer& p, proto::Hello&& h);
+  void on_send(Peer& p, proto::Send&& s);
+  void on_ack(Peer& p, const proto::Ack& a);
+  void on_end(Peer& p, const proto::End& e);
+  void login_talent(Peer& p, const std::string& alias);
+  void login_client(Peer& p, Live& s);
+  void replay(Peer& p, std::vector<std::string> sessions);
+  void fail_auth(Peer& p);
+  void reply_error(Peer& p, proto::ErrorCode code, std::string_view message,
+                   const std::optional<std::string>& id = std::nullopt);
+
+  // The live session `id` when `p` may act in it; nullptr otherwise.
+  Live* session_for(const Peer& p, const std::string& id);
+  Peer* talent_peer(const Live& s);
+  Peer* peer_for(const Live& s, proto::Role role) { return role == proto::Role::talent ? talent_peer(s) : s.client; }
+  Peer* find_peer(std::uint64_t id);
+  void notify_both(Live& s, const std::string& frame);
+  proto::SessionView view_for(const Live& s, proto::Role role) const;
+
+  void begin_close(Live& s, std::string_view reason);
+  void close_now(const std::string& id);
+  void set_state(Live& s, proto::SessionState state);
+  void schedule(const Live& s);
+  void evaluate(const std::string& id, UnixMs now);
+  void submit(StoreRunner::Job job, StoreRunner::Done done = {});
+
+  const Config& config_;
+  StoreRunner& store_;
+  Worker& worker_;
+  const crypto::Keyring& keys_;
+  const Clock& clock_;
+  Metrics& metrics_;
+  crypto::PasswordCost cost_;
+  std::map<std::string, Package> packages_;
+
+  std::map<std::string, TalentEntry> talents_;
+  std::unordered_map<std::string, Live> live_;
+  std::unordered_map<std::string, std::string> by_token_;  // token hash → session id
+  std::unordered_map<std::uint64_t, Peer*> peers_;
+  std::uint64_t next_peer_id_ = 0;
+  std::multimap<UnixMs, std::string> deadlines_;
+  UnixMs next_purge_ = 0;
+  std::function<void()> deadline_changed_;
+  std::string dummy_hash_;  // verified against for unknown aliases, so both cost the same
+  std::shared_ptr<const std::string> auth_failed_frame_;
+};
+
+}  // namespace tirai::relay

@@ -1,0 +1,138 @@
+#include "relay/store_worker.hpp"
+
+#include "store/store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace tirai::relay {
+
+StoreWorker::StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metrics& metrics, std::size_t max_group)
+    : store_(std::move(store)), post_(std::move(post)), metrics_(metrics), max_group_(max_group) {}
+
+StoreWorker::~StoreWorker() { stop(); }
+
+void StoreWorker::start() { thread_ = std::thread([this] { loop(); }); }
+
+void StoreWorker::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StoreWorker::submit(Job job, Done done) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.emplace_back(std::move(job), std::move(done));
+  }
+  wake_.notify_one();
+}
+
+void StoreWorker::loop() {
+  std::vector<std::pair<Job, Done>> group;
+  std::vector<std::pair<Job, Done>> rest;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to run
+      if (queue_.size() <= max_group_) {
+        group.swap(queue_);
+      } else {
+        group.assign(std::make_move_iterator(queue_.begin()),
+                     std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(max_group_)));
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(max_group_));
+      }
+    }
+    const auto started = std::chrono::steady_clock::now();
+    auto errors = std::make_shared<std::vector<std::exception_ptr>>(group.size());
+    try {
+      store::Transaction tx(store_->db());
+      for (std::size_t i = 0; i < group.size(); ++i) {
+        store::Savepoint sp(store_->db());
+        try {
+          group[i].first(*store_);
+          sp.release();
+        } catch (...) {
+          (*errors)[i] = std::current_exception();
+          store_->drop_caches();
+        }
+      }
+      tx.commit();
+    } catch (const std::exception& e) {
+      spdlog::error("[store] group of {} jobs failed to commit: {}", group.size(), e.what());
+      store_->drop_caches();
+      for (auto& err : *errors)
+        if (!err) err = std::current_exception();
+    }
+    if (store_->take_checkpoint_request()) {
+      try {
+        store_->db().checkpoint_truncate();
+      } catch (const std::exception& e) {
+        // A reader may hold the WAL; the next teardown group tries again.
+        spdlog::warn("[store] WAL checkpoint deferred: {}", e.what());
+        store_->request_checkpoint();
+      }
+    }
+    metrics_.store_commit_seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    metrics_.store_batch_jobs->Observe(static_cast<double>(group.size()));
+    auto dones = std::make_shared<std::vector<Done>>();
+    dones->reserve(group.size());
+    for (auto& [job, done] : group) dones->push_back(std::move(done));
+    group.clear();
+    post_([dones, errors] {
+      for (std::size_t i = 0; i < dones->size(); ++i)
+        if ((*dones)[i]) (*dones)[i]((*errors)[i]);
+    });
+  }
+}
+
+ThreadWorker::ThreadWorker(Poster post, std::size_t threads) : post_(std::move(post)) {
+  for (std::size_t i = 0; i < threads; ++i)
+    threads_.emplace_back([this] {
+      for (;;) {
+        std::pair<std::function<void()>, std::function<void()>> item;
+        {
+          std::unique_lock lock(mutex_);
+          wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+          if (queue_.empty()) return;
+          item = std::move(queue_.front());
+          queue_.erase(queue_.begin());
+        }
+        try {
+          item.first();
+        } catch (const std::exception& e) {
+          // `done` still runs, and sees the work's result unset.
+          spdlog::error("[worker] job failed: {}", e.what());
+        }
+        post_(std::move(item.second));
+      }
+    });
+}
+
+ThreadWorker::~ThreadWorker() { stop(); }
+
+void ThreadWorker::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+void ThreadWorker::run(std::function<void()> work, std::function<void()> done) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.emplace_back(std::move(work), std::move(done));
+  }
+  wake_.notify_one();
+}
+
+}  // namespace tirai::relay

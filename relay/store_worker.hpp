@@ -1,0 +1,62 @@
+#pragma once
+#include "relay/metrics.hpp"
+#include "relay/runner.hpp"
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tirai::relay {
+
+// Posts a callable to the relay thread.
+using Poster = std::function<void(std::function<void()>)>;
+
+// The one thread that owns the Store. Jobs are grouped: everything queued
+// when the thread wakes runs in one transaction (each job under its own
+// savepoint, so one failing job undoes only itself), the group commits once,
+// and only then are the jobs' `done`s posted back, in order. This is what
+// lets `accepted` mean "durably stored" at the cost of one commit per group.
+class StoreWorker final : public StoreRunner {
+ public:
+  StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metrics& metrics, std::size_t max_group = 4096);
+  ~StoreWorker() override;
+
+  void start();
+  // Runs every job already queued, then stops the thread. Idempotent.
+  void stop();
+  void submit(Job job, Done done) override;
+
+ private:
+  void loop();
+
+  std::unique_ptr<store::Store> store_;
+  Poster post_;
+  Metrics& metrics_;
+  std::size_t max_group_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<std::pair<Job, Done>> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// A small pool for CPU-heavy work (Argon2id) off the relay thread.
+class ThreadWorker final : public Worker {
+ public:
+  ThreadWorker(Poster post, std::size_t threads);
+  ~ThreadWorker() override;
+  void stop();
+  void run(std::function<void()> work, std::function<void()> done) override;
+
+ private:
+  Poster post_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<std::pair<std::function<void()>, std::function<void()>>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace tirai::relay

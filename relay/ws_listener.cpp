@@ -1,0 +1,190 @@
+#include "relay/listeners.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+
+namespace tirai::relay {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+constexpr int max_bad_frames_in_row = 10;
+
+// One WebSocket peer. It owns itself through its two coroutines (reader and
+// writer); the session manager only holds it as a Peer* between attach and
+// detach, both on the relay thread.
+class WsConnection final : public Peer, public std::enable_shared_from_this<WsConnection> {
+ public:
+  WsConnection(tcp::socket socket, SessionManager& manager, const Config& config)
+      : ws_(std::move(socket)),
+        manager_(manager),
+        config_(config),
+        wake_(ws_.get_executor()),
+        hello_timer_(ws_.get_executor()) {}
+
+  void deliver(std::shared_ptr<const std::string> frame) override {
+    if (closing_ || finished_) return;
+    if (out_.size() >= config_.relay.max_outbound_frames) {
+      // Everything queued is durable; the peer gets it again when it reconnects.
+      close(CloseCode::try_again_later, "peer too slow");
+      return;
+    }
+    out_.push_back(std::move(frame));
+    wake_.cancel();
+  }
+
+  void close(CloseCode code, std::string_view reason) override {
+    if (closing_ || finished_) return;
+    closing_ = true;
+    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+    wake_.cancel();
+  }
+
+  asio::awaitable<void> run() {
+    auto self = shared_from_this();
+    beast::flat_buffer buffer;
+    if (!co_await upgrade(buffer)) co_return;
+
+    manager_.attach(*this);
+    asio::co_spawn(ws_.get_executor(), writer(self), asio::detached);
+    hello_timer_.expires_after(config_.relay.hello_timeout);
+    hello_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto c = weak.lock();
+      if (!ec && c && !c->authenticated) c->close(CloseCode::policy, "hello timeout");
+    });
+
+    const proto::Limits limits{config_.relay.max_text_chars};
+    int bad_in_row = 0;
+    for (;;) {
+      auto [ec, n] = co_await ws_.async_read(buffer, use_tuple);
+      if (ec) break;
+      if (closing_) {
+        buffer.consume(buffer.size());
+        continue;
+      }
+      proto::Inbound frame =
+          ws_.got_text()
+              ? proto::parse_frame(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()), limits)
+              : proto::Inbound(proto::FrameError{proto::ErrorCode::bad_request, "binary frames are not accepted", {}});
+      buffer.consume(buffer.size());
+      const bool bad = std::holds_alternative<proto::FrameError>(frame);
+      manager_.on_frame(*this, std::move(frame));
+      bad_in_row = bad ? bad_in_row + 1 : 0;
+      if (bad_in_row >= max_bad_frames_in_row) close(CloseCode::policy, "too many bad frames");
+    }
+    finished_ = true;
+    hello_timer_.cancel();
+    wake_.cancel();
+    manager_.detach(*this);
+  }
+
+ private:
+  // Reads the HTTP upgrade request and accepts the WebSocket on /v1/ws.
+  asio::awaitable<bool> upgrade(beast::flat_buffer& buffer) {
+    auto& stream = beast::get_lowest_layer(ws_);
+    stream.expires_after(config_.relay.hello_timeout);
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(8192);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+    if (ec) co_return false;
+    auto req = parser.release();
+    if (req.target() != "/v1/ws" || !websocket::is_upgrade(req)) {
+      http::response<http::string_body> res{req.target() == "/v1/ws" ? http::status::upgrade_required
+                                                                     : http::status::not_found,
+                                            req.version()};
+      res.set(http::field::content_type, "application/json");
+      res.body() = req.target() == "/v1/ws" ? R"({"error":"upgrade_required","message":"WebSocket only"})"
+                                            : R"({"error":"not_found","message":"the endpoint is /v1/ws"})";
+      res.keep_alive(false);
+      res.prepare_payload();
+      co_await http::async_write(stream, res, use_tuple);
+      stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      co_return false;
+    }
+    stream.expires_never();
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(10);
+    t.idle_timeout = config_.relay.idle_timeout;
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "tirai"); }));
+    ws_.read_message_max(config_.relay.max_frame_bytes);
+    auto [aec] = co_await ws_.async_accept(req, use_tuple);
+    if (aec) co_return false;
+    ws_.text(true);
+    co_return true;
+  }
+
+  // The only coroutine that writes: frames in order, then the close frame.
+  asio::awaitable<void> writer([[maybe_unused]] std::shared_ptr<WsConnection> self) {
+    for (;;) {
+      while (!out_.empty() && !finished_) {
+        auto frame = out_.front();
+        auto [ec, n] = co_await ws_.async_write(asio::buffer(*frame), use_tuple);
+        if (ec) co_return;
+        out_.pop_front();
+      }
+      if (finished_) co_return;
+      if (closing_) {
+        co_await ws_.async_close(close_reason_, use_tuple);
+        co_return;
+      }
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await wake_.async_wait(use_tuple);
+    }
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  SessionManager& manager_;
+  const Config& config_;
+  std::deque<std::shared_ptr<const std::string>> out_;
+  asio::steady_timer wake_;
+  asio::steady_timer hello_timer_;
+  websocket::close_reason close_reason_;
+  bool closing_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, SessionManager& manager, const Config& config) {
+  auto live = std::make_shared<std::size_t>(0);
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      spdlog::warn("[relay] accept failed: {}", ec.message());
+      continue;
+    }
+    if (*live >= config.relay.max_connections) {
+      spdlog::warn("[relay] connection refused: relay.max_connections ({}) reached", config.relay.max_connections);
+      continue;  // the socket closes as it goes out of scope
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto conn = std::make_shared<WsConnection>(std::move(socket), manager, config);
+    ++*live;
+    asio::co_spawn(acceptor.get_executor(), conn->run(), [live](std::exception_ptr e) {
+      --*live;
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("[relay] connection ended by an error: {}", ex.what());
+      }
+    });
+  }
+}
+
+}  // namespace tirai::relay

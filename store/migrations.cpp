@@ -1,0 +1,91 @@
+#include "store/database.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+
+namespace tirai::store {
+
+namespace {
+
+// "TIRA": marks the file as a tirai database for `file(1)` and for us.
+constexpr std::int64_t application_id = 0x54495241;
+
+// Each step brings the schema from version i to i+1. Never edit a released
+// step; append a new one.
+constexpr std::array<std::string_view, 1> steps = {
+    R"sql(
+CREATE TABLE talents (
+  id          INTEGER PRIMARY KEY,
+  alias       TEXT NOT NULL UNIQUE,
+  secret_hash TEXT NOT NULL,
+  created_at  INTEGER NOT NULL
+);
+-- A client is only its blind index and its number sealed under the numbers key.
+CREATE TABLE clients (
+  id          INTEGER PRIMARY KEY,
+  blind_index BLOB NOT NULL UNIQUE,
+  number_ct   BLOB NOT NULL,
+  created_at  INTEGER NOT NULL
+);
+-- Live sessions, and after teardown their minimal record (no alias mapping,
+-- no token hash, no data key) until retention purges it.
+CREATE TABLE sessions (
+  id            TEXT PRIMARY KEY,
+  talent_id     INTEGER NOT NULL REFERENCES talents(id),
+  client_id     INTEGER NOT NULL REFERENCES clients(id),
+  client_alias  TEXT,
+  package       TEXT NOT NULL,
+  channels      TEXT NOT NULL,
+  max_messages  INTEGER,
+  state         TEXT NOT NULL,
+  close_reason  TEXT,
+  booked_at     INTEGER NOT NULL,
+  expires_at    INTEGER NOT NULL,
+  closing_until INTEGER,
+  closed_at     INTEGER,
+  warned        INTEGER NOT NULL DEFAULT 0,
+  message_count INTEGER NOT NULL DEFAULT 0,
+  token_hash    BLOB UNIQUE,
+  data_key      BLOB
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_talent ON sessions(talent_id);
+CREATE INDEX sessions_by_state ON sessions(state);
+-- The envelope stays until teardown so a retried send id gets its first seq;
+-- the body (sealed under the session's data key) is cleared on ack.
+CREATE TABLE messages (
+  session_id TEXT NOT NULL,
+  seq        INTEGER NOT NULL,
+  sender     INTEGER NOT NULL,  -- 0 talent, 1 client
+  send_id    TEXT NOT NULL,
+  sent_at    INTEGER NOT NULL,
+  body       BLOB,
+  PRIMARY KEY (session_id, seq),
+  UNIQUE (session_id, sender, send_id)
+) WITHOUT ROWID;
+)sql",
+};
+
+}  // namespace
+
+int schema_version() { return static_cast<int>(steps.size()); }
+
+void migrate(Database& db) {
+  const auto app = db.pragma_int("application_id");
+  auto version = db.pragma_int("user_version");
+  if (app != 0 && app != application_id)
+    throw DbError(fmt::format("sqlite: not a tirai database (application_id {:#x})", app));
+  if (app == 0 && version != 0) throw DbError("sqlite: not a tirai database (foreign schema)");
+  if (version > schema_version())
+    throw DbError(fmt::format("sqlite: database schema {} is newer than this tirai ({})", version,
+                              schema_version()));
+  for (; version < schema_version(); ++version) {
+    Transaction tx(db);
+    db.exec(steps[static_cast<std::size_t>(version)]);
+    db.exec(fmt::format("PRAGMA application_id = {}", application_id));
+    db.exec(fmt::format("PRAGMA user_version = {}", version + 1));
+    tx.commit();
+  }
+}
+
+}  // namespace tirai::store

@@ -1,0 +1,133 @@
+#pragma once
+#include "crypto/keyring.hpp"
+#include "proto/frames.hpp"
+#include "store/database.hpp"
+
+#include <memory>
+#include <utility>
+#include <unordered_map>
+#include <vector>
+
+namespace tirai::store {
+
+using proto::Role;
+using proto::SessionState;
+using proto::UnixMs;
+
+struct TalentRecord {
+  std::int64_t id{};
+  std::string alias;
+  std::string secret_hash;  // Argon2id string
+  UnixMs created_at{};
+};
+
+struct SessionRecord {
+  std::string id;
+  std::int64_t talent_id{};
+  std::string talent_alias;
+  std::int64_t client_id{};
+  std::string client_alias;  // empty after teardown
+  std::string package;
+  std::vector<std::string> channels;
+  std::optional<std::int64_t> max_messages;
+  SessionState state{};
+  std::string close_reason;
+  UnixMs booked_at{};
+  UnixMs expires_at{};
+  std::optional<UnixMs> closing_until;
+  std::optional<UnixMs> closed_at;
+  bool warned = false;
+  std::int64_t message_count = 0;
+  Bytes token_hash;  // empty after teardown
+};
+
+struct AppendResult {
+  std::int64_t seq{};
+  UnixMs sent_at{};
+  bool duplicate = false;
+};
+
+struct StoredMessage {
+  std::string session;
+  std::int64_t seq{};
+  Role sender{};
+  std::string text;
+  UnixMs sent_at{};
+};
+
+// The repositories over one SQLite file. Real numbers and message bodies are
+// sealed here on the way in, so nothing above this class writes them in clear.
+// Not thread-safe: one thread owns a Store. Every method throws DbError on a
+// storage failure; expected outcomes (taken alias, gone session) are values.
+class Store {
+ public:
+  Store(const std::filesystem::path& path, Synchronous sync, const crypto::Keyring& keys);
+
+  Database& db() { return db_; }
+
+  // ---- talents ----
+  // False when the alias is taken.
+  bool add_talent(std::string_view alias, std::string_view secret_hash, UnixMs now);
+  std::vector<TalentRecord> talents();
+  std::optional<TalentRecord> talent(std::string_view alias);
+  // Deletes the talent and every session record of theirs (live ones must be
+  // torn down first). False when no such talent.
+  bool remove_talent(std::int64_t talent_id);
+
+  // ---- clients ----
+  // The client id for a normalised E.164 number, creating the client (number
+  // sealed, blind index stored) on first sight.
+  std::int64_t client_for_number(std::string_view number, UnixMs now);
+  // Decrypts a client's number; nullopt for an unknown or erased client.
+  std::optional<std::string> client_number(std::int64_t client_id);
+
+  // ---- sessions ----
+  // Stores a booked session with a fresh data key (sealed under the data-key
+  // wrapping key). `rec.token_hash` must be set.
+  void insert_session(const SessionRecord& rec);
+  std::optional<SessionRecord> session(std::string_view id);
+  // Sessions not closed, oldest booking first.
+  std::vector<SessionRecord> live_sessions();
+  std::vector<SessionRecord> sessions(std::optional<SessionState> state);
+  bool client_alias_in_use(std::int64_t talent_id, std::string_view alias);
+  void set_closing(std::string_view id, std::string_view reason, UnixMs closing_until);
+  void mark_warned(std::string_view id);
+  // Tears a session down in the caller's transaction: queued messages, send
+  // ids, token hash, client alias and data key are deleted; the minimal record
+  // (ids, times, counts, reason) stays. False when already closed or unknown.
+  bool teardown(std::string_view id, std::string_view reason, UnixMs closed_at);
+  // Deletes minimal records of sessions closed before `before`; returns how many.
+  int purge_closed(UnixMs before);
+
+  // ---- messages ----
+  // Stores a message under the next seq of its session. A retry with the
+  // same (sender, send_id) returns the first seq with duplicate=true and
+  // stores nothing. nullopt when the session has no data key (torn down).
+  std::optional<AppendResult> append(std::string_view session, Role sender, std::string_view send_id,
+                                     std::string_view text, UnixMs now);
+  // Clears the bodies of messages to `receiver` with seq <= upto.
+  void ack(std::string_view session, Role receiver, std::int64_t upto);
+  // Unacknowledged messages to `receiver`, in seq order, decrypted.
+  std::vector<StoredMessage> pending(std::string_view session, Role receiver);
+
+  // Forgets what this Store caches for the thread (seq counters, data keys);
+  // called when a transaction is rolled back.
+  void drop_caches();
+
+  // Asks the store worker to checkpoint the WAL after this group commits, so
+  // content deleted by a teardown does not linger in the WAL file.
+  void request_checkpoint() { checkpoint_requested_ = true; }
+  bool take_checkpoint_request() { return std::exchange(checkpoint_requested_, false); }
+
+ private:
+  const crypto::Secret* data_key(std::string_view session);
+  SessionRecord read_session(const Statement& st);
+
+  Database db_;
+  const crypto::Keyring& keys_;
+  std::unordered_map<std::string, std::int64_t> last_seq_;
+  std::unordered_map<std::string, crypto::Secret> data_keys_;
+  bool checkpoint_requested_ = false;
+};
+
+}  // namespace tirai::store
