@@ -1,0 +1,149 @@
+#include "proto/frames.hpp"
+#include "proto/identifiers.hpp"
+#include "proto/timefmt.hpp"
+#include "proto/utf8.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+using namespace tirai::proto;
+namespace json = boost::json;
+
+namespace {
+const Limits limits{20};
+
+FrameError error_of(std::string_view frame) {
+  auto r = parse_frame(frame, limits);
+  REQUIRE(std::holds_alternative<FrameError>(r));
+  return std::get<FrameError>(r);
+}
+
+json::object obj(const std::string& s) { return json::parse(s).as_object(); }
+}  // namespace
+
+TEST_CASE("hello frames parse for both roles", "[proto]") {
+  auto t = parse_frame(R"({"type":"hello","role":"talent","alias":"natasha","secret":"s3cret-s3cret"})", limits);
+  REQUIRE(std::holds_alternative<Hello>(t));
+  CHECK(std::get<Hello>(t).role == Role::talent);
+  CHECK(std::get<Hello>(t).alias == "natasha");
+  CHECK(std::get<Hello>(t).secret == "s3cret-s3cret");
+  auto c = parse_frame(R"({"type":"hello","role":"client","token":"abc"})", limits);
+  REQUIRE(std::holds_alternative<Hello>(c));
+  CHECK(std::get<Hello>(c).token == "abc");
+}
+
+TEST_CASE("send, ack, end and rate parse into typed structs", "[proto]") {
+  auto s = parse_frame(R"({"type":"send","session":"s_x","id":"m1","text":"halo kak 🙂"})", limits);
+  REQUIRE(std::holds_alternative<Send>(s));
+  CHECK(std::get<Send>(s).text == "halo kak 🙂");
+  CHECK(std::get<Send>(s).id == "m1");
+  auto a = parse_frame(R"({"type":"ack","session":"s_x","seq":17})", limits);
+  REQUIRE(std::holds_alternative<Ack>(a));
+  CHECK(std::get<Ack>(a).seq == 17);
+  auto e = parse_frame(R"({"type":"end","session":"s_x"})", limits);
+  REQUIRE(std::holds_alternative<End>(e));
+  auto r = parse_frame(R"({"type":"rate","session":"s_x","score":5})", limits);
+  REQUIRE(std::holds_alternative<Rate>(r));
+  CHECK(std::get<Rate>(r).score == 5);
+}
+
+TEST_CASE("every malformed frame gets its error code", "[proto]") {
+  CHECK(error_of("{not json").code == ErrorCode::bad_request);
+  CHECK(error_of("[1,2]").code == ErrorCode::bad_request);
+  CHECK(error_of(R"({"role":"client"})").message == "missing field 'type'");
+  CHECK(error_of(R"({"type":7})").code == ErrorCode::bad_request);
+  CHECK(error_of(R"({"type":"dance"})").code == ErrorCode::unknown_type);
+  CHECK(error_of(R"({"type":"hello","role":"admin"})").code == ErrorCode::bad_request);
+  CHECK(error_of(R"({"type":"hello","role":"talent","alias":"a"})").message == "missing field 'secret'");
+  CHECK(error_of(R"({"type":"send","session":"s","id":"m","text":5})").message == "field 'text' must be a string");
+  CHECK(error_of(R"({"type":"send","session":"s","id":"m","text":""})").code == ErrorCode::bad_request);
+  CHECK(error_of(R"({"type":"send","session":"s","id":"","text":"x"})").code == ErrorCode::bad_request);
+  CHECK(error_of(R"({"type":"send","session":"s","id":5,"text":"x"})").code == ErrorCode::bad_request);
+  CHECK(error_of(R"({"type":"ack","session":"s","seq":"1"})").message == "field 'seq' must be an integer");
+  CHECK(error_of(R"({"type":"ack","session":"s","seq":-1})").code == ErrorCode::bad_request);
+  CHECK(error_of(R"({"type":"rate","session":"s","score":6})").code == ErrorCode::bad_request);
+  CHECK(error_of("{\"type\":\"send\",\"session\":\"s\",\"id\":\"m\",\"text\":\"\xff\xfe\"}").message ==
+        "frame is not valid UTF-8");
+  CHECK(error_of("[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]").code == ErrorCode::bad_request);
+}
+
+TEST_CASE("text over max_text_chars is too_large, counted in characters", "[proto]") {
+  const std::string twenty_emoji = [] {
+    std::string s;
+    for (int i = 0; i < 20; ++i) s += "🙂";
+    return s;
+  }();
+  CHECK(std::holds_alternative<Send>(
+      parse_frame(R"({"type":"send","session":"s","id":"m","text":")" + twenty_emoji + "\"}", limits)));
+  auto e = error_of(R"({"type":"send","session":"s","id":"m","text":")" + twenty_emoji + "x\"}");
+  CHECK(e.code == ErrorCode::too_large);
+  CHECK(e.id == "m");  // the request id is echoed so the sender knows which message
+}
+
+TEST_CASE("outbound frames are valid JSON with the documented fields", "[proto]") {
+  auto m = obj(message_frame("s_1", 17, "guest-7f3k", "line\n\"quoted\" \x01", 1'700'000'000'123));
+  CHECK(m["type"] == "message");
+  CHECK(m["seq"] == 17);
+  CHECK(m["from"] == "guest-7f3k");
+  CHECK(m["text"] == "line\n\"quoted\" \x01");
+  CHECK(m["sent_at"] == "2023-11-14T22:13:20.123Z");
+  CHECK_FALSE(m.contains("redacted"));
+  CHECK(obj(message_frame("s", 1, "a", "b", 0, true))["redacted"] == true);
+
+  auto a = obj(accepted_frame("m1", "s_1", 3));
+  CHECK(a == obj(R"({"type":"accepted","id":"m1","session":"s_1","seq":3})"));
+
+  SessionView v{"s_1", "natasha", "chat-30m", {"chat"}, SessionState::open, 0};
+  auto w = obj(welcome_frame(Role::client, {v}));
+  CHECK(w["role"] == "client");
+  CHECK(w["sessions"].as_array().at(0).as_object()["peer"] == "natasha");
+  CHECK(w["sessions"].as_array().at(0).as_object()["expires_at"] == "1970-01-01T00:00:00.000Z");
+  CHECK(obj(session_booked_frame(v))["type"] == "session");
+
+  auto c = obj(session_state_frame("s_1", SessionState::closing, "ended_by_talent", 60));
+  CHECK(c == obj(R"({"type":"session","session":"s_1","state":"closing","reason":"ended_by_talent","grace_seconds":60})"));
+  CHECK_FALSE(obj(session_state_frame("s_1", SessionState::closed, "expired", std::nullopt)).contains("grace_seconds"));
+  CHECK(obj(expiring_notice_frame("s_1", SessionState::active, 300)) ==
+        obj(R"({"type":"session","session":"s_1","state":"active","notice":"expiring","expires_in":300})"));
+  for (auto code : all_error_codes) {
+    auto e = obj(error_frame(code, "msg", std::string("r1")));
+    CHECK(e["code"].as_string() == to_string(code));
+    CHECK(e["id"] == "r1");
+  }
+}
+
+TEST_CASE("identifiers: aliases, session ids and E.164 numbers", "[proto]") {
+  CHECK(valid_alias("natasha"));
+  CHECK(valid_alias("n4_t-a"));
+  CHECK_FALSE(valid_alias("n"));
+  CHECK_FALSE(valid_alias("_natasha"));
+  CHECK_FALSE(valid_alias("Natasha"));
+  CHECK_FALSE(valid_alias(std::string(33, 'a')));
+  CHECK(valid_session_id("s_abcdefghijklmnopqrstuvwxyz"));
+  CHECK_FALSE(valid_session_id("s_abcdefghijklmnopqrstuvwxy1"));
+  CHECK(valid_e164("+6281234567890"));
+  CHECK_FALSE(valid_e164("6281234567890"));
+  CHECK_FALSE(valid_e164("+0812345678"));
+  CHECK_FALSE(valid_e164("+1234567"));
+  CHECK_FALSE(valid_e164("+1234567890123456"));
+  CHECK(normalise_number("0062 812-3456-7890") == "+6281234567890");
+  CHECK(normalise_number("+62 (812) 3456.7890") == "+6281234567890");
+  CHECK_FALSE(normalise_number("+62 812 34x6"));
+}
+
+TEST_CASE("UTF-8 validation rejects overlongs, surrogates and truncation", "[proto]") {
+  CHECK(utf8_length("héllo") == 5);
+  CHECK(utf8_length("🙂") == 1);
+  CHECK_FALSE(valid_utf8("\xc0\xaf"));          // overlong '/'
+  CHECK_FALSE(valid_utf8("\xed\xa0\x80"));      // surrogate
+  CHECK_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  CHECK_FALSE(valid_utf8("\xe2\x82"));          // truncated
+}
+
+TEST_CASE("RFC 3339 times round trip", "[proto]") {
+  CHECK(rfc3339(0) == "1970-01-01T00:00:00.000Z");
+  CHECK(parse_rfc3339("2026-11-22T08:40:36.5Z") == parse_rfc3339("2026-11-22T08:40:36.500Z"));
+  const UnixMs t = 1'795'336'836'123;
+  CHECK(parse_rfc3339(rfc3339(t)) == t);
+  CHECK_FALSE(parse_rfc3339("2026-11-22 08:40:36Z"));
+}
