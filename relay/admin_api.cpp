@@ -49,14 +49,16 @@ Reply error_reply(const AdminError& e) { return error_reply(e.status, e.code, e.
 template <typename T, typename Start>
 asio::awaitable<T> await_callback(Start start) {
   auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
-      [start = std::move(start), ex](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        start([h, ex](T value) mutable {
-          asio::post(ex, [h, value = std::move(value)]() mutable { std::move(*h)(std::move(value)); });
-        });
-      },
-      asio::use_awaitable);
+  // Named, not a temporary inside the co_await: GCC 12 destroys such
+  // temporaries twice (PR 99576).
+  auto initiation = [start = std::move(start), ex](auto handler) mutable {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    start([h, ex](T value) mutable {
+      asio::post(ex, [h, value = std::move(value)]() mutable { std::move(*h)(std::move(value)); });
+    });
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(std::move(initiation),
+                                                                                  asio::use_awaitable);
 }
 
 // Runs a read on the store thread and returns its result.
@@ -154,7 +156,8 @@ class AdminRouter {
     }
     if (path.starts_with("/v1/talents/")) {
       if (method != http::verb::delete_) co_return not_allowed();
-      co_return co_await remove_talent(std::string(path.substr(12)));
+      const std::string alias(path.substr(12));
+      co_return co_await remove_talent(alias);
     }
     if (path == "/v1/sessions") {
       if (method == http::verb::post) co_return co_await book(req);
@@ -170,7 +173,8 @@ class AdminRouter {
         co_return json_reply(200, json::object{{"status", "ending"}});
       }
       if (method != http::verb::get) co_return not_allowed();
-      co_return co_await get_session(std::string(rest));
+      const std::string id(rest);
+      co_return co_await get_session(id);
     }
     co_return error_reply(404, "not_found", "no such endpoint");
   }
@@ -210,7 +214,9 @@ class AdminRouter {
     co_return json_reply(201, json::object{{"alias", *alias}});
   }
 
-  asio::awaitable<Reply> remove_talent(std::string alias) {
+  // Class-type arguments are the caller's named locals, never temporaries in
+  // the co_await expression (GCC 12, PR 99576).
+  asio::awaitable<Reply> remove_talent(const std::string& alias) {
     auto result = co_await await_callback<std::optional<AdminError>>(
         [&](auto done) { ctx_.manager.remove_talent(alias, std::move(done)); });
     if (result) co_return error_reply(*result);
@@ -253,9 +259,9 @@ class AdminRouter {
     co_return json_reply(200, json::object{{"sessions", std::move(out)}});
   }
 
-  asio::awaitable<Reply> get_session(std::string id) {
-    auto row = co_await store_read<std::optional<store::SessionRecord>>(
-        ctx_.store, [id](store::Store& st) { return st.session(id); });
+  asio::awaitable<Reply> get_session(const std::string& id) {
+    auto read = [id](store::Store& st) { return st.session(id); };
+    auto row = co_await store_read<std::optional<store::SessionRecord>>(ctx_.store, read);
     if (!row) co_return error_reply(500, "internal", "the session could not be read");
     if (!*row) co_return error_reply(404, "unknown_session", "no such session");
     co_return json_reply(200, session_json(**row));

@@ -156,9 +156,19 @@ int Daemon::run() {
     admin_acceptor.close(ignored);
     manager.close_all();
     timer.cancel();
-    // Connections get a moment to finish their close handshakes.
-    auto grace = std::make_shared<asio::steady_timer>(ioc, std::chrono::seconds(2));
-    grace->async_wait([&ioc, grace](const boost::system::error_code&) { ioc.stop(); });
+    // Connections get up to two seconds to finish their close handshakes.
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          asio::steady_timer wait(ioc);
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+          while (manager.connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+            wait.expires_after(std::chrono::milliseconds(20));
+            co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+          }
+          ioc.stop();
+        },
+        asio::detached);
   };
   signals.async_wait(on_signal);
 

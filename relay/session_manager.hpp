@@ -80,6 +80,7 @@ class SessionManager {
   std::optional<AdminError> end_by_operator(const std::string& session);
   const std::map<std::string, Package>& packages() const { return packages_; }
   std::size_t live_sessions() const { return live_.size(); }
+  std::size_t connections() const { return peers_.size(); }
 
   // ---- time ----
   // Does what is due at clock.now(): expiry notices, expiry, end of grace, purges.

@@ -127,6 +127,8 @@ std::int64_t Database::pragma_int(std::string_view name) {
 }
 
 void Database::checkpoint_truncate() {
+  // A stepped but unreset SELECT holds a read snapshot that blocks TRUNCATE.
+  for (auto& [sql, st] : cache_) st.reset();
   int log = 0, done = 0;
   if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done) != SQLITE_OK)
     fail(db_, "wal checkpoint");

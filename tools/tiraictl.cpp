@@ -1,0 +1,257 @@
+// tiraictl: the operator's CLI over tiraid's admin API. A thin main over
+// tools/client and the relay's config parser.
+#include "relay/config.hpp"
+#include "relay/daemon.hpp"
+#include "tools/client.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+
+namespace json = boost::json;
+using tirai::client::AdminClient;
+using tirai::client::HttpResponse;
+
+namespace {
+
+struct Options {
+  std::string config = [] {
+    const char* env = std::getenv("TIRAI_CONFIG");
+    return std::string(env && *env ? env : "/etc/tirai/tiraid.toml");
+  }();
+  bool json_out = false;
+};
+
+class Failure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string str(const json::value& v) {
+  if (v.is_string()) return std::string(v.get_string());
+  if (v.is_null()) return "-";
+  return json::serialize(v);
+}
+
+void print_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(headers.size());
+  for (std::size_t i = 0; i < headers.size(); ++i) width[i] = headers[i].size();
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (std::size_t i = 0; i < cells.size(); ++i)
+      out += fmt::format("{:<{}}{}", cells[i], width[i], i + 1 < cells.size() ? "  " : "");
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    std::cout << out << "\n";
+  };
+  line(headers);
+  for (const auto& r : rows) line(r);
+  if (rows.empty()) std::cout << "(none)\n";
+}
+
+// Reads the secret without echo from a terminal, or one line from a pipe.
+std::string read_secret() {
+  std::string secret;
+  if (::isatty(STDIN_FILENO)) {
+    std::cerr << "secret for the talent (not shown): " << std::flush;
+    termios old{};
+    ::tcgetattr(STDIN_FILENO, &old);
+    termios quiet = old;
+    quiet.c_lflag &= static_cast<tcflag_t>(~ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    std::getline(std::cin, secret);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    std::cerr << "\n";
+  } else {
+    std::getline(std::cin, secret);
+  }
+  return secret;
+}
+
+class Ctl {
+ public:
+  explicit Ctl(const Options& o) : opts_(o) {}
+
+  // Calls the API; returns the parsed body or throws Failure with a message
+  // an operator can act on.
+  json::value call(std::string_view method, const std::string& target, const json::value& body = nullptr) {
+    auto& api = client();
+    HttpResponse res;
+    try {
+      res = api.request(method, target, body.is_null() ? std::string() : json::serialize(body));
+    } catch (const tirai::client::ClientError& e) {
+      throw Failure(fmt::format("cannot reach tiraid's admin API at {} (is tiraid running?): {}", address_, e.what()));
+    }
+    json::value v;
+    if (!res.body.empty()) {
+      json::error_code ec;
+      v = json::parse(res.body, ec);
+      if (ec) throw Failure(fmt::format("the admin API answered {} with a body that is not JSON", res.status));
+    }
+    if (res.status == 401)
+      throw Failure(fmt::format("the admin token was refused; check admin.token_file in {}", opts_.config));
+    if (res.status >= 400) {
+      const auto& o = v.is_object() ? v.as_object() : json::object{};
+      throw Failure(fmt::format("{} ({})", o.contains("message") ? str(o.at("message")) : "request failed",
+                                o.contains("error") ? str(o.at("error")) : std::to_string(res.status)));
+    }
+    return v;
+  }
+
+  void emit(const json::value& v, const std::function<void()>& human) {
+    if (opts_.json_out) std::cout << json::serialize(v) << "\n";
+    else human();
+  }
+
+ private:
+  AdminClient& client() {
+    if (!client_) {
+      tirai::relay::Config cfg;
+      try {
+        cfg = tirai::relay::load_config(opts_.config);
+      } catch (const std::exception& e) {
+        throw Failure(fmt::format("{} (set --config or TIRAI_CONFIG)", e.what()));
+      }
+      std::string token;
+      try {
+        std::ifstream in(cfg.admin.token_file);
+        std::getline(in, token);
+      } catch (...) {
+      }
+      if (token.empty())
+        throw Failure(fmt::format("cannot read the admin token from {} (run tiraictl as the operator's account)",
+                                  cfg.admin.token_file.string()));
+      std::string host = cfg.admin.listen.host;
+      if (host == "0.0.0.0") host = "127.0.0.1";
+      if (host == "::") host = "::1";
+      address_ = cfg.admin.listen.str();
+      client_.emplace(host, cfg.admin.listen.port, token);
+    }
+    return *client_;
+  }
+
+  const Options& opts_;
+  std::optional<AdminClient> client_;
+  std::string address_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts;
+  CLI::App app{"tiraictl: operate a tirai relay through its admin API"};
+  app.require_subcommand(1);
+  app.add_option("-c,--config", opts.config, "tiraid's config file (default $TIRAI_CONFIG or /etc/tirai/tiraid.toml)");
+  app.add_flag("--json", opts.json_out, "print the API's JSON instead of tables");
+
+  auto* talent = app.add_subcommand("talent", "enrol, list and remove talents");
+  talent->require_subcommand(1);
+  std::string alias;
+  auto* talent_add = talent->add_subcommand("add", "enrol a talent; the secret is read from the terminal or stdin");
+  talent_add->add_option("alias", alias, "the talent's alias")->required();
+  auto* talent_list = talent->add_subcommand("list", "list talents");
+  auto* talent_remove = talent->add_subcommand("remove", "end a talent's sessions and erase them");
+  talent_remove->add_option("alias", alias, "the talent's alias")->required();
+
+  auto* session = app.add_subcommand("session", "book, list, show and end sessions");
+  session->require_subcommand(1);
+  std::string talent_alias, client_number, package, state, id;
+  auto* open = session->add_subcommand("open", "book a session for a client who has paid");
+  open->add_option("--talent", talent_alias, "talent alias")->required();
+  open->add_option("--client", client_number, "client's real number, E.164 (+62...)")->required();
+  open->add_option("--package", package, "package name (see tiraictl packages)")->required();
+  auto* list = session->add_subcommand("list", "list sessions (no real numbers)");
+  list->add_option("--state", state, "open, active, closing or closed");
+  auto* show = session->add_subcommand("show", "show one session");
+  show->add_option("id", id, "session id")->required();
+  auto* end = session->add_subcommand("end", "end a session (ended_by_operator)");
+  end->add_option("id", id, "session id")->required();
+
+  auto* packages = app.add_subcommand("packages", "list the packages that can be booked");
+  auto* health = app.add_subcommand("health", "check that tiraid answers");
+  CLI11_PARSE(app, argc, argv);
+
+  Ctl ctl(opts);
+  try {
+    if (*talent_add) {
+      const auto secret = read_secret();
+      auto v = ctl.call("POST", "/v1/talents", json::object{{"alias", alias}, {"secret", secret}});
+      ctl.emit(v, [&] { std::cout << "talent " << alias << " enrolled\n"; });
+    } else if (*talent_list) {
+      auto v = ctl.call("GET", "/v1/talents");
+      ctl.emit(v, [&] {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& t : v.at("talents").as_array()) {
+          const auto& o = t.as_object();
+          rows.push_back({str(o.at("alias")), str(o.at("status")), o.at("online").as_bool() ? "yes" : "no",
+                          str(o.at("open_sessions")), str(o.at("created_at"))});
+        }
+        print_table({"ALIAS", "STATUS", "ONLINE", "OPEN SESSIONS", "ENROLLED"}, rows);
+      });
+    } else if (*talent_remove) {
+      ctl.call("DELETE", "/v1/talents/" + alias);
+      ctl.emit(json::object{{"removed", alias}}, [&] { std::cout << "talent " << alias << " removed and erased\n"; });
+    } else if (*open) {
+      auto v = ctl.call("POST", "/v1/sessions",
+                        json::object{{"talent", talent_alias}, {"client", client_number}, {"package", package}});
+      ctl.emit(v, [&] {
+        const auto& o = v.as_object();
+        std::cout << "session       " << str(o.at("session")) << "\n"
+                  << "client alias  " << str(o.at("client_alias")) << "\n"
+                  << "expires at    " << str(o.at("expires_at")) << "\n"
+                  << "client token  " << str(o.at("client_token")) << "\n"
+                  << "(give the token to the client now: it is shown once and never stored)\n";
+      });
+    } else if (*list) {
+      auto v = ctl.call("GET", state.empty() ? "/v1/sessions" : "/v1/sessions?state=" + state);
+      ctl.emit(v, [&] {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& s : v.at("sessions").as_array()) {
+          const auto& o = s.as_object();
+          rows.push_back({str(o.at("session")), str(o.at("talent")),
+                          o.contains("client_alias") ? str(o.at("client_alias")) : "-", str(o.at("package")),
+                          str(o.at("state")), o.contains("close_reason") ? str(o.at("close_reason")) : "-",
+                          str(o.at("messages")), str(o.at("expires_at"))});
+        }
+        print_table({"SESSION", "TALENT", "CLIENT", "PACKAGE", "STATE", "REASON", "MESSAGES", "EXPIRES"}, rows);
+      });
+    } else if (*show) {
+      auto v = ctl.call("GET", "/v1/sessions/" + id);
+      ctl.emit(v, [&] {
+        for (const auto& [k, val] : v.as_object()) std::cout << fmt::format("{:<14}{}\n", std::string(k), str(val));
+      });
+    } else if (*end) {
+      ctl.call("POST", "/v1/sessions/" + id + "/end");
+      ctl.emit(json::object{{"ending", id}}, [&] { std::cout << "session " << id << " is ending (ended_by_operator)\n"; });
+    } else if (*packages) {
+      auto v = ctl.call("GET", "/v1/packages");
+      ctl.emit(v, [&] {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& p : v.at("packages").as_array()) {
+          const auto& o = p.as_object();
+          std::string channels;
+          for (const auto& c : o.at("channels").as_array()) channels += (channels.empty() ? "" : "+") + str(c);
+          rows.push_back({str(o.at("name")), channels, str(o.at("duration")),
+                          o.at("max_messages").is_null() ? "unlimited" : str(o.at("max_messages"))});
+        }
+        print_table({"PACKAGE", "CHANNELS", "DURATION", "MAX MESSAGES"}, rows);
+      });
+    } else if (*health) {
+      auto v = ctl.call("GET", "/v1/health");
+      ctl.emit(v, [&] { std::cout << "tiraid is " << str(v.at("status")) << "\n"; });
+    }
+  } catch (const Failure& e) {
+    std::cerr << "tiraictl: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "tiraictl: unexpected answer: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
