@@ -105,7 +105,9 @@ std::string WsClient::receive() {
   beast::error_code ec;
   impl_->buffer.clear();
   impl_->ws.read(impl_->buffer, ec);
-  if (ec == websocket::error::closed) {
+  // A close frame may arrive and the teardown after it fail (the relay
+  // already dropped the socket); the close code is what counts.
+  if (ec == websocket::error::closed || (ec && impl_->ws.reason().code != 0)) {
     impl_->close_code = impl_->ws.reason().code;
     throw ClosedError(*impl_->close_code);
   }

@@ -1,0 +1,376 @@
+// End to end: the real tiraid, started per test, over real sockets.
+#include "support/temp_dir.hpp"
+#include "tools/tiraid_process.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+using namespace tirai;
+using client::WsClient;
+namespace json = boost::json;
+
+namespace {
+
+const std::string secret = "correct horse battery";
+
+json::object parse(const std::string& s) { return json::parse(s).as_object(); }
+
+// The next frame, which must be of `type`.
+json::object expect(WsClient& ws, std::string_view type) {
+  auto f = parse(ws.receive());
+  INFO("frame: " << json::serialize(f));
+  REQUIRE(f["type"].as_string() == type);
+  return f;
+}
+
+struct Relay {
+  explicit Relay(std::string extra_toml = {}) : daemon(TIRAID_PATH, dir.path(), std::move(extra_toml)) { daemon.start(); }
+
+  client::HttpResponse call(std::string_view method, std::string_view target, const json::value& body = nullptr) {
+    return daemon.admin().request(method, target, body.is_null() ? std::string() : json::serialize(body));
+  }
+
+  void enrol(const std::string& alias) {
+    auto r = call("POST", "/v1/talents", json::object{{"alias", alias}, {"secret", secret}});
+    REQUIRE(r.status == 201);
+  }
+
+  json::object book(const std::string& talent, const std::string& number = "+6281234567890",
+                    const std::string& package = "chat-30m") {
+    auto r = call("POST", "/v1/sessions", json::object{{"talent", talent}, {"client", number}, {"package", package}});
+    INFO(r.body);
+    REQUIRE(r.status == 201);
+    return parse(r.body);
+  }
+
+  WsClient talent(const std::string& alias) {
+    auto ws = daemon.ws();
+    ws.send(fmt::format(R"({{"type":"hello","role":"talent","alias":"{}","secret":"{}"}})", alias, secret));
+    expect(ws, "welcome");
+    return ws;
+  }
+
+  WsClient client(const json::object& booking) {
+    auto ws = daemon.ws();
+    ws.send(fmt::format(R"({{"type":"hello","role":"client","token":"{}"}})", booking.at("client_token").as_string()));
+    expect(ws, "welcome");
+    return ws;
+  }
+
+  test::TempDir dir;
+  client::TiraidProcess daemon;
+};
+
+std::string send_frame(const json::object& booking, std::string_view id, std::string_view text) {
+  return json::serialize(json::object{{"type", "send"}, {"session", booking.at("session")}, {"id", id}, {"text", text}});
+}
+
+std::string sid(const json::object& booking) { return std::string(booking.at("session").as_string()); }
+
+}  // namespace
+
+TEST_CASE("whole lifecycle: book, chat, end politely, and the link reaches nobody", "[e2e]") {
+  Relay r("[sessions]\ngrace = \"30s\"\n");
+  r.enrol("natasha");
+  auto talent_ws = r.talent("natasha");
+  const auto b = r.book("natasha");
+  auto booked = expect(talent_ws, "session");
+  CHECK(booked["session"] == b.at("session"));
+  CHECK(booked["peer"] == b.at("client_alias"));
+  CHECK(booked["state"] == "open");
+
+  auto client_ws = r.daemon.ws();
+  client_ws.send(fmt::format(R"({{"type":"hello","role":"client","token":"{}"}})", b.at("client_token").as_string()));
+  auto welcome = expect(client_ws, "welcome");
+  CHECK(welcome["role"] == "client");
+  CHECK(welcome["sessions"].as_array().at(0).as_object()["peer"] == "natasha");
+
+  client_ws.send(send_frame(b, "c1", "halo kak, jadi ngobrol?"));
+  auto acc = expect(client_ws, "accepted");
+  CHECK(acc["id"] == "c1");
+  CHECK(acc["seq"] == 1);
+  auto msg = expect(talent_ws, "message");
+  CHECK(msg["from"] == b.at("client_alias"));
+  CHECK(msg["text"] == "halo kak, jadi ngobrol?");
+  CHECK(msg["seq"] == 1);
+  talent_ws.send(fmt::format(R"({{"type":"ack","session":"{}","seq":1}})", sid(b)));
+
+  talent_ws.send(send_frame(b, "t1", "iya, halo juga"));
+  CHECK(expect(talent_ws, "accepted")["seq"] == 2);
+  CHECK(expect(client_ws, "message")["from"] == "natasha");
+
+  // The talent ends it: "our session has ended, thank you"; the client answers.
+  talent_ws.send(fmt::format(R"({{"type":"end","session":"{}"}})", sid(b)));
+  auto closing = expect(client_ws, "session");
+  CHECK(closing["state"] == "closing");
+  CHECK(closing["reason"] == "ended_by_talent");
+  CHECK(closing["grace_seconds"] == 30);
+  CHECK(expect(talent_ws, "session")["state"] == "closing");
+  client_ws.send(send_frame(b, "c2", "makasih kak"));
+  expect(client_ws, "accepted");
+  CHECK(expect(talent_ws, "message")["text"] == "makasih kak");
+
+  // Ending again during grace closes at once.
+  client_ws.send(fmt::format(R"({{"type":"end","session":"{}"}})", sid(b)));
+  auto closed = expect(client_ws, "session");
+  CHECK(closed["state"] == "closed");
+  CHECK(closed["reason"] == "ended_by_talent");
+  CHECK(client_ws.wait_closed() == 1000);
+  CHECK(expect(talent_ws, "session")["state"] == "closed");
+
+  // The client's link reaches nobody; the talent cannot write into the session.
+  auto again = r.daemon.ws();
+  again.send(fmt::format(R"({{"type":"hello","role":"client","token":"{}"}})", b.at("client_token").as_string()));
+  const auto torn_down_answer = again.receive();
+  CHECK(again.wait_closed() == 1008);
+  auto stranger = r.daemon.ws();
+  stranger.send(R"({"type":"hello","role":"client","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})");
+  CHECK(stranger.receive() == torn_down_answer);  // byte-identical
+  CHECK(stranger.wait_closed() == 1008);
+  talent_ws.send(send_frame(b, "t2", "masih di sana?"));
+  CHECK(expect(talent_ws, "error")["code"] == "not_in_session");
+
+  auto show = r.call("GET", "/v1/sessions/" + sid(b));
+  REQUIRE(show.status == 200);
+  auto rec = parse(show.body);
+  CHECK(rec["state"] == "closed");
+  CHECK(rec["messages"] == 3);
+  CHECK_FALSE(rec.contains("client_alias"));
+}
+
+TEST_CASE("failed hellos are byte-identical for talents and clients", "[e2e][privacy]") {
+  Relay r;
+  r.enrol("natasha");
+  std::vector<std::string> answers;
+  for (const auto* hello :
+       {R"({"type":"hello","role":"talent","alias":"nobody","secret":"correct horse battery"})",
+        R"({"type":"hello","role":"talent","alias":"natasha","secret":"wrong horse battery"})",
+        R"({"type":"hello","role":"client","token":"not-a-token"})"}) {
+    auto ws = r.daemon.ws();
+    ws.send(hello);
+    answers.push_back(ws.receive());
+    CHECK(ws.wait_closed() == 1008);
+  }
+  CHECK(parse(answers[0])["code"] == "auth_failed");
+  CHECK(answers[0] == answers[1]);
+  CHECK(answers[1] == answers[2]);
+}
+
+TEST_CASE("reconnect replays every unacknowledged message in order", "[e2e]") {
+  Relay r;
+  r.enrol("natasha");
+  const auto b = r.book("natasha");
+  auto client_ws = r.client(b);
+  for (int i = 1; i <= 5; ++i) {
+    client_ws.send(send_frame(b, fmt::format("c{}", i), fmt::format("pesan {}", i)));
+    CHECK(expect(client_ws, "accepted")["seq"] == i);
+  }
+  {
+    auto talent_ws = r.talent("natasha");
+    for (int i = 1; i <= 5; ++i) {
+      auto m = expect(talent_ws, "message");
+      CHECK(m["seq"] == i);
+      CHECK(m["text"].as_string() == fmt::format("pesan {}", i));
+    }
+    talent_ws.send(fmt::format(R"({{"type":"ack","session":"{}","seq":3}})", sid(b)));
+    // A marker: once it arrives, the ack before it has been handled.
+    client_ws.send(send_frame(b, "c6", "pesan 6"));
+    expect(client_ws, "accepted");
+    CHECK(expect(talent_ws, "message")["seq"] == 6);
+    talent_ws.close();
+  }
+  auto talent_ws = r.talent("natasha");
+  for (int seq : {4, 5, 6}) CHECK(expect(talent_ws, "message")["seq"] == seq);
+}
+
+TEST_CASE("a retried send id gets the same accepted and is delivered once", "[e2e]") {
+  Relay r;
+  r.enrol("natasha");
+  const auto b = r.book("natasha");
+  auto client_ws = r.client(b);
+  auto talent_ws = r.talent("natasha");
+  client_ws.send(send_frame(b, "same-id", "halo"));
+  const auto first = client_ws.receive();
+  client_ws.send(send_frame(b, "same-id", "halo"));
+  CHECK(client_ws.receive() == first);
+  client_ws.send(send_frame(b, "next-id", "lagi"));
+  expect(client_ws, "accepted");
+  CHECK(expect(talent_ws, "message")["seq"] == 1);
+  CHECK(expect(talent_ws, "message")["seq"] == 2);  // not a second copy of seq 1
+}
+
+TEST_CASE("kill -9 right after accepted loses nothing", "[e2e]") {
+  Relay r;
+  r.enrol("natasha");
+  const auto b = r.book("natasha");
+  {
+    auto client_ws = r.client(b);
+    client_ws.send(send_frame(b, "c1", "jangan hilang"));
+    CHECK(expect(client_ws, "accepted")["seq"] == 1);
+    r.daemon.kill9();
+  }
+  r.daemon.start();
+  auto talent_ws = r.talent("natasha");
+  auto m = expect(talent_ws, "message");
+  CHECK(m["text"] == "jangan hilang");
+  CHECK(m["seq"] == 1);
+  // The sequence goes on after the restart.
+  auto client_ws = r.client(b);
+  client_ws.send(send_frame(b, "c2", "masih ada"));
+  CHECK(expect(client_ws, "accepted")["seq"] == 2);
+}
+
+TEST_CASE("expiry: the warning, closing with grace, then teardown", "[e2e][timers]") {
+  Relay r(
+      "[sessions]\nwarn_before = \"1s\"\ngrace = \"1s\"\n"
+      "[packages.quick]\nchannels = [\"chat\"]\nduration = \"2s\"\n");
+  r.enrol("natasha");
+  const auto b = r.book("natasha", "+6281234567890", "quick");
+  auto client_ws = r.client(b);
+  auto talent_ws = r.talent("natasha");
+  auto notice = expect(client_ws, "session");
+  CHECK(notice["notice"] == "expiring");
+  CHECK(notice["expires_in"].as_int64() <= 1);
+  CHECK(expect(talent_ws, "session")["notice"] == "expiring");
+  auto closing = expect(client_ws, "session");
+  CHECK(closing["state"] == "closing");
+  CHECK(closing["reason"] == "expired");
+  auto closed = expect(client_ws, "session");
+  CHECK(closed["state"] == "closed");
+  CHECK(closed["reason"] == "expired");
+  CHECK(client_ws.wait_closed() == 1000);
+}
+
+TEST_CASE("bad frames get their codes and the connection keeps working", "[e2e]") {
+  Relay r("[relay]\nmax_text_chars = 50\nmax_frame_bytes = 1024\n");
+  r.enrol("natasha");
+  const auto b = r.book("natasha");
+  auto ws = r.client(b);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{\"type\":\"send\",", "bad_request"},                                                  // malformed JSON
+      // Text that decodes to invalid UTF-16/UTF-8 (a lone surrogate escape).
+      {R"({"type":"send","session":")" + sid(b) + R"(","id":"u","text":"\udc80"})", "bad_request"},
+      {R"({"type":"teleport"})", "unknown_type"},
+      {R"({"type":"ack","session":")" + sid(b) + R"(","seq":"one"})", "bad_request"},       // wrong-typed field
+      {R"({"type":"rate","session":")" + sid(b) + R"(","score":5})", "not_allowed"},         // wrong role
+      {send_frame(b, "long", std::string(51, 'x')), "too_large"},
+      {R"({"type":"hello","role":"client","token":"x"})", "not_allowed"},                    // second hello
+      {send_frame(b, "x", "hi").replace(send_frame(b, "x", "hi").find(sid(b)), sid(b).size(), "s_other"),
+       "not_in_session"},
+  };
+  int n = 0;
+  for (const auto& [frame, code] : cases) {
+    INFO(frame);
+    ws.send(frame);
+    CHECK(expect(ws, "error")["code"].as_string() == code);
+    ws.send(send_frame(b, fmt::format("ok{}", n), "still here"));
+    CHECK(expect(ws, "accepted")["id"].as_string() == fmt::format("ok{}", n));
+    ++n;
+  }
+  ws.send_binary("\x01\x02");
+  CHECK(expect(ws, "error")["code"] == "bad_request");
+  ws.send(send_frame(b, "after-binary", "still here"));
+  expect(ws, "accepted");
+
+  // Ten bad frames in a row close with 1008; a frame over max_frame_bytes with 1009.
+  for (int i = 0; i < 10; ++i) ws.send("nope");
+  for (int i = 0; i < 10; ++i) CHECK(expect(ws, "error")["code"] == "bad_request");
+  CHECK(ws.wait_closed() == 1008);
+  auto big = r.client(b);
+  big.send(send_frame(b, "big", std::string(2000, 'x')));
+  CHECK(big.wait_closed() == 1009);
+  // Raw invalid UTF-8 in a text frame breaks WebSocket itself: RFC 6455 says 1007.
+  auto raw = r.client(b);
+  raw.send("{\"type\":\"send\",\"session\":\"" + sid(b) + "\",\"id\":\"u\",\"text\":\"\xc3\x28\"}");
+  CHECK(raw.wait_closed() == 1007);
+}
+
+TEST_CASE("a canary number never reaches the talent, the debug log or the database in clear", "[e2e][privacy]") {
+  const std::string canary = "+6289912345678";
+  const std::string canary_text = "CANARY-c9f1-halo";
+  Relay r("[log]\nlevel = \"trace\"\n");
+  r.enrol("natasha");
+  auto talent_ws = r.talent("natasha");
+  const auto b = r.book("natasha", canary);
+  std::vector<std::string> to_talent{talent_ws.receive()};
+  auto client_ws = r.client(b);
+  client_ws.send(send_frame(b, "c1", canary_text));
+  expect(client_ws, "accepted");
+  to_talent.push_back(talent_ws.receive());
+  auto sessions = r.call("GET", "/v1/sessions");
+  auto talents = r.call("GET", "/v1/talents");
+  r.daemon.stop();
+
+  const std::string digits = canary.substr(1);
+  for (const auto& f : to_talent) CHECK(f.find(digits) == std::string::npos);
+  CHECK(sessions.body.find(digits) == std::string::npos);
+  CHECK(talents.body.find(digits) == std::string::npos);
+  const auto log = r.daemon.log();
+  CHECK(log.find("[session]") != std::string::npos);  // the log was written at all
+  CHECK(log.find(digits) == std::string::npos);
+  CHECK(log.find(canary_text) == std::string::npos);
+  CHECK(log.find(std::string(b.at("client_token").as_string())) == std::string::npos);
+  CHECK(log.find(secret) == std::string::npos);
+  for (const auto& f : std::filesystem::directory_iterator(r.daemon.db_file().parent_path())) {
+    INFO(f.path());
+    CHECK_FALSE(test::file_contains(f.path(), digits));
+    CHECK_FALSE(test::file_contains(f.path(), canary_text));
+  }
+}
+
+TEST_CASE("admin API: token required, clear errors, files created 0600", "[e2e][admin]") {
+  Relay r;
+  client::AdminClient anonymous("127.0.0.1", r.daemon.admin_port(), "");
+  CHECK(anonymous.request("GET", "/v1/health").status == 200);
+  CHECK(anonymous.request("GET", "/v1/talents").status == 401);
+  client::AdminClient wrong("127.0.0.1", r.daemon.admin_port(), "not-the-token");
+  CHECK(wrong.request("GET", "/v1/sessions").status == 401);
+
+  auto bad = r.daemon.admin().request("POST", "/v1/talents", "{oops");
+  CHECK(bad.status == 400);
+  CHECK(parse(bad.body)["error"] == "bad_request");
+  CHECK(r.call("POST", "/v1/talents", json::object{{"alias", 7}, {"secret", secret}}).status == 400);
+  r.enrol("natasha");
+  CHECK(parse(r.call("POST", "/v1/talents", json::object{{"alias", "natasha"}, {"secret", secret}}).body)["error"] ==
+        "alias_taken");
+  CHECK(parse(r.call("POST", "/v1/sessions", json::object{{"talent", "natasha"}, {"client", "0812"}, {"package", "chat-30m"}}).body)["error"] ==
+        "invalid_number");
+  CHECK(r.call("GET", "/v1/sessions/s_nope").status == 404);
+  CHECK(r.call("GET", "/v1/nothing").status == 404);
+  auto metrics = r.call("GET", "/metrics");
+  CHECK(metrics.body.find("tirai_connections") != std::string::npos);
+  CHECK(parse(r.call("GET", "/v1/packages").body)["packages"].as_array().size() == 2);
+
+  for (const auto& f : {r.dir.path() / "secrets" / "master.key", r.dir.path() / "secrets" / "admin.token",
+                        r.daemon.db_file()}) {
+    struct stat st {};
+    REQUIRE(::stat(f.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+}
+
+TEST_CASE("SIGHUP reloads packages and log level; a broken config stops the start", "[e2e][config]") {
+  Relay r;
+  {
+    std::ofstream cfg(r.daemon.config_file(), std::ios::app);
+    cfg << "[packages.night-2h]\nchannels = [\"chat\"]\nduration = \"2h\"\n";
+  }
+  const auto from = r.daemon.log_lines();
+  r.daemon.signal(SIGHUP);
+  REQUIRE(r.daemon.wait_for_log("[daemon] reloaded", from));
+  auto pk = parse(r.call("GET", "/v1/packages").body)["packages"].as_array();
+  REQUIRE(pk.size() == 1);
+  CHECK(pk[0].as_object()["name"] == "night-2h");
+
+  test::TempDir dir;
+  std::ofstream(dir.path() / "bad.toml") << "[relay]\nlisten = \"nowhere\"\n";
+  auto [status, out] = client::run_program(TIRAID_PATH, {"--config", (dir.path() / "bad.toml").string()});
+  CHECK(status == 2);
+  CHECK_THAT(out, Catch::Contains("relay.listen (line 2)"));
+  CHECK(r.daemon.stop() == 0);
+}

@@ -1,0 +1,180 @@
+#include "tools/tiraid_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+
+namespace tirai::client {
+
+namespace {
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+pid_t spawn(const std::filesystem::path& program, const std::vector<std::string>& args, int out_fd) {
+  std::vector<char*> argv;
+  std::string bin = program.string();
+  argv.push_back(bin.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::dup2(out_fd, STDERR_FILENO);
+    ::dup2(out_fd, STDOUT_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+}  // namespace
+
+TiraidProcess::TiraidProcess(std::filesystem::path tiraid, std::filesystem::path dir, std::string extra_toml)
+    : tiraid_(std::move(tiraid)), dir_(std::move(dir)) {
+  // A test that tunes [relay] gets the loopback listener added to its table.
+  const std::string relay_listen = "[relay]\nlisten = \"127.0.0.1:0\"\n";
+  std::string relay_table = relay_listen;
+  if (const auto at = extra_toml.find("[relay]\n"); at != std::string::npos) {
+    extra_toml.replace(at, 8, relay_listen);
+    relay_table.clear();
+  }
+  std::ofstream cfg(config_file());
+  cfg << relay_table
+      << "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"secrets/admin.token\"\n"
+      << "[store]\npath = \"data/tirai.db\"\n"
+      << "[keys]\nmaster_key_file = \"secrets/master.key\"\n"
+      << extra_toml;
+}
+
+TiraidProcess::~TiraidProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  if (reader_.joinable()) reader_.join();
+}
+
+void TiraidProcess::start() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  {
+    std::lock_guard lock(mutex_);
+    eof_ = false;
+  }
+  const std::size_t from = log_lines();
+  pid_ = spawn(tiraid_, {"--config", config_file().string()}, fds[1]);
+  ::close(fds[1]);
+  if (reader_.joinable()) reader_.join();
+  reader_ = std::thread([this, fd = fds[0]] { reader(fd); });
+  if (!wait_for_log("[daemon] ready:", from, std::chrono::seconds(30)))
+    throw std::runtime_error("tiraid did not become ready:\n" + log());
+  std::lock_guard lock(mutex_);
+  static const std::regex ready(R"(ready: relay 127\.0\.0\.1:(\d+) admin 127\.0\.0\.1:(\d+))");
+  for (std::size_t i = from; i < lines_.size(); ++i) {
+    std::smatch m;
+    if (std::regex_search(lines_[i], m, ready)) {
+      relay_port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+      admin_port_ = static_cast<std::uint16_t>(std::stoi(m[2]));
+    }
+  }
+}
+
+void TiraidProcess::reader(int fd) {
+  std::ofstream out(log_file(), std::ios::app);
+  std::string pending;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.write(buf, n);
+    out.flush();
+    pending.append(buf, static_cast<std::size_t>(n));
+    std::size_t nl;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      {
+        std::lock_guard lock(mutex_);
+        lines_.push_back(pending.substr(0, nl));
+      }
+      changed_.notify_all();
+      pending.erase(0, nl + 1);
+    }
+  }
+  ::close(fd);
+  std::lock_guard lock(mutex_);
+  eof_ = true;
+  changed_.notify_all();
+}
+
+bool TiraidProcess::wait_for_log(std::string_view needle, std::size_t from, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  std::size_t checked = from;
+  return changed_.wait_for(lock, timeout, [&] {
+    for (; checked < lines_.size(); ++checked)
+      if (lines_[checked].find(needle) != std::string::npos) return true;
+    return eof_;
+  }) && checked < lines_.size();
+}
+
+std::size_t TiraidProcess::log_lines() const {
+  std::lock_guard lock(mutex_);
+  return lines_.size();
+}
+
+std::string TiraidProcess::log() const { return read_file(log_file()); }
+
+int TiraidProcess::stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  if (reader_.joinable()) reader_.join();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void TiraidProcess::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  if (reader_.joinable()) reader_.join();
+}
+
+void TiraidProcess::signal(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+client::AdminClient TiraidProcess::admin() const {
+  std::string token;
+  std::ifstream(dir_ / "secrets" / "admin.token") >> token;
+  return client::AdminClient("127.0.0.1", admin_port_, token);
+}
+
+client::WsClient TiraidProcess::ws() const { return client::WsClient("127.0.0.1", relay_port_); }
+
+std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = spawn(program, args, fds[1]);
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+}  // namespace tirai::client
