@@ -374,3 +374,50 @@ TEST_CASE("SIGHUP reloads packages and log level; a broken config stops the star
   CHECK_THAT(out, Catch::Contains("relay.listen (line 2)"));
   CHECK(r.daemon.stop() == 0);
 }
+
+TEST_CASE("tiraictl drives the admin API and explains what went wrong", "[e2e][tiraictl]") {
+  Relay r;
+  // The daemon listens on a kernel-chosen port; tiraictl gets a config naming it.
+  const std::string cfg = (r.dir.path() / "ctl.toml").string();
+  std::ofstream(cfg) << "[admin]\nlisten = \"127.0.0.1:" << r.daemon.admin_port()
+                     << "\"\ntoken_file = \"secrets/admin.token\"\n";
+  auto ctl = [&](std::vector<std::string> args, std::string_view input = {}) {
+    args.insert(args.begin(), {"--config", cfg});
+    return client::run_program(TIRAICTL_PATH, args, input);
+  };
+  auto [added, add_out] = ctl({"talent", "add", "natasha"}, secret + "\n");
+  CHECK(added == 0);
+  CHECK_THAT(add_out, Catch::Contains("talent natasha enrolled"));
+  auto [again, again_out] = ctl({"talent", "add", "natasha"}, secret + "\n");
+  CHECK(again == 1);
+  CHECK_THAT(again_out, Catch::Contains("alias_taken"));
+
+  auto [opened, open_out] = ctl({"session", "open", "--talent", "natasha", "--client", "+6281234567890", "--package", "chat-30m"});
+  CHECK(opened == 0);
+  CHECK_THAT(open_out, Catch::Contains("client token"));
+  auto [listed, list_out] = ctl({"--json", "session", "list"});
+  REQUIRE(listed == 0);
+  auto sessions = parse(list_out)["sessions"].as_array();
+  REQUIRE(sessions.size() == 1);
+  CHECK(list_out.find("81234567890") == std::string::npos);
+  auto [table, table_out] = ctl({"talent", "list"});
+  CHECK(table == 0);
+  CHECK_THAT(table_out, Catch::Contains("ALIAS") && Catch::Contains("natasha"));
+  auto [nobody, nobody_out] = ctl({"session", "open", "--talent", "nobody", "--client", "+6281234567890", "--package", "chat-30m"});
+  CHECK(nobody == 1);
+  CHECK_THAT(nobody_out, Catch::Contains("unknown_talent"));
+
+  // A wrong token, then a daemon that is not running.
+  const auto other = r.dir.path() / "other.toml";
+  std::ofstream(other) << "[admin]\nlisten = \"127.0.0.1:" << r.daemon.admin_port() << "\"\ntoken_file = \"wrong.token\"\n";
+  std::ofstream(r.dir.path() / "wrong.token") << "not-the-right-token\n";
+  auto [refused, refused_out] = client::run_program(TIRAICTL_PATH, {"--config", other.string(), "health"});
+  CHECK(refused == 0);  // health needs no token
+  auto [bad_token, bad_token_out] = client::run_program(TIRAICTL_PATH, {"--config", other.string(), "talent", "list"});
+  CHECK(bad_token == 1);
+  CHECK_THAT(bad_token_out, Catch::Contains("admin token was refused"));
+  r.daemon.stop();
+  auto [down, down_out] = ctl({"health"});
+  CHECK(down == 1);
+  CHECK_THAT(down_out, Catch::Contains("is tiraid running?"));
+}

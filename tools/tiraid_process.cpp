@@ -20,7 +20,7 @@ std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
-pid_t spawn(const std::filesystem::path& program, const std::vector<std::string>& args, int out_fd) {
+pid_t spawn(const std::filesystem::path& program, const std::vector<std::string>& args, int out_fd, int in_fd = -1) {
   std::vector<char*> argv;
   std::string bin = program.string();
   argv.push_back(bin.data());
@@ -30,6 +30,7 @@ pid_t spawn(const std::filesystem::path& program, const std::vector<std::string>
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
     ::dup2(out_fd, STDERR_FILENO);
     ::dup2(out_fd, STDOUT_FILENO);
     ::execv(argv[0], argv.data());
@@ -162,10 +163,16 @@ client::AdminClient TiraidProcess::admin() const {
 
 client::WsClient TiraidProcess::ws() const { return client::WsClient("127.0.0.1", relay_port_); }
 
-std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  const pid_t pid = spawn(program, args, fds[1]);
+std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args,
+                                        std::string_view input) {
+  int fds[2], in[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = spawn(program, args, fds[1], in[0]);
+  ::close(in[0]);
+  // Small inputs fit the pipe buffer, so writing before reading cannot block.
+  if (!input.empty() && ::write(in[1], input.data(), input.size()) != static_cast<ssize_t>(input.size()))
+    throw std::runtime_error("cannot write the program's input");
+  ::close(in[1]);
   ::close(fds[1]);
   std::string out;
   char buf[4096];

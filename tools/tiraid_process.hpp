@@ -62,7 +62,9 @@ class TiraidProcess {
   std::uint16_t admin_port_ = 0;
 };
 
-// Runs `program` with `args` to completion; returns (exit status, output).
-std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args);
+// Runs `program` with `args` and `input` on its stdin to completion; returns
+// (exit status, stdout and stderr together).
+std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args,
+                                        std::string_view input = {});
 
 }  // namespace tirai::client
