@@ -16,15 +16,16 @@
 
 namespace tirai::crypto {
 
-namespace {
-constexpr char kdf_context[crypto_kdf_CONTEXTBYTES + 1] = "tirai-v1";
-
 Bytes keyed_hash(const Secret& key, std::string_view input) {
+  ensure_sodium();
   Bytes out(blind_index_bytes);
   crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(input.data()),
                      input.size(), key.data(), key.size());
   return out;
 }
+
+namespace {
+constexpr char kdf_context[crypto_kdf_CONTEXTBYTES + 1] = "tirai-v1";
 
 [[noreturn]] void fail(const std::filesystem::path& file, std::string_view what) {
   throw std::runtime_error(fmt::format("master key file {}: {}", file, what));
@@ -41,16 +42,25 @@ Secret Keyring::derive(const Secret& master, Subkey id) {
 }
 
 Keyring::Keyring(const Secret& master)
-    : numbers_(derive(master, Subkey::numbers)),
+    : key_check_(derive(master, Subkey::key_check)),
       blind_(derive(master, Subkey::blind_index)),
-      tokens_(derive(master, Subkey::tokens)),
       data_keys_(derive(master, Subkey::data_keys)) {}
 
 Bytes Keyring::blind_index(std::string_view normalised_number) const {
   return keyed_hash(blind_, normalised_number);
 }
 
-Bytes Keyring::token_hash(std::string_view token) const { return keyed_hash(tokens_, token); }
+Bytes token_hash(std::string_view token) {
+  ensure_sodium();
+  static constexpr std::string_view domain = "tirai client token v1:";
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, blind_index_bytes);
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(domain.data()), domain.size());
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(token.data()), token.size());
+  Bytes out(blind_index_bytes);
+  crypto_generichash_final(&st, out.data(), out.size());
+  return out;
+}
 
 Keyring Keyring::load_or_create(const std::filesystem::path& file) {
   ensure_sodium();

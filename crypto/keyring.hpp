@@ -13,11 +13,19 @@ inline constexpr std::size_t blind_index_bytes = 32;
 // The subkeys derived from the master key with crypto_kdf (context "tirai-v1").
 // Changing an id invalidates everything stored under it.
 enum class Subkey : std::uint64_t {
-  numbers = 1,      // XChaCha20-Poly1305 for real phone numbers
+  key_check = 1,    // seals a known value, so a wrong master key is refused at start
   blind_index = 2,  // keyed BLAKE2b over normalised numbers
-  tokens = 3,       // keyed BLAKE2b over client tokens
-  data_keys = 4,    // wraps per-session data keys
+  // 3 is retired (client tokens were once hashed with a keyed hash).
+  data_keys = 4,    // wraps per-session, per-person and alias-retirement keys
 };
+
+// What is stored instead of a client token: BLAKE2b-256 of a domain prefix and
+// the token. Tokens carry 256 random bits, so no key is needed, and the hash
+// does not change when the master key is rotated.
+Bytes token_hash(std::string_view token);
+
+// BLAKE2b-256 of `input` keyed with `key` (16 to 64 bytes).
+Bytes keyed_hash(const Secret& key, std::string_view input);
 
 // Every key the relay uses at rest, derived once from the master key. The
 // master key itself is not kept after derivation.
@@ -35,16 +43,13 @@ class Keyring {
   // Keyed BLAKE2b-256 of a normalised number: equal numbers give equal
   // indexes, and nothing about the number is learnt without the key.
   Bytes blind_index(std::string_view normalised_number) const;
-  // Keyed BLAKE2b-256 of a client token: what is stored instead of the token.
-  Bytes token_hash(std::string_view token) const;
 
-  const Secret& number_key() const { return numbers_; }
+  const Secret& key_check() const { return key_check_; }
   const Secret& data_key_wrap() const { return data_keys_; }
 
  private:
-  Secret numbers_;
+  Secret key_check_;
   Secret blind_;
-  Secret tokens_;
   Secret data_keys_;
 };
 

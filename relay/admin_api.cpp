@@ -159,6 +159,10 @@ class AdminRouter {
       const std::string alias(path.substr(12));
       co_return co_await remove_talent(alias);
     }
+    if (path == "/v1/clients/erase") {
+      if (method != http::verb::post) co_return not_allowed();
+      co_return co_await erase_client(req);
+    }
     if (path == "/v1/sessions") {
       if (method == http::verb::post) co_return co_await book(req);
       if (method == http::verb::get) co_return co_await list_sessions(query);
@@ -241,6 +245,18 @@ class AdminRouter {
                                       {"client_alias", b.client_alias},
                                       {"client_token", b.client_token},
                                       {"expires_at", proto::rfc3339(b.expires_at)}});
+  }
+
+  asio::awaitable<Reply> erase_client(const Request& req) {
+    std::optional<Reply> err;
+    auto body = json_body(req, err);
+    if (!body) co_return *err;
+    auto number = string_member(*body, "client", err);
+    if (!number) co_return *err;
+    auto result = co_await await_callback<std::optional<AdminError>>(
+        [&](auto done) { ctx_.manager.erase_client(std::move(*number), std::move(done)); });
+    if (result) co_return error_reply(*result);
+    co_return json_reply(200, json::object{{"status", "erased"}});
   }
 
   asio::awaitable<Reply> list_sessions(std::string_view query) {

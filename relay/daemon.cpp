@@ -11,6 +11,8 @@
 
 #include <boost/asio.hpp>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -37,6 +39,39 @@ std::string load_or_create_token(const std::filesystem::path& file) {
   std::getline(in, token);
   if (token.size() < 16) throw std::runtime_error(fmt::format("admin token file {} holds no usable token", file.string()));
   return token;
+}
+
+DatabaseLock::DatabaseLock(const std::filesystem::path& db) {
+  const auto file = db.string() + ".lock";
+  fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) throw std::runtime_error(fmt::format("cannot open the lock file {}", file));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd_);
+    throw std::runtime_error(fmt::format("{} is in use by another tiraid (lock {})", db.string(), file));
+  }
+}
+
+DatabaseLock::~DatabaseLock() { ::close(fd_); }
+
+void rotate_master_key(const Config& config, const std::filesystem::path& new_key_file) {
+  ::umask(077);
+  if (!std::filesystem::exists(config.keys.master_key_file))
+    throw std::runtime_error(fmt::format("the current master key file {} does not exist",
+                                         config.keys.master_key_file.string()));
+  if (std::filesystem::exists(new_key_file) &&
+      std::filesystem::equivalent(new_key_file, config.keys.master_key_file))
+    throw std::runtime_error("the new master key file must not be the current one");
+  DatabaseLock lock(config.store.path);
+  const auto old_keys = crypto::Keyring::load_or_create(config.keys.master_key_file);
+  const auto new_keys = crypto::Keyring::load_or_create(new_key_file);
+  store::Store st(config.store.path, config.store.synchronous, old_keys);
+  {
+    store::Transaction tx(st.db());
+    st.rekey(new_keys);
+    tx.commit();
+  }
+  st.db().checkpoint_truncate();
+  spdlog::info("[keys] database {} re-keyed under {}", config.store.path.string(), new_key_file.string());
 }
 
 namespace {
@@ -84,6 +119,7 @@ int Daemon::run() {
   spdlog::info("[daemon] tirai {} starting with {}", "0.1.0", config_file_.string());
   for (const auto* p : {&config_.store.path, &config_.keys.master_key_file, &config_.admin.token_file})
     if (p->has_parent_path()) std::filesystem::create_directories(p->parent_path());
+  DatabaseLock lock(config_.store.path);
   const auto keys = crypto::Keyring::load_or_create(config_.keys.master_key_file);
   const std::string admin_token = load_or_create_token(config_.admin.token_file);
   auto store = std::make_unique<store::Store>(config_.store.path, config_.store.synchronous, keys);

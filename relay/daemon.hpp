@@ -24,4 +24,23 @@ class Daemon {
 // Creates the admin token file (0600, with its folder) when missing and returns the token.
 std::string load_or_create_token(const std::filesystem::path& file);
 
+// Offline: re-wraps every data key and recomputes every blind index of the
+// configured database under the master key in `new_key_file` (created 0600
+// when missing), in one transaction. Afterwards the old key file opens
+// nothing. Throws when tiraid is running on the database or a key is wrong.
+void rotate_master_key(const Config& config, const std::filesystem::path& new_key_file);
+
+// An exclusive lock beside the database, so that one tiraid (or one key
+// rotation) at a time works on it. Throws when another process holds it.
+class DatabaseLock {
+ public:
+  explicit DatabaseLock(const std::filesystem::path& db);
+  ~DatabaseLock();
+  DatabaseLock(const DatabaseLock&) = delete;
+  DatabaseLock& operator=(const DatabaseLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace tirai::relay

@@ -14,9 +14,12 @@ int main(int argc, char** argv) {
   std::string config_path;
   bool init = false;
   bool print_example = false;
+  std::string rotate_to;
   app.add_option("-c,--config", config_path, "TOML config file");
   app.add_flag("--init", init, "write the example config to --config first when that file does not exist");
   app.add_flag("--print-example-config", print_example, "print the example config, with every key and default");
+  app.add_option("--rotate-master-key", rotate_to,
+                 "offline: re-key the database under the master key in this file (created when missing), then exit");
   app.set_version_flag("--version", "tiraid 0.1.0");
   CLI11_PARSE(app, argc, argv);
 
@@ -37,6 +40,13 @@ int main(int argc, char** argv) {
     }
     auto config = tirai::relay::load_config(config_path);
     tirai::relay::setup_logging(config.log);
+    if (!rotate_to.empty()) {
+      tirai::relay::rotate_master_key(config, rotate_to);
+      std::cerr << "tiraid: the database is now keyed to " << rotate_to
+                << ". Point keys.master_key_file at it (or move it over the old file) before the next start;\n"
+                << "the old key file opens nothing any more. Keep a safe copy of the new key.\n";
+      return 0;
+    }
     tirai::relay::Daemon daemon(std::move(config), config_path);
     return daemon.run();
   } catch (const tirai::relay::ConfigError& e) {

@@ -158,7 +158,7 @@ void SessionManager::on_hello(Peer& p, proto::Hello&& h) {
     return;
   }
   if (h.role == Role::client) {
-    auto it = by_token_.find(key_of(keys_.token_hash(h.token)));
+    auto it = by_token_.find(key_of(crypto::token_hash(h.token)));
     if (it == by_token_.end()) return fail_auth(p);
     login_client(p, live_.at(it->second));
     return;
@@ -358,7 +358,7 @@ void SessionManager::begin_close(Live& s, std::string_view reason) {
   schedule(s);
 }
 
-void SessionManager::close_now(const std::string& id) {
+void SessionManager::close_now(const std::string& id, bool store_teardown) {
   auto node = live_.extract(id);
   if (node.empty()) return;
   Live& s = node.mapped();
@@ -367,11 +367,13 @@ void SessionManager::close_now(const std::string& id) {
   if (auto t = talents_.find(s.rec.talent_alias); t != talents_.end()) t->second.sessions.erase(id);
   metrics_.session_state(s.rec.state, -1);
   metrics_.closed(reason);
-  const UnixMs now = clock_.now();
-  submit([id, reason, now](store::Store& st) {
-    st.teardown(id, reason, now);
-    st.request_checkpoint();
-  });
+  if (store_teardown) {
+    const UnixMs now = clock_.now();
+    submit([id, reason, now](store::Store& st) {
+      st.teardown(id, reason, now);
+      st.request_checkpoint();
+    });
+  }
   const auto frame = proto::session_state_frame(id, SessionState::closed, reason, std::nullopt);
   if (Peer* t = talent_peer(s)) t->deliver(frame);
   if (Peer* c = s.client) {
@@ -534,7 +536,7 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
   rec->state = SessionState::open;
   rec->booked_at = now;
   rec->expires_at = now + p->second.duration.count();
-  rec->token_hash = keys_.token_hash(token);
+  rec->token_hash = crypto::token_hash(token);
   submit(
       [rec, number = std::move(*number), now](store::Store& st) {
         rec->client_id = st.client_for_number(number, now);
@@ -558,6 +560,29 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
         spdlog::info("[session] {} booked: talent {}, client {}, package {}", rec->id, rec->talent_alias,
                      rec->client_alias, rec->package);
         done(Booking{rec->id, rec->client_alias, token, rec->expires_at});
+      });
+}
+
+void SessionManager::erase_client(std::string number, std::function<void(std::optional<AdminError>)> done) {
+  if (!proto::valid_e164(number))
+    return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
+  auto ended = std::make_shared<std::vector<std::string>>();
+  // One job finds, tears down and erases, so a booking cannot slip in between.
+  submit(
+      [number = std::move(number), ended, now = clock_.now()](store::Store& st) {
+        *ended = st.erase_client(number, now);
+        st.request_checkpoint();
+      },
+      [this, ended, done = std::move(done)](std::exception_ptr e) {
+        if (e) return done(AdminError{500, "internal", "the client could not be erased"});
+        for (const auto& id : *ended) {
+          auto it = live_.find(id);
+          if (it == live_.end()) continue;
+          it->second.rec.close_reason = "client_erased";
+          close_now(id, false);
+        }
+        spdlog::info("[admin] client erasure done ({} live sessions ended)", ended->size());
+        done(std::nullopt);
       });
 }
 

@@ -78,6 +78,10 @@ class SessionManager {
   void remove_talent(const std::string& alias, std::function<void(std::optional<AdminError>)> done);
   void book(BookRequest request, std::function<void(AdminResult<Booking>)> done);
   std::optional<AdminError> end_by_operator(const std::string& session);
+  // Ends the client's live sessions (client_erased; the talent is told) and
+  // erases everything stored about them. Succeeds whether or not the number
+  // was known, so the answer reveals nothing.
+  void erase_client(std::string number, std::function<void(std::optional<AdminError>)> done);
   const std::map<std::string, Package>& packages() const { return packages_; }
   std::size_t live_sessions() const { return live_.size(); }
   std::size_t connections() const { return peers_.size(); }
@@ -123,7 +127,9 @@ class SessionManager {
   proto::SessionView view_for(const Live& s, proto::Role role) const;
 
   void begin_close(Live& s, std::string_view reason);
-  void close_now(const std::string& id);
+  // Tears a session down: memory, peers, and (unless the store already did it)
+  // the store.
+  void close_now(const std::string& id, bool store_teardown = true);
   void set_state(Live& s, proto::SessionState state);
   void schedule(const Live& s);
   void evaluate(const std::string& id, UnixMs now);

@@ -21,10 +21,22 @@ CREATE TABLE talents (
   secret_hash TEXT NOT NULL,
   created_at  INTEGER NOT NULL
 );
--- A client is only its blind index and its number sealed under the numbers key.
+-- Aliases of erased talents, as keyed hashes, so nobody can take them over.
+CREATE TABLE retired_aliases (
+  hash BLOB PRIMARY KEY
+) WITHOUT ROWID;
+-- Sealed values that prove the master key (key_check) and hold wrapped keys.
+CREATE TABLE meta (
+  name  TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+-- A client is its blind index, a per-person key sealed under the data-key
+-- wrapping key, and its number sealed under that per-person key. Erasure
+-- deletes the row, and with it the only copy of the person's key.
 CREATE TABLE clients (
   id          INTEGER PRIMARY KEY,
   blind_index BLOB NOT NULL UNIQUE,
+  person_key  BLOB NOT NULL,
   number_ct   BLOB NOT NULL,
   created_at  INTEGER NOT NULL
 );

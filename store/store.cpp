@@ -32,6 +32,10 @@ std::int64_t role_code(Role r) { return r == Role::talent ? 0 : 1; }
 Role other(Role r) { return r == Role::talent ? Role::client : Role::talent; }
 
 std::string number_ad(std::int64_t client_id) { return fmt::format("tirai/clients/number_ct/{}", client_id); }
+std::string person_key_ad(std::int64_t client_id) { return fmt::format("tirai/clients/person_key/{}", client_id); }
+constexpr std::string_view key_check_ad = "tirai/meta/key_check";
+constexpr std::string_view key_check_text = "tirai master key check v1";
+constexpr std::string_view alias_key_ad = "tirai/meta/alias_key";
 std::string data_key_ad(std::string_view session) { return fmt::format("tirai/sessions/data_key/{}", session); }
 std::string body_ad(std::string_view session, std::int64_t seq, Role sender) {
   return fmt::format("tirai/messages/body/{}/{}/{}", session, seq, role_code(sender));
@@ -47,9 +51,93 @@ constexpr std::string_view session_columns =
 Store::Store(const std::filesystem::path& path, Synchronous sync, const crypto::Keyring& keys)
     : db_(path, sync), keys_(keys) {
   migrate(db_);
+  check_or_write_key_check();
+  alias_key_ = load_or_create_alias_key();
+}
+
+void Store::check_or_write_key_check() {
+  auto& st = db_.cached("SELECT value FROM meta WHERE name = 'key_check'");
+  if (st.step()) {
+    if (crypto::open(keys_.key_check(), st.blob(0), key_check_ad) != key_check_text)
+      throw DbError("the master key does not open this database (wrong keys.master_key_file?)");
+    return;
+  }
+  db_.cached("INSERT INTO meta(name, value) VALUES('key_check', ?)")
+      .bind(1, crypto::seal(keys_.key_check(), key_check_text, key_check_ad))
+      .run();
+}
+
+crypto::Secret Store::load_or_create_alias_key() {
+  auto& st = db_.cached("SELECT value FROM meta WHERE name = 'alias_key'");
+  if (st.step()) {
+    auto k = crypto::open_secret(keys_.data_key_wrap(), st.blob(0), alias_key_ad);
+    if (!k) throw DbError("the alias key does not open under this master key");
+    return std::move(*k);
+  }
+  auto k = crypto::generate_key();
+  db_.cached("INSERT INTO meta(name, value) VALUES('alias_key', ?)")
+      .bind(1, crypto::seal(keys_.data_key_wrap(), k.bytes(), alias_key_ad))
+      .run();
+  return k;
+}
+
+Bytes Store::alias_hash(std::string_view alias) const { return crypto::keyed_hash(alias_key_, alias); }
+
+crypto::Secret Store::person_key(std::int64_t client_id, const Bytes& wrapped) const {
+  auto k = crypto::open_secret(keys_.data_key_wrap(), wrapped, person_key_ad(client_id));
+  if (!k) throw DbError(fmt::format("the key of client {} does not open under this master key", client_id));
+  return std::move(*k);
+}
+
+void Store::rekey(const crypto::Keyring& next) {
+  // Clients: new wrapping of the person key, new blind index of the number.
+  struct Client {
+    std::int64_t id;
+    Bytes wrapped;
+    Bytes number_ct;
+  };
+  std::vector<Client> clients;
+  {
+    auto& st = db_.cached("SELECT id, person_key, number_ct FROM clients");
+    while (st.step()) clients.push_back({st.int64(0), st.blob(1), st.blob(2)});
+  }
+  for (const auto& c : clients) {
+    const auto key = person_key(c.id, c.wrapped);
+    const auto number = crypto::open(key, c.number_ct, number_ad(c.id));
+    if (!number) throw DbError(fmt::format("the number of client {} does not open", c.id));
+    db_.cached("UPDATE clients SET blind_index = ?, person_key = ? WHERE id = ?")
+        .bind(1, next.blind_index(*number))
+        .bind(2, crypto::seal(next.data_key_wrap(), key.bytes(), person_key_ad(c.id)))
+        .bind(3, c.id)
+        .run();
+  }
+  // Sessions: new wrapping of each live session's data key.
+  std::vector<std::pair<std::string, Bytes>> sessions;
+  {
+    auto& st = db_.cached("SELECT id, data_key FROM sessions WHERE data_key IS NOT NULL");
+    while (st.step()) sessions.emplace_back(st.text(0), st.blob(1));
+  }
+  for (const auto& [id, wrapped] : sessions) {
+    auto key = crypto::open_secret(keys_.data_key_wrap(), wrapped, data_key_ad(id));
+    if (!key) throw DbError(fmt::format("the data key of session {} does not open", id));
+    db_.cached("UPDATE sessions SET data_key = ? WHERE id = ?")
+        .bind(1, crypto::seal(next.data_key_wrap(), key->bytes(), data_key_ad(id)))
+        .bind(2, id)
+        .run();
+  }
+  db_.cached("UPDATE meta SET value = ? WHERE name = 'alias_key'")
+      .bind(1, crypto::seal(next.data_key_wrap(), alias_key_.bytes(), alias_key_ad))
+      .run();
+  db_.cached("UPDATE meta SET value = ? WHERE name = 'key_check'")
+      .bind(1, crypto::seal(next.key_check(), key_check_text, key_check_ad))
+      .run();
+  drop_caches();
 }
 
 bool Store::add_talent(std::string_view alias, std::string_view secret_hash, UnixMs now) {
+  auto& retired = db_.cached("SELECT 1 FROM retired_aliases WHERE hash = ?");
+  retired.bind(1, alias_hash(alias));
+  if (retired.step()) return false;
   auto& st = db_.cached(
       "INSERT INTO talents(alias, secret_hash, created_at) VALUES(?, ?, ?) ON CONFLICT(alias) DO NOTHING");
   st.bind(1, alias).bind(2, secret_hash).bind(3, now).run();
@@ -71,6 +159,10 @@ std::optional<TalentRecord> Store::talent(std::string_view alias) {
 }
 
 bool Store::remove_talent(std::int64_t talent_id) {
+  auto& find = db_.cached("SELECT alias FROM talents WHERE id = ?");
+  find.bind(1, talent_id);
+  if (!find.step()) return false;
+  db_.cached("INSERT OR IGNORE INTO retired_aliases(hash) VALUES(?)").bind(1, alias_hash(find.text(0))).run();
   db_.cached("DELETE FROM messages WHERE session_id IN (SELECT id FROM sessions WHERE talent_id = ?)")
       .bind(1, talent_id)
       .run();
@@ -85,21 +177,50 @@ std::int64_t Store::client_for_number(std::string_view number, UnixMs now) {
   find.bind(1, index);
   if (find.step()) return find.int64(0);
   // The row id is part of the associated data, so insert first and seal after.
-  db_.cached("INSERT INTO clients(blind_index, number_ct, created_at) VALUES(?, x'', ?)")
+  db_.cached("INSERT INTO clients(blind_index, person_key, number_ct, created_at) VALUES(?, x'', x'', ?)")
       .bind(1, index)
       .bind(2, now)
       .run();
   const auto id = db_.last_insert_rowid();
-  const auto sealed = crypto::seal(keys_.number_key(), number, number_ad(id));
-  db_.cached("UPDATE clients SET number_ct = ? WHERE id = ?").bind(1, sealed).bind(2, id).run();
+  const auto key = crypto::generate_key();
+  db_.cached("UPDATE clients SET person_key = ?, number_ct = ? WHERE id = ?")
+      .bind(1, crypto::seal(keys_.data_key_wrap(), key.bytes(), person_key_ad(id)))
+      .bind(2, crypto::seal(key, number, number_ad(id)))
+      .bind(3, id)
+      .run();
   return id;
 }
 
 std::optional<std::string> Store::client_number(std::int64_t client_id) {
-  auto& st = db_.cached("SELECT number_ct FROM clients WHERE id = ?");
+  auto& st = db_.cached("SELECT person_key, number_ct FROM clients WHERE id = ?");
   st.bind(1, client_id);
   if (!st.step()) return std::nullopt;
-  return crypto::open(keys_.number_key(), st.blob(0), number_ad(client_id));
+  return crypto::open(person_key(client_id, st.blob(0)), st.blob(1), number_ad(client_id));
+}
+
+std::optional<std::int64_t> Store::find_client(std::string_view number) {
+  auto& st = db_.cached("SELECT id FROM clients WHERE blind_index = ?");
+  st.bind(1, keys_.blind_index(number));
+  if (!st.step()) return std::nullopt;
+  return st.int64(0);
+}
+
+std::vector<std::string> Store::erase_client(std::string_view number, UnixMs now) {
+  std::vector<std::string> live;
+  const auto client_id = find_client(number);
+  if (!client_id) return live;
+  {
+    auto& st = db_.cached("SELECT id FROM sessions WHERE client_id = ? AND state != 'closed'");
+    st.bind(1, *client_id);
+    while (st.step()) live.push_back(st.text(0));
+  }
+  for (const auto& id : live) teardown(id, "client_erased", now);
+  db_.cached("DELETE FROM messages WHERE session_id IN (SELECT id FROM sessions WHERE client_id = ?)")
+      .bind(1, *client_id)
+      .run();
+  db_.cached("DELETE FROM sessions WHERE client_id = ?").bind(1, *client_id).run();
+  db_.cached("DELETE FROM clients WHERE id = ?").bind(1, *client_id).run();
+  return live;
 }
 
 void Store::insert_session(const SessionRecord& r) {

@@ -61,17 +61,25 @@ struct StoredMessage {
 // storage failure; expected outcomes (taken alias, gone session) are values.
 class Store {
  public:
+  // Opens (creating and migrating) the database. Throws DbError when `keys`
+  // is not the master key this database was written under.
   Store(const std::filesystem::path& path, Synchronous sync, const crypto::Keyring& keys);
+
+  // Re-wraps every per-session, per-person and alias key and recomputes every
+  // blind index under `next`, in the caller's transaction. Afterwards only
+  // `next` opens this database; this Store must not be used again.
+  void rekey(const crypto::Keyring& next);
 
   Database& db() { return db_; }
 
   // ---- talents ----
-  // False when the alias is taken.
+  // False when the alias is taken or belonged to an erased talent.
   bool add_talent(std::string_view alias, std::string_view secret_hash, UnixMs now);
   std::vector<TalentRecord> talents();
   std::optional<TalentRecord> talent(std::string_view alias);
-  // Deletes the talent and every session record of theirs (live ones must be
-  // torn down first). False when no such talent.
+  // Erases the talent: their row, every session record of theirs (live ones
+  // must be torn down first), and retires their alias for good. False when
+  // no such talent.
   bool remove_talent(std::int64_t talent_id);
 
   // ---- clients ----
@@ -80,6 +88,13 @@ class Store {
   std::int64_t client_for_number(std::string_view number, UnixMs now);
   // Decrypts a client's number; nullopt for an unknown or erased client.
   std::optional<std::string> client_number(std::int64_t client_id);
+  // The client with this normalised number, if any; creates nothing.
+  std::optional<std::int64_t> find_client(std::string_view number);
+  // Erases the client with this number, if any: live sessions are torn down
+  // (reason client_erased), then their row (blind index, sealed number,
+  // per-person key) and every session record of theirs are deleted. Returns
+  // the ids of the sessions that were live.
+  std::vector<std::string> erase_client(std::string_view number, UnixMs now);
 
   // ---- sessions ----
   // Stores a booked session with a fresh data key (sealed under the data-key
@@ -122,9 +137,14 @@ class Store {
  private:
   const crypto::Secret* data_key(std::string_view session);
   SessionRecord read_session(const Statement& st);
+  void check_or_write_key_check();
+  crypto::Secret load_or_create_alias_key();
+  Bytes alias_hash(std::string_view alias) const;
+  crypto::Secret person_key(std::int64_t client_id, const Bytes& wrapped) const;
 
   Database db_;
   const crypto::Keyring& keys_;
+  crypto::Secret alias_key_;
   std::unordered_map<std::string, std::int64_t> last_seq_;
   std::unordered_map<std::string, crypto::Secret> data_keys_;
   bool checkpoint_requested_ = false;

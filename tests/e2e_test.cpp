@@ -1,6 +1,5 @@
 // End to end: the real tiraid, started per test, over real sockets.
-#include "support/temp_dir.hpp"
-#include "tools/tiraid_process.hpp"
+#include "support/relay_fixture.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -14,65 +13,7 @@ using namespace tirai;
 using client::WsClient;
 namespace json = boost::json;
 
-namespace {
-
-const std::string secret = "correct horse battery";
-
-json::object parse(const std::string& s) { return json::parse(s).as_object(); }
-
-// The next frame, which must be of `type`.
-json::object expect(WsClient& ws, std::string_view type) {
-  auto f = parse(ws.receive());
-  INFO("frame: " << json::serialize(f));
-  REQUIRE(f["type"].as_string() == type);
-  return f;
-}
-
-struct Relay {
-  explicit Relay(std::string extra_toml = {}) : daemon(TIRAID_PATH, dir.path(), std::move(extra_toml)) { daemon.start(); }
-
-  client::HttpResponse call(std::string_view method, std::string_view target, const json::value& body = nullptr) {
-    return daemon.admin().request(method, target, body.is_null() ? std::string() : json::serialize(body));
-  }
-
-  void enrol(const std::string& alias) {
-    auto r = call("POST", "/v1/talents", json::object{{"alias", alias}, {"secret", secret}});
-    REQUIRE(r.status == 201);
-  }
-
-  json::object book(const std::string& talent, const std::string& number = "+6281234567890",
-                    const std::string& package = "chat-30m") {
-    auto r = call("POST", "/v1/sessions", json::object{{"talent", talent}, {"client", number}, {"package", package}});
-    INFO(r.body);
-    REQUIRE(r.status == 201);
-    return parse(r.body);
-  }
-
-  WsClient talent(const std::string& alias) {
-    auto ws = daemon.ws();
-    ws.send(fmt::format(R"({{"type":"hello","role":"talent","alias":"{}","secret":"{}"}})", alias, secret));
-    expect(ws, "welcome");
-    return ws;
-  }
-
-  WsClient client(const json::object& booking) {
-    auto ws = daemon.ws();
-    ws.send(fmt::format(R"({{"type":"hello","role":"client","token":"{}"}})", booking.at("client_token").as_string()));
-    expect(ws, "welcome");
-    return ws;
-  }
-
-  test::TempDir dir;
-  client::TiraidProcess daemon;
-};
-
-std::string send_frame(const json::object& booking, std::string_view id, std::string_view text) {
-  return json::serialize(json::object{{"type", "send"}, {"session", booking.at("session")}, {"id", id}, {"text", text}});
-}
-
-std::string sid(const json::object& booking) { return std::string(booking.at("session").as_string()); }
-
-}  // namespace
+using namespace tirai::test;
 
 TEST_CASE("whole lifecycle: book, chat, end politely, and the link reaches nobody", "[e2e]") {
   Relay r("[sessions]\ngrace = \"30s\"\n");

@@ -165,3 +165,80 @@ TEST_CASE("numbers and queued texts are never in clear in the database files", "
   // The same number maps to the same client through the blind index.
   CHECK(st.client_for_number(canary_number, 5) == s.client_id);
 }
+
+TEST_CASE("an erased talent's alias is retired for good", "[store][privacy]") {
+  test::TempDir dir;
+  const auto keys = test_keys();
+  Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
+  REQUIRE(st.add_talent("natasha", "hash", 1));
+  const auto s = new_session(st, st.talent("natasha")->id, "+6281234567890");
+  REQUIRE(st.teardown(s.id, "talent_removed", 2));
+  CHECK(st.remove_talent(st.talent("natasha")->id));
+  CHECK_FALSE(st.talent("natasha"));
+  CHECK_FALSE(st.session(s.id));
+  // Only a keyed hash of the alias is kept, once the WAL is checkpointed.
+  st.db().checkpoint_truncate();
+  CHECK_FALSE(test::file_contains(dir.path() / "t.db", "natasha"));
+  CHECK_FALSE(test::file_contains(dir.path() / "t.db-wal", "natasha"));
+  CHECK_FALSE(st.add_talent("natasha", "hash", 3));
+  CHECK(st.add_talent("natasha2", "hash", 3));
+}
+
+TEST_CASE("erasing a client tears down their sessions and leaves no trace of them", "[store][privacy]") {
+  test::TempDir dir;
+  const auto keys = test_keys();
+  Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
+  REQUIRE(st.add_talent("natasha", "hash", 1));
+  const auto tid = st.talent("natasha")->id;
+  const auto live = new_session(st, tid, "+6281234567890");
+  const auto old = new_session(st, tid, "+6281234567890");
+  const auto other = new_session(st, tid, "+6281111111111");
+  REQUIRE(st.teardown(old.id, "expired", 5));
+  REQUIRE(st.append(live.id, Role::client, "c1", "halo", 6));
+
+  const auto ended = st.erase_client("+6281234567890", 7);
+  CHECK(ended == std::vector<std::string>{live.id});
+  CHECK_FALSE(st.find_client("+6281234567890"));
+  CHECK_FALSE(st.client_number(live.client_id));
+  CHECK_FALSE(st.session(live.id));
+  CHECK_FALSE(st.session(old.id));
+  CHECK(st.session(other.id));
+  CHECK(st.erase_client("+6289999999999", 8).empty());  // unknown: nothing happens
+  // Booking the number again starts a clean client.
+  CHECK(st.client_for_number("+6281234567890", 9) != live.client_id);
+}
+
+TEST_CASE("rekey: the old master key opens nothing, the new one everything", "[store][privacy]") {
+  test::TempDir dir;
+  const auto db = dir.path() / "t.db";
+  const auto old_keys = test_keys();
+  const auto new_keys = test_keys();
+  std::string session;
+  std::int64_t client = 0;
+  {
+    Store st(db, store::Synchronous::normal, old_keys);
+    REQUIRE(st.add_talent("natasha", "hash", 1));
+    const auto s = new_session(st, st.talent("natasha")->id, "+6281234567890");
+    session = s.id;
+    client = s.client_id;
+    REQUIRE(st.append(s.id, Role::client, "c1", "queued before rotation", 2));
+    REQUIRE(st.teardown(s.id, "talent_removed", 2));
+    REQUIRE(st.remove_talent(st.talent("natasha")->id));
+    REQUIRE(st.add_talent("natasha", "hash", 1) == false);
+    REQUIRE(st.add_talent("bella", "hash", 1));
+    const auto s2 = new_session(st, st.talent("bella")->id, "+6281234567890");
+    session = s2.id;
+    REQUIRE(st.append(s2.id, Role::client, "c1", "queued before rotation", 2));
+    store::Transaction tx(st.db());
+    st.rekey(new_keys);
+    tx.commit();
+  }
+  CHECK_THROWS_WITH(Store(db, store::Synchronous::normal, old_keys), Catch::Contains("master key does not open"));
+  Store st(db, store::Synchronous::normal, new_keys);
+  CHECK(st.find_client("+6281234567890") == client);
+  CHECK(st.client_number(client) == "+6281234567890");
+  auto pending = st.pending(session, Role::talent);
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0].text == "queued before rotation");
+  CHECK_FALSE(st.add_talent("natasha", "hash", 3));  // still retired
+}

@@ -173,6 +173,11 @@ int main(int argc, char** argv) {
   auto* end = session->add_subcommand("end", "end a session (ended_by_operator)");
   end->add_option("id", id, "session id")->required();
 
+  auto* client = app.add_subcommand("client", "act on a client by their real number");
+  client->require_subcommand(1);
+  auto* client_erase = client->add_subcommand("erase", "end the client's sessions and erase everything about them");
+  client_erase->add_option("number", client_number, "client's real number, E.164")->required();
+
   auto* packages = app.add_subcommand("packages", "list the packages that can be booked");
   auto* health = app.add_subcommand("health", "check that tiraid answers");
   CLI11_PARSE(app, argc, argv);
@@ -229,6 +234,10 @@ int main(int argc, char** argv) {
     } else if (*end) {
       ctl.call("POST", "/v1/sessions/" + id + "/end");
       ctl.emit(json::object{{"ending", id}}, [&] { std::cout << "session " << id << " is ending (ended_by_operator)\n"; });
+    } else if (*client_erase) {
+      ctl.call("POST", "/v1/clients/erase", json::object{{"client", client_number}});
+      ctl.emit(json::object{{"status", "erased"}},
+               [&] { std::cout << "client erased (their live sessions ended; nothing about them is kept)\n"; });
     } else if (*packages) {
       auto v = ctl.call("GET", "/v1/packages");
       ctl.emit(v, [&] {

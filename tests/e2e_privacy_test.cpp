@@ -1,0 +1,187 @@
+// Privacy end to end: erasure, encryption at rest, key rotation and the
+// absence of an existence oracle, checked on the raw files of a real tiraid.
+#include "support/relay_fixture.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+using namespace tirai;
+using namespace tirai::test;
+
+namespace {
+
+// Reads one blob from the daemon's database through a separate read-only
+// connection, closed before returning so that it cannot hold back a checkpoint.
+std::string read_blob(const std::filesystem::path& db, const std::string& sql, const std::string& param) {
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  sqlite3_bind_text(st, 1, param.c_str(), -1, SQLITE_TRANSIENT);
+  std::string out;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    out.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)), static_cast<std::size_t>(sqlite3_column_bytes(st, 0)));
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return out;
+}
+
+// Every file of the relay that could hold a trace: database, WAL, log.
+std::vector<std::filesystem::path> relay_files(const Relay& r) {
+  std::vector<std::filesystem::path> out{r.daemon.log_file()};
+  for (const auto& f : std::filesystem::directory_iterator(r.daemon.db_file().parent_path())) out.push_back(f.path());
+  return out;
+}
+
+void check_absent(const Relay& r, std::string_view what, const std::string& bytes) {
+  REQUIRE(bytes.size() >= 8);
+  for (const auto& f : relay_files(r)) {
+    INFO(what << " in " << f);
+    CHECK_FALSE(file_contains(f, bytes));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("erasing a client: the talent is told, and no trace of the number stays on disk", "[e2e][privacy]") {
+  const std::string canary = "+6289912340001";
+  Relay r("[log]\nlevel = \"trace\"\n");
+  r.enrol("natasha");
+  auto talent_ws = r.talent("natasha");
+  const auto b = r.book("natasha", canary);
+  expect(talent_ws, "session");
+  auto client_ws = r.client(b);
+  client_ws.send(send_frame(b, "c1", "halo"));
+  expect(client_ws, "accepted");
+  expect(talent_ws, "message");
+
+  constexpr auto by_session = "SELECT {} FROM clients WHERE id = (SELECT client_id FROM sessions WHERE id = ?)";
+  const auto blind = read_blob(r.daemon.db_file(), fmt::format(by_session, "blind_index"), sid(b));
+  const auto number_ct = read_blob(r.daemon.db_file(), fmt::format(by_session, "number_ct"), sid(b));
+  const auto person_key = read_blob(r.daemon.db_file(), fmt::format(by_session, "person_key"), sid(b));
+  REQUIRE(blind.size() == 32);
+
+  auto erased = r.call("POST", "/v1/clients/erase", json::object{{"client", canary}});
+  CHECK(erased.status == 200);
+  auto closed = expect(talent_ws, "session");
+  CHECK(closed["state"] == "closed");
+  CHECK(closed["reason"] == "client_erased");
+  CHECK(expect(client_ws, "session")["reason"] == "client_erased");
+  CHECK(client_ws.wait_closed() == 1000);
+  talent_ws.send(send_frame(b, "t1", "halo?"));
+  CHECK(expect(talent_ws, "error")["code"] == "not_in_session");
+  // Erasing a number nobody knows answers the same: no oracle.
+  CHECK(r.call("POST", "/v1/clients/erase", json::object{{"client", "+6280000000000"}}).body == erased.body);
+  CHECK(r.call("GET", "/v1/sessions/" + sid(b)).status == 404);
+  CHECK(r.daemon.stop() == 0);
+
+  check_absent(r, "the number", canary.substr(1));
+  check_absent(r, "the blind index", blind);
+  check_absent(r, "the sealed number", number_ct);
+  check_absent(r, "the person key", person_key);
+}
+
+TEST_CASE("erasing a talent ends their sessions, and their alias can never be enrolled again", "[e2e][privacy]") {
+  Relay r;
+  r.enrol("natasha");
+  auto talent_ws = r.talent("natasha");
+  const auto b = r.book("natasha");
+  expect(talent_ws, "session");
+  auto client_ws = r.client(b);
+  CHECK(r.call("DELETE", "/v1/talents/natasha").status == 204);
+  auto closed = expect(client_ws, "session");
+  CHECK(closed["reason"] == "talent_removed");
+  CHECK(client_ws.wait_closed() == 1000);
+  CHECK(talent_ws.wait_closed() == 1008);
+  auto again = r.call("POST", "/v1/talents", json::object{{"alias", "natasha"}, {"secret", "a brand new secret"}});
+  CHECK(again.status == 409);
+  CHECK(parse(again.body)["error"] == "alias_taken");
+  CHECK(r.daemon.stop() == 0);
+  for (const auto& f : relay_files(r)) {
+    if (f == r.daemon.log_file()) continue;  // the log names aliases by design
+    INFO(f);
+    CHECK_FALSE(file_contains(f, "natasha"));
+  }
+}
+
+TEST_CASE("a queued canary text is sealed while queued and gone after teardown", "[e2e][privacy]") {
+  const std::string canary_text = "CANARY-queued-5e2b";
+  Relay r("[sessions]\ngrace = \"0s\"\n");
+  r.enrol("natasha");
+  const auto b = r.book("natasha");
+  auto client_ws = r.client(b);
+  client_ws.send(send_frame(b, "c1", canary_text));  // the talent is offline: it stays queued
+  expect(client_ws, "accepted");
+  const auto sealed = read_blob(r.daemon.db_file(), "SELECT body FROM messages WHERE session_id = ?", sid(b));
+  REQUIRE(sealed.size() > canary_text.size());
+  for (const auto& f : relay_files(r)) CHECK_FALSE(file_contains(f, canary_text));
+
+  client_ws.send(fmt::format(R"({{"type":"end","session":"{}"}})", sid(b)));
+  CHECK(expect(client_ws, "session")["state"] == "closed");
+  CHECK(r.daemon.stop() == 0);
+  check_absent(r, "the sealed body", sealed);
+  for (const auto& f : relay_files(r)) CHECK_FALSE(file_contains(f, canary_text));
+}
+
+TEST_CASE("master key rotation: the old key opens nothing, lookups and replay work under the new one",
+          "[e2e][privacy]") {
+  const std::string number = "+6281234500001";
+  Relay r;
+  r.enrol("natasha");
+  const auto b = r.book("natasha", number);
+  {
+    auto client_ws = r.client(b);
+    client_ws.send(send_frame(b, "c1", "sebelum rotasi"));
+    expect(client_ws, "accepted");
+  }
+  CHECK(r.daemon.stop() == 0);
+
+  const auto secrets = r.dir.path() / "secrets";
+  const auto cfg = r.daemon.config_file().string();
+  auto [rotated, rotate_out] =
+      client::run_program(TIRAID_PATH, {"--config", cfg, "--rotate-master-key", (secrets / "new.key").string()});
+  INFO(rotate_out);
+  REQUIRE(rotated == 0);
+  auto [refused, refused_out] = client::run_program(TIRAID_PATH, {"--config", cfg});
+  CHECK(refused == 1);
+  CHECK_THAT(refused_out, Catch::Contains("master key does not open this database"));
+
+  std::filesystem::rename(secrets / "new.key", secrets / "master.key");
+  r.daemon.start();
+  auto talent_ws = r.talent("natasha");
+  CHECK(expect(talent_ws, "message")["text"] == "sebelum rotasi");
+  // The blind index was recomputed: erasure by number still finds the client.
+  CHECK(r.call("POST", "/v1/clients/erase", json::object{{"client", number}}).status == 200);
+  CHECK(expect(talent_ws, "session")["reason"] == "client_erased");
+}
+
+TEST_CASE("an unknown alias costs what a wrong secret costs", "[e2e][privacy]") {
+  Relay r;
+  r.enrol("natasha");
+  using clock = std::chrono::steady_clock;
+  auto hello_time = [&](std::string_view alias, std::string_view secret_text, std::string& answer) {
+    auto ws = r.daemon.ws();
+    const auto start = clock::now();
+    ws.send(fmt::format(R"({{"type":"hello","role":"talent","alias":"{}","secret":"{}"}})", alias, secret_text));
+    answer = ws.receive();
+    return std::chrono::duration<double, std::milli>(clock::now() - start).count();
+  };
+  std::vector<double> unknown, wrong;
+  std::string a, b;
+  for (int i = 0; i < 50; ++i) {  // interleaved, so drift hits both alike
+    unknown.push_back(hello_time("nobody-here", "whatever secret", a));
+    wrong.push_back(hello_time("natasha", "wrong horse battery", b));
+    REQUIRE(a == b);
+  }
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const double mu = median(unknown), mw = median(wrong);
+  WARN(fmt::format("hello medians over 50 tries: unknown alias {:.2f} ms, wrong secret {:.2f} ms", mu, mw));
+  CHECK(mu >= 0.75 * mw);
+  CHECK(mu <= 1.25 * mw);
+}
