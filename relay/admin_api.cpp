@@ -5,8 +5,10 @@
 #include "store/store.hpp"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -286,12 +288,21 @@ class AdminRouter {
   AdminContext& ctx_;
 };
 
-asio::awaitable<void> serve(tcp::socket socket, AdminContext& ctx) {
-  beast::tcp_stream stream(std::move(socket));
+// One admin connection, plain or TLS: requests in order, keep-alive.
+template <typename Stream>
+asio::awaitable<void> serve(std::shared_ptr<Stream> owned, AdminContext& ctx) {
+  constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+  auto& stream = *owned;
+  auto& lowest = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   AdminRouter router(ctx);
+  if constexpr (is_tls) {
+    lowest.expires_after(std::chrono::seconds(10));
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (ec) co_return;
+  }
   for (;;) {
-    stream.expires_after(std::chrono::seconds(30));
+    lowest.expires_after(std::chrono::seconds(30));
     http::request_parser<http::string_body> parser;
     parser.body_limit(64 * 1024);
     parser.header_limit(16 * 1024);
@@ -329,8 +340,12 @@ asio::awaitable<void> serve(tcp::socket socket, AdminContext& ctx) {
     auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
     if (wec || !req.keep_alive()) break;
   }
+  if constexpr (is_tls) {
+    lowest.expires_after(std::chrono::seconds(5));
+    co_await stream.async_shutdown(use_tuple);
+  }
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }
 
 }  // namespace
@@ -342,7 +357,13 @@ asio::awaitable<void> run_admin_listener(tcp::acceptor& acceptor, AdminContext& 
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       continue;
     }
-    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), context), asio::detached);
+    if (context.tls) {
+      auto s = std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(socket), *context.tls);
+      asio::co_spawn(acceptor.get_executor(), serve(s, context), asio::detached);
+    } else {
+      auto s = std::make_shared<beast::tcp_stream>(std::move(socket));
+      asio::co_spawn(acceptor.get_executor(), serve(s, context), asio::detached);
+    }
   }
 }
 

@@ -84,6 +84,13 @@ class TableReader {
     }
   }
 
+  void boolean(std::string_view key, bool& out) {
+    if (const auto* n = get(key)) {
+      if (auto v = n->value_exact<bool>()) out = *v;
+      else error(key, *n, "must be true or false");
+    }
+  }
+
   void path(std::string_view key, std::filesystem::path& out) {
     std::string s;
     if (!get(key)) return;
@@ -196,7 +203,7 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
       errors.push_back(fmt::format("{} (line {}): must be a table", name, node->source().begin.line));
     }
   };
-  const std::set<std::string_view> sections = {"relay", "admin", "store", "keys", "sessions", "packages", "log"};
+  const std::set<std::string_view> sections = {"relay", "admin", "tls", "store", "keys", "sessions", "packages", "log"};
   for (const auto& [k, v] : root)
     if (!sections.count(k.str()))
       errors.push_back(fmt::format("{} (line {}): unknown section", k.str(), v.source().begin.line));
@@ -209,10 +216,18 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     r.integer("max_outbound_frames", c.relay.max_outbound_frames, 16, 1 << 20);
     r.duration("idle_timeout", c.relay.idle_timeout);
     r.duration("hello_timeout", c.relay.hello_timeout);
+    r.boolean("allow_plaintext", c.relay.allow_plaintext);
   });
   section("admin", [&](TableReader& r) {
     r.address("listen", c.admin.listen);
     r.path("token_file", c.admin.token_file);
+    r.boolean("allow_plaintext", c.admin.allow_plaintext);
+  });
+  section("tls", [&](TableReader& r) {
+    r.path("cert", c.tls.cert);
+    r.path("key", c.tls.key);
+    if (c.tls.cert.empty() != c.tls.key.empty())
+      errors.push_back(fmt::format("tls (line {}): set both cert and key, or neither", root.get("tls")->source().begin.line));
   });
   section("store", [&](TableReader& r) {
     r.path("path", c.store.path);
@@ -269,8 +284,8 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     for (const auto& e : errors) msg += "\n  " + e;
     throw ConfigError(msg);
   }
-  for (auto* p : {&c.admin.token_file, &c.store.path, &c.keys.master_key_file})
-    if (p->is_relative()) *p = base_dir / *p;
+  for (auto* p : {&c.admin.token_file, &c.store.path, &c.keys.master_key_file, &c.tls.cert, &c.tls.key})
+    if (!p->empty() && p->is_relative()) *p = base_dir / *p;
   return c;
 }
 
@@ -296,10 +311,18 @@ max_connections = 50000          # further connections are refused until some cl
 max_outbound_frames = 1024       # frames queued to one slow peer before it is disconnected (it replays on reconnect)
 idle_timeout = "5m"              # a connection that answers no ping for this long is closed
 hello_timeout = "10s"            # a connection must say hello within this time
+allow_plaintext = false          # without [tls], listening on a non-loopback address needs this (and logs a warning)
 
 [admin]
 listen = "127.0.0.1:8081"        # admin HTTP API; keep it on loopback
 token_file = "admin.token"       # bearer token for the admin API, created 0600 on first start
+allow_plaintext = false          # as relay.allow_plaintext, for the admin listener
+
+# With cert and key set, the relay serves wss:// and the admin API https://,
+# TLS 1.2 and 1.3 with forward-secret AEAD ciphers only. Unset by default.
+# [tls]
+# cert = "tls/cert.pem"          # PEM certificate chain
+# key = "tls/key.pem"            # PEM private key
 
 [store]
 path = "tirai.db"                # SQLite database (WAL mode), created 0600 on first start

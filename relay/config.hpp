@@ -46,11 +46,19 @@ struct Config {
     std::size_t max_outbound_frames = 1024;
     Millis idle_timeout = std::chrono::minutes(5);
     Millis hello_timeout = std::chrono::seconds(10);
+    bool allow_plaintext = false;  // without [tls], a non-loopback listener needs this
   } relay;
   struct Admin {
     Address listen{"127.0.0.1", 8081};
     std::filesystem::path token_file = "admin.token";
+    bool allow_plaintext = false;
   } admin;
+  // Set: both listeners speak TLS 1.2+ only (wss://, https://).
+  struct Tls {
+    std::filesystem::path cert;  // PEM certificate chain
+    std::filesystem::path key;   // PEM private key
+    bool enabled() const { return !cert.empty(); }
+  } tls;
   struct Store {
     std::filesystem::path path = "tirai.db";
     store::Synchronous synchronous = store::Synchronous::normal;

@@ -10,6 +10,7 @@
 #include "store/store.hpp"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -100,6 +101,17 @@ void open_acceptor(tcp::acceptor& acc, const tcp::endpoint& ep, std::string_view
   if (ec) throw std::runtime_error(fmt::format("{}: cannot listen on {}: {}", key, ep.address().to_string(), ec.message()));
 }
 
+// Without TLS, only loopback may listen, unless the operator says otherwise.
+void check_plaintext(const tcp::endpoint& ep, bool tls, bool allowed, std::string_view section) {
+  if (tls || ep.address().is_loopback()) return;
+  if (!allowed)
+    throw ConfigError(fmt::format("{}.listen: {} is not a loopback address; set [tls] cert and key, or "
+                                  "{}.allow_plaintext = true to accept clear text on the network",
+                                  section, ep.address().to_string(), section));
+  spdlog::warn("[{}] listening in clear text on {} ({}.allow_plaintext = true)", section, ep.address().to_string(),
+               section);
+}
+
 std::string endpoint_str(const tcp::endpoint& ep) {
   return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
                               : fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -155,16 +167,22 @@ int Daemon::run() {
       },
       asio::detached);
 
+  std::optional<asio::ssl::context> tls;
+  if (config_.tls.enabled()) tls.emplace(make_tls_context(config_.tls));
+  const auto relay_at = resolve(ioc, config_.relay.listen, "relay.listen");
+  const auto admin_at = resolve(ioc, config_.admin.listen, "admin.listen");
+  check_plaintext(relay_at, tls.has_value(), config_.relay.allow_plaintext, "relay");
+  check_plaintext(admin_at, tls.has_value(), config_.admin.allow_plaintext, "admin");
   tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc);
-  open_acceptor(relay_acceptor, resolve(ioc, config_.relay.listen, "relay.listen"), "relay.listen");
-  open_acceptor(admin_acceptor, resolve(ioc, config_.admin.listen, "admin.listen"), "admin.listen");
-  AdminContext admin{manager, store_worker, metrics, admin_token};
-  asio::co_spawn(ioc, run_ws_listener(relay_acceptor, manager, config_), asio::detached);
+  open_acceptor(relay_acceptor, relay_at, "relay.listen");
+  open_acceptor(admin_acceptor, admin_at, "admin.listen");
+  AdminContext admin{manager, store_worker, metrics, admin_token, tls ? &*tls : nullptr};
+  asio::co_spawn(ioc, run_ws_listener(relay_acceptor, manager, config_, tls ? &*tls : nullptr), asio::detached);
   asio::co_spawn(ioc, run_admin_listener(admin_acceptor, admin), asio::detached);
   const auto relay_ep = endpoint_str(relay_acceptor.local_endpoint());
   const auto admin_ep = endpoint_str(admin_acceptor.local_endpoint());
-  spdlog::info("[relay] listening on ws://{}/v1/ws", relay_ep);
-  spdlog::info("[admin] listening on http://{}", admin_ep);
+  spdlog::info("[relay] listening on {}://{}/v1/ws", tls ? "wss" : "ws", relay_ep);
+  spdlog::info("[admin] listening on {}://{}", tls ? "https" : "http", admin_ep);
   spdlog::info("[daemon] ready: relay {} admin {}", relay_ep, admin_ep);
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);

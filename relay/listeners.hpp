@@ -6,20 +6,27 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 namespace tirai::relay {
 
+// The server side of TLS: TLS 1.2+ with forward-secret AEAD ciphers only.
+// Throws ConfigError naming tls.cert or tls.key when they cannot be loaded.
+boost::asio::ssl::context make_tls_context(const Config::Tls& tls);
+
 // Accepts WebSocket connections on `acceptor` until it is closed; each gets
-// its own coroutine (reader) and writer. Connections over
-// relay.max_connections are refused at once.
+// its own coroutine (reader) and writer. With `tls`, each connection first
+// completes a TLS handshake. Connections over relay.max_connections are
+// refused at once.
 boost::asio::awaitable<void> run_ws_listener(boost::asio::ip::tcp::acceptor& acceptor, SessionManager& manager,
-                                             const Config& config);
+                                             const Config& config, boost::asio::ssl::context* tls);
 
 struct AdminContext {
   SessionManager& manager;
   StoreRunner& store;
   Metrics& metrics;
   std::string token;  // the bearer token every call but /v1/health must carry
+  boost::asio::ssl::context* tls = nullptr;
 };
 
 // Serves the admin HTTP API (design §6) on `acceptor` until it is closed.

@@ -1,9 +1,13 @@
 #include "relay/listeners.hpp"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include <deque>
@@ -17,17 +21,44 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+namespace ssl = asio::ssl;
+
+ssl::context make_tls_context(const Config::Tls& tls) {
+  ssl::context ctx(ssl::context::tls_server);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use |
+                  ssl::context::no_compression);
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  // TLS 1.2: ECDHE with AEAD only; TLS 1.3 suites are all AEAD already.
+  SSL_CTX_set_cipher_list(ctx.native_handle(),
+                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  beast::error_code ec;
+  ctx.use_certificate_chain_file(tls.cert.string(), ec);
+  if (ec) throw ConfigError(fmt::format("tls.cert: cannot load {}: {}", tls.cert.string(), ec.message()));
+  ctx.use_private_key_file(tls.key.string(), ssl::context::pem, ec);
+  if (ec) throw ConfigError(fmt::format("tls.key: cannot load {}: {}", tls.key.string(), ec.message()));
+  return ctx;
+}
+
 namespace {
 
 constexpr int max_bad_frames_in_row = 10;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-// One WebSocket peer. It owns itself through its two coroutines (reader and
-// writer); the session manager only holds it as a Peer* between attach and
-// detach, both on the relay thread.
-class WsConnection final : public Peer, public std::enable_shared_from_this<WsConnection> {
+// One WebSocket peer over plain TCP or TLS. It owns itself through its two
+// coroutines (reader and writer); the session manager only holds it as a
+// Peer* between attach and detach, both on the relay thread.
+template <typename NextLayer>
+class WsConnection final : public Peer, public std::enable_shared_from_this<WsConnection<NextLayer>> {
  public:
-  WsConnection(tcp::socket socket, SessionManager& manager, const Config& config)
-      : ws_(std::move(socket)),
+  static constexpr bool is_tls = std::is_same_v<NextLayer, TlsStream>;
+
+  template <typename... Tls>
+  WsConnection(tcp::socket socket, SessionManager& manager, const Config& config, Tls&... tls)
+      : ws_(std::move(socket), tls...),
         manager_(manager),
         config_(config),
         wake_(ws_.get_executor()),
@@ -52,14 +83,22 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   }
 
   asio::awaitable<void> run() {
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     beast::flat_buffer buffer;
+    if constexpr (is_tls) {
+      beast::get_lowest_layer(ws_).expires_after(config_.relay.hello_timeout);
+      auto [ec] = co_await ws_.next_layer().async_handshake(ssl::stream_base::server, use_tuple);
+      if (ec) {
+        spdlog::debug("[relay] TLS handshake failed: {}", ec.message());
+        co_return;
+      }
+    }
     if (!co_await upgrade(buffer)) co_return;
 
     manager_.attach(*this);
     asio::co_spawn(ws_.get_executor(), writer(self), asio::detached);
     hello_timer_.expires_after(config_.relay.hello_timeout);
-    hello_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    hello_timer_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
       auto c = weak.lock();
       if (!ec && c && !c->authenticated) c->close(CloseCode::policy, "hello timeout");
     });
@@ -92,8 +131,9 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
  private:
   // Reads the HTTP upgrade request and accepts the WebSocket on /v1/ws.
   asio::awaitable<bool> upgrade(beast::flat_buffer& buffer) {
-    auto& stream = beast::get_lowest_layer(ws_);
-    stream.expires_after(config_.relay.hello_timeout);
+    auto& lowest = beast::get_lowest_layer(ws_);
+    auto& stream = ws_.next_layer();
+    lowest.expires_after(config_.relay.hello_timeout);
     http::request_parser<http::empty_body> parser;
     parser.header_limit(8192);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
@@ -109,10 +149,11 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
       res.keep_alive(false);
       res.prepare_payload();
       co_await http::async_write(stream, res, use_tuple);
-      stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      if constexpr (is_tls) co_await stream.async_shutdown(use_tuple);
+      lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
       co_return false;
     }
-    stream.expires_never();
+    lowest.expires_never();
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(10);
     t.idle_timeout = config_.relay.idle_timeout;
@@ -146,7 +187,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     }
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<NextLayer> ws_;
   SessionManager& manager_;
   const Config& config_;
   std::deque<std::shared_ptr<const std::string>> out_;
@@ -157,9 +198,24 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   bool finished_ = false;
 };
 
+template <typename Conn>
+void spawn_connection(std::shared_ptr<Conn> conn, tcp::acceptor& acceptor, std::shared_ptr<std::size_t> live) {
+  ++*live;
+  asio::co_spawn(acceptor.get_executor(), conn->run(), [live](std::exception_ptr e) {
+    --*live;
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("[relay] connection ended by an error: {}", ex.what());
+    }
+  });
+}
+
 }  // namespace
 
-asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, SessionManager& manager, const Config& config) {
+asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, SessionManager& manager, const Config& config,
+                                      ssl::context* tls) {
   auto live = std::make_shared<std::size_t>(0);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
@@ -173,17 +229,10 @@ asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, SessionManager& m
       continue;  // the socket closes as it goes out of scope
     }
     socket.set_option(tcp::no_delay(true), ec);
-    auto conn = std::make_shared<WsConnection>(std::move(socket), manager, config);
-    ++*live;
-    asio::co_spawn(acceptor.get_executor(), conn->run(), [live](std::exception_ptr e) {
-      --*live;
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("[relay] connection ended by an error: {}", ex.what());
-      }
-    });
+    if (tls)
+      spawn_connection(std::make_shared<WsConnection<TlsStream>>(std::move(socket), manager, config, *tls), acceptor, live);
+    else
+      spawn_connection(std::make_shared<WsConnection<PlainStream>>(std::move(socket), manager, config), acceptor, live);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 
 using namespace tirai;
 using namespace tirai::test;
@@ -184,4 +185,75 @@ TEST_CASE("an unknown alias costs what a wrong secret costs", "[e2e][privacy]") 
   WARN(fmt::format("hello medians over 50 tries: unknown alias {:.2f} ms, wrong secret {:.2f} ms", mu, mw));
   CHECK(mu >= 0.75 * mw);
   CHECK(mu <= 1.25 * mw);
+}
+
+namespace {
+// A self-signed certificate for 127.0.0.1, made by the openssl command line.
+void make_certificate(const std::filesystem::path& dir) {
+  auto [rc, out] = client::run_program(
+      "/usr/bin/openssl", {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                           "-keyout", (dir / "key.pem").string(), "-out", (dir / "cert.pem").string(), "-days", "2",
+                           "-subj", "/CN=tirai-test", "-addext", "subjectAltName=IP:127.0.0.1"});
+  INFO(out);
+  REQUIRE(rc == 0);
+}
+}  // namespace
+
+TEST_CASE("TLS: wss and https round trips; clear text to the TLS port fails cleanly", "[e2e][privacy][tls]") {
+  TempDir certs;
+  make_certificate(certs.path());
+  const auto ca = (certs.path() / "cert.pem").string();
+  Relay r(fmt::format("[tls]\ncert = \"{}\"\nkey = \"{}\"\n", ca, (certs.path() / "key.pem").string()));
+  REQUIRE(r.daemon.wait_for_log("listening on wss://"));
+  const client::Tls tls{true, ca};
+  std::string token;
+  std::ifstream(r.dir.path() / "secrets" / "admin.token") >> token;
+  client::AdminClient admin("127.0.0.1", r.daemon.admin_port(), token, std::chrono::seconds(10), tls);
+  CHECK(admin.request("POST", "/v1/talents", json::serialize(json::object{{"alias", "natasha"}, {"secret", secret}}))
+            .status == 201);
+  auto booked = admin.request("POST", "/v1/sessions",
+                              json::serialize(json::object{{"talent", "natasha"}, {"client", "+6281234567890"},
+                                                           {"package", "chat-30m"}}));
+  REQUIRE(booked.status == 201);
+  const auto b = parse(booked.body);
+
+  WsClient talent_ws("127.0.0.1", r.daemon.relay_port(), std::chrono::seconds(10), "/v1/ws", tls);
+  talent_ws.send(fmt::format(R"({{"type":"hello","role":"talent","alias":"natasha","secret":"{}"}})", secret));
+  expect(talent_ws, "welcome");
+  WsClient client_ws("127.0.0.1", r.daemon.relay_port(), std::chrono::seconds(10), "/v1/ws", tls);
+  client_ws.send(fmt::format(R"({{"type":"hello","role":"client","token":"{}"}})", b.at("client_token").as_string()));
+  expect(client_ws, "welcome");
+  client_ws.send(send_frame(b, "c1", "lewat TLS"));
+  expect(client_ws, "accepted");
+  CHECK(expect(talent_ws, "message")["text"] == "lewat TLS");
+
+  // Clear text to the TLS ports fails, and the relay keeps serving.
+  CHECK_THROWS_AS(WsClient("127.0.0.1", r.daemon.relay_port(), std::chrono::seconds(5)), client::ClientError);
+  CHECK_THROWS_AS(client::AdminClient("127.0.0.1", r.daemon.admin_port(), token, std::chrono::seconds(5))
+                      .request("GET", "/v1/health"),
+                  client::ClientError);
+  // A certificate the client does not trust is refused.
+  CHECK_THROWS_AS(WsClient("127.0.0.1", r.daemon.relay_port(), std::chrono::seconds(5), "/v1/ws", client::Tls{true, {}}),
+                  client::ClientError);
+  client_ws.send(send_frame(b, "c2", "masih jalan"));
+  expect(client_ws, "accepted");
+
+  // tiraictl speaks https with --cacert.
+  const auto ctl_cfg = (r.dir.path() / "ctl.toml").string();
+  std::ofstream(ctl_cfg) << fmt::format(
+      "[admin]\nlisten = \"127.0.0.1:{}\"\ntoken_file = \"secrets/admin.token\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+      r.daemon.admin_port(), ca, (certs.path() / "key.pem").string());
+  auto [rc, out] = client::run_program(TIRAICTL_PATH, {"--config", ctl_cfg, "--cacert", ca, "talent", "list"});
+  INFO(out);
+  CHECK(rc == 0);
+  CHECK_THAT(out, Catch::Contains("natasha"));
+}
+
+TEST_CASE("without TLS, a listener on a non-loopback address is refused", "[e2e][privacy][tls]") {
+  TempDir dir;
+  const auto cfg = dir.path() / "open.toml";
+  std::ofstream(cfg) << "[relay]\nlisten = \"0.0.0.0:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n";
+  auto [rc, out] = client::run_program(TIRAID_PATH, {"--config", cfg.string()});
+  CHECK(rc == 2);
+  CHECK_THAT(out, Catch::Contains("relay.listen: 0.0.0.0 is not a loopback address"));
 }

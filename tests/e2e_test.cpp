@@ -287,6 +287,9 @@ TEST_CASE("admin API: token required, clear errors, files created 0600", "[e2e][
   CHECK(metrics.body.find("tirai_connections") != std::string::npos);
   CHECK(parse(r.call("GET", "/v1/packages").body)["packages"].as_array().size() == 2);
 
+  // Core dumps are off, so a crash cannot write keys to disk.
+  const auto limits = test::read_file(fmt::format("/proc/{}/limits", r.daemon.pid()));
+  CHECK_THAT(limits, Catch::Matches(R"((.|\n)*Max core file size +0 +0 (.|\n)*)"));
   for (const auto& f : {r.dir.path() / "secrets" / "master.key", r.dir.path() / "secrets" / "admin.token",
                         r.daemon.db_file()}) {
     struct stat st {};

@@ -264,6 +264,21 @@ TEST_CASE_METHOD(Fixture, "expiry: warning, closing with grace, then teardown", 
   CHECK(talent.last()["code"] == "not_in_session");
 }
 
+TEST_CASE_METHOD(Fixture, "minimal records are purged after retention", "[session][timers][privacy]") {
+  config.sessions.retention = 24h;
+  mgr = make_manager();
+  enrol("natasha");
+  const auto b = book("natasha");
+  mgr->end_by_operator(b.session);
+  mgr->end_by_operator(b.session);
+  settle();
+  REQUIRE(st->session(b.session));
+  advance_to(t0 + 24 * 3'600'000 - 1);
+  REQUIRE(st->session(b.session));
+  advance_to(t0 + 24 * 3'600'000 + 10 * 60'000 + 1);  // retention, plus at most one sweep interval
+  CHECK_FALSE(st->session(b.session));
+}
+
 TEST_CASE_METHOD(Fixture, "grace of zero closes at once", "[session][timers]") {
   config.sessions.grace = 0s;
   mgr = make_manager();

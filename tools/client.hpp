@@ -16,6 +16,13 @@ class ClientError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// TLS for a client: off, or on with the peer's certificate checked against
+// `ca_file` (or the system's CAs when empty) and the host name or address.
+struct Tls {
+  bool enabled = false;
+  std::string ca_file;
+};
+
 struct HttpResponse {
   unsigned status = 0;
   std::string body;
@@ -24,22 +31,26 @@ struct HttpResponse {
 class AdminClient {
  public:
   AdminClient(std::string host, std::uint16_t port, std::string token,
-              std::chrono::milliseconds timeout = std::chrono::seconds(10));
+              std::chrono::milliseconds timeout = std::chrono::seconds(10), Tls tls = {});
   // One request on a fresh connection. Throws ClientError when the daemon
   // cannot be reached or does not answer in time.
   HttpResponse request(std::string_view method, std::string_view target, std::string_view body = {}) const;
 
  private:
+  template <typename Stream>
+  HttpResponse exchange(Stream& stream, std::string_view method, std::string_view target, std::string_view body) const;
+
   std::string host_;
   std::uint16_t port_;
   std::string token_;
   std::chrono::milliseconds timeout_;
+  Tls tls_;
 };
 
 class WsClient {
  public:
   WsClient(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10),
-           std::string_view target = "/v1/ws");
+           std::string_view target = "/v1/ws", const Tls& tls = {});
   ~WsClient();
   WsClient(WsClient&&) noexcept;
   WsClient& operator=(WsClient&&) noexcept;

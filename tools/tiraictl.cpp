@@ -25,6 +25,7 @@ struct Options {
     return std::string(env && *env ? env : "/etc/tirai/tiraid.toml");
   }();
   bool json_out = false;
+  std::string cacert;  // CA file for a self-signed certificate when [tls] is set
 };
 
 class Failure : public std::runtime_error {
@@ -130,8 +131,9 @@ class Ctl {
       std::string host = cfg.admin.listen.host;
       if (host == "0.0.0.0") host = "127.0.0.1";
       if (host == "::") host = "::1";
-      address_ = cfg.admin.listen.str();
-      client_.emplace(host, cfg.admin.listen.port, token);
+      tirai::client::Tls tls{cfg.tls.enabled(), opts_.cacert};
+      address_ = fmt::format("{}://{}", tls.enabled ? "https" : "http", cfg.admin.listen.str());
+      client_.emplace(host, cfg.admin.listen.port, token, std::chrono::seconds(10), tls);
     }
     return *client_;
   }
@@ -149,6 +151,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.add_option("-c,--config", opts.config, "tiraid's config file (default $TIRAI_CONFIG or /etc/tirai/tiraid.toml)");
   app.add_flag("--json", opts.json_out, "print the API's JSON instead of tables");
+  app.add_option("--cacert", opts.cacert, "CA certificate to trust for https (e.g. a self-signed tls.cert)");
 
   auto* talent = app.add_subcommand("talent", "enrol, list and remove talents");
   talent->require_subcommand(1);

@@ -37,6 +37,7 @@ class TiraidProcess {
   std::size_t log_lines() const;
   std::string log() const;
 
+  pid_t pid() const { return pid_; }
   std::uint16_t relay_port() const { return relay_port_; }
   std::uint16_t admin_port() const { return admin_port_; }
   const std::filesystem::path& dir() const { return dir_; }
