@@ -138,6 +138,13 @@ Inbound parse_frame(std::string_view frame, const Limits& limits) {
     if (!session) return *err;
     return End{std::move(*session)};
   }
+  if (t == "call") {
+    auto session = string_field(o, "session", err, id);
+    if (!session) return *err;
+    auto action = string_field(o, "action", err, id);
+    if (!action) return *err;
+    return Call{std::move(*session), std::move(*action)};
+  }
   if (t == "rate") {
     auto session = string_field(o, "session", err, id);
     if (!session) return *err;
@@ -184,6 +191,15 @@ void append_session_fields(std::string& out, const SessionView& s) {
   append_json_string(out, to_string(s.state));
   out += ",\"expires_at\":";
   append_json_string(out, rfc3339(s.expires_at));
+  if (s.client) {
+    out += ",\"client\":{\"verified\":";
+    out += s.client->verified ? "true" : "false";
+    out += ",\"rating\":{\"average\":";
+    out += s.client->ratings ? fmt::format("{:.2f}", s.client->average) : "null";
+    out += ",\"count\":";
+    out += std::to_string(s.client->ratings);
+    out += "}}";
+  }
 }
 }  // namespace
 
@@ -208,7 +224,7 @@ std::string session_booked_frame(const SessionView& s) {
   return out;
 }
 
-std::string accepted_frame(std::string_view id, std::string_view session, std::int64_t seq) {
+std::string accepted_frame(std::string_view id, std::string_view session, std::int64_t seq, bool redacted) {
   std::string out;
   out.reserve(64 + id.size() + session.size());
   out += "{\"type\":\"accepted\",\"id\":";
@@ -217,6 +233,7 @@ std::string accepted_frame(std::string_view id, std::string_view session, std::i
   append_json_string(out, session);
   out += ",\"seq\":";
   out += std::to_string(seq);
+  if (redacted) out += ",\"redacted\":true";
   out += '}';
   return out;
 }
@@ -264,6 +281,26 @@ std::string expiring_notice_frame(std::string_view session, SessionState state,
   append_json_string(out, to_string(state));
   out += ",\"notice\":\"expiring\",\"expires_in\":";
   out += std::to_string(expires_in_seconds);
+  out += '}';
+  return out;
+}
+
+std::string quota_notice_frame(std::string_view session, SessionState state, std::int64_t remaining) {
+  std::string out = "{\"type\":\"session\",\"session\":";
+  append_json_string(out, session);
+  out += ",\"state\":";
+  append_json_string(out, to_string(state));
+  out += ",\"notice\":\"quota\",\"remaining\":";
+  out += std::to_string(remaining);
+  out += '}';
+  return out;
+}
+
+std::string rated_frame(std::string_view session, int score) {
+  std::string out = "{\"type\":\"rated\",\"session\":";
+  append_json_string(out, session);
+  out += ",\"score\":";
+  out += std::to_string(score);
   out += '}';
   return out;
 }

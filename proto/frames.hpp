@@ -43,6 +43,12 @@ struct Rate {
   int score{};
 };
 
+// Call signalling (offer, answer, hangup, …): refused unless the package has voice.
+struct Call {
+  std::string session;
+  std::string action;
+};
+
 // Why a frame was refused; `id` echoes the frame's "id" when it had a usable one.
 struct FrameError {
   ErrorCode code{};
@@ -50,7 +56,7 @@ struct FrameError {
   std::optional<std::string> id;
 };
 
-using Inbound = std::variant<Hello, Send, Ack, End, Rate, FrameError>;
+using Inbound = std::variant<Hello, Send, Ack, End, Rate, Call, FrameError>;
 
 struct Limits {
   std::size_t max_text_chars = 4096;
@@ -67,6 +73,14 @@ enum class SessionState { open, active, closing, closed };
 std::string_view to_string(SessionState s);
 std::optional<SessionState> session_state_from(std::string_view s);
 
+// What a talent is shown of a client: verified or not, and the average and
+// count of ratings from earlier sessions with any talent. Never who rated.
+struct ClientStandingView {
+  bool verified = false;
+  double average = 0;
+  std::int64_t ratings = 0;
+};
+
 struct SessionView {
   std::string session;
   std::string peer;  // the other side's alias
@@ -74,12 +88,14 @@ struct SessionView {
   std::vector<std::string> channels;
   SessionState state{};
   UnixMs expires_at{};
+  std::optional<ClientStandingView> client;  // talents' views only
 };
 
 std::string welcome_frame(Role role, const std::vector<SessionView>& sessions);
 // A session booked after the talent's hello.
 std::string session_booked_frame(const SessionView& s);
-std::string accepted_frame(std::string_view id, std::string_view session, std::int64_t seq);
+// `redacted`: the contact guard hid part of the text before it was stored.
+std::string accepted_frame(std::string_view id, std::string_view session, std::int64_t seq, bool redacted = false);
 std::string message_frame(std::string_view session, std::int64_t seq, std::string_view from,
                           std::string_view text, UnixMs sent_at, bool redacted = false);
 // A state change; grace_seconds is written for "closing" only.
@@ -87,6 +103,9 @@ std::string session_state_frame(std::string_view session, SessionState state, st
                                 std::optional<std::int64_t> grace_seconds);
 std::string expiring_notice_frame(std::string_view session, SessionState state,
                                   std::int64_t expires_in_seconds);
+// The package's message quota is nearly used up: `remaining` messages left.
+std::string quota_notice_frame(std::string_view session, SessionState state, std::int64_t remaining);
+std::string rated_frame(std::string_view session, int score);
 std::string error_frame(ErrorCode code, std::string_view message,
                         const std::optional<std::string>& id = std::nullopt);
 

@@ -147,6 +147,8 @@ class AdminRouter {
         for (const auto& c : p.channels) ch.emplace_back(c);
         json::object o{{"name", name}, {"channels", std::move(ch)}, {"duration", format_duration(p.duration)}};
         o["max_messages"] = p.max_messages ? json::value(*p.max_messages) : json::value(nullptr);
+        o["kyc_required"] = p.kyc_required;
+        o["idle_timeout"] = p.idle_timeout.count() ? json::value(format_duration(p.idle_timeout)) : json::value(nullptr);
         out.emplace_back(std::move(o));
       }
       co_return json_reply(200, json::object{{"packages", std::move(out)}});
@@ -161,9 +163,12 @@ class AdminRouter {
       const std::string alias(path.substr(12));
       co_return co_await remove_talent(alias);
     }
-    if (path == "/v1/clients/erase") {
+    if (path.starts_with("/v1/clients/")) {
       if (method != http::verb::post) co_return not_allowed();
-      co_return co_await erase_client(req);
+      const auto action = path.substr(12);
+      if (action == "erase") co_return co_await erase_client(req);
+      if (action == "lookup" || action == "verify" || action == "restrict") co_return co_await client_call(req, action);
+      co_return error_reply(404, "not_found", "no such endpoint");
     }
     if (path == "/v1/sessions") {
       if (method == http::verb::post) co_return co_await book(req);
@@ -259,6 +264,48 @@ class AdminRouter {
         [&](auto done) { ctx_.manager.erase_client(std::move(*number), std::move(done)); });
     if (result) co_return error_reply(*result);
     co_return json_reply(200, json::object{{"status", "erased"}});
+  }
+
+  // lookup, verify and restrict: each takes {"client"} and a field of its own.
+  asio::awaitable<Reply> client_call(const Request& req, std::string_view action) {
+    std::optional<Reply> err;
+    auto body = json_body(req, err);
+    if (!body) co_return *err;
+    auto number = string_member(*body, "client", err);
+    if (!number) co_return *err;
+    if (action == "lookup") {
+      auto result = co_await await_callback<AdminResult<store::ClientStanding>>(
+          [&](auto done) { ctx_.manager.lookup_client(std::move(*number), std::move(done)); });
+      if (auto* e = std::get_if<AdminError>(&result)) co_return error_reply(*e);
+      const auto& s = std::get<store::ClientStanding>(result);
+      json::object o{{"verified", s.verified},
+                     {"restricted", s.restricted},
+                     {"rating", json::object{{"average", s.ratings ? json::value(s.average) : json::value(nullptr)},
+                                             {"count", s.ratings}}},
+                     {"sessions", s.sessions}};
+      if (s.verified) {
+        o["verify_method"] = s.verify_method;
+        o["verified_at"] = proto::rfc3339(*s.verified_at);
+      }
+      co_return json_reply(200, std::move(o));
+    }
+    std::optional<AdminError> result;
+    if (action == "verify") {
+      auto method = string_member(*body, "method", err);
+      if (!method) co_return *err;
+      result = co_await await_callback<std::optional<AdminError>>([&](auto done) {
+        ctx_.manager.verify_client(std::move(*number), std::move(*method), std::move(done));
+      });
+    } else {
+      const auto* r = body->if_contains("restricted");
+      if (!r || !r->is_bool()) co_return error_reply(400, "bad_request", "field 'restricted' must be true or false");
+      const bool restricted = r->get_bool();
+      result = co_await await_callback<std::optional<AdminError>>([&](auto done) {
+        ctx_.manager.restrict_client(std::move(*number), restricted, std::move(done));
+      });
+    }
+    if (result) co_return error_reply(*result);
+    co_return json_reply(200, json::object{{"status", "ok"}});
   }
 
   asio::awaitable<Reply> list_sessions(std::string_view query) {

@@ -33,6 +33,22 @@ std::optional<Millis> parse_duration(std::string_view s) {
   return Millis(n * scale);
 }
 
+std::optional<DailyWindow> parse_daily_window(std::string_view s) {
+  auto hhmm = [](std::string_view t) -> std::optional<int> {
+    if (t.size() != 5 || t[2] != ':') return std::nullopt;
+    int h = 0, m = 0;
+    auto [p1, e1] = std::from_chars(t.data(), t.data() + 2, h);
+    auto [p2, e2] = std::from_chars(t.data() + 3, t.data() + 5, m);
+    if (e1 != std::errc{} || e2 != std::errc{} || p1 != t.data() + 2 || p2 != t.data() + 5 || h > 23 || m > 59)
+      return std::nullopt;
+    return h * 60 + m;
+  };
+  if (s.size() != 11 || s[5] != '-') return std::nullopt;
+  auto a = hhmm(s.substr(0, 5)), b = hhmm(s.substr(6));
+  if (!a || !b || *a == *b) return std::nullopt;
+  return DailyWindow{*a, *b};
+}
+
 std::string format_duration(Millis d) {
   const auto ms = d.count();
   if (ms % 86'400'000 == 0 && ms) return fmt::format("{}d", ms / 86'400'000);
@@ -81,6 +97,15 @@ class TableReader {
     if (const auto* n = get(key)) {
       if (auto v = n->value<std::string>()) out = *v;
       else error(key, *n, "must be a string");
+    }
+  }
+
+  void number(std::string_view key, double& out, double min, double max) {
+    if (const auto* n = get(key)) {
+      std::optional<double> v = n->value<double>();
+      if (!v || !(n->is_floating_point() || n->is_integer())) error(key, *n, "must be a number");
+      else if (*v < min || *v > max) error(key, *n, fmt::format("must be between {} and {}", min, max));
+      else out = *v;
     }
   }
 
@@ -203,7 +228,8 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
       errors.push_back(fmt::format("{} (line {}): must be a table", name, node->source().begin.line));
     }
   };
-  const std::set<std::string_view> sections = {"relay", "admin", "tls", "store", "keys", "sessions", "packages", "log"};
+  const std::set<std::string_view> sections = {"relay", "admin", "tls",      "store", "keys",
+                                               "sessions", "packages", "policy", "log"};
   for (const auto& [k, v] : root)
     if (!sections.count(k.str()))
       errors.push_back(fmt::format("{} (line {}): unknown section", k.str(), v.source().begin.line));
@@ -239,6 +265,31 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     r.duration("warn_before", c.sessions.warn_before);
     r.duration("grace", c.sessions.grace);
     r.duration("retention", c.sessions.retention);
+    r.choice("client_alias", c.sessions.client_alias,
+             {{"per_session", ClientAliasMode::per_session}, {"per_pair", ClientAliasMode::per_pair}});
+  });
+  section("policy", [&](TableReader& r) {
+    auto& p = c.policy;
+    r.choice("contact_guard", p.contact_guard,
+             {{"redact", ContactGuard::redact}, {"block", ContactGuard::block}, {"off", ContactGuard::off}});
+    if (const auto* n = r.get("kyc_required_hours")) {
+      const auto s = n->value<std::string>();
+      if (s && s->empty()) p.kyc_required_hours.reset();
+      else if (auto w = s ? parse_daily_window(*s) : std::nullopt) p.kyc_required_hours = w;
+      else r.error("kyc_required_hours", *n, "must be \"HH:MM-HH:MM\" (or \"\" for never)");
+    }
+    if (const auto* n = r.get("timezone")) {
+      const auto s = n->value<std::string>();
+      const bool known = s && (*s == "UTC" || (s->find("..") == std::string::npos && !s->empty() && s->front() != '/' &&
+                                                std::filesystem::is_regular_file("/usr/share/zoneinfo/" + *s)));
+      if (!known) r.error("timezone", *n, "must be an IANA time zone such as \"Asia/Jakarta\" (or \"UTC\")");
+      else p.timezone = *s;
+    }
+    r.number("restrict_below_rating", p.restrict_below_rating, 0, 5);
+    r.integer("restrict_min_ratings", p.restrict_min_ratings, 1, 1000);
+    r.duration("rating_window", p.rating_window);
+    r.integer("messages_per_minute", p.messages_per_minute, 0, 100000);
+    r.integer("login_attempts_per_minute", p.login_attempts_per_minute, 0, 100000);
   });
   section("log", [&](TableReader& r) {
     r.choice("level", c.log.level,
@@ -266,6 +317,8 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
         std::int64_t max = 0;
         r.integer("max_messages", max, 0, 1'000'000'000);
         if (max > 0) p.max_messages = max;
+        r.boolean("kyc_required", p.kyc_required);
+        r.duration("idle_timeout", p.idle_timeout);
         for (const auto& ch : p.channels)
           if (ch != "chat" && ch != "voice")
             r.error("channels", *pt->get("channels"), "channels are \"chat\" and \"voice\"");
@@ -335,6 +388,7 @@ master_key_file = "master.key"   # 32 random bytes, created 0600 on first start;
 warn_before = "5m"               # both sides get an "expiring" notice this long before the end
 grace = "60s"                    # after a session is ended, both may still write farewells this long; "0s" closes at once
 retention = "30d"                # minimal records of closed sessions are purged after this
+client_alias = "per_session"     # "per_session": a new client alias every booking; "per_pair": stable per client and talent
 
 # One table per package that can be booked. Without any [packages.*] table,
 # the two below are the defaults.
@@ -342,11 +396,25 @@ retention = "30d"                # minimal records of closed sessions are purged
 channels = ["chat"]              # "chat", or "chat" and "voice"
 duration = "30m"                 # the session expires this long after booking
 max_messages = 0                 # message quota for the session (both sides together); 0 means none
+kyc_required = false             # true: only verified clients may book this package, at any hour
+idle_timeout = "0s"              # the session ends after this long without a message; "0s" means never
 
 [packages.chat-call-60m]
 channels = ["chat", "voice"]
 duration = "60m"
 max_messages = 0
+kyc_required = false
+idle_timeout = "0s"
+
+[policy]
+contact_guard = "redact"         # phone numbers, e-mail, @handles, WA/Telegram/IG/LINE links: "redact" to [hidden], "block", or "off"
+kyc_required_hours = ""          # e.g. "22:00-06:00": unverified clients cannot be booked in this local window; "" means never
+timezone = "UTC"                 # IANA time zone of kyc_required_hours, e.g. "Asia/Jakarta"
+restrict_below_rating = 0        # clients whose average rating falls below this are refused bookings; 0 turns it off
+restrict_min_ratings = 3         # ...once they have at least this many ratings
+rating_window = "24h"            # a talent may rate the client while closing and this long after the session closed
+messages_per_minute = 60         # per sender per session; more gets rate_limited (nothing is lost); 0 means no limit
+login_attempts_per_minute = 10   # hellos per alias and per source address; more gets rate_limited; 0 means no limit
 
 [log]
 level = "info"                   # "trace", "debug", "info", "warn", "error"; no level ever logs numbers, tokens or texts

@@ -31,6 +31,38 @@ struct Package {
   std::vector<std::string> channels;
   Millis duration{};
   std::optional<std::int64_t> max_messages;
+  bool kyc_required = false;  // the client must be verified, at any hour
+  Millis idle_timeout{0};     // 0: none; else the session ends after this long without a message
+  bool has(std::string_view channel) const {
+    for (const auto& c : channels)
+      if (c == channel) return true;
+    return false;
+  }
+};
+
+enum class ContactGuard { redact, block, off };
+enum class ClientAliasMode { per_session, per_pair };
+
+// A daily window in local minutes since midnight; may wrap past midnight.
+struct DailyWindow {
+  int start = 0;
+  int end = 0;
+  bool contains(int minute_of_day) const {
+    return start <= end ? (minute_of_day >= start && minute_of_day < end)
+                        : (minute_of_day >= start || minute_of_day < end);
+  }
+};
+
+// What keeps talents safe (design §7 [policy]); reloaded on SIGHUP.
+struct Policy {
+  ContactGuard contact_guard = ContactGuard::redact;
+  std::optional<DailyWindow> kyc_required_hours;
+  std::string timezone = "UTC";  // IANA name, for kyc_required_hours
+  double restrict_below_rating = 0;  // 0: no automatic restriction
+  int restrict_min_ratings = 3;
+  Millis rating_window = std::chrono::hours(24);
+  int messages_per_minute = 60;        // per sender per session; 0: no limit
+  int login_attempts_per_minute = 10;  // per alias and per source address; 0: no limit
 };
 
 enum class LogFormat { text, json };
@@ -70,7 +102,9 @@ struct Config {
     Millis warn_before = std::chrono::minutes(5);
     Millis grace = std::chrono::seconds(60);
     Millis retention = std::chrono::hours(24 * 30);
+    ClientAliasMode client_alias = ClientAliasMode::per_session;
   } sessions;
+  Policy policy;
   std::map<std::string, Package> packages;
   struct Log {
     std::string level = "info";
@@ -86,6 +120,8 @@ Config parse_config(std::string_view toml_text, const std::filesystem::path& bas
 
 // Parses "500ms", "90s", "30m", "2h", "30d"; nullopt otherwise.
 std::optional<Millis> parse_duration(std::string_view s);
+// Parses "22:00-06:00"; nullopt otherwise.
+std::optional<DailyWindow> parse_daily_window(std::string_view s);
 // Parses "host:port" or "[v6]:port"; nullopt otherwise.
 std::optional<Address> parse_address(std::string_view s);
 std::string format_duration(Millis d);

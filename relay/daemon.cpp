@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <csignal>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -79,6 +80,8 @@ namespace {
 
 // Keeps keys out of core files and /proc/PID/mem readers of the same user.
 void harden_process() {
+  // A closed stderr (a log pipe whose reader went away) must not kill the relay.
+  ::signal(SIGPIPE, SIG_IGN);
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   struct rlimit none {0, 0};
   ::setrlimit(RLIMIT_CORE, &none);
@@ -137,6 +140,8 @@ int Daemon::run() {
   auto store = std::make_unique<store::Store>(config_.store.path, config_.store.synchronous, keys);
   auto talents = store->talents();
   auto live = store->live_sessions();
+  for (auto& r : live)
+    r.standing = store->standing(r.client_id, {config_.policy.restrict_below_rating, config_.policy.restrict_min_ratings});
   spdlog::info("[store] opened {} (schema {})", config_.store.path.string(), store::schema_version());
 
   asio::io_context ioc(1);
@@ -194,8 +199,9 @@ int Daemon::run() {
         auto fresh = load_config(config_file_);
         set_log_level(fresh.log.level);
         manager.set_packages(fresh.packages);
+        manager.set_policy(fresh.policy);
         config_.log = fresh.log;
-        spdlog::info("[daemon] reloaded: log level {}, {} packages", fresh.log.level, fresh.packages.size());
+        spdlog::info("[daemon] reloaded: log level {}, {} packages, policy", fresh.log.level, fresh.packages.size());
       } catch (const std::exception& e) {
         spdlog::error("[daemon] reload refused, keeping the running configuration: {}", e.what());
       }

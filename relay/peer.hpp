@@ -33,6 +33,7 @@ class Peer {
   proto::Role role{};
   std::string name;  // talent alias, or the client's session id
   bool replay_pending = false;
+  std::string address;  // the remote IP, for login rate limits
 };
 
 }  // namespace tirai::relay

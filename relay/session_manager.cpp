@@ -3,6 +3,7 @@
 #include "crypto/random.hpp"
 #include "proto/identifiers.hpp"
 #include "proto/utf8.hpp"
+#include "relay/local_time.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -33,6 +34,8 @@ SessionManager::SessionManager(const Config& config, StoreRunner& store, Worker&
       metrics_(metrics),
       cost_(cost),
       packages_(config.packages),
+      policy_(config.policy),
+      alias_mode_(config.sessions.client_alias),
       dummy_hash_(crypto::hash_password(crypto::base64url(crypto::random_bytes(24)), cost)),
       auth_failed_frame_(std::make_shared<const std::string>(
           proto::error_frame(ErrorCode::auth_failed, "authentication failed"))) {}
@@ -76,8 +79,9 @@ void SessionManager::load(std::vector<store::TalentRecord> talents, std::vector<
     if (auto t = talents_.find(r.talent_alias); t != talents_.end()) t->second.sessions.insert(id);
     if (!r.token_hash.empty()) by_token_[key_of(r.token_hash)] = id;
     metrics_.session_state(r.state, 1);
-    auto& s = live_.emplace(id, Live{std::move(r), nullptr, 0}).first->second;
+    auto& s = live_.emplace(id, Live(std::move(r))).first->second;
     s.reserved = s.rec.message_count;
+    s.last_activity = now;
     schedule(s);
   }
   spdlog::info("[session] loaded {} talents, {} live sessions, {} overdue sessions closed", talents_.size(),
@@ -140,10 +144,8 @@ void SessionManager::on_frame(Peer& p, proto::Inbound&& frame) {
   if (auto* send = std::get_if<proto::Send>(&frame)) on_send(p, std::move(*send));
   else if (auto* ack = std::get_if<proto::Ack>(&frame)) on_ack(p, *ack);
   else if (auto* end = std::get_if<proto::End>(&frame)) on_end(p, *end);
-  else if (auto* rate = std::get_if<proto::Rate>(&frame)) {
-    if (!session_for(p, rate->session)) reply_error(p, ErrorCode::not_in_session, "no such session");
-    else reply_error(p, ErrorCode::not_allowed, "ratings are not enabled on this relay");
-  }
+  else if (auto* rate = std::get_if<proto::Rate>(&frame)) on_rate(p, *rate);
+  else if (auto* call = std::get_if<proto::Call>(&frame)) on_call(p, *call);
 }
 
 void SessionManager::fail_auth(Peer& p) {
@@ -155,6 +157,12 @@ void SessionManager::fail_auth(Peer& p) {
 void SessionManager::on_hello(Peer& p, proto::Hello&& h) {
   if (p.authenticated || p.replay_pending) {
     reply_error(p, ErrorCode::not_allowed, "already said hello");
+    return;
+  }
+  if (!login_allowed(p, h.role == Role::talent ? h.alias : std::string())) {
+    metrics_.error(ErrorCode::rate_limited);
+    p.deliver(proto::error_frame(ErrorCode::rate_limited, "too many login attempts; try again in a minute"));
+    p.close(CloseCode::policy, "rate limited");
     return;
   }
   if (h.role == Role::client) {
@@ -186,8 +194,11 @@ void SessionManager::on_hello(Peer& p, proto::Hello&& h) {
 
 proto::SessionView SessionManager::view_for(const Live& s, Role role) const {
   const auto& r = s.rec;
-  return proto::SessionView{r.id, role == Role::talent ? r.client_alias : r.talent_alias, r.package, r.channels,
-                            r.state, r.expires_at};
+  proto::SessionView v{r.id, role == Role::talent ? r.client_alias : r.talent_alias, r.package, r.channels,
+                       r.state, r.expires_at, std::nullopt};
+  if (role == Role::talent)
+    v.client = proto::ClientStandingView{r.standing.verified, r.standing.average, r.standing.ratings};
+  return v;
 }
 
 void SessionManager::login_talent(Peer& p, const std::string& alias) {
@@ -259,7 +270,7 @@ void SessionManager::replay(Peer& p, std::vector<std::string> sessions) {
           auto s = live_.find(m.session);
           if (s == live_.end()) continue;
           const std::string& from = m.sender == Role::talent ? s->second.rec.talent_alias : s->second.rec.client_alias;
-          peer->deliver(proto::message_frame(m.session, m.seq, from, m.text, m.sent_at));
+          peer->deliver(proto::message_frame(m.session, m.seq, from, m.text, m.sent_at, m.redacted));
         }
       });
 }
@@ -282,47 +293,125 @@ void SessionManager::notify_both(Live& s, const std::string& frame) {
   if (s.client) s.client->deliver(shared);
 }
 
+bool SessionManager::Bucket::take(double capacity, UnixMs now) {
+  if (last == 0) tokens = capacity;
+  else tokens = std::min(capacity, tokens + static_cast<double>(now - last) * capacity / 60'000.0);
+  last = now;
+  if (tokens < 1) return false;
+  tokens -= 1;
+  return true;
+}
+
+bool SessionManager::login_allowed(const Peer& p, const std::string& alias) {
+  const int limit = policy_.login_attempts_per_minute;
+  if (limit == 0) return true;
+  const UnixMs now = clock_.now();
+  // Both buckets are charged, whether or not the alias exists.
+  bool ok = login_buckets_["ip:" + p.address].take(limit, now);
+  if (!alias.empty()) ok = login_buckets_["alias:" + alias].take(limit, now) && ok;
+  return ok;
+}
+
 void SessionManager::on_send(Peer& p, proto::Send&& send) {
   Live* s = session_for(p, send.session);
   if (!s) return reply_error(p, ErrorCode::not_in_session, "no such session", send.id);
+  const Role sender = p.role;
+  const auto side = static_cast<std::size_t>(sender);
+  const UnixMs now = clock_.now();
   if (s->rec.max_messages && s->reserved >= *s->rec.max_messages)
     return reply_error(p, ErrorCode::quota_exhausted, "the package's message quota is used up", send.id);
+  if (policy_.messages_per_minute > 0 && !s->send_bucket[side].take(policy_.messages_per_minute, now))
+    return reply_error(p, ErrorCode::rate_limited, "too many messages; wait a moment and send again", send.id);
+  bool redacted = false;
+  if (policy_.contact_guard != ContactGuard::off) {
+    const auto spans = scanner_.scan(send.text, s->carried_digits[side]);
+    if (!spans.empty()) {
+      if (policy_.contact_guard == ContactGuard::block) {
+        s->carried_digits[side] = 0;
+        return reply_error(p, ErrorCode::contact_details_blocked,
+                           "contact details are not allowed here; the message was not sent", send.id);
+      }
+      send.text = ContactScanner::redact(send.text, spans);
+      redacted = true;
+    }
+    s->carried_digits[side] = redacted ? 0 : ContactScanner::trailing_digits(send.text);
+  }
   ++s->reserved;
   auto msg = std::make_shared<proto::Send>(std::move(send));
   auto result = std::make_shared<std::optional<store::AppendResult>>();
-  const Role sender = p.role;
-  const UnixMs now = clock_.now();
-  submit([msg, result, sender, now](store::Store& st) { *result = st.append(msg->session, sender, msg->id, msg->text, now); },
-         [this, pid = p.id, msg, result, sender](std::exception_ptr e) {
-           Peer* peer = find_peer(pid);
-           auto it = live_.find(msg->session);
-           Live* s = it == live_.end() ? nullptr : &it->second;
-           if (e || !*result || (*result)->duplicate) {
-             if (s) --s->reserved;
-           }
-           if (e) {
-             if (peer) reply_error(*peer, ErrorCode::internal, "the message could not be stored", msg->id);
-             return;
-           }
-           if (!*result) {
-             if (peer) reply_error(*peer, ErrorCode::not_in_session, "no such session", msg->id);
-             return;
-           }
-           const auto& r = **result;
-           if (peer) peer->deliver(proto::accepted_frame(msg->id, msg->session, r.seq));
-           if (r.duplicate || !s) return;
-           metrics_.messages_relayed->Increment();
-           ++s->rec.message_count;
-           if (s->rec.state == SessionState::open) set_state(*s, SessionState::active);
-           Peer* to = peer_for(*s, other(sender));
-           if (to && !to->replay_pending) {
-             const std::string& from = sender == Role::talent ? s->rec.talent_alias : s->rec.client_alias;
-             to->deliver(proto::message_frame(msg->session, r.seq, from, msg->text, r.sent_at));
-           }
-           if (s->rec.max_messages && s->rec.message_count >= *s->rec.max_messages &&
-               s->rec.state != SessionState::closing)
-             begin_close(*s, "quota_exhausted");
-         });
+  submit(
+      [msg, result, sender, now, redacted](store::Store& st) {
+        *result = st.append(msg->session, sender, msg->id, msg->text, now, redacted);
+      },
+      [this, pid = p.id, msg, result, sender, redacted](std::exception_ptr e) {
+        Peer* peer = find_peer(pid);
+        auto it = live_.find(msg->session);
+        Live* s = it == live_.end() ? nullptr : &it->second;
+        if (e || !*result || (*result)->duplicate) {
+          if (s) --s->reserved;
+        }
+        if (e) {
+          if (peer) reply_error(*peer, ErrorCode::internal, "the message could not be stored", msg->id);
+          return;
+        }
+        if (!*result) {
+          if (peer) reply_error(*peer, ErrorCode::not_in_session, "no such session", msg->id);
+          return;
+        }
+        const auto& r = **result;
+        if (peer) peer->deliver(proto::accepted_frame(msg->id, msg->session, r.seq, redacted && !r.duplicate));
+        if (r.duplicate || !s) return;
+        metrics_.messages_relayed->Increment();
+        ++s->rec.message_count;
+        s->last_activity = r.sent_at;
+        if (s->rec.state == SessionState::open) set_state(*s, SessionState::active);
+        Peer* to = peer_for(*s, other(sender));
+        if (to && !to->replay_pending) {
+          const std::string& from = sender == Role::talent ? s->rec.talent_alias : s->rec.client_alias;
+          to->deliver(proto::message_frame(msg->session, r.seq, from, msg->text, r.sent_at, redacted));
+        }
+        if (s->rec.max_messages) {
+          const auto max = *s->rec.max_messages;
+          const auto notice_at = (max * 9 + 9) / 10;  // 90%, rounded up
+          if (s->rec.message_count == notice_at && notice_at < max)
+            notify_both(*s, proto::quota_notice_frame(msg->session, s->rec.state, max - s->rec.message_count));
+          if (s->rec.message_count >= max && s->rec.state != SessionState::closing) begin_close(*s, "quota_exhausted");
+        }
+        if (s->rec.idle_timeout_ms > 0) schedule(*s);
+      });
+}
+
+void SessionManager::on_rate(Peer& p, const proto::Rate& r) {
+  if (p.role != Role::talent) return reply_error(p, ErrorCode::not_allowed, "only talents rate clients");
+  auto t = talents_.find(p.name);
+  if (t == talents_.end()) return reply_error(p, ErrorCode::not_in_session, "no such session");
+  auto result = std::make_shared<store::RateResult>(store::RateResult::unknown);
+  submit(
+      [session = r.session, talent_id = t->second.id, score = r.score, now = clock_.now(),
+       window = policy_.rating_window.count(), result](store::Store& st) {
+        *result = st.rate(session, talent_id, score, now, window);
+      },
+      [this, pid = p.id, session = r.session, score = r.score, result](std::exception_ptr e) {
+        Peer* peer = find_peer(pid);
+        if (!peer) return;
+        if (e) return reply_error(*peer, ErrorCode::internal, "the rating could not be stored");
+        switch (*result) {
+          case store::RateResult::ok: return peer->deliver(proto::rated_frame(session, score));
+          case store::RateResult::unknown: return reply_error(*peer, ErrorCode::not_in_session, "no such session");
+          case store::RateResult::not_closing:
+            return reply_error(*peer, ErrorCode::not_allowed, "a client is rated once the session is ending");
+          case store::RateResult::too_late: return reply_error(*peer, ErrorCode::not_allowed, "the rating window has passed");
+          case store::RateResult::already: return reply_error(*peer, ErrorCode::not_allowed, "this session is already rated");
+        }
+      });
+}
+
+void SessionManager::on_call(Peer& p, const proto::Call& c) {
+  Live* s = session_for(p, c.session);
+  if (!s) return reply_error(p, ErrorCode::not_in_session, "no such session");
+  const auto voice = std::find(s->rec.channels.begin(), s->rec.channels.end(), "voice") != s->rec.channels.end();
+  if (!voice) return reply_error(p, ErrorCode::not_allowed, "this session's package is chat only");
+  reply_error(p, ErrorCode::not_allowed, "voice calls are not available on this relay yet");
 }
 
 void SessionManager::on_ack(Peer& p, const proto::Ack& a) {
@@ -392,6 +481,7 @@ void SessionManager::schedule(const Live& s) {
     const UnixMs warn_at = s.rec.expires_at - config_.sessions.warn_before.count();
     at = (!s.rec.warned && config_.sessions.warn_before.count() > 0 && warn_at < s.rec.expires_at) ? warn_at
                                                                                                     : s.rec.expires_at;
+    if (s.rec.idle_timeout_ms > 0) at = std::min(at, s.last_activity + s.rec.idle_timeout_ms);
   }
   const bool earlier = deadlines_.empty() || at < deadlines_.begin()->first;
   deadlines_.emplace(at, s.rec.id);
@@ -405,7 +495,8 @@ void SessionManager::evaluate(const std::string& id, UnixMs now) {
   if (s.rec.state == SessionState::closing) {
     if (now >= s.rec.closing_until.value_or(0)) return close_now(id);
   } else {
-    if (now >= s.rec.expires_at) {
+    if (now >= s.rec.expires_at ||
+        (s.rec.idle_timeout_ms > 0 && now >= s.last_activity + s.rec.idle_timeout_ms)) {
       begin_close(s, "expired");
       return;
     }
@@ -432,6 +523,11 @@ void SessionManager::tick() {
   due.erase(std::unique(due.begin(), due.end()), due.end());
   for (const auto& id : due) evaluate(id, now);
   if (now >= next_purge_) {
+    // Buckets that have refilled completely carry no information: drop them.
+    const double cap = policy_.login_attempts_per_minute;
+    std::erase_if(login_buckets_, [&](const auto& kv) {
+      return cap == 0 || kv.second.tokens + static_cast<double>(now - kv.second.last) * cap / 60'000.0 >= cap;
+    });
     next_purge_ = now + std::min<UnixMs>(purge_interval_ms, std::max<UnixMs>(config_.sessions.retention.count(), 1000));
     const UnixMs before = now - config_.sessions.retention.count();
     submit([before](store::Store& st) {
@@ -509,6 +605,11 @@ void SessionManager::remove_talent(const std::string& alias, std::function<void(
          });
 }
 
+bool SessionManager::kyc_window_now() const {
+  return policy_.kyc_required_hours &&
+         policy_.kyc_required_hours->contains(local_minute_of_day(clock_.now(), policy_.timezone));
+}
+
 void SessionManager::book(BookRequest req, std::function<void(AdminResult<Booking>)> done) {
   const auto number = proto::valid_e164(req.client_number) ? std::optional(req.client_number) : std::nullopt;
   if (!number) return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
@@ -517,33 +618,51 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
   auto p = packages_.find(req.package);
   if (p == packages_.end()) return done(AdminError{404, "unknown_package", "no such package"});
 
-  std::string alias;
-  do {
-    alias = "guest-" + crypto::random_alias_suffix(4);
-  } while (std::any_of(t->second.sessions.begin(), t->second.sessions.end(),
-                       [&](const std::string& id) { return live_.at(id).rec.client_alias == alias; }));
-
   const UnixMs now = clock_.now();
   auto token = crypto::new_token();
   auto rec = std::make_shared<store::SessionRecord>();
   rec->id = crypto::new_session_id();
   rec->talent_id = t->second.id;
   rec->talent_alias = req.talent;
-  rec->client_alias = alias;
   rec->package = p->second.name;
   rec->channels = p->second.channels;
   rec->max_messages = p->second.max_messages;
+  rec->idle_timeout_ms = p->second.idle_timeout.count();
   rec->state = SessionState::open;
   rec->booked_at = now;
   rec->expires_at = now + p->second.duration.count();
   rec->token_hash = crypto::token_hash(token);
+  const bool kyc = p->second.kyc_required || kyc_window_now();
+  auto refusal = std::make_shared<std::optional<AdminError>>();
+  // The checks and the insert are one store job, so that a verification or
+  // restriction the operator just made is seen, and nothing slips in between.
   submit(
-      [rec, number = std::move(*number), now](store::Store& st) {
-        rec->client_id = st.client_for_number(number, now);
+      [rec, refusal, number = std::move(*number), now, kyc, rule = restriction_rule(),
+       mode = alias_mode_](store::Store& st) {
+        const auto known = st.find_client(number);
+        const auto standing = known ? st.standing(*known, rule) : store::ClientStanding{};
+        if (standing.restricted) {
+          *refusal = AdminError{409, "client_restricted", "this client may not be booked"};
+          return;
+        }
+        if (kyc && !standing.verified) {
+          *refusal = AdminError{409, "kyc_required", "this client must be verified before this booking"};
+          return;
+        }
+        rec->client_id = known ? *known : st.client_for_number(number, now);
+        rec->standing = standing;
+        // Unique among the talent's open sessions; stable per pair when asked.
+        std::string alias = mode == ClientAliasMode::per_pair ? st.pair_alias(rec->talent_id, rec->client_id)
+                                                              : "guest-" + crypto::random_alias_suffix(4);
+        for (int n = 2; st.client_alias_in_use(rec->talent_id, alias); ++n)
+          alias = mode == ClientAliasMode::per_pair ? fmt::format("{}-{}", st.pair_alias(rec->talent_id, rec->client_id), n)
+                                                    : "guest-" + crypto::random_alias_suffix(4);
+        rec->client_alias = alias;
         st.insert_session(*rec);
       },
-      [this, rec, token = std::move(token), done = std::move(done)](std::exception_ptr e) {
+      [this, rec, refusal, token = std::move(token), done = std::move(done)](std::exception_ptr e) {
         if (e) return done(AdminError{500, "internal", "the session could not be stored"});
+        if (*refusal) return done(**refusal);
         auto t = talents_.find(rec->talent_alias);
         if (t == talents_.end()) {
           // Removed while we stored it: tear the new session straight down.
@@ -552,7 +671,8 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
         }
         t->second.sessions.insert(rec->id);
         by_token_[key_of(rec->token_hash)] = rec->id;
-        auto& s = live_.emplace(rec->id, Live{*rec, nullptr, 0}).first->second;
+        auto& s = live_.emplace(rec->id, Live(*rec)).first->second;
+        s.last_activity = rec->booked_at;
         metrics_.session_state(SessionState::open, 1);
         metrics_.bookings->Increment();
         schedule(s);
@@ -561,6 +681,48 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
                      rec->client_alias, rec->package);
         done(Booking{rec->id, rec->client_alias, token, rec->expires_at});
       });
+}
+
+void SessionManager::lookup_client(std::string number, std::function<void(AdminResult<store::ClientStanding>)> done) {
+  if (!proto::valid_e164(number))
+    return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
+  auto standing = std::make_shared<store::ClientStanding>();
+  submit(
+      [number = std::move(number), standing, rule = restriction_rule()](store::Store& st) {
+        if (auto id = st.find_client(number)) *standing = st.standing(*id, rule);
+      },
+      [standing, done = std::move(done)](std::exception_ptr e) {
+        if (e) return done(AdminError{500, "internal", "the client could not be read"});
+        done(*standing);
+      });
+}
+
+void SessionManager::verify_client(std::string number, std::string method,
+                                   std::function<void(std::optional<AdminError>)> done) {
+  if (!proto::valid_e164(number))
+    return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
+  if (!proto::valid_alias(method))
+    return done(AdminError{400, "bad_request", "method is 2-32 characters of a-z, 0-9, '_' and '-', e.g. \"ktp_selfie\""});
+  submit([number = std::move(number), method = std::move(method), now = clock_.now()](
+             store::Store& st) { st.verify_client(number, method, now); },
+         [done = std::move(done)](std::exception_ptr e) {
+           if (e) return done(AdminError{500, "internal", "the verification could not be stored"});
+           spdlog::info("[admin] a client was verified");
+           done(std::nullopt);
+         });
+}
+
+void SessionManager::restrict_client(std::string number, bool restricted,
+                                     std::function<void(std::optional<AdminError>)> done) {
+  if (!proto::valid_e164(number))
+    return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
+  submit([number = std::move(number), restricted, now = clock_.now()](
+             store::Store& st) { st.set_restricted(number, restricted, now); },
+         [done = std::move(done), restricted](std::exception_ptr e) {
+           if (e) return done(AdminError{500, "internal", "the restriction could not be stored"});
+           spdlog::info("[admin] a client was {} by hand", restricted ? "restricted" : "released");
+           done(std::nullopt);
+         });
 }
 
 void SessionManager::erase_client(std::string number, std::function<void(std::optional<AdminError>)> done) {

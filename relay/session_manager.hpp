@@ -4,6 +4,7 @@
 #include "proto/frames.hpp"
 #include "relay/clock.hpp"
 #include "relay/config.hpp"
+#include "relay/contact_guard.hpp"
 #include "relay/metrics.hpp"
 #include "relay/peer.hpp"
 #include "relay/runner.hpp"
@@ -40,6 +41,10 @@ struct Booking {
   UnixMs expires_at{};
 };
 
+struct ClientCheck {
+  std::string number;
+};
+
 struct TalentInfo {
   std::string alias;
   bool online = false;
@@ -64,6 +69,8 @@ class SessionManager {
   void load(std::vector<store::TalentRecord> talents, std::vector<store::SessionRecord> live);
   // SIGHUP: new bookings use the new packages; running sessions keep theirs.
   void set_packages(std::map<std::string, Package> packages) { packages_ = std::move(packages); }
+  // SIGHUP: the new policy applies from the next frame or booking on.
+  void set_policy(Policy policy) { policy_ = std::move(policy); }
   // Shutdown: closes every connection with 1001.
   void close_all();
 
@@ -82,6 +89,10 @@ class SessionManager {
   // erases everything stored about them. Succeeds whether or not the number
   // was known, so the answer reveals nothing.
   void erase_client(std::string number, std::function<void(std::optional<AdminError>)> done);
+  // The operator's view of a client: verified, restricted, rating, sessions.
+  void lookup_client(std::string number, std::function<void(AdminResult<store::ClientStanding>)> done);
+  void verify_client(std::string number, std::string method, std::function<void(std::optional<AdminError>)> done);
+  void restrict_client(std::string number, bool restricted, std::function<void(std::optional<AdminError>)> done);
   const std::map<std::string, Package>& packages() const { return packages_; }
   std::size_t live_sessions() const { return live_.size(); }
   std::size_t connections() const { return peers_.size(); }
@@ -94,10 +105,21 @@ class SessionManager {
   void on_deadline_change(std::function<void()> f) { deadline_changed_ = std::move(f); }
 
  private:
+  // A token bucket: `capacity` tokens, refilled evenly over a minute.
+  struct Bucket {
+    double tokens = 0;
+    UnixMs last = 0;
+    // Takes a token when there is one; false when the bucket is empty.
+    bool take(double capacity, UnixMs now);
+  };
   struct Live {
+    explicit Live(store::SessionRecord r) : rec(std::move(r)) {}
     store::SessionRecord rec;
     Peer* client = nullptr;
     std::int64_t reserved = 0;  // messages accepted or in flight, for the quota
+    UnixMs last_activity = 0;   // for the package's idle timeout
+    Bucket send_bucket[2];      // per sender (talent, client), for messages_per_minute
+    std::size_t carried_digits[2] = {0, 0};  // a number split across messages, per sender
   };
   struct TalentEntry {
     std::int64_t id{};
@@ -111,6 +133,12 @@ class SessionManager {
   void on_send(Peer& p, proto::Send&& s);
   void on_ack(Peer& p, const proto::Ack& a);
   void on_end(Peer& p, const proto::End& e);
+  void on_rate(Peer& p, const proto::Rate& r);
+  void on_call(Peer& p, const proto::Call& c);
+  // Login rate limit per alias and per source address; false when exceeded.
+  bool login_allowed(const Peer& p, const std::string& alias);
+  store::RestrictionRule restriction_rule() const { return {policy_.restrict_below_rating, policy_.restrict_min_ratings}; }
+  bool kyc_window_now() const;
   void login_talent(Peer& p, const std::string& alias);
   void login_client(Peer& p, Live& s);
   void replay(Peer& p, std::vector<std::string> sessions);
@@ -143,6 +171,10 @@ class SessionManager {
   Metrics& metrics_;
   crypto::PasswordCost cost_;
   std::map<std::string, Package> packages_;
+  Policy policy_;
+  ClientAliasMode alias_mode_;
+  ContactScanner scanner_;
+  std::unordered_map<std::string, Bucket> login_buckets_;
 
   std::map<std::string, TalentEntry> talents_;
   std::unordered_map<std::string, Live> live_;

@@ -95,6 +95,9 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     }
     if (!co_await upgrade(buffer)) co_return;
 
+    beast::error_code aec;
+    const auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(aec);
+    if (!aec) address = remote.address().to_string();
     manager_.attach(*this);
     asio::co_spawn(ws_.get_executor(), writer(self), asio::detached);
     hello_timer_.expires_after(config_.relay.hello_timeout);

@@ -62,6 +62,7 @@ void Statement::reset() {
 
 bool Statement::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 std::int64_t Statement::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+double Statement::real(int col) const { return sqlite3_column_double(stmt_, col); }
 
 std::string Statement::text(int col) const {
   const auto* p = sqlite3_column_text(stmt_, col);

@@ -53,6 +53,7 @@ class Statement {
 
   bool is_null(int col) const;
   std::int64_t int64(int col) const;
+  double real(int col) const;
   std::string text(int col) const;
   Bytes blob(int col) const;
   std::optional<std::int64_t> opt_int64(int col) const {

@@ -13,7 +13,7 @@ constexpr std::int64_t application_id = 0x54495241;
 
 // Each step brings the schema from version i to i+1. Never edit a released
 // step; append a new one.
-constexpr std::array<std::string_view, 1> steps = {
+constexpr std::array<std::string_view, 2> steps = {
     R"sql(
 CREATE TABLE talents (
   id          INTEGER PRIMARY KEY,
@@ -75,6 +75,25 @@ CREATE TABLE messages (
   PRIMARY KEY (session_id, seq),
   UNIQUE (session_id, sender, send_id)
 ) WITHOUT ROWID;
+)sql",
+    // 2: client standing (verification, restriction) and ratings.
+    R"sql(
+ALTER TABLE clients ADD COLUMN verified_at INTEGER;
+ALTER TABLE clients ADD COLUMN verify_method TEXT;
+-- NULL: the rating rule decides; 1: restricted by hand; 0: released by hand.
+ALTER TABLE clients ADD COLUMN restricted INTEGER;
+-- One rating per session, by its talent; who rated is not kept with it.
+CREATE TABLE ratings (
+  session_id TEXT PRIMARY KEY,
+  client_id  INTEGER NOT NULL REFERENCES clients(id),
+  score      INTEGER NOT NULL,
+  rated_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX ratings_by_client ON ratings(client_id);
+-- The package's idle timeout, kept with the session so a reload cannot change it.
+ALTER TABLE sessions ADD COLUMN idle_timeout INTEGER NOT NULL DEFAULT 0;
+-- Set when the contact guard replaced part of the text with [hidden].
+ALTER TABLE messages ADD COLUMN redacted INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

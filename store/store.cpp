@@ -44,7 +44,7 @@ std::string body_ad(std::string_view session, std::int64_t seq, Role sender) {
 constexpr std::string_view session_columns =
     "s.id, s.talent_id, t.alias, s.client_id, s.client_alias, s.package, s.channels, s.max_messages, "
     "s.state, s.close_reason, s.booked_at, s.expires_at, s.closing_until, s.closed_at, s.warned, "
-    "s.message_count, s.token_hash FROM sessions s JOIN talents t ON t.id = s.talent_id";
+    "s.message_count, s.token_hash, s.idle_timeout FROM sessions s JOIN talents t ON t.id = s.talent_id";
 
 }  // namespace
 
@@ -205,6 +205,70 @@ std::optional<std::int64_t> Store::find_client(std::string_view number) {
   return st.int64(0);
 }
 
+ClientStanding Store::standing(std::int64_t client_id, const RestrictionRule& rule) {
+  ClientStanding s;
+  auto& c = db_.cached("SELECT verified_at, verify_method, restricted FROM clients WHERE id = ?");
+  c.bind(1, client_id);
+  std::optional<std::int64_t> manual;
+  if (c.step()) {
+    s.verified_at = c.opt_int64(0);
+    s.verified = s.verified_at.has_value();
+    s.verify_method = c.text(1);
+    manual = c.opt_int64(2);
+  }
+  auto& r = db_.cached("SELECT count(*), coalesce(avg(score), 0) FROM ratings WHERE client_id = ?");
+  r.bind(1, client_id);
+  if (r.step()) {
+    s.ratings = r.int64(0);
+    s.average = r.real(1);
+  }
+  auto& n = db_.cached("SELECT count(*) FROM sessions WHERE client_id = ?");
+  n.bind(1, client_id);
+  if (n.step()) s.sessions = n.int64(0);
+  if (manual) s.restricted = *manual != 0;
+  else s.restricted = rule.below > 0 && s.ratings >= rule.min_ratings && s.average < rule.below;
+  return s;
+}
+
+void Store::verify_client(std::string_view number, std::string_view method, UnixMs now) {
+  const auto id = client_for_number(number, now);
+  db_.cached("UPDATE clients SET verified_at = ?, verify_method = ? WHERE id = ?")
+      .bind(1, now)
+      .bind(2, method)
+      .bind(3, id)
+      .run();
+}
+
+void Store::set_restricted(std::string_view number, std::optional<bool> restricted, UnixMs now) {
+  const auto id = client_for_number(number, now);
+  std::optional<std::int64_t> v;
+  if (restricted) v = *restricted ? 1 : 0;
+  db_.cached("UPDATE clients SET restricted = ? WHERE id = ?").bind(1, v).bind(2, id).run();
+}
+
+RateResult Store::rate(std::string_view session, std::int64_t talent_id, int score, UnixMs now, UnixMs window) {
+  auto& st = db_.cached("SELECT talent_id, client_id, state, closed_at FROM sessions WHERE id = ?");
+  st.bind(1, session);
+  if (!st.step() || st.int64(0) != talent_id) return RateResult::unknown;
+  const auto client_id = st.int64(1);
+  const auto state = proto::session_state_from(st.text(2)).value_or(SessionState::closed);
+  const auto closed_at = st.opt_int64(3);
+  if (state == SessionState::open || state == SessionState::active) return RateResult::not_closing;
+  if (state == SessionState::closed && closed_at && *closed_at + window < now) return RateResult::too_late;
+  db_.cached("INSERT INTO ratings(session_id, client_id, score, rated_at) VALUES(?,?,?,?) ON CONFLICT DO NOTHING")
+      .bind(1, session)
+      .bind(2, client_id)
+      .bind(3, score)
+      .bind(4, now)
+      .run();
+  return db_.changes() == 1 ? RateResult::ok : RateResult::already;
+}
+
+std::string Store::pair_alias(std::int64_t talent_id, std::int64_t client_id) const {
+  const auto h = crypto::keyed_hash(alias_key_, fmt::format("pair-alias:{}:{}", talent_id, client_id));
+  return "guest-" + crypto::base32_lower(h).substr(0, 4);
+}
+
 std::vector<std::string> Store::erase_client(std::string_view number, UnixMs now) {
   std::vector<std::string> live;
   const auto client_id = find_client(number);
@@ -219,6 +283,7 @@ std::vector<std::string> Store::erase_client(std::string_view number, UnixMs now
       .bind(1, *client_id)
       .run();
   db_.cached("DELETE FROM sessions WHERE client_id = ?").bind(1, *client_id).run();
+  db_.cached("DELETE FROM ratings WHERE client_id = ?").bind(1, *client_id).run();
   db_.cached("DELETE FROM clients WHERE id = ?").bind(1, *client_id).run();
   return live;
 }
@@ -228,7 +293,7 @@ void Store::insert_session(const SessionRecord& r) {
   const auto wrapped = crypto::seal(keys_.data_key_wrap(), key.bytes(), data_key_ad(r.id));
   db_.cached(
          "INSERT INTO sessions(id, talent_id, client_id, client_alias, package, channels, max_messages, "
-         "state, booked_at, expires_at, token_hash, data_key) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)")
+         "state, booked_at, expires_at, token_hash, data_key, idle_timeout) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)")
       .bind(1, r.id)
       .bind(2, r.talent_id)
       .bind(3, r.client_id)
@@ -241,6 +306,7 @@ void Store::insert_session(const SessionRecord& r) {
       .bind(10, r.expires_at)
       .bind(11, r.token_hash)
       .bind(12, wrapped)
+      .bind(13, r.idle_timeout_ms)
       .run();
   data_keys_.insert_or_assign(r.id, key.clone());
   last_seq_[r.id] = 0;
@@ -265,6 +331,7 @@ SessionRecord Store::read_session(const Statement& st) {
   r.warned = st.int64(14) != 0;
   r.message_count = st.int64(15);
   r.token_hash = st.blob(16);
+  r.idle_timeout_ms = st.int64(17);
   return r;
 }
 
@@ -348,7 +415,7 @@ const crypto::Secret* Store::data_key(std::string_view session) {
 }
 
 std::optional<AppendResult> Store::append(std::string_view session, Role sender, std::string_view send_id,
-                                          std::string_view text, UnixMs now) {
+                                          std::string_view text, UnixMs now, bool redacted) {
   const auto* key = data_key(session);
   if (!key) return std::nullopt;
   const std::string sid(session);
@@ -362,7 +429,7 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
   const std::int64_t seq = seq_it->second + 1;
   const auto body = crypto::seal(*key, text, body_ad(session, seq, sender));
   db_.cached(
-         "INSERT INTO messages(session_id, seq, sender, send_id, sent_at, body) VALUES(?,?,?,?,?,?) "
+         "INSERT INTO messages(session_id, seq, sender, send_id, sent_at, body, redacted) VALUES(?,?,?,?,?,?,?) "
          "ON CONFLICT(session_id, sender, send_id) DO NOTHING")
       .bind(1, session)
       .bind(2, seq)
@@ -370,6 +437,7 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
       .bind(4, send_id)
       .bind(5, now)
       .bind(6, body)
+      .bind(7, std::int64_t{redacted})
       .run();
   if (db_.changes() == 0) {
     auto& st = db_.cached("SELECT seq, sent_at FROM messages WHERE session_id = ? AND sender = ? AND send_id = ?");
@@ -401,14 +469,14 @@ std::vector<StoredMessage> Store::pending(std::string_view session, Role receive
   if (!key) return out;
   const Role sender = other(receiver);
   auto& st = db_.cached(
-      "SELECT seq, sent_at, body FROM messages WHERE session_id = ? AND sender = ? AND body IS NOT NULL "
+      "SELECT seq, sent_at, body, redacted FROM messages WHERE session_id = ? AND sender = ? AND body IS NOT NULL "
       "ORDER BY seq");
   st.bind(1, session).bind(2, role_code(sender));
   while (st.step()) {
     const auto seq = st.int64(0);
     auto text = crypto::open(*key, st.blob(2), body_ad(session, seq, sender));
     if (!text) throw DbError(fmt::format("message {} of session {} does not open", seq, session));
-    out.push_back({std::string(session), seq, sender, std::move(*text), st.int64(1)});
+    out.push_back({std::string(session), seq, sender, std::move(*text), st.int64(1), st.int64(3) != 0});
   }
   return out;
 }

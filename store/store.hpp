@@ -21,6 +21,26 @@ struct TalentRecord {
   UnixMs created_at{};
 };
 
+// What a talent and the operator may know of a client: never who rated.
+struct ClientStanding {
+  bool verified = false;
+  std::string verify_method;
+  std::optional<UnixMs> verified_at;
+  bool restricted = false;
+  double average = 0;  // of all ratings; 0 when there are none
+  std::int64_t ratings = 0;
+  std::int64_t sessions = 0;  // session records kept for this client
+};
+
+// The automatic restriction: an average below `below` over at least
+// `min_ratings` ratings. `below` of 0 turns it off.
+struct RestrictionRule {
+  double below = 0;
+  int min_ratings = 3;
+};
+
+enum class RateResult { ok, unknown, not_closing, too_late, already };
+
 struct SessionRecord {
   std::string id;
   std::int64_t talent_id{};
@@ -30,6 +50,7 @@ struct SessionRecord {
   std::string package;
   std::vector<std::string> channels;
   std::optional<std::int64_t> max_messages;
+  std::int64_t idle_timeout_ms = 0;  // 0: none
   SessionState state{};
   std::string close_reason;
   UnixMs booked_at{};
@@ -39,6 +60,7 @@ struct SessionRecord {
   bool warned = false;
   std::int64_t message_count = 0;
   Bytes token_hash;  // empty after teardown
+  ClientStanding standing;  // filled on request (standing()), not stored with the session
 };
 
 struct AppendResult {
@@ -53,6 +75,7 @@ struct StoredMessage {
   Role sender{};
   std::string text;
   UnixMs sent_at{};
+  bool redacted = false;
 };
 
 // The repositories over one SQLite file. Real numbers and message bodies are
@@ -96,6 +119,19 @@ class Store {
   // the ids of the sessions that were live.
   std::vector<std::string> erase_client(std::string_view number, UnixMs now);
 
+  // The client's standing under `rule`; a fresh client when unknown.
+  ClientStanding standing(std::int64_t client_id, const RestrictionRule& rule);
+  // Records that the client (created if new) was verified, how and when.
+  void verify_client(std::string_view number, std::string_view method, UnixMs now);
+  // Restricts (true) or releases (false) the client by hand, overriding the
+  // rating rule; nullopt hands the decision back to the rule.
+  void set_restricted(std::string_view number, std::optional<bool> restricted, UnixMs now);
+  // Stores a talent's rating of the client of `session`: only the session's
+  // talent, only while closing or within `window` after close, only once.
+  RateResult rate(std::string_view session, std::int64_t talent_id, int score, UnixMs now, UnixMs window);
+  // For a per-pair client alias: stable per (talent, client), unguessable.
+  std::string pair_alias(std::int64_t talent_id, std::int64_t client_id) const;
+
   // ---- sessions ----
   // Stores a booked session with a fresh data key (sealed under the data-key
   // wrapping key). `rec.token_hash` must be set.
@@ -119,7 +155,7 @@ class Store {
   // same (sender, send_id) returns the first seq with duplicate=true and
   // stores nothing. nullopt when the session has no data key (torn down).
   std::optional<AppendResult> append(std::string_view session, Role sender, std::string_view send_id,
-                                     std::string_view text, UnixMs now);
+                                     std::string_view text, UnixMs now, bool redacted = false);
   // Clears the bodies of messages to `receiver` with seq <= upto.
   void ack(std::string_view session, Role receiver, std::int64_t upto);
   // Unacknowledged messages to `receiver`, in seq order, decrypted.

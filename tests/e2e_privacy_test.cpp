@@ -160,7 +160,7 @@ TEST_CASE("master key rotation: the old key opens nothing, lookups and replay wo
 }
 
 TEST_CASE("an unknown alias costs what a wrong secret costs", "[e2e][privacy]") {
-  Relay r;
+  Relay r("[policy]\nlogin_attempts_per_minute = 0\n");  // measure the hash, not the rate limit
   r.enrol("natasha");
   using clock = std::chrono::steady_clock;
   auto hello_time = [&](std::string_view alias, std::string_view secret_text, std::string& answer) {

@@ -93,7 +93,7 @@ TEST_CASE("outbound frames are valid JSON with the documented fields", "[proto]"
   auto a = obj(accepted_frame("m1", "s_1", 3));
   CHECK(a == obj(R"({"type":"accepted","id":"m1","session":"s_1","seq":3})"));
 
-  SessionView v{"s_1", "natasha", "chat-30m", {"chat"}, SessionState::open, 0};
+  SessionView v{"s_1", "natasha", "chat-30m", {"chat"}, SessionState::open, 0, std::nullopt};
   auto w = obj(welcome_frame(Role::client, {v}));
   CHECK(w["role"] == "client");
   CHECK(w["sessions"].as_array().at(0).as_object()["peer"] == "natasha");

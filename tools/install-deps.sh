@@ -9,7 +9,7 @@ packages=(
   libsodium-dev libsqlite3-dev libssl-dev
   libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev
   prometheus-cpp-dev catch2
-  python3 sqlite3 openssl
+  python3 sqlite3 openssl tzdata
 )
 
 missing=()

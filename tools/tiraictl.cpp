@@ -180,6 +180,16 @@ int main(int argc, char** argv) {
   client->require_subcommand(1);
   auto* client_erase = client->add_subcommand("erase", "end the client's sessions and erase everything about them");
   client_erase->add_option("number", client_number, "client's real number, E.164")->required();
+  auto* client_lookup = client->add_subcommand("lookup", "show whether the client is verified or restricted, and their rating");
+  client_lookup->add_option("number", client_number, "client's real number, E.164")->required();
+  std::string method;
+  auto* client_verify = client->add_subcommand("verify", "record that the client's identity was checked (no documents are stored)");
+  client_verify->add_option("number", client_number, "client's real number, E.164")->required();
+  client_verify->add_option("--method", method, "how, e.g. ktp_selfie")->required();
+  bool release = false;
+  auto* client_restrict = client->add_subcommand("restrict", "refuse the client new bookings (or --release them)");
+  client_restrict->add_option("number", client_number, "client's real number, E.164")->required();
+  client_restrict->add_flag("--release", release, "release the client instead, overriding the rating rule");
 
   auto* packages = app.add_subcommand("packages", "list the packages that can be booked");
   auto* health = app.add_subcommand("health", "check that tiraid answers");
@@ -241,6 +251,28 @@ int main(int argc, char** argv) {
       ctl.call("POST", "/v1/clients/erase", json::object{{"client", client_number}});
       ctl.emit(json::object{{"status", "erased"}},
                [&] { std::cout << "client erased (their live sessions ended; nothing about them is kept)\n"; });
+    } else if (*client_lookup) {
+      auto v = ctl.call("POST", "/v1/clients/lookup", json::object{{"client", client_number}});
+      ctl.emit(v, [&] {
+        const auto& o = v.as_object();
+        const auto& rating = o.at("rating").as_object();
+        std::cout << "verified    " << (o.at("verified").as_bool() ? "yes" : "no");
+        if (o.contains("verify_method"))
+          std::cout << " (" << str(o.at("verify_method")) << ", " << str(o.at("verified_at")) << ")";
+        std::cout << "\nrestricted  " << (o.at("restricted").as_bool() ? "yes" : "no") << "\n"
+                  << "rating      "
+                  << (rating.at("average").is_null() ? std::string("none")
+                                                     : fmt::format("{:.2f} from {} ratings", rating.at("average").to_number<double>(),
+                                                                   str(rating.at("count"))))
+                  << "\nsessions    " << str(o.at("sessions")) << "\n";
+      });
+    } else if (*client_verify) {
+      ctl.call("POST", "/v1/clients/verify", json::object{{"client", client_number}, {"method", method}});
+      ctl.emit(json::object{{"status", "ok"}}, [&] { std::cout << "client marked verified (" << method << ")\n"; });
+    } else if (*client_restrict) {
+      ctl.call("POST", "/v1/clients/restrict", json::object{{"client", client_number}, {"restricted", !release}});
+      ctl.emit(json::object{{"status", "ok"}},
+               [&] { std::cout << (release ? "client released by hand\n" : "client restricted by hand\n"); });
     } else if (*packages) {
       auto v = ctl.call("GET", "/v1/packages");
       ctl.emit(v, [&] {
@@ -250,9 +282,11 @@ int main(int argc, char** argv) {
           std::string channels;
           for (const auto& c : o.at("channels").as_array()) channels += (channels.empty() ? "" : "+") + str(c);
           rows.push_back({str(o.at("name")), channels, str(o.at("duration")),
-                          o.at("max_messages").is_null() ? "unlimited" : str(o.at("max_messages"))});
+                          o.at("max_messages").is_null() ? "unlimited" : str(o.at("max_messages")),
+                          o.at("idle_timeout").is_null() ? "-" : str(o.at("idle_timeout")),
+                          o.at("kyc_required").as_bool() ? "yes" : "no"});
         }
-        print_table({"PACKAGE", "CHANNELS", "DURATION", "MAX MESSAGES"}, rows);
+        print_table({"PACKAGE", "CHANNELS", "DURATION", "MAX MESSAGES", "IDLE TIMEOUT", "KYC"}, rows);
       });
     } else if (*health) {
       auto v = ctl.call("GET", "/v1/health");

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +31,8 @@ pid_t spawn(const std::filesystem::path& program, const std::vector<std::string>
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    // The child dies with its parent: a crashed test leaves no relay behind.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
     ::dup2(out_fd, STDERR_FILENO);
     ::dup2(out_fd, STDOUT_FILENO);

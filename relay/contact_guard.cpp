@@ -1,0 +1,297 @@
+#include "relay/contact_guard.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace tirai::relay {
+
+namespace {
+
+bool digit(char c) { return c >= '0' && c <= '9'; }
+bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool alnum(char c) { return digit(c) || alpha(c); }
+bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lowered(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), lower);
+  return out;
+}
+
+using Span = ContactScanner::Span;
+
+// The letter O standing for a zero: next to a digit, not inside a word.
+bool o_as_zero(std::string_view t, std::size_t i) {
+  if (t[i] != 'o' && t[i] != 'O') return false;
+  const bool prev_digit = i > 0 && digit(t[i - 1]);
+  const bool next_digit = i + 1 < t.size() && digit(t[i + 1]);
+  const bool prev_alpha = i > 0 && alpha(t[i - 1]);
+  const bool next_alpha = i + 1 < t.size() && alpha(t[i + 1]);
+  return (prev_digit || next_digit) && !prev_alpha && !next_alpha;
+}
+
+bool phone_char(std::string_view t, std::size_t i) { return digit(t[i]) || o_as_zero(t, i); }
+
+bool separator(char c) { return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '_'; }
+
+// The word just before `pos` (lowercase), skipping spaces.
+std::string word_before(std::string_view t, std::size_t pos) {
+  std::size_t e = pos;
+  while (e > 0 && space(t[e - 1])) --e;
+  std::size_t b = e;
+  while (b > 0 && !space(t[b - 1]) && !digit(t[b - 1])) --b;
+  return lowered(t.substr(b, e - b));
+}
+
+// The word just after `pos` (lowercase), skipping spaces.
+std::string word_after(std::string_view t, std::size_t pos) {
+  std::size_t b = pos;
+  while (b < t.size() && space(t[b])) ++b;
+  std::size_t e = b;
+  while (e < t.size() && alpha(t[e])) ++e;
+  return lowered(t.substr(b, e - b));
+}
+
+// Money, not a phone number: "Rp 1.500.000", "300 ribu", "IDR 250000".
+bool price_context(std::string_view t, std::size_t begin, std::size_t end) {
+  const auto before = word_before(t, begin);
+  for (std::string_view p : {"rp", "rp.", "idr", "$", "usd", "harga", "total", "dp"})
+    if (before.size() >= p.size() && before.compare(before.size() - p.size(), p.size(), p) == 0) return true;
+  const auto after = word_after(t, end);
+  for (std::string_view s : {"rb", "ribu", "k", "jt", "juta", "rupiah", "idr", "perak"})
+    if (after == s) return true;
+  return false;
+}
+
+void find_phones(std::string_view t, std::size_t carried, std::vector<Span>& out) {
+  std::size_t i = 0;
+  bool first_run = true;
+  while (i < t.size()) {
+    const bool plus = t[i] == '+' && i + 1 < t.size() && (digit(t[i + 1]) || t[i + 1] == ' ');
+    if (!plus && !phone_char(t, i)) {
+      if (!space(t[i])) first_run = false;
+      ++i;
+      continue;
+    }
+    const std::size_t begin = i;
+    std::size_t j = plus ? i + 1 : i;
+    std::size_t digits = 0, end = j;
+    std::string leading;
+    while (j < t.size()) {
+      if (phone_char(t, j)) {
+        if (leading.size() < 2) leading.push_back(digit(t[j]) ? t[j] : '0');
+        ++digits;
+        end = ++j;
+        continue;
+      }
+      // Up to two separators in a row, and only when the number goes on.
+      std::size_t k = j;
+      while (k < t.size() && k - j < 2 && separator(t[k])) ++k;
+      if (k > j && k < t.size() && phone_char(t, k)) {
+        j = k;
+        continue;
+      }
+      break;
+    }
+    const bool local_or_intl = plus || leading.rfind('0', 0) == 0 || leading == "62";
+    bool phone = (digits >= 10 && local_or_intl) || digits >= 11;
+    // The second half of a number split across two messages.
+    if (!phone && first_run && carried > 0 && digits >= 3 && carried + digits >= 10) phone = true;
+    if (phone && price_context(t, begin, end)) phone = false;
+    if (phone) out.push_back({begin, end});
+    first_run = false;
+    i = std::max(end, begin + 1);
+  }
+}
+
+bool email_local(char c) { return alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'; }
+bool domain_char(char c) { return alnum(c) || c == '.' || c == '-'; }
+bool handle_char(char c) { return alnum(c) || c == '_' || c == '.'; }
+
+void find_emails_and_handles(std::string_view t, std::vector<Span>& out) {
+  for (std::size_t at = 0; at < t.size(); ++at) {
+    if (t[at] != '@') continue;
+    std::size_t b = at;
+    while (b > 0 && email_local(t[b - 1])) --b;
+    std::size_t e = at + 1;
+    while (e < t.size() && domain_char(t[e])) ++e;
+    while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-')) --e;
+    const auto domain = t.substr(at + 1, e - at - 1);
+    const auto dot = domain.rfind('.');
+    const bool tld = dot != std::string_view::npos && domain.size() - dot - 1 >= 2 &&
+                     std::all_of(domain.begin() + static_cast<std::ptrdiff_t>(dot) + 1, domain.end(), alpha);
+    if (b < at && tld) {
+      out.push_back({b, e});
+      at = e;
+      continue;
+    }
+    if (b == at) {  // an @handle, not glued to a word before it
+      std::size_t h = at + 1;
+      while (h < t.size() && handle_char(t[h])) ++h;
+      while (h > at + 1 && t[h - 1] == '.') --h;
+      if (h - at - 1 >= 2) {
+        out.push_back({at, h});
+        at = h;
+      }
+    }
+  }
+}
+
+struct Token {
+  std::size_t begin, end;
+  std::string word;  // lowercase, without surrounding punctuation
+};
+
+std::vector<Token> tokens(std::string_view t) {
+  std::vector<Token> out;
+  std::size_t i = 0;
+  while (i < t.size()) {
+    while (i < t.size() && space(t[i])) ++i;
+    std::size_t b = i;
+    while (i < t.size() && !space(t[i])) ++i;
+    if (i == b) break;
+    std::string w = lowered(t.substr(b, i - b));
+    while (!w.empty() && (w.back() == ':' || w.back() == ',' || w.back() == '!' || w.back() == '?' ||
+                          w.back() == '=' || w.back() == ')' || (w.back() == '.' && w.size() > 1)))
+      w.pop_back();
+    while (!w.empty() && (w.front() == '(' || w.front() == '['))
+      w.erase(w.begin());
+    if (!w.empty() && w.back() == ']') w.pop_back();
+    out.push_back({b, i, std::move(w)});
+  }
+  return out;
+}
+
+// "nama at gmail dot com", "nama (at) yahoo.co.id".
+void find_spelled_emails(const std::vector<Token>& tok, std::vector<Span>& out) {
+  static constexpr std::array providers = {"gmail", "yahoo", "ymail", "hotmail", "outlook", "icloud", "protonmail", "proton"};
+  for (std::size_t k = 0; k < tok.size(); ++k) {
+    const auto& w = tok[k].word;
+    const bool provider = std::any_of(providers.begin(), providers.end(),
+                                      [&](const char* p) { return w.rfind(p, 0) == 0; });
+    if (!provider || k == 0) continue;
+    const auto& prev = tok[k - 1].word;
+    if (prev != "at" && prev != "@" && prev != "et") continue;
+    std::size_t first = k >= 2 ? k - 2 : k - 1;
+    std::size_t last = k;
+    if (k + 2 < tok.size() && (tok[k + 1].word == "dot" || tok[k + 1].word == "titik")) last = k + 2;
+    out.push_back({tok[first].begin, tok[last].end});
+  }
+}
+
+void find_links(std::string_view t, std::vector<Span>& out) {
+  static constexpr std::array<std::string_view, 24> hosts = {
+      "wa.me/",       "whatsapp.com", "wa.link/",    "t.me/",         "telegram.me/", "telegram.dog/",
+      "instagram.com", "instagr.am",  "ig.me/",      "line.me/",      "lin.ee/",      "facebook.com",
+      "fb.com/",      "fb.me/",       "m.me/",       "tiktok.com",    "twitter.com",  "x.com/",
+      "snapchat.com", "discord.gg/",  "discord.com/", "linktr.ee/",   "bit.ly/",      "s.id/"};
+  const std::string l = lowered(t);
+  for (auto host : hosts) {
+    for (std::size_t pos = l.find(host); pos != std::string::npos; pos = l.find(host, pos + 1)) {
+      if (pos > 0 && !space(l[pos - 1]) && l[pos - 1] != '/' && l[pos - 1] != '.' && l[pos - 1] != ':' &&
+          l[pos - 1] != '(')
+        continue;
+      std::size_t b = pos;
+      while (b > 0 && !space(t[b - 1])) --b;
+      std::size_t e = pos;
+      while (e < t.size() && !space(t[e])) ++e;
+      out.push_back({b, e});
+    }
+  }
+}
+
+// "IG: natasha.cute", "WA aku 0812…", "line: natasha99", "tele @nat". A label
+// counts when a colon follows it or its value looks like a handle, so that
+// "aku lagi scroll twitter" or "the line at the bank" stay untouched.
+void find_labels(std::string_view t, const std::vector<Token>& tok, std::vector<Span>& out) {
+  static constexpr std::array<std::string_view, 14> loose = {
+      "ig",      "insta",   "instagram", "wa",  "whatsapp", "watsap", "wasap",
+      "telegram", "snapchat", "tiktok",  "twitter", "facebook", "kik",   "discord"};
+  static constexpr std::array<std::string_view, 6> strict = {"line", "tele", "tg", "sc", "fb", "snap"};
+  static constexpr std::array<std::string_view, 31> filler = {
+      "aku", "ku",  "saya", "gue",  "gw",   "me",   "id",  "ya",  "dong", "ke",     "di",    "is",   "my",  "nya",  "-",
+      "=",   ":",   "nih",  "kak",  "kakak", "sayang", "say", "dear", "nanti", "aja", "dulu", "sekarang", "yuk", "sis",
+      "bro", "please"};
+  auto in = [](auto& list, std::string_view w) { return std::find(list.begin(), list.end(), w) != list.end(); };
+  auto has_colon = [&](const Token& x) {
+    const auto raw = t.substr(x.begin, x.end - x.begin);
+    return raw.find(':') != std::string_view::npos || raw.find('=') != std::string_view::npos;
+  };
+  for (std::size_t k = 0; k < tok.size(); ++k) {
+    const auto& w = tok[k].word;
+    if (!in(loose, w) && !in(strict, w) && w != "idline") continue;
+    bool colon = has_colon(tok[k]);
+    std::size_t v = k + 1, skipped = 0;
+    while (v < tok.size() && skipped < 2 && (tok[v].word.empty() || in(filler, tok[v].word))) {
+      colon = colon || has_colon(tok[v]);
+      ++v;
+      ++skipped;
+    }
+    if (v >= tok.size()) continue;
+    const auto& value = tok[v].word;
+    const bool value_ok = value.size() >= 3 && !in(filler, value) && std::all_of(value.begin(), value.end(), [](char c) {
+                            return handle_char(c) || c == '@' || c == '-' || c == '+' || c == '#';
+                          });
+    if (!value_ok) continue;
+    const bool looks_like_handle = std::any_of(value.begin(), value.end(), [](char c) {
+      return digit(c) || c == '_' || c == '.' || c == '@' || c == '#';
+    });
+    const bool line_id = (w == "line" || w == "idline") && k + 1 < tok.size() && tok[k + 1].word == "id";
+    if (in(strict, w) && !colon && !line_id) continue;
+    if (!colon && !looks_like_handle) continue;
+    out.push_back({tok[k].begin, tok[v].end});
+  }
+}
+
+}  // namespace
+
+std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view text, std::size_t carried_digits) const {
+  std::vector<Span> found;
+  find_phones(text, carried_digits, found);
+  find_emails_and_handles(text, found);
+  const auto tok = tokens(text);
+  find_spelled_emails(tok, found);
+  find_links(text, found);
+  find_labels(text, tok, found);
+  // Merge overlaps, so every detail is hidden once and whole.
+  std::sort(found.begin(), found.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  std::vector<Span> merged;
+  for (const auto& s : found) {
+    if (!merged.empty() && s.begin <= merged.back().end) merged.back().end = std::max(merged.back().end, s.end);
+    else merged.push_back(s);
+  }
+  return merged;
+}
+
+std::size_t ContactScanner::trailing_digits(std::string_view text) {
+  std::size_t e = text.size();
+  while (e > 0 && space(text[e - 1])) --e;
+  std::size_t digits = 0;
+  std::size_t i = e;
+  while (i > 0) {
+    if (phone_char(text, i - 1)) {
+      ++digits;
+      --i;
+    } else if (separator(text[i - 1]) && i > 1 && phone_char(text, i - 2)) {
+      --i;
+    } else {
+      break;
+    }
+  }
+  return digits >= 3 ? digits : 0;
+}
+
+std::string ContactScanner::redact(std::string_view text, const std::vector<Span>& spans) {
+  std::string out;
+  std::size_t pos = 0;
+  for (const auto& s : spans) {
+    out.append(text.substr(pos, s.begin - pos));
+    out.append("[hidden]");
+    pos = s.end;
+  }
+  out.append(text.substr(pos));
+  return out;
+}
+
+}  // namespace tirai::relay

@@ -1,0 +1,82 @@
+#include "relay/contact_guard.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <fstream>
+
+using tirai::relay::ContactScanner;
+
+namespace {
+std::string redacted(std::string_view text, std::size_t carried = 0) {
+  ContactScanner s;
+  return ContactScanner::redact(text, s.scan(text, carried));
+}
+}  // namespace
+
+TEST_CASE("phone numbers as people write them are hidden", "[contact]") {
+  CHECK(redacted("WA aku 081234567890 ya") == "[hidden] ya");
+  CHECK(redacted("nomorku +62 812-3456-7890.") == "nomorku [hidden].");
+  CHECK(redacted("0812.3456.7890") == "[hidden]");
+  CHECK(redacted("0 8 1 2 3 4 5 6 7 8 9 0") == "[hidden]");
+  CHECK(redacted("O812 3456 789O ini") == "[hidden] ini");
+  CHECK(redacted("(0812) 3456-7890") == "([hidden]");
+}
+
+TEST_CASE("prices, times, dates and ordinary numbers are left alone", "[contact]") {
+  for (const char* text : {"Rp 300.000 untuk 30 menit", "300rb", "harga 2.500.000", "jam 22:00", "22.00 - 23.00",
+                           "2026-11-22 22:00", "tgl 14-02-1995", "kamar 1203 lantai 12", "IDR 750000"}) {
+    INFO(text);
+    CHECK(redacted(text) == text);
+  }
+}
+
+TEST_CASE("e-mail, handles, links and labels are hidden", "[contact]") {
+  CHECK(redacted("email aku nat.cute@gmail.com ya") == "email aku [hidden] ya");
+  CHECK(redacted("natasha at gmail dot com") == "[hidden]");
+  CHECK(redacted("follow @bella_rose") == "follow [hidden]");
+  CHECK(redacted("klik https://wa.me/6281234567890 aja") == "klik [hidden] aja");
+  CHECK(redacted("t.me/natasha") == "[hidden]");
+  CHECK(redacted("IG: natasha_cute99") == "[hidden]");
+  CHECK(redacted("line: natasha99 ya") == "[hidden] ya");
+  CHECK(redacted("the line at the bank") == "the line at the bank");
+}
+
+TEST_CASE("a number split across two messages is found in its second half", "[contact]") {
+  ContactScanner s;
+  const std::string first = "nomor aku 0812 3456";
+  const auto carried = ContactScanner::trailing_digits(first);
+  CHECK(carried == 8);
+  CHECK(s.scan(first, 0).empty());  // on its own, the first half is not a number
+  CHECK(ContactScanner::redact("7890 ya", s.scan("7890 ya", carried)) == "[hidden] ya");
+  CHECK(s.scan("7890 ya", 0).empty());
+  CHECK(ContactScanner::trailing_digits("jam 10 ya") == 0);
+}
+
+TEST_CASE("the labelled corpus: precision at least 0.95, recall at least 0.90", "[contact]") {
+  std::ifstream in(TIRAI_TEST_DATA "/contact_corpus.tsv");
+  REQUIRE(in);
+  ContactScanner s;
+  int tp = 0, fp = 0, fn = 0, tn = 0;
+  std::string line;
+  std::vector<std::string> misses;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto tab = line.find('\t');
+    REQUIRE(tab == 1);
+    const bool contact = line[0] == '1';
+    const auto text = line.substr(2);
+    const bool found = !s.scan(text).empty();
+    if (found && contact) ++tp;
+    else if (found) ++fp, misses.push_back("false positive: " + text);
+    else if (contact) ++fn, misses.push_back("missed: " + text);
+    else ++tn;
+  }
+  const double precision = tp / double(tp + fp), recall = tp / double(tp + fn);
+  WARN(fmt::format("contact corpus: {} lines, precision {:.3f}, recall {:.3f} (tp {}, fp {}, fn {}, tn {})",
+                   tp + fp + fn + tn, precision, recall, tp, fp, fn, tn));
+  for (const auto& m : misses) WARN(m);
+  CHECK(tp + fp + fn + tn >= 200);
+  CHECK(precision >= 0.95);
+  CHECK(recall >= 0.90);
+}
