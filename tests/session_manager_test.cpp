@@ -436,3 +436,286 @@ TEST_CASE_METHOD(Fixture, "admin validation answers with codes", "[session][admi
   CHECK(std::get<AdminError>(*r).code == "unknown_package");
   CHECK(mgr->end_by_operator("s_nope")->code == "unknown_session");
 }
+
+// ---- packages and policies (issue: what a booking allows, and what keeps talents safe) ----
+
+namespace {
+std::optional<AdminError> book_error(Fixture& f, const std::string& talent, const std::string& number,
+                                     const std::string& package = "chat-30m") {
+  std::optional<AdminResult<Booking>> result;
+  f.mgr->book({talent, number, package}, [&](AdminResult<Booking> r) { result = std::move(r); });
+  f.settle();
+  REQUIRE(result);
+  if (auto* e = std::get_if<AdminError>(&*result)) return *e;
+  return std::nullopt;
+}
+
+void end_now(Fixture& f, const std::string& session) {
+  f.mgr->end_by_operator(session);
+  f.mgr->end_by_operator(session);
+  f.settle();
+}
+}  // namespace
+
+TEST_CASE_METHOD(Fixture, "KYC window: unverified clients are refused inside it, accepted outside", "[policy][kyc]") {
+  config.policy.kyc_required_hours = parse_daily_window("22:00-06:00");
+  config.policy.timezone = "Asia/Jakarta";  // UTC+7, no DST
+  mgr = make_manager();
+  enrol("natasha");
+  clock.set(1'790'006'400'000);  // 16:00 UTC = 23:00 in Jakarta: inside
+  auto err = book_error(*this, "natasha", "+6281234567890");
+  REQUIRE(err);
+  CHECK(err->status == 409);
+  CHECK(err->code == "kyc_required");
+  CHECK_FALSE(st->find_client("+6281234567890"));  // a refused booking leaves nothing behind
+
+  std::optional<AdminError> verified{AdminError{}};
+  mgr->verify_client("+6281234567890", "ktp_selfie", [&](auto e) { verified = e; });
+  settle();
+  CHECK_FALSE(verified);
+  CHECK_FALSE(book_error(*this, "natasha", "+6281234567890"));
+
+  clock.set(1'790'053'200'000);  // 05:00 UTC = 12:00 in Jakarta: outside
+  CHECK_FALSE(book_error(*this, "natasha", "+6281111111111"));
+
+  // A package can demand verification at all hours.
+  config.packages["night-vip"] = {"night-vip", {"chat"}, 30min, std::nullopt, true, 0ms};
+  mgr->set_packages(config.packages);
+  CHECK(book_error(*this, "natasha", "+6282222222222", "night-vip")->code == "kyc_required");
+}
+
+TEST_CASE_METHOD(Fixture, "ratings: while closing or within the window, once, never by the client", "[policy][ratings]") {
+  config.policy.rating_window = 1h;
+  mgr = make_manager();
+  enrol("natasha");
+  const auto b = book("natasha");
+  FakePeer talent, client;
+  hello_talent(talent, "natasha");
+  hello_client(client, b.client_token);
+  auto rate = [&](FakePeer& p, const std::string& s, int score) {
+    frame(p, fmt::format(R"({{"type":"rate","session":"{}","score":{}}})", s, score));
+    settle();
+    return p.last();
+  };
+  CHECK(rate(talent, b.session, 4)["message"] == "a client is rated once the session is ending");
+  CHECK(rate(client, b.session, 1)["code"] == "not_allowed");
+  mgr->end_by_operator(b.session);
+  settle();
+  CHECK(rate(talent, b.session, 4)["type"] == "rated");
+  CHECK(rate(talent, b.session, 5)["message"] == "this session is already rated");
+
+  const auto b2 = book("natasha", "+6281111111111");
+  end_now(*this, b2.session);
+  advance_to(clock.now() + 60 * 60'000);  // exactly at the end of the window: still allowed
+  CHECK(rate(talent, b2.session, 3)["type"] == "rated");
+  const auto b3 = book("natasha", "+6282222222222");
+  end_now(*this, b3.session);
+  advance_to(clock.now() + 60 * 60'000 + 1);
+  CHECK(rate(talent, b3.session, 3)["message"] == "the rating window has passed");
+  CHECK(rate(talent, "s_unknownunknownunknownunkn", 3)["code"] == "not_in_session");
+}
+
+TEST_CASE_METHOD(Fixture, "the next talent sees the client's standing, never who rated", "[policy][ratings]") {
+  enrol("natasha");
+  enrol("bella");
+  FakePeer natasha, bella;
+  hello_talent(natasha, "natasha");
+  hello_talent(bella, "bella");
+  const auto b = book("natasha");
+  auto first = natasha.of_type("session").back();
+  CHECK(first["client"].as_object()["rating"].as_object()["count"] == 0);
+  CHECK(first["client"].as_object()["rating"].as_object()["average"].is_null());
+  end_now(*this, b.session);
+  frame(natasha, fmt::format(R"({{"type":"rate","session":"{}","score":2}})", b.session));
+  settle();
+  book("bella");
+  auto seen = bella.of_type("session").back();
+  auto standing = seen["client"].as_object();
+  CHECK(standing["verified"] == false);
+  CHECK(standing["rating"].as_object()["count"] == 1);
+  CHECK(standing["rating"].as_object()["average"].to_number<double>() == Approx(2.0));
+  CHECK(json::serialize(seen).find("natasha") == std::string::npos);
+}
+
+TEST_CASE_METHOD(Fixture, "automatic restriction after enough bad ratings, and release by the operator",
+                 "[policy][ratings]") {
+  config.policy.restrict_below_rating = 2.5;
+  config.policy.restrict_min_ratings = 2;
+  mgr = make_manager();
+  enrol("natasha");
+  FakePeer talent;
+  hello_talent(talent, "natasha");
+  for (int i = 0; i < 2; ++i) {
+    const auto b = book("natasha");
+    end_now(*this, b.session);
+    frame(talent, fmt::format(R"({{"type":"rate","session":"{}","score":1}})", b.session));
+    settle();
+    CHECK(talent.last()["type"] == "rated");
+  }
+  auto err = book_error(*this, "natasha", "+6281234567890");
+  REQUIRE(err);
+  CHECK(err->code == "client_restricted");
+  std::optional<AdminResult<store::ClientStanding>> looked;
+  mgr->lookup_client("+6281234567890", [&](auto r) { looked = r; });
+  settle();
+  CHECK(std::get<store::ClientStanding>(*looked).restricted);
+  CHECK(std::get<store::ClientStanding>(*looked).ratings == 2);
+
+  std::optional<AdminError> released{AdminError{}};
+  mgr->restrict_client("+6281234567890", false, [&](auto e) { released = e; });
+  settle();
+  CHECK_FALSE(released);
+  CHECK_FALSE(book_error(*this, "natasha", "+6281234567890"));
+  mgr->restrict_client("+6281111111111", true, [&](auto) {});
+  settle();
+  CHECK(book_error(*this, "natasha", "+6281111111111")->code == "client_restricted");
+}
+
+TEST_CASE_METHOD(Fixture, "per-pair client alias: stable for one talent, different for another", "[policy]") {
+  config.sessions.client_alias = ClientAliasMode::per_pair;
+  mgr = make_manager();
+  enrol("natasha");
+  enrol("bella");
+  const auto a1 = book("natasha");
+  end_now(*this, a1.session);
+  const auto a2 = book("natasha");
+  CHECK(a2.client_alias == a1.client_alias);
+  const auto a3 = book("natasha");  // the same pair, concurrently: still unique
+  CHECK(a3.client_alias != a2.client_alias);
+  CHECK(a3.client_alias.rfind(a2.client_alias, 0) == 0);
+  const auto other = book("bella");
+  CHECK(other.client_alias != a1.client_alias);
+  const auto someone_else = book("natasha", "+6281111111111");
+  CHECK(someone_else.client_alias != a1.client_alias);
+}
+
+TEST_CASE_METHOD(Fixture, "message rate limit per sender per session; nothing is lost", "[policy][limits]") {
+  config.policy.messages_per_minute = 3;
+  mgr = make_manager();
+  enrol("natasha");
+  const auto b = book("natasha");
+  FakePeer client, talent;
+  hello_client(client, b.client_token);
+  hello_talent(talent, "natasha");
+  for (int i = 1; i <= 4; ++i) send(client, b.session, fmt::format("c{}", i), "x");
+  settle();
+  CHECK(client.of_type("accepted").size() == 3);
+  auto err = client.of_type("error");
+  REQUIRE(err.size() == 1);
+  CHECK(err[0]["code"] == "rate_limited");
+  CHECK(err[0]["id"] == "c4");
+  send(talent, b.session, "t1", "the other side has its own bucket");
+  settle();
+  CHECK(talent.of_type("accepted").size() == 1);
+  advance_to(clock.now() + 20'000);  // a third of a minute refills one message
+  send(client, b.session, "c4", "x");
+  settle();
+  CHECK(client.of_type("accepted").size() == 4);
+  CHECK(talent.of_type("message").size() == 4);
+}
+
+TEST_CASE_METHOD(Fixture, "login rate limit per alias and per address, the same for unknown aliases",
+                 "[policy][limits]") {
+  config.policy.login_attempts_per_minute = 2;
+  mgr = make_manager();
+  enrol("natasha");
+  std::vector<std::string> answers;
+  for (const char* alias : {"natasha", "natasha", "natasha"}) {
+    FakePeer p;
+    p.address = std::string("10.0.0.") + std::to_string(answers.size() + 1);  // three addresses, one alias
+    hello_talent(p, alias, "wrong secret here");
+    answers.push_back(p.frames.at(0));
+  }
+  CHECK(json::parse(answers[0]).as_object()["code"] == "auth_failed");
+  CHECK(json::parse(answers[2]).as_object()["code"] == "rate_limited");
+  std::string unknown_answer;
+  for (int i = 0; i < 3; ++i) {
+    FakePeer p;
+    p.address = "10.0.1." + std::to_string(i);
+    hello_talent(p, "nobody-at-all", "wrong secret here");
+    unknown_answer = p.frames.at(0);
+  }
+  CHECK(unknown_answer == answers[2]);  // an unknown alias is limited the same way
+  FakePeer same_address;
+  same_address.address = "10.0.2.1";
+  for (int i = 0; i < 3; ++i) {
+    FakePeer c;
+    c.address = "10.0.2.1";
+    hello_client(c, crypto::new_token());
+    if (i == 2) CHECK(json::parse(c.frames.at(0)).as_object()["code"] == "rate_limited");
+  }
+  advance_to(clock.now() + 60'000);
+  FakePeer later;
+  later.address = "10.0.0.9";
+  hello_talent(later, "natasha");
+  CHECK(later.of_type("welcome").size() == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "contact guard: redact, split numbers, and block", "[policy][contact]") {
+  enrol("natasha");
+  const auto b = book("natasha");
+  FakePeer client, talent;
+  hello_client(client, b.client_token);
+  hello_talent(talent, "natasha");
+  send(client, b.session, "c1", "WA aku 081234567890 ya");
+  settle();
+  auto m = talent.of_type("message").back();
+  CHECK(m["text"] == "[hidden] ya");
+  CHECK(m["redacted"] == true);
+  CHECK(client.of_type("accepted").back()["redacted"] == true);
+  send(client, b.session, "c2", "nomorku 0812 3456");
+  send(client, b.session, "c3", "7890 ya");
+  settle();
+  auto msgs = talent.of_type("message");
+  CHECK(msgs[1]["text"] == "nomorku 0812 3456");
+  CHECK(msgs[2]["text"] == "[hidden] ya");
+  // Nothing of the number was stored.
+  for (const auto& p : st->pending(b.session, proto::Role::talent)) CHECK(p.text.find("34567890") == std::string::npos);
+
+  config.policy.contact_guard = ContactGuard::block;
+  mgr->set_policy(config.policy);
+  send(client, b.session, "c4", "ig: natasha_cute99");
+  settle();
+  CHECK(client.last()["code"] == "contact_details_blocked");
+  CHECK(client.last()["id"] == "c4");
+  CHECK(talent.of_type("message").size() == 3);
+}
+
+TEST_CASE_METHOD(Fixture, "quota notice at 90%, package idle timeout, and call signalling by package",
+                 "[policy][packages]") {
+  config.packages["chat-10"] = {"chat-10", {"chat"}, 30min, 10, false, 0ms};
+  config.packages["idle"] = {"idle", {"chat"}, 30min, std::nullopt, false, 5min};
+  config.packages["voice"] = {"voice", {"chat", "voice"}, 30min, std::nullopt, false, 0ms};
+  mgr = make_manager();
+  enrol("natasha");
+  const auto q = book("natasha", "+6281234567890", "chat-10");
+  FakePeer client;
+  hello_client(client, q.client_token);
+  for (int i = 1; i <= 9; ++i) send(client, q.session, fmt::format("c{}", i), "x");
+  settle();
+  auto notice = client.of_type("session");
+  REQUIRE(notice.size() == 1);
+  CHECK(notice[0]["notice"] == "quota");
+  CHECK(notice[0]["remaining"] == 1);
+
+  const auto idle = book("natasha", "+6281111111111", "idle");
+  FakePeer idle_client;
+  hello_client(idle_client, idle.client_token);
+  advance_to(clock.now() + 4 * 60'000);
+  send(idle_client, idle.session, "i1", "masih di sini");  // activity pushes the idle end back
+  settle();
+  advance_to(clock.now() + 4 * 60'000);
+  CHECK(idle_client.of_type("session").empty());
+  advance_to(clock.now() + 60'000);
+  CHECK(idle_client.last()["state"] == "closing");
+  CHECK(idle_client.last()["reason"] == "expired");
+
+  frame(client, fmt::format(R"({{"type":"call","session":"{}","action":"offer"}})", q.session));
+  CHECK(client.last()["code"] == "not_allowed");
+  CHECK(client.last()["message"] == "this session's package is chat only");
+  const auto v = book("natasha", "+6282222222222", "voice");
+  FakePeer voice_client;
+  hello_client(voice_client, v.client_token);
+  frame(voice_client, fmt::format(R"({{"type":"call","session":"{}","action":"offer"}})", v.session));
+  CHECK(voice_client.last()["message"] == "voice calls are not available on this relay yet");
+}
