@@ -1,6 +1,8 @@
 // Packages and safety policies end to end, against the real tiraid.
 #include "support/relay_fixture.hpp"
 
+#include <signal.h>
+
 #include <ctime>
 #include <fstream>
 
@@ -205,4 +207,59 @@ TEST_CASE("rate limits: messages per minute and login attempts, with their codes
   }
   CHECK(parse(answers[0])["code"] == "auth_failed");
   CHECK(parse(answers[3])["code"] == "rate_limited");
+}
+
+TEST_CASE("the corpus through the relay: block refuses contact details, passes the rest", "[e2e][policy][contact]") {
+  Relay r("[policy]\ncontact_guard = \"block\"\nmessages_per_minute = 0\n");
+  r.enrol("natasha");
+  const auto b = r.book("natasha");
+  auto ws = r.client(b);
+  std::ifstream in(TIRAI_TEST_DATA "/contact_corpus.tsv");
+  REQUIRE(in);
+  int tp = 0, fp = 0, fn = 0, tn = 0, n = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const bool contact = line[0] == '1';
+    ws.send(send_frame(b, fmt::format("m{}", ++n), line.substr(2)));
+    auto f = parse(ws.receive());
+    const bool blocked = f["type"] == "error";
+    if (blocked) CHECK(f["code"] == "contact_details_blocked");
+    else CHECK(f["type"] == "accepted");
+    if (blocked && contact) ++tp;
+    else if (blocked) ++fp;
+    else if (contact) ++fn;
+    else ++tn;
+  }
+  const double precision = tp / double(tp + fp), recall = tp / double(tp + fn);
+  WARN(fmt::format("through the relay: {} lines, precision {:.3f}, recall {:.3f}", n, precision, recall));
+  CHECK(n >= 200);
+  CHECK(precision >= 0.95);
+  CHECK(recall >= 0.90);
+}
+
+TEST_CASE("SIGHUP reloads policy and packages; running sessions keep their package", "[e2e][policy][config]") {
+  Relay r("[packages.chat-3]\nchannels = [\"chat\"]\nduration = \"30m\"\nmax_messages = 3\n");
+  r.enrol("natasha");
+  const auto before = r.book("natasha", "+6281234567890", "chat-3");
+  {
+    // The reloaded file: the package now allows 1 message, and the guard blocks.
+    std::string cfg = read_file(r.daemon.config_file());
+    cfg.replace(cfg.find("max_messages = 3"), 16, "max_messages = 1");
+    cfg += "[policy]\ncontact_guard = \"block\"\n";
+    std::ofstream(r.daemon.config_file()) << cfg;
+  }
+  const auto from = r.daemon.log_lines();
+  r.daemon.signal(SIGHUP);
+  REQUIRE(r.daemon.wait_for_log("[daemon] reloaded", from));
+  auto ws = r.client(before);
+  ws.send(send_frame(before, "c1", "satu"));
+  expect(ws, "accepted");
+  ws.send(send_frame(before, "c2", "dua"));  // the booked package allowed 3
+  expect(ws, "accepted");
+  ws.send(send_frame(before, "c3", "0812 3456 7890"));
+  CHECK(expect(ws, "error")["code"] == "contact_details_blocked");
+  auto pk = parse(r.call("GET", "/v1/packages").body)["packages"].as_array();
+  REQUIRE(pk.size() == 1);
+  CHECK(pk[0].as_object()["max_messages"] == 1);
 }

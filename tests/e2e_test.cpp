@@ -347,6 +347,13 @@ TEST_CASE("tiraictl drives the admin API and explains what went wrong", "[e2e][t
   auto [table, table_out] = ctl({"talent", "list"});
   CHECK(table == 0);
   CHECK_THAT(table_out, Catch::Contains("ALIAS") && Catch::Contains("natasha"));
+  auto [verified, verified_out] = ctl({"client", "verify", "+6281234567890", "--method", "ktp_selfie"});
+  CHECK(verified == 0);
+  auto [restricted, restricted_out] = ctl({"client", "restrict", "+6281234567890"});
+  CHECK(restricted == 0);
+  auto [looked, looked_out] = ctl({"client", "lookup", "+6281234567890"});
+  CHECK(looked == 0);
+  CHECK_THAT(looked_out, Catch::Contains("verified    yes (ktp_selfie") && Catch::Contains("restricted  yes"));
   auto [nobody, nobody_out] = ctl({"session", "open", "--talent", "nobody", "--client", "+6281234567890", "--package", "chat-30m"});
   CHECK(nobody == 1);
   CHECK_THAT(nobody_out, Catch::Contains("unknown_talent"));
