@@ -1,0 +1,426 @@
+// tirai-bench: the pair workload against tirai, nats-server or mosquitto.
+// Progress goes to stderr, one result row to stdout (or JSON with --json).
+// Benchmarks measure; they never decide whether CI passes.
+#include "tools/bench/drivers.hpp"
+#include "tools/bench/histogram.hpp"
+#include "tools/client.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace tirai::bench;
+using Clock = std::chrono::steady_clock;
+using Seconds = std::chrono::duration<double>;
+constexpr auto ns = [](double secs) { return std::chrono::duration_cast<std::chrono::nanoseconds>(Seconds(secs)); };
+
+namespace {
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+}
+
+// CPU seconds (user + system) the process `pid` has used so far.
+double cpu_seconds(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// Resident memory of `pid` in KiB.
+double rss_kib(int pid) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6));
+  return 0;
+}
+
+double self_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Numbers written with the letters a-p (base 16), so that no payload looks
+// like a phone number to tirai's contact guard, which stays on as in production.
+void put_letters(std::string& out, std::uint64_t v) {
+  char buf[16];
+  int n = 0;
+  do {
+    buf[n++] = static_cast<char>('a' + (v & 15));
+    v >>= 4;
+  } while (v);
+  while (n) out.push_back(buf[--n]);
+}
+
+// 64 bytes: "<sender>:<counter>:<send time ns>:" padded with 'x'.
+std::string payload(std::size_t e, std::uint64_t counter, std::uint64_t t) {
+  std::string p;
+  p.reserve(64);
+  put_letters(p, e);
+  p.push_back(':');
+  put_letters(p, counter);
+  p.push_back(':');
+  put_letters(p, t);
+  p.push_back(':');
+  p.resize(64, 'x');
+  return p;
+}
+
+std::uint64_t payload_time(std::string_view p) {
+  const auto a = p.find(':');
+  const auto b = p.find(':', a + 1);
+  const auto c = p.find(':', b + 1);
+  if (a == std::string_view::npos || b == std::string_view::npos || c == std::string_view::npos) return 0;
+  std::uint64_t t = 0;
+  for (auto ch : p.substr(b + 1, c - b - 1)) t = (t << 4) | static_cast<std::uint64_t>(ch - 'a');
+  return t;
+}
+
+struct Options {
+  std::string target = "tirai";
+  std::string workload = "throughput";
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::uint16_t admin_port = 8081;
+  std::string token_file;
+  std::size_t pairs = 100;
+  double seconds = 5;
+  double warmup = 1;
+  std::size_t inflight = 16;
+  double rate = 10000;
+  std::size_t connections = 1000;
+  std::size_t churn_workers = 4;
+  int server_pid = 0;
+  bool json_out = false;
+  bool smoke = false;
+  std::string run_id = std::to_string(::getpid());
+};
+
+struct Result {
+  json::object row;
+  void print(const Options& o) const {
+    if (o.json_out) {
+      std::cout << json::serialize(row) << "\n";
+      return;
+    }
+    std::string line;
+    for (const auto& [k, v] : row)
+      line += fmt::format("{}={} ", std::string(k), v.is_string() ? std::string(v.get_string()) : json::serialize(v));
+    std::cout << line << "\n";
+  }
+};
+
+std::unique_ptr<Driver> make_driver(asio::io_context& ioc, const Options& o) {
+  if (o.target == "nats") return make_nats_driver(ioc, o.host, o.port ? o.port : 4222);
+  if (o.target == "mosquitto" || o.target == "mqtt") return make_mqtt_driver(ioc, o.host, o.port ? o.port : 1883);
+  TiraiOptions t;
+  t.host = o.host;
+  t.relay_port = o.port ? o.port : 8080;
+  t.admin_port = o.admin_port;
+  std::ifstream(o.token_file) >> t.admin_token;
+  if (t.admin_token.empty()) throw std::runtime_error("--token-file must name tiraid's admin token");
+  t.run_id = o.run_id;
+  return make_tirai_driver(ioc, std::move(t));
+}
+
+// Runs `body` inside the io_context until it finishes.
+template <typename Body>
+void run(asio::io_context& ioc, Body body) {
+  std::exception_ptr failure;
+  asio::co_spawn(ioc, body(), [&](std::exception_ptr e) {
+    failure = e;
+    ioc.stop();
+  });
+  ioc.run();
+  ioc.restart();
+  if (failure) std::rethrow_exception(failure);
+}
+
+Result throughput(const Options& o) {
+  asio::io_context ioc(1);
+  auto driver = make_driver(ioc, o);
+  const std::size_t endpoints = 2 * o.pairs;
+  std::vector<std::size_t> outstanding(endpoints, 0);
+  std::uint64_t counter = 0, received = 0;
+  bool running = true, measuring = false;
+  auto send_one = [&](std::size_t e) {
+    ++outstanding[e];
+    driver->send(e, payload(e, ++counter, now_ns()));
+  };
+  driver->on_receive = [&](std::size_t e, std::string_view) {
+    const std::size_t sender = e ^ 1;
+    if (outstanding[sender]) --outstanding[sender];
+    if (measuring) ++received;
+    if (running) send_one(sender);
+  };
+  double cpu0 = 0, cpu1 = 0, self0 = 0, self1 = 0;
+  Clock::time_point t0, t1;
+  run(ioc, [&]() -> asio::awaitable<void> {
+    std::cerr << fmt::format("[bench] {} throughput: connecting {} pairs\n", driver->name(), o.pairs);
+    co_await driver->setup(o.pairs);
+    for (std::size_t e = 0; e < endpoints; ++e)
+      for (std::size_t k = 0; k < o.inflight; ++k) send_one(e);
+    asio::steady_timer timer(ioc);
+    timer.expires_after(ns(o.warmup));
+    co_await timer.async_wait(asio::use_awaitable);
+    measuring = true;
+    t0 = Clock::now();
+    cpu0 = cpu_seconds(o.server_pid);
+    self0 = self_cpu_seconds();
+    timer.expires_after(ns(o.seconds));
+    co_await timer.async_wait(asio::use_awaitable);
+    measuring = false;
+    t1 = Clock::now();
+    cpu1 = cpu_seconds(o.server_pid);
+    self1 = self_cpu_seconds();
+    running = false;
+    driver->close();
+  });
+  const double secs = std::chrono::duration<double>(t1 - t0).count();
+  const double rate = static_cast<double>(received) / secs;
+  Result r;
+  r.row = {{"workload", "throughput"}, {"target", driver->name()}, {"pairs", o.pairs}, {"inflight", o.inflight},
+           {"messages", received}, {"msgs_per_s", std::round(rate)},
+           {"generator_cpu", std::round((self1 - self0) / secs * 100) / 100}};
+  if (o.server_pid)
+    r.row["server_cpu_s_per_million"] = std::round((cpu1 - cpu0) / static_cast<double>(std::max<std::uint64_t>(received, 1)) * 1e6 * 100) / 100;
+  return r;
+}
+
+Result latency(const Options& o) {
+  asio::io_context ioc(1);
+  auto driver = make_driver(ioc, o);
+  const std::size_t endpoints = 2 * o.pairs;
+  Histogram hist;
+  bool measuring = false;
+  std::uint64_t window_start = 0, window_end = ~0ull, sent = 0, received = 0;
+  driver->on_receive = [&](std::size_t, std::string_view p) {
+    const auto scheduled = payload_time(p);
+    ++received;
+    if (measuring && scheduled >= window_start && scheduled < window_end) hist.record(now_ns() - scheduled);
+  };
+  double self0 = 0, self1 = 0;
+  run(ioc, [&]() -> asio::awaitable<void> {
+    std::cerr << fmt::format("[bench] {} latency: connecting {} pairs\n", driver->name(), o.pairs);
+    co_await driver->setup(o.pairs);
+    const double interval_ns = 1e9 / o.rate;
+    const std::uint64_t start = now_ns();
+    const auto total = static_cast<std::uint64_t>((o.warmup + o.seconds) * o.rate);
+    window_start = start + static_cast<std::uint64_t>(o.warmup * 1e9);
+    window_end = window_start + static_cast<std::uint64_t>(o.seconds * 1e9);
+    measuring = true;
+    self0 = self_cpu_seconds();
+    asio::steady_timer timer(ioc);
+    // Open loop: each message carries its *scheduled* send time, so a stall
+    // in the relay (or here) shows as latency instead of fewer samples.
+    for (std::uint64_t k = 0; k < total;) {
+      const std::uint64_t now = now_ns();
+      while (k < total) {
+        const auto scheduled = start + static_cast<std::uint64_t>(static_cast<double>(k) * interval_ns);
+        if (scheduled > now) break;
+        driver->send(k % endpoints, payload(k % endpoints, k, scheduled));
+        ++k;
+        ++sent;
+      }
+      timer.expires_after(std::chrono::microseconds(100));
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    self1 = self_cpu_seconds();
+    timer.expires_after(std::chrono::seconds(1));  // let the last messages arrive
+    co_await timer.async_wait(asio::use_awaitable);
+    driver->close();
+  });
+  auto us = [](std::uint64_t ns) { return std::round(static_cast<double>(ns) / 100.0) / 10.0; };
+  Result r;
+  r.row = {{"workload", "latency"},      {"target", driver->name()},          {"pairs", o.pairs},
+           {"rate", o.rate},             {"samples", hist.count()},           {"lost", sent - received},
+           {"p50_us", us(hist.quantile(0.5))}, {"p99_us", us(hist.quantile(0.99))}, {"p999_us", us(hist.quantile(0.999))},
+           {"max_us", us(hist.max())},   {"generator_cpu", std::round((self1 - self0) / (o.warmup + o.seconds) * 100) / 100}};
+  return r;
+}
+
+Result idle(const Options& o) {
+  asio::io_context ioc(1);
+  auto driver = make_driver(ioc, o);
+  const auto pairs = std::max<std::size_t>(1, o.connections / 2);
+  double before = 0, after = 0;
+  run(ioc, [&]() -> asio::awaitable<void> {
+    before = o.server_pid ? rss_kib(o.server_pid) : 0;
+    std::cerr << fmt::format("[bench] {} idle: opening {} connections\n", driver->name(), 2 * pairs);
+    co_await driver->setup(pairs);
+    asio::steady_timer timer(ioc);
+    timer.expires_after(std::chrono::seconds(1));  // let allocations settle
+    co_await timer.async_wait(asio::use_awaitable);
+    after = o.server_pid ? rss_kib(o.server_pid) : 0;
+    driver->close();
+  });
+  Result r;
+  r.row = {{"workload", "idle"}, {"target", driver->name()}, {"connections", 2 * pairs},
+           {"server_rss_kib_before", before}, {"server_rss_kib_after", after},
+           {"kib_per_connection", std::round((after - before) / static_cast<double>(2 * pairs) * 100) / 100}};
+  return r;
+}
+
+// Book, join both sides, first message, end: tirai only (the peers have no
+// sessions). Workers run blocking clients in threads of their own.
+Result churn(const Options& o) {
+  if (o.target != "tirai") {
+    Result r;
+    r.row = {{"workload", "churn"}, {"target", o.target}, {"note", "no sessions to book"}};
+    return r;
+  }
+  std::string token;
+  std::ifstream(o.token_file) >> token;
+  const std::uint16_t relay = o.port ? o.port : 8080;
+  tirai::client::AdminClient admin(o.host, o.admin_port, token, std::chrono::seconds(30));
+  const std::string secret = "bench-secret-" + o.run_id;
+  for (std::size_t w = 0; w < o.churn_workers; ++w) {
+    auto r = admin.request("POST", "/v1/talents",
+                           json::serialize(json::object{{"alias", fmt::format("c{}-{}", o.run_id, w)}, {"secret", secret}}));
+    if (r.status != 201) throw std::runtime_error("enrol: " + r.body);
+  }
+  std::atomic<bool> stop{false}, measuring{false};
+  std::vector<Histogram> hists(o.churn_workers);
+  std::vector<std::uint64_t> done(o.churn_workers, 0);
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(o.churn_workers);
+  for (std::size_t w = 0; w < o.churn_workers; ++w) {
+    threads.emplace_back([&, w] {
+      try {
+        const auto alias = fmt::format("c{}-{}", o.run_id, w);
+        tirai::client::WsClient talent(o.host, relay);
+        talent.send(json::serialize(json::object{{"type", "hello"}, {"role", "talent"}, {"alias", alias}, {"secret", secret}}));
+        talent.receive();
+        for (std::uint64_t i = 0; !stop; ++i) {
+          const auto start = now_ns();
+          auto r = admin.request("POST", "/v1/sessions",
+                                 json::serialize(json::object{{"talent", alias},
+                                                              {"client", fmt::format("+628{}{:07}", w + 1, i % 10'000'000)},
+                                                              {"package", "chat-30m"}}));
+          if (r.status != 201) throw std::runtime_error("book: " + r.body);
+          auto b = json::parse(r.body).as_object();
+          const std::string session(b.at("session").as_string());
+          talent.receive();  // the session frame
+          tirai::client::WsClient client(o.host, relay);
+          client.send(json::serialize(json::object{{"type", "hello"}, {"role", "client"}, {"token", b.at("client_token")}}));
+          client.receive();
+          client.send(json::serialize(json::object{{"type", "send"}, {"session", session}, {"id", "1"}, {"text", "halo"}}));
+          client.receive();   // accepted
+          talent.receive();   // the message
+          const auto end = fmt::format(R"({{"type":"end","session":"{}"}})", session);
+          client.send(end);
+          client.send(end);   // during grace: closes at once
+          client.wait_closed();
+          talent.receive();   // closing
+          talent.receive();   // closed
+          if (measuring) {
+            hists[w].record(now_ns() - start);
+            ++done[w];
+          }
+        }
+      } catch (const std::exception& e) {
+        errors[w] = e.what();
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup));  // a benchmark's warm-up, not a test
+  measuring = true;
+  const double cpu0 = cpu_seconds(o.server_pid);
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  measuring = false;
+  const auto t1 = Clock::now();
+  const double cpu1 = cpu_seconds(o.server_pid);
+  stop = true;
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors)
+    if (!e.empty()) throw std::runtime_error("churn worker: " + e);
+  Histogram all;
+  std::uint64_t total = 0;
+  for (std::size_t w = 0; w < o.churn_workers; ++w) {
+    all.merge(hists[w]);
+    total += done[w];
+  }
+  const double secs = std::chrono::duration<double>(t1 - t0).count();
+  Result r;
+  r.row = {{"workload", "churn"},
+           {"target", "tirai"},
+           {"workers", o.churn_workers},
+           {"churns", total},
+           {"churns_per_s", std::round(static_cast<double>(total) / secs * 10) / 10},
+           {"p50_ms", std::round(static_cast<double>(all.quantile(0.5)) / 1e4) / 100},
+           {"p99_ms", std::round(static_cast<double>(all.quantile(0.99)) / 1e4) / 100}};
+  if (o.server_pid) r.row["server_cpu_ms_per_churn"] = std::round((cpu1 - cpu0) / static_cast<double>(std::max<std::uint64_t>(total, 1)) * 1e5) / 100;
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"tirai-bench: the pair workload against tirai, nats-server or mosquitto"};
+  app.add_option("--target", o.target, "tirai, nats or mosquitto")->check(CLI::IsMember({"tirai", "nats", "mosquitto", "mqtt"}));
+  app.add_option("--workload", o.workload, "throughput, latency, idle or churn")
+      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn"}));
+  app.add_option("--host", o.host, "server address");
+  app.add_option("--port", o.port, "server port (tirai relay 8080, nats 4222, mosquitto 1883)");
+  app.add_option("--admin-port", o.admin_port, "tirai admin port");
+  app.add_option("--token-file", o.token_file, "tirai admin token file");
+  app.add_option("--pairs", o.pairs, "booked sessions (pairs of endpoints)");
+  app.add_option("--seconds", o.seconds, "measured seconds");
+  app.add_option("--warmup", o.warmup, "seconds before measuring");
+  app.add_option("--inflight", o.inflight, "throughput: messages in flight per endpoint");
+  app.add_option("--rate", o.rate, "latency: offered messages per second, all endpoints together");
+  app.add_option("--connections", o.connections, "idle: connections to open");
+  app.add_option("--workers", o.churn_workers, "churn: concurrent bookings");
+  app.add_option("--server-pid", o.server_pid, "server process, for CPU and memory figures");
+  app.add_flag("--json", o.json_out, "one JSON object per result");
+  app.add_flag("--smoke", o.smoke, "a few hundred messages, to check the tool works");
+  CLI11_PARSE(app, argc, argv);
+  if (o.smoke) {
+    o.pairs = std::min<std::size_t>(o.pairs, 4);
+    o.seconds = 0.3;
+    o.warmup = 0.1;
+    o.rate = std::min(o.rate, 1000.0);
+    o.connections = std::min<std::size_t>(o.connections, 20);
+    o.churn_workers = 1;
+  }
+  try {
+    Result r;
+    if (o.workload == "throughput") r = throughput(o);
+    else if (o.workload == "latency") r = latency(o);
+    else if (o.workload == "idle") r = idle(o);
+    else r = churn(o);
+    r.print(o);
+  } catch (const std::exception& e) {
+    std::cerr << "tirai-bench: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,484 @@
+#include "tools/bench/drivers.hpp"
+
+#include "tools/client.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <charconv>
+#include <deque>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace tirai::bench {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// ---------------------------------------------------------------- raw TCP
+
+// A raw TCP connection with one coalescing writer: everything queued while a
+// write is in flight goes out in the next single write.
+class RawConn : public std::enable_shared_from_this<RawConn> {
+ public:
+  explicit RawConn(asio::io_context& ioc) : socket_(ioc), wake_(ioc), ready_timer_(ioc) {}
+
+  // Waits until the server confirmed the subscription (PONG after SUB, SUBACK).
+  asio::awaitable<void> wait_ready() {
+    ready_timer_.expires_after(std::chrono::seconds(10));
+    while (!ready_) {
+      auto [ec] = co_await ready_timer_.async_wait(use_tuple);
+      if (!ec && !ready_) throw std::runtime_error("the server did not confirm the subscription");
+    }
+  }
+  virtual ~RawConn() = default;
+
+  asio::awaitable<void> connect(const std::string& host, std::uint16_t port) {
+    tcp::resolver resolver(socket_.get_executor());
+    auto [ec, results] = co_await resolver.async_resolve(host, std::to_string(port), use_tuple);
+    if (ec) throw std::runtime_error("resolve: " + ec.message());
+    auto [cec, ep] = co_await asio::async_connect(socket_, results, use_tuple);
+    if (cec) throw std::runtime_error(fmt::format("connect {}:{}: {}", host, port, cec.message()));
+    socket_.set_option(tcp::no_delay(true));
+  }
+
+  void start() {
+    asio::co_spawn(socket_.get_executor(), writer(shared_from_this()), asio::detached);
+    asio::co_spawn(socket_.get_executor(), reader(shared_from_this()), asio::detached);
+  }
+
+  void write(std::string_view bytes) {
+    pending_.append(bytes);
+    wake_.cancel();
+  }
+
+  void close() {
+    closed_ = true;
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    wake_.cancel();
+  }
+
+ protected:
+  // Consumes complete protocol units from `in`; returns bytes used.
+  virtual std::size_t parse(std::string_view in) = 0;
+  void mark_ready() {
+    ready_ = true;
+    ready_timer_.cancel();
+  }
+
+ private:
+  asio::awaitable<void> writer(std::shared_ptr<RawConn>) {
+    std::string sending;
+    while (!closed_) {
+      if (pending_.empty()) {
+        wake_.expires_at(asio::steady_timer::time_point::max());
+        co_await wake_.async_wait(use_tuple);
+        continue;
+      }
+      sending.swap(pending_);
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(sending), use_tuple);
+      if (ec) co_return;
+      sending.clear();
+    }
+  }
+
+  asio::awaitable<void> reader(std::shared_ptr<RawConn>) {
+    std::string in;
+    char buf[65536];
+    while (!closed_) {
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), use_tuple);
+      if (ec) co_return;
+      in.append(buf, n);
+      const auto used = parse(in);
+      in.erase(0, used);
+    }
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer wake_;
+  asio::steady_timer ready_timer_;
+  std::string pending_;
+  bool closed_ = false;
+  bool ready_ = false;
+};
+
+// ---------------------------------------------------------------- NATS
+
+class NatsConn final : public RawConn {
+ public:
+  NatsConn(asio::io_context& ioc, std::function<void(std::string_view)> on_msg)
+      : RawConn(ioc), on_msg_(std::move(on_msg)) {}
+
+ protected:
+  std::size_t parse(std::string_view in) override {
+    std::size_t pos = 0;
+    for (;;) {
+      const auto eol = in.find("\r\n", pos);
+      if (eol == std::string_view::npos) return pos;
+      const auto line = in.substr(pos, eol - pos);
+      if (line.starts_with("MSG ")) {
+        // MSG <subject> <sid> [reply-to] <#bytes>
+        const auto sp = line.rfind(' ');
+        std::size_t len = 0;
+        std::from_chars(line.data() + sp + 1, line.data() + line.size(), len);
+        if (in.size() < eol + 2 + len + 2) return pos;
+        on_msg_(in.substr(eol + 2, len));
+        pos = eol + 2 + len + 2;
+        continue;
+      }
+      if (line == "PING") write("PONG\r\n");
+      if (line == "PONG") mark_ready();
+      if (line.starts_with("-ERR")) throw std::runtime_error(std::string(line));
+      pos = eol + 2;
+    }
+  }
+
+ private:
+  std::function<void(std::string_view)> on_msg_;
+};
+
+class NatsDriver final : public Driver {
+ public:
+  NatsDriver(asio::io_context& ioc, std::string host, std::uint16_t port)
+      : ioc_(ioc), host_(std::move(host)), port_(port) {}
+  std::string name() const override { return "nats"; }
+
+  asio::awaitable<void> setup(std::size_t pairs) override {
+    for (std::size_t e = 0; e < 2 * pairs; ++e) {
+      auto c = std::make_shared<NatsConn>(ioc_, [this, e](std::string_view p) { on_receive(e, p); });
+      co_await c->connect(host_, port_);
+      c->start();
+      c->write(fmt::format("CONNECT {{\"verbose\":false,\"pedantic\":false,\"name\":\"bench\"}}\r\nSUB b.{} 1\r\nPING\r\n", e));
+      conns_.push_back(c);
+    }
+    // The server answers PING after the SUB before it is in place.
+    for (auto& c : conns_) co_await c->wait_ready();
+  }
+
+  void send(std::size_t e, std::string_view payload) override {
+    const std::size_t peer = e ^ 1;
+    std::string msg = fmt::format("PUB b.{} {}\r\n", peer, payload.size());
+    msg.append(payload);
+    msg.append("\r\n");
+    conns_[e]->write(msg);
+  }
+
+  void close() override {
+    for (auto& c : conns_) c->close();
+  }
+
+ private:
+  asio::io_context& ioc_;
+  std::string host_;
+  std::uint16_t port_;
+  std::vector<std::shared_ptr<NatsConn>> conns_;
+};
+
+// ---------------------------------------------------------------- MQTT 3.1.1
+
+void put_u16(std::string& out, std::size_t v) {
+  out.push_back(static_cast<char>((v >> 8) & 0xFF));
+  out.push_back(static_cast<char>(v & 0xFF));
+}
+
+void put_length(std::string& out, std::size_t len) {
+  do {
+    auto byte = static_cast<std::uint8_t>(len % 128);
+    len /= 128;
+    if (len) byte |= 0x80;
+    out.push_back(static_cast<char>(byte));
+  } while (len);
+}
+
+std::string mqtt_packet(std::uint8_t header, const std::string& body) {
+  std::string out(1, static_cast<char>(header));
+  put_length(out, body.size());
+  out += body;
+  return out;
+}
+
+class MqttConn final : public RawConn {
+ public:
+  MqttConn(asio::io_context& ioc, std::function<void(std::string_view)> on_msg)
+      : RawConn(ioc), on_msg_(std::move(on_msg)) {}
+
+ protected:
+  std::size_t parse(std::string_view in) override {
+    std::size_t pos = 0;
+    for (;;) {
+      if (in.size() - pos < 2) return pos;
+      const auto type = static_cast<std::uint8_t>(in[pos]) >> 4;
+      std::size_t len = 0, mult = 1, i = pos + 1;
+      for (;;) {
+        if (i >= in.size()) return pos;
+        const auto b = static_cast<std::uint8_t>(in[i++]);
+        len += (b & 0x7F) * mult;
+        mult *= 128;
+        if (!(b & 0x80)) break;
+      }
+      if (in.size() - i < len) return pos;
+      if (type == 9) mark_ready();  // SUBACK
+      if (type == 3) {  // PUBLISH, QoS 0: topic length, topic, payload
+        const auto tlen = (static_cast<std::uint8_t>(in[i]) << 8) | static_cast<std::uint8_t>(in[i + 1]);
+        on_msg_(in.substr(i + 2 + tlen, len - 2 - tlen));
+      }
+      pos = i + len;
+    }
+  }
+
+ private:
+  std::function<void(std::string_view)> on_msg_;
+};
+
+class MqttDriver final : public Driver {
+ public:
+  MqttDriver(asio::io_context& ioc, std::string host, std::uint16_t port)
+      : ioc_(ioc), host_(std::move(host)), port_(port) {}
+  std::string name() const override { return "mosquitto"; }
+
+  asio::awaitable<void> setup(std::size_t pairs) override {
+    for (std::size_t e = 0; e < 2 * pairs; ++e) {
+      auto c = std::make_shared<MqttConn>(ioc_, [this, e](std::string_view p) { on_receive(e, p); });
+      co_await c->connect(host_, port_);
+      c->start();
+      std::string connect;
+      put_u16(connect, 4);
+      connect += "MQTT";
+      connect.push_back(4);     // protocol level 3.1.1
+      connect.push_back(0x02);  // clean session
+      put_u16(connect, 0);      // no keep-alive
+      const auto id = fmt::format("bench-{}", e);
+      put_u16(connect, id.size());
+      connect += id;
+      std::string sub;
+      put_u16(sub, 1);  // packet id
+      const auto topic = fmt::format("b/{}", e);
+      put_u16(sub, topic.size());
+      sub += topic;
+      sub.push_back(0);  // QoS 0
+      c->write(mqtt_packet(0x10, connect) + mqtt_packet(0x82, sub));
+      conns_.push_back(c);
+    }
+    for (auto& c : conns_) co_await c->wait_ready();
+  }
+
+  void send(std::size_t e, std::string_view payload) override {
+    std::string body;
+    const auto topic = fmt::format("b/{}", e ^ 1);
+    put_u16(body, topic.size());
+    body += topic;
+    body.append(payload);
+    conns_[e]->write(mqtt_packet(0x30, body));
+  }
+
+  void close() override {
+    for (auto& c : conns_) c->close();
+  }
+
+ private:
+  asio::io_context& ioc_;
+  std::string host_;
+  std::uint16_t port_;
+  std::vector<std::shared_ptr<MqttConn>> conns_;
+};
+
+// ---------------------------------------------------------------- tirai
+
+// Extracts a JSON string field's raw value from a frame tirai wrote (no escapes
+// in the fields the bench reads).
+std::string_view field(std::string_view frame, std::string_view key) {
+  const auto k = frame.find(key);
+  if (k == std::string_view::npos) return {};
+  auto start = k + key.size();
+  if (start < frame.size() && frame[start] == '"') {
+    const auto end = frame.find('"', start + 1);
+    return frame.substr(start + 1, end - start - 1);
+  }
+  auto end = start;
+  while (end < frame.size() && frame[end] != ',' && frame[end] != '}') ++end;
+  return frame.substr(start, end - start);
+}
+
+class WsConn : public std::enable_shared_from_this<WsConn> {
+ public:
+  WsConn(asio::io_context& ioc, std::function<void(std::string_view)> on_frame)
+      : ws_(ioc), wake_(ioc), on_frame_(std::move(on_frame)) {}
+
+  asio::awaitable<void> open(const std::string& host, std::uint16_t port, std::string hello) {
+    auto& stream = beast::get_lowest_layer(ws_);
+    tcp::resolver resolver(ws_.get_executor());
+    auto [ec, results] = co_await resolver.async_resolve(host, std::to_string(port), use_tuple);
+    if (ec) throw std::runtime_error("resolve: " + ec.message());
+    auto [cec, ep] = co_await stream.async_connect(results, use_tuple);
+    if (cec) throw std::runtime_error("connect: " + cec.message());
+    stream.socket().set_option(tcp::no_delay(true));
+    auto [hec] = co_await ws_.async_handshake(host, "/v1/ws", use_tuple);
+    if (hec) throw std::runtime_error("handshake: " + hec.message());
+    ws_.text(true);
+    auto [wec, wn] = co_await ws_.async_write(asio::buffer(hello), use_tuple);
+    if (wec) throw std::runtime_error("hello: " + wec.message());
+    beast::flat_buffer b;
+    auto [rec, rn] = co_await ws_.async_read(b, use_tuple);
+    if (rec) throw std::runtime_error("welcome: " + rec.message());
+    const auto welcome = beast::buffers_to_string(b.data());
+    if (welcome.find("\"welcome\"") == std::string::npos) throw std::runtime_error("hello refused: " + welcome);
+    asio::co_spawn(ws_.get_executor(), reader(shared_from_this()), asio::detached);
+    asio::co_spawn(ws_.get_executor(), writer(shared_from_this()), asio::detached);
+  }
+
+  void write(std::string frame) {
+    out_.push_back(std::move(frame));
+    wake_.cancel();
+  }
+
+  void close() {
+    closed_ = true;
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().close(ec);
+    wake_.cancel();
+  }
+
+ private:
+  asio::awaitable<void> reader(std::shared_ptr<WsConn>) {
+    beast::flat_buffer b;
+    while (!closed_) {
+      auto [ec, n] = co_await ws_.async_read(b, use_tuple);
+      if (ec) co_return;
+      on_frame_(std::string_view(static_cast<const char*>(b.data().data()), b.size()));
+      b.consume(b.size());
+    }
+  }
+
+  asio::awaitable<void> writer(std::shared_ptr<WsConn>) {
+    while (!closed_) {
+      if (out_.empty()) {
+        wake_.expires_at(asio::steady_timer::time_point::max());
+        co_await wake_.async_wait(use_tuple);
+        continue;
+      }
+      auto frame = std::move(out_.front());
+      out_.pop_front();
+      auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), use_tuple);
+      if (ec) co_return;
+    }
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  asio::steady_timer wake_;
+  std::deque<std::string> out_;
+  std::function<void(std::string_view)> on_frame_;
+  bool closed_ = false;
+};
+
+class TiraiDriver final : public Driver {
+ public:
+  TiraiDriver(asio::io_context& ioc, TiraiOptions o) : ioc_(ioc), o_(std::move(o)) {}
+  std::string name() const override { return "tirai"; }
+
+  asio::awaitable<void> setup(std::size_t pairs) override {
+    client::AdminClient admin(o_.host, o_.admin_port, o_.admin_token, std::chrono::seconds(60));
+    const std::size_t talents = (pairs + o_.sessions_per_talent - 1) / o_.sessions_per_talent;
+    const std::string secret = "bench-secret-" + o_.run_id;
+    for (std::size_t t = 0; t < talents; ++t) {
+      const auto alias = fmt::format("b{}-{}", o_.run_id, t);
+      auto r = admin.request("POST", "/v1/talents", json::serialize(json::object{{"alias", alias}, {"secret", secret}}));
+      if (r.status != 201) throw std::runtime_error("enrol: " + r.body);
+      aliases_.push_back(alias);
+    }
+    for (std::size_t p = 0; p < pairs; ++p) {
+      const auto number = fmt::format("+6289{:09}", p);
+      auto r = admin.request("POST", "/v1/sessions",
+                             json::serialize(json::object{{"talent", aliases_[p / o_.sessions_per_talent]},
+                                                          {"client", number},
+                                                          {"package", "chat-30m"}}));
+      if (r.status != 201) throw std::runtime_error("book: " + r.body);
+      auto v = json::parse(r.body).as_object();
+      sessions_.push_back(std::string(v.at("session").as_string()));
+      tokens_.push_back(std::string(v.at("client_token").as_string()));
+      pair_of_[sessions_.back()] = p;
+    }
+    last_seq_.assign(2 * pairs, 0);
+    acked_.assign(2 * pairs, 0);
+    for (std::size_t t = 0; t < talents; ++t) {
+      auto c = std::make_shared<WsConn>(ioc_, [this](std::string_view f) { on_frame(f, true); });
+      // Named first: GCC 12 mishandles temporaries inside co_await (PR 99576).
+      const auto hello =
+          json::serialize(json::object{{"type", "hello"}, {"role", "talent"}, {"alias", aliases_[t]}, {"secret", secret}});
+      co_await c->open(o_.host, o_.relay_port, hello);
+      talent_conns_.push_back(c);
+    }
+    for (std::size_t p = 0; p < pairs; ++p) {
+      auto c = std::make_shared<WsConn>(ioc_, [this](std::string_view f) { on_frame(f, false); });
+      const auto hello = json::serialize(json::object{{"type", "hello"}, {"role", "client"}, {"token", tokens_[p]}});
+      co_await c->open(o_.host, o_.relay_port, hello);
+      client_conns_.push_back(c);
+    }
+  }
+
+  void send(std::size_t e, std::string_view payload) override {
+    const std::size_t p = e / 2;
+    std::string frame = fmt::format(R"({{"type":"send","session":"{}","id":"{}","text":"{}"}})", sessions_[p],
+                                    ++send_id_, payload);
+    if (e % 2 == 0) client_conns_[p]->write(std::move(frame));
+    else talent_conns_[p / o_.sessions_per_talent]->write(std::move(frame));
+  }
+
+  void close() override {
+    for (auto& c : client_conns_) c->close();
+    for (auto& c : talent_conns_) c->close();
+  }
+
+ private:
+  void on_frame(std::string_view f, bool talent_side) {
+    if (!f.starts_with(R"({"type":"message")")) return;
+    const auto session = field(f, R"("session":)");
+    auto it = pair_of_.find(std::string(session));
+    if (it == pair_of_.end()) return;
+    const std::size_t e = 2 * it->second + (talent_side ? 1 : 0);
+    std::int64_t seq = 0;
+    const auto s = field(f, R"("seq":)");
+    std::from_chars(s.data(), s.data() + s.size(), seq);
+    last_seq_[e] = seq;
+    on_receive(e, field(f, R"("text":)"));
+    // Acknowledge every 64 messages so the relay can drop delivered bodies.
+    if (seq - acked_[e] >= 64) {
+      acked_[e] = seq;
+      auto ack = fmt::format(R"({{"type":"ack","session":"{}","seq":{}}})", session, seq);
+      if (talent_side) talent_conns_[it->second / o_.sessions_per_talent]->write(std::move(ack));
+      else client_conns_[it->second]->write(std::move(ack));
+    }
+  }
+
+  asio::io_context& ioc_;
+  TiraiOptions o_;
+  std::vector<std::string> aliases_, sessions_, tokens_;
+  std::unordered_map<std::string, std::size_t> pair_of_;
+  std::vector<std::shared_ptr<WsConn>> talent_conns_, client_conns_;
+  std::vector<std::int64_t> last_seq_, acked_;
+  std::uint64_t send_id_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Driver> make_tirai_driver(asio::io_context& ioc, TiraiOptions options) {
+  return std::make_unique<TiraiDriver>(ioc, std::move(options));
+}
+std::unique_ptr<Driver> make_nats_driver(asio::io_context& ioc, std::string host, std::uint16_t port) {
+  return std::make_unique<NatsDriver>(ioc, std::move(host), port);
+}
+std::unique_ptr<Driver> make_mqtt_driver(asio::io_context& ioc, std::string host, std::uint16_t port) {
+  return std::make_unique<MqttDriver>(ioc, std::move(host), port);
+}
+
+}  // namespace tirai::bench
