@@ -25,11 +25,15 @@ void StoreWorker::stop() {
 }
 
 void StoreWorker::submit(Job job, Done done) {
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     queue_.emplace_back(std::move(job), std::move(done));
+    wake = waiting_;
   }
-  wake_.notify_one();
+  // Only a sleeping worker needs the futex call; a busy one takes the whole
+  // queue when it finishes its group.
+  if (wake) wake_.notify_one();
 }
 
 void StoreWorker::loop() {
@@ -38,7 +42,9 @@ void StoreWorker::loop() {
   for (;;) {
     {
       std::unique_lock lock(mutex_);
+      waiting_ = true;
       wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      waiting_ = false;
       if (queue_.empty()) return;  // stopping, and nothing left to run
       if (queue_.size() <= max_group_) {
         group.swap(queue_);

@@ -39,6 +39,7 @@ class StoreWorker final : public StoreRunner {
   std::condition_variable wake_;
   std::vector<std::pair<Job, Done>> queue_;
   bool stopping_ = false;
+  bool waiting_ = false;  // the worker sleeps on wake_
   std::thread thread_;
 };
 

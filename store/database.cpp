@@ -152,19 +152,21 @@ void Transaction::commit() {
   done_ = true;
 }
 
-Savepoint::Savepoint(Database& db) : db_(db) { db_.exec("SAVEPOINT job"); }
+// Cached statements: a savepoint per store job is on the hot path.
+Savepoint::Savepoint(Database& db) : db_(db) { db_.cached("SAVEPOINT job").run(); }
 
 Savepoint::~Savepoint() {
   if (!done_) {
     try {
-      db_.exec("ROLLBACK TO job; RELEASE job");
+      db_.cached("ROLLBACK TO job").run();
+      db_.cached("RELEASE job").run();
     } catch (...) {
     }
   }
 }
 
 void Savepoint::release() {
-  db_.exec("RELEASE job");
+  db_.cached("RELEASE job").run();
   done_ = true;
 }
 

@@ -44,7 +44,11 @@ std::string body_ad(std::string_view session, std::int64_t seq, Role sender) {
 constexpr std::string_view session_columns =
     "s.id, s.talent_id, t.alias, s.client_id, s.client_alias, s.package, s.channels, s.max_messages, "
     "s.state, s.close_reason, s.booked_at, s.expires_at, s.closing_until, s.closed_at, s.warned, "
-    "s.message_count, s.token_hash, s.idle_timeout FROM sessions s JOIN talents t ON t.id = s.talent_id";
+    // A live session's count is its last seq (both directions share seq);
+    // teardown writes it into the minimal record before the messages go.
+    "CASE s.state WHEN 'closed' THEN s.message_count ELSE "
+    "(SELECT coalesce(max(m.seq), 0) FROM messages m WHERE m.session_id = s.id) END, "
+    "s.token_hash, s.idle_timeout FROM sessions s JOIN talents t ON t.id = s.talent_id";
 
 }  // namespace
 
@@ -385,7 +389,9 @@ void Store::mark_warned(std::string_view id) {
 bool Store::teardown(std::string_view id, std::string_view reason, UnixMs closed_at) {
   db_.cached(
          "UPDATE sessions SET state = 'closed', close_reason = ?, closed_at = ?, closing_until = NULL, "
-         "client_alias = NULL, token_hash = NULL, data_key = NULL WHERE id = ? AND state != 'closed'")
+         "client_alias = NULL, token_hash = NULL, data_key = NULL, "
+         "message_count = (SELECT coalesce(max(seq), 0) FROM messages WHERE session_id = sessions.id) "
+         "WHERE id = ? AND state != 'closed'")
       .bind(1, reason)
       .bind(2, closed_at)
       .bind(3, id)
@@ -446,11 +452,7 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
     return AppendResult{st.int64(0), st.int64(1), true};
   }
   seq_it->second = seq;
-  db_.cached(
-         "UPDATE sessions SET message_count = message_count + 1, "
-         "state = CASE state WHEN 'open' THEN 'active' ELSE state END WHERE id = ?")
-      .bind(1, session)
-      .run();
+  if (seq == 1) db_.cached("UPDATE sessions SET state = 'active' WHERE id = ? AND state = 'open'").bind(1, session).run();
   return AppendResult{seq, now, false};
 }
 

@@ -116,6 +116,7 @@ struct Options {
   double rate = 10000;
   std::size_t connections = 1000;
   std::size_t churn_workers = 4;
+  std::size_t sessions_per_talent = 10;
   int server_pid = 0;
   bool json_out = false;
   bool smoke = false;
@@ -146,6 +147,7 @@ std::unique_ptr<Driver> make_driver(asio::io_context& ioc, const Options& o) {
   std::ifstream(o.token_file) >> t.admin_token;
   if (t.admin_token.empty()) throw std::runtime_error("--token-file must name tiraid's admin token");
   t.run_id = o.run_id;
+  t.sessions_per_talent = o.sessions_per_talent;
   return make_tirai_driver(ioc, std::move(t));
 }
 
@@ -399,6 +401,7 @@ int main(int argc, char** argv) {
   app.add_option("--rate", o.rate, "latency: offered messages per second, all endpoints together");
   app.add_option("--connections", o.connections, "idle: connections to open");
   app.add_option("--workers", o.churn_workers, "churn: concurrent bookings");
+  app.add_option("--sessions-per-talent", o.sessions_per_talent, "tirai: sessions booked per enrolled talent");
   app.add_option("--server-pid", o.server_pid, "server process, for CPU and memory figures");
   app.add_flag("--json", o.json_out, "one JSON object per result");
   app.add_flag("--smoke", o.smoke, "a few hundred messages, to check the tool works");

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Runs tirai-bench against tirai, nats-server and mosquitto in turn (A B C,
+# three rounds), server pinned to core 0 and generator to core 1, and prints
+# one markdown table of medians and of ratios tirai/peer.
+#   ROUNDS=3 SECONDS_PER_RUN=5 PAIRS=100 IDLE_CONNECTIONS=20000 tools/bench-compare.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+SECS=${SECONDS_PER_RUN:-5}
+PAIRS=${PAIRS:-100}
+LAT_PAIRS=${LATENCY_PAIRS:-1000}
+RATES=${RATES:-"1000 10000 50000"}
+IDLE=${IDLE_CONNECTIONS:-20000}
+
+tools/install-deps.sh > /dev/null
+missing=()
+for p in nats-server mosquitto; do command -v "$p" > /dev/null || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null
+fi
+tools/build.sh > /dev/null
+ulimit -n 200000 2> /dev/null || ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+results="$work/results.jsonl"
+bench=(taskset -c 1 build/tools/tirai-bench --json --seconds "$SECS")
+
+wait_port() {
+  for _ in $(seq 1 200); do
+    (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench-compare: nothing listens on port $1" >&2
+  return 1
+}
+
+start_server() {  # name -> sets pid and args
+  case $1 in
+    tirai)
+      rm -rf "$work/tirai" && mkdir -p "$work/tirai"
+      cat > "$work/tirai/tiraid.toml" << TOML
+[relay]
+listen = "127.0.0.1:18080"
+max_connections = 100000
+[admin]
+listen = "127.0.0.1:18081"
+[policy]
+login_attempts_per_minute = 0
+messages_per_minute = 0
+[log]
+level = "warn"
+TOML
+      taskset -c 0 build/relay/tiraid --config "$work/tirai/tiraid.toml" 2> "$work/tirai/log" &
+      pid=$!
+      wait_port 18081
+      args=(--target tirai --port 18080 --admin-port 18081 --token-file "$work/tirai/admin.token" --server-pid "$pid")
+      ;;
+    nats)
+      taskset -c 0 nats-server -a 127.0.0.1 -p 14222 --max_payload 4096 2> "$work/nats.log" &
+      pid=$!
+      wait_port 14222
+      args=(--target nats --port 14222 --server-pid "$pid")
+      ;;
+    mosquitto)
+      printf 'listener 11883 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\nmax_queued_messages 100000\n' > "$work/mosquitto.conf"
+      taskset -c 0 mosquitto -c "$work/mosquitto.conf" 2> "$work/mosquitto.log" &
+      pid=$!
+      wait_port 11883
+      args=(--target mosquitto --port 11883 --server-pid "$pid")
+      ;;
+  esac
+}
+
+stop_server() {
+  kill "$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  for target in tirai nats mosquitto; do
+    echo "[bench-compare] round $round: $target" >&2
+    start_server "$target"
+    "${bench[@]}" "${args[@]}" --workload throughput --pairs "$PAIRS" >> "$results"
+    for rate in $RATES; do
+      "${bench[@]}" "${args[@]}" --workload latency --pairs "$LAT_PAIRS" --rate "$rate" >> "$results"
+    done
+    "${bench[@]}" "${args[@]}" --workload churn >> "$results"
+    stop_server
+    start_server "$target"  # idle on a fresh server, so RSS is the connections' alone
+    "${bench[@]}" "${args[@]}" --workload idle --connections "$IDLE" --sessions-per-talent 100 >> "$results"
+    stop_server
+  done
+done
+
+python3 - "$results" << 'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def key(r): return (r["workload"], r.get("rate"))
+metrics = {"throughput": ["msgs_per_s", "server_cpu_s_per_million"],
+           "latency": ["p50_us", "p99_us", "p999_us", "max_us"],
+           "idle": ["kib_per_connection"],
+           "churn": ["churns_per_s", "p99_ms"]}
+table = {}
+for r in rows:
+    for m in metrics[r["workload"]]:
+        if m in r:
+            table.setdefault((key(r), m), {}).setdefault(r["target"], []).append(r[m])
+busy = [r for r in rows if r.get("generator_cpu", 0) > 0.9]
+print("| workload | metric | tirai | nats | mosquitto | tirai/nats | tirai/mosquitto |")
+print("|---|---|---|---|---|---|---|")
+for (k, m), by in sorted(table.items(), key=lambda x: (x[0][0][0], x[0][0][1] or 0, x[0][1])):
+    med = {t: statistics.median(v) for t, v in by.items()}
+    def fmt(t): return f"{med[t]:g}" if t in med else "n/a"
+    def ratio(p): return f"{med['tirai'] / med[p]:.2f}" if "tirai" in med and p in med and med[p] else "n/a"
+    name = k[0] + (f" @{int(k[1])}/s" if k[1] else "")
+    print(f"| {name} | {m} | {fmt('tirai')} | {fmt('nats')} | {fmt('mosquitto')} | {ratio('nats')} | {ratio('mosquitto')} |")
+print(f"\n{len(rows)} runs, medians of {max(len(v) for v in [x for d in table.values() for x in d.values()])} rounds.")
+for r in busy:
+    print(f"WARNING: generator core {r['generator_cpu']*100:.0f}% busy in {r['target']} {r['workload']} {r.get('rate','')}: that run measured the generator", file=sys.stderr)
+PY
