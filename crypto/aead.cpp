@@ -9,13 +9,13 @@
 namespace tirai::crypto {
 
 namespace {
-void check_key(const Secret& key) {
+void check_key(std::span<const std::uint8_t> key) {
   if (key.size() != crypto_aead_xchacha20poly1305_ietf_KEYBYTES)
     throw std::invalid_argument("AEAD key must be 32 bytes");
 }
 
 // Decrypts into `out` (sized for the plaintext); false when authentication fails.
-bool open_into(const Secret& key, std::span<const std::uint8_t> sealed, std::string_view ad,
+bool open_into(std::span<const std::uint8_t> key, std::span<const std::uint8_t> sealed, std::string_view ad,
                std::uint8_t* out) {
   const std::size_t ct_len = sealed.size() - aead_nonce_bytes;
   unsigned long long out_len = 0;
@@ -26,7 +26,7 @@ bool open_into(const Secret& key, std::span<const std::uint8_t> sealed, std::str
 }
 }  // namespace
 
-Bytes seal(const Secret& key, std::span<const std::uint8_t> plaintext, std::string_view ad) {
+Bytes seal(std::span<const std::uint8_t> key, std::span<const std::uint8_t> plaintext, std::string_view ad) {
   check_key(key);
   Bytes out(aead_nonce_bytes + plaintext.size() + aead_tag_bytes);
   randombytes_buf(out.data(), aead_nonce_bytes);
@@ -37,7 +37,7 @@ Bytes seal(const Secret& key, std::span<const std::uint8_t> plaintext, std::stri
   return out;
 }
 
-std::optional<std::string> open(const Secret& key, std::span<const std::uint8_t> sealed,
+std::optional<std::string> open(std::span<const std::uint8_t> key, std::span<const std::uint8_t> sealed,
                                 std::string_view ad) {
   check_key(key);
   if (sealed.size() < aead_nonce_bytes + aead_tag_bytes) return std::nullopt;
@@ -48,11 +48,18 @@ std::optional<std::string> open(const Secret& key, std::span<const std::uint8_t>
 
 std::optional<Secret> open_secret(const Secret& key, std::span<const std::uint8_t> sealed,
                                   std::string_view ad) {
-  check_key(key);
+  check_key(key.bytes());
   if (sealed.size() < aead_nonce_bytes + aead_tag_bytes) return std::nullopt;
   Secret out(sealed.size() - aead_nonce_bytes - aead_tag_bytes);
-  if (!open_into(key, sealed, ad, out.data())) return std::nullopt;
+  if (!open_into(key.bytes(), sealed, ad, out.data())) return std::nullopt;
   return out;
+}
+
+bool open_to(std::span<const std::uint8_t> key, std::span<const std::uint8_t> sealed, std::string_view ad,
+             std::span<std::uint8_t> out) {
+  check_key(key);
+  if (sealed.size() != aead_nonce_bytes + out.size() + aead_tag_bytes) return false;
+  return open_into(key, sealed, ad, out.data());
 }
 
 Secret generate_key() {

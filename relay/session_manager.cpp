@@ -20,6 +20,18 @@ constexpr std::size_t min_secret_chars = 10;
 constexpr UnixMs purge_interval_ms = 10 * 60 * 1000;
 
 std::string key_of(const crypto::Bytes& b) { return std::string(b.begin(), b.end()); }
+
+// The message of a failed store job, for the log (store errors carry no
+// numbers, tokens or texts: they name tables and session ids).
+std::string what(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
 Role other(Role r) { return r == Role::talent ? Role::client : Role::talent; }
 }  // namespace
 
@@ -661,7 +673,10 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
         st.insert_session(*rec);
       },
       [this, rec, refusal, token = std::move(token), done = std::move(done)](std::exception_ptr e) {
-        if (e) return done(AdminError{500, "internal", "the session could not be stored"});
+        if (e) {
+          spdlog::error("[session] booking failed: {}", what(e));
+          return done(AdminError{500, "internal", "the session could not be stored"});
+        }
         if (*refusal) return done(**refusal);
         auto t = talents_.find(rec->talent_alias);
         if (t == talents_.end()) {

@@ -293,7 +293,7 @@ std::vector<std::string> Store::erase_client(std::string_view number, UnixMs now
 }
 
 void Store::insert_session(const SessionRecord& r) {
-  const auto key = crypto::generate_key();
+  auto key = arena_.random();
   const auto wrapped = crypto::seal(keys_.data_key_wrap(), key.bytes(), data_key_ad(r.id));
   db_.cached(
          "INSERT INTO sessions(id, talent_id, client_id, client_alias, package, channels, max_messages, "
@@ -312,7 +312,7 @@ void Store::insert_session(const SessionRecord& r) {
       .bind(12, wrapped)
       .bind(13, r.idle_timeout_ms)
       .run();
-  data_keys_.insert_or_assign(r.id, key.clone());
+  data_keys_.insert_or_assign(r.id, std::move(key));
   last_seq_[r.id] = 0;
 }
 
@@ -409,15 +409,16 @@ int Store::purge_closed(UnixMs before) {
   return db_.changes();
 }
 
-const crypto::Secret* Store::data_key(std::string_view session) {
+const crypto::KeyArena::Key* Store::data_key(std::string_view session) {
   const std::string key(session);
   if (auto it = data_keys_.find(key); it != data_keys_.end()) return &it->second;
   auto& st = db_.cached("SELECT data_key FROM sessions WHERE id = ? AND data_key IS NOT NULL");
   st.bind(1, session);
   if (!st.step()) return nullptr;
-  auto k = crypto::open_secret(keys_.data_key_wrap(), st.blob(0), data_key_ad(session));
-  if (!k) throw DbError(fmt::format("data key of session {} does not open under this master key", session));
-  return &data_keys_.emplace(key, std::move(*k)).first->second;
+  auto k = arena_.acquire();
+  if (!crypto::open_to(keys_.data_key_wrap().bytes(), st.blob(0), data_key_ad(session), k.writable()))
+    throw DbError(fmt::format("data key of session {} does not open under this master key", session));
+  return &data_keys_.emplace(key, std::move(k)).first->second;
 }
 
 std::optional<AppendResult> Store::append(std::string_view session, Role sender, std::string_view send_id,
@@ -433,7 +434,7 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
     seq_it = last_seq_.emplace(sid, st.int64(0)).first;
   }
   const std::int64_t seq = seq_it->second + 1;
-  const auto body = crypto::seal(*key, text, body_ad(session, seq, sender));
+  const auto body = crypto::seal(key->bytes(), text, body_ad(session, seq, sender));
   db_.cached(
          "INSERT INTO messages(session_id, seq, sender, send_id, sent_at, body, redacted) VALUES(?,?,?,?,?,?,?) "
          "ON CONFLICT(session_id, sender, send_id) DO NOTHING")
@@ -476,7 +477,7 @@ std::vector<StoredMessage> Store::pending(std::string_view session, Role receive
   st.bind(1, session).bind(2, role_code(sender));
   while (st.step()) {
     const auto seq = st.int64(0);
-    auto text = crypto::open(*key, st.blob(2), body_ad(session, seq, sender));
+    auto text = crypto::open(key->bytes(), st.blob(2), body_ad(session, seq, sender));
     if (!text) throw DbError(fmt::format("message {} of session {} does not open", seq, session));
     out.push_back({std::string(session), seq, sender, std::move(*text), st.int64(1), st.int64(3) != 0});
   }

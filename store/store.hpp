@@ -1,4 +1,5 @@
 #pragma once
+#include "crypto/key_arena.hpp"
 #include "crypto/keyring.hpp"
 #include "proto/frames.hpp"
 #include "store/database.hpp"
@@ -171,7 +172,7 @@ class Store {
   bool take_checkpoint_request() { return std::exchange(checkpoint_requested_, false); }
 
  private:
-  const crypto::Secret* data_key(std::string_view session);
+  const crypto::KeyArena::Key* data_key(std::string_view session);
   SessionRecord read_session(const Statement& st);
   void check_or_write_key_check();
   crypto::Secret load_or_create_alias_key();
@@ -180,9 +181,12 @@ class Store {
 
   Database db_;
   const crypto::Keyring& keys_;
+  crypto::KeyArena arena_;
   crypto::Secret alias_key_;
   std::unordered_map<std::string, std::int64_t> last_seq_;
-  std::unordered_map<std::string, crypto::Secret> data_keys_;
+  // Unwrapped session data keys, in arena_'s locked memory (the map is
+  // declared after the arena, so it is destroyed before it).
+  std::unordered_map<std::string, crypto::KeyArena::Key> data_keys_;
   bool checkpoint_requested_ = false;
 };
 

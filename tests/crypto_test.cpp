@@ -1,5 +1,6 @@
 #include "crypto/aead.hpp"
 #include "crypto/encoding.hpp"
+#include "crypto/key_arena.hpp"
 #include "crypto/keyring.hpp"
 #include "crypto/password.hpp"
 #include "crypto/random.hpp"
@@ -9,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 
@@ -144,4 +146,20 @@ TEST_CASE("master key file is created 0600 and wider permissions are refused", "
   ::chmod(file.c_str(), 0600);
   std::ofstream(file, std::ios::app) << "x";
   CHECK_THROWS_WITH(Keyring::load_or_create(file), Catch::Contains("exactly 32 bytes"));
+}
+
+TEST_CASE("the key arena holds more live keys than one mapping per key would allow", "[crypto]") {
+  KeyArena arena;
+  std::vector<KeyArena::Key> keys;
+  // 70,000 keys: one sodium_malloc each would need over 200,000 mappings.
+  for (int i = 0; i < 70'000; ++i) keys.push_back(arena.random());
+  CHECK(arena.in_use() == 70'000);
+  const auto* first = keys.front().bytes().data();
+  keys.erase(keys.begin());  // returned, and wiped
+  CHECK(arena.in_use() == 69'999);
+  auto again = arena.acquire();
+  CHECK(again.bytes().data() == first);  // the slot is reused...
+  CHECK(std::all_of(again.bytes().begin(), again.bytes().end(), [](auto b) { return b == 0; }));  // ...wiped
+  const auto sealed = seal(keys.back().bytes(), "halo", "ad");
+  CHECK(open(keys.back().bytes(), sealed, "ad") == "halo");
 }

@@ -270,11 +270,14 @@ Result latency(const Options& o) {
 Result idle(const Options& o) {
   asio::io_context ioc(1);
   auto driver = make_driver(ioc, o);
-  const auto pairs = std::max<std::size_t>(1, o.connections / 2);
+  // As many pairs as fit in the requested number of connections.
+  std::size_t pairs = std::max<std::size_t>(1, o.connections / 2);
+  while (driver->connections(pairs + 1) <= o.connections) ++pairs;
+  const std::size_t conns = driver->connections(pairs);
   double before = 0, after = 0;
   run(ioc, [&]() -> asio::awaitable<void> {
     before = o.server_pid ? rss_kib(o.server_pid) : 0;
-    std::cerr << fmt::format("[bench] {} idle: opening {} connections\n", driver->name(), 2 * pairs);
+    std::cerr << fmt::format("[bench] {} idle: opening {} connections\n", driver->name(), conns);
     co_await driver->setup(pairs);
     asio::steady_timer timer(ioc);
     timer.expires_after(std::chrono::seconds(1));  // let allocations settle
@@ -283,9 +286,9 @@ Result idle(const Options& o) {
     driver->close();
   });
   Result r;
-  r.row = {{"workload", "idle"}, {"target", driver->name()}, {"connections", 2 * pairs},
+  r.row = {{"workload", "idle"}, {"target", driver->name()}, {"connections", conns},
            {"server_rss_kib_before", before}, {"server_rss_kib_after", after},
-           {"kib_per_connection", std::round((after - before) / static_cast<double>(2 * pairs) * 100) / 100}};
+           {"kib_per_connection", std::round((after - before) / static_cast<double>(conns) * 100) / 100}};
   return r;
 }
 

@@ -439,6 +439,10 @@ class TiraiDriver final : public Driver {
     for (auto& c : talent_conns_) c->close();
   }
 
+  std::size_t connections(std::size_t pairs) const override {
+    return pairs + (pairs + o_.sessions_per_talent - 1) / o_.sessions_per_talent;
+  }
+
  private:
   void on_frame(std::string_view f, bool talent_side) {
     if (!f.starts_with(R"({"type":"message")")) return;

@@ -26,6 +26,8 @@ class Driver {
   std::function<void(std::size_t e, std::string_view payload)> on_receive;
   // Closes every connection.
   virtual void close() = 0;
+  // How many connections `pairs` pairs take.
+  virtual std::size_t connections(std::size_t pairs) const { return 2 * pairs; }
 };
 
 struct TiraiOptions {
