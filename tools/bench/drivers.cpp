@@ -30,7 +30,8 @@ namespace {
 // write is in flight goes out in the next single write.
 class RawConn : public std::enable_shared_from_this<RawConn> {
  public:
-  explicit RawConn(asio::io_context& ioc) : socket_(ioc), wake_(ioc), ready_timer_(ioc) {}
+  RawConn(asio::io_context& ioc, std::function<void(std::string_view)> on_msg)
+      : on_msg_(std::move(on_msg)), socket_(ioc), wake_(ioc), ready_timer_(ioc) {}
 
   // Waits until the server confirmed the subscription (PONG after SUB, SUBACK).
   asio::awaitable<void> wait_ready() {
@@ -72,6 +73,7 @@ class RawConn : public std::enable_shared_from_this<RawConn> {
  protected:
   // Consumes complete protocol units from `in`; returns bytes used.
   virtual std::size_t parse(std::string_view in) = 0;
+  std::function<void(std::string_view)> on_msg_;  // a payload arrived
   void mark_ready() {
     ready_ = true;
     ready_timer_.cancel();
@@ -117,8 +119,7 @@ class RawConn : public std::enable_shared_from_this<RawConn> {
 
 class NatsConn final : public RawConn {
  public:
-  NatsConn(asio::io_context& ioc, std::function<void(std::string_view)> on_msg)
-      : RawConn(ioc), on_msg_(std::move(on_msg)) {}
+  using RawConn::RawConn;
 
  protected:
   std::size_t parse(std::string_view in) override {
@@ -143,46 +144,59 @@ class NatsConn final : public RawConn {
       pos = eol + 2;
     }
   }
-
- private:
-  std::function<void(std::string_view)> on_msg_;
 };
 
-class NatsDriver final : public Driver {
+// One raw connection per endpoint: connect, say `hello(e)`, wait until the
+// server confirms the subscription. The NATS and MQTT drivers differ only in
+// what they say.
+template <typename Conn>
+class EndpointDriver : public Driver {
  public:
-  NatsDriver(asio::io_context& ioc, std::string host, std::uint16_t port)
+  EndpointDriver(asio::io_context& ioc, std::string host, std::uint16_t port)
       : ioc_(ioc), host_(std::move(host)), port_(port) {}
-  std::string name() const override { return "nats"; }
 
   asio::awaitable<void> setup(std::size_t pairs) override {
     for (std::size_t e = 0; e < 2 * pairs; ++e) {
-      auto c = std::make_shared<NatsConn>(ioc_, [this, e](std::string_view p) { on_receive(e, p); });
+      auto c = std::make_shared<Conn>(ioc_, [this, e](std::string_view p) { on_receive(e, p); });
       co_await c->connect(host_, port_);
       c->start();
-      c->write(fmt::format("CONNECT {{\"verbose\":false,\"pedantic\":false,\"name\":\"bench\"}}\r\nSUB b.{} 1\r\nPING\r\n", e));
+      c->write(hello(e));
       conns_.push_back(c);
     }
-    // The server answers PING after the SUB before it is in place.
     for (auto& c : conns_) co_await c->wait_ready();
-  }
-
-  void send(std::size_t e, std::string_view payload) override {
-    const std::size_t peer = e ^ 1;
-    std::string msg = fmt::format("PUB b.{} {}\r\n", peer, payload.size());
-    msg.append(payload);
-    msg.append("\r\n");
-    conns_[e]->write(msg);
   }
 
   void close() override {
     for (auto& c : conns_) c->close();
   }
 
+ protected:
+  virtual std::string hello(std::size_t e) const = 0;
+  std::vector<std::shared_ptr<Conn>> conns_;
+
  private:
   asio::io_context& ioc_;
   std::string host_;
   std::uint16_t port_;
-  std::vector<std::shared_ptr<NatsConn>> conns_;
+};
+
+class NatsDriver final : public EndpointDriver<NatsConn> {
+ public:
+  using EndpointDriver::EndpointDriver;
+  std::string name() const override { return "nats"; }
+
+  void send(std::size_t e, std::string_view payload) override {
+    std::string msg = fmt::format("PUB b.{} {}\r\n", e ^ 1, payload.size());
+    msg.append(payload);
+    msg.append("\r\n");
+    conns_[e]->write(msg);
+  }
+
+ private:
+  // The server answers PING only after the SUB before it is in place.
+  std::string hello(std::size_t e) const override {
+    return fmt::format("CONNECT {{\"verbose\":false,\"pedantic\":false,\"name\":\"bench\"}}\r\nSUB b.{} 1\r\nPING\r\n", e);
+  }
 };
 
 // ---------------------------------------------------------------- MQTT 3.1.1
@@ -210,8 +224,7 @@ std::string mqtt_packet(std::uint8_t header, const std::string& body) {
 
 class MqttConn final : public RawConn {
  public:
-  MqttConn(asio::io_context& ioc, std::function<void(std::string_view)> on_msg)
-      : RawConn(ioc), on_msg_(std::move(on_msg)) {}
+  using RawConn::RawConn;
 
  protected:
   std::size_t parse(std::string_view in) override {
@@ -236,42 +249,12 @@ class MqttConn final : public RawConn {
       pos = i + len;
     }
   }
-
- private:
-  std::function<void(std::string_view)> on_msg_;
 };
 
-class MqttDriver final : public Driver {
+class MqttDriver final : public EndpointDriver<MqttConn> {
  public:
-  MqttDriver(asio::io_context& ioc, std::string host, std::uint16_t port)
-      : ioc_(ioc), host_(std::move(host)), port_(port) {}
+  using EndpointDriver::EndpointDriver;
   std::string name() const override { return "mosquitto"; }
-
-  asio::awaitable<void> setup(std::size_t pairs) override {
-    for (std::size_t e = 0; e < 2 * pairs; ++e) {
-      auto c = std::make_shared<MqttConn>(ioc_, [this, e](std::string_view p) { on_receive(e, p); });
-      co_await c->connect(host_, port_);
-      c->start();
-      std::string connect;
-      put_u16(connect, 4);
-      connect += "MQTT";
-      connect.push_back(4);     // protocol level 3.1.1
-      connect.push_back(0x02);  // clean session
-      put_u16(connect, 0);      // no keep-alive
-      const auto id = fmt::format("bench-{}", e);
-      put_u16(connect, id.size());
-      connect += id;
-      std::string sub;
-      put_u16(sub, 1);  // packet id
-      const auto topic = fmt::format("b/{}", e);
-      put_u16(sub, topic.size());
-      sub += topic;
-      sub.push_back(0);  // QoS 0
-      c->write(mqtt_packet(0x10, connect) + mqtt_packet(0x82, sub));
-      conns_.push_back(c);
-    }
-    for (auto& c : conns_) co_await c->wait_ready();
-  }
 
   void send(std::size_t e, std::string_view payload) override {
     std::string body;
@@ -282,15 +265,27 @@ class MqttDriver final : public Driver {
     conns_[e]->write(mqtt_packet(0x30, body));
   }
 
-  void close() override {
-    for (auto& c : conns_) c->close();
-  }
-
  private:
-  asio::io_context& ioc_;
-  std::string host_;
-  std::uint16_t port_;
-  std::vector<std::shared_ptr<MqttConn>> conns_;
+  // CONNECT (3.1.1, clean session, no keep-alive) and SUBSCRIBE at QoS 0;
+  // the SUBACK marks the connection ready.
+  std::string hello(std::size_t e) const override {
+    std::string connect;
+    put_u16(connect, 4);
+    connect += "MQTT";
+    connect.push_back(4);
+    connect.push_back(0x02);
+    put_u16(connect, 0);
+    const auto id = fmt::format("bench-{}", e);
+    put_u16(connect, id.size());
+    connect += id;
+    std::string sub;
+    put_u16(sub, 1);
+    const auto topic = fmt::format("b/{}", e);
+    put_u16(sub, topic.size());
+    sub += topic;
+    sub.push_back(0);
+    return mqtt_packet(0x10, connect) + mqtt_packet(0x82, sub);
+  }
 };
 
 // ---------------------------------------------------------------- tirai
