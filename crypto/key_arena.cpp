@@ -4,7 +4,9 @@
 
 #include <sodium.h>
 
+#include <cstring>
 #include <new>
+#include <stdexcept>
 
 namespace tirai::crypto {
 
@@ -51,6 +53,13 @@ void KeyArena::release(std::uint8_t* slot) {
   sodium_memzero(slot, key_bytes);
   free_.push_back(slot);
   --in_use_;
+}
+
+ArenaText::ArenaText(KeyArena& arena, std::string_view text) : slot_(arena.acquire()) {
+  if (text.size() > max_bytes) throw std::length_error("ArenaText: text too long");
+  auto w = slot_.writable();
+  w[0] = static_cast<std::uint8_t>(text.size());
+  std::memcpy(w.data() + 1, text.data(), text.size());
 }
 
 }  // namespace tirai::crypto

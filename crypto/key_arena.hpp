@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 namespace tirai::crypto {
@@ -54,6 +55,23 @@ class KeyArena {
   std::vector<std::uint8_t*> chunks_;
   std::vector<std::uint8_t*> free_;
   std::size_t in_use_ = 0;
+};
+
+// A short sensitive string (a phone number: at most 31 bytes) kept in a slot
+// of an arena instead of the heap, so it is locked, guarded and wiped. Owned
+// by the arena's thread, like the arena.
+class ArenaText {
+ public:
+  static constexpr std::size_t max_bytes = KeyArena::key_bytes - 1;
+  // Throws std::length_error past max_bytes.
+  ArenaText(KeyArena& arena, std::string_view text);
+  std::string_view view() const {
+    const auto b = slot_.bytes();
+    return {reinterpret_cast<const char*>(b.data() + 1), b[0]};
+  }
+
+ private:
+  KeyArena::Key slot_;
 };
 
 }  // namespace tirai::crypto

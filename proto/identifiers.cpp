@@ -29,7 +29,7 @@ bool valid_e164(std::string_view n) noexcept {
   return true;
 }
 
-std::optional<std::string> normalise_number(std::string_view raw) {
+std::optional<std::string> normalise_number(std::string_view raw, std::string_view country_code) {
   std::string out;
   out.reserve(raw.size());
   for (std::size_t i = 0; i < raw.size(); ++i) {
@@ -42,7 +42,9 @@ std::optional<std::string> normalise_number(std::string_view raw) {
     if (!is_digit(c)) return std::nullopt;
     out.push_back(c);
   }
-  if (out.rfind("00", 0) == 0) out.replace(0, 2, "+");
+  if (out.starts_with("00")) out.replace(0, 2, "+");
+  else if (out.starts_with("0") && !country_code.empty()) out.replace(0, 1, "+" + std::string(country_code));
+  else if (!out.empty() && out.front() != '+') out.insert(0, "+");
   if (!valid_e164(out)) return std::nullopt;
   return out;
 }

@@ -2,66 +2,17 @@
 
 #include "crypto/secret.hpp"
 #include "proto/timefmt.hpp"
+#include "relay/http_server.hpp"
 #include "store/store.hpp"
-
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/json.hpp>
-#include <spdlog/spdlog.h>
 
 namespace tirai::relay {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace json = boost::json;
-using tcp = asio::ip::tcp;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using namespace httpd;
 
 namespace {
 
-using Request = http::request<http::string_body>;
-using Response = http::response<http::string_body>;
-
-struct Reply {
-  unsigned status = 200;
-  json::value body;
-  std::string raw;  // used instead of `body` when set (metrics text)
-  std::string content_type = "application/json";
-};
-
-Reply json_reply(unsigned status, json::value body) {
-  Reply r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
-Reply error_reply(unsigned status, std::string_view code, std::string_view message) {
-  return Reply{status, json::object{{"error", code}, {"message", message}}, {}, "application/json"};
-}
+using httpd::error_reply;
 Reply error_reply(const AdminError& e) { return error_reply(e.status, e.code, e.message); }
-
-// Waits, inside a coroutine, for a callback-style call into the session
-// manager. The callback is posted so that it never resumes the coroutine from
-// inside its own initiation.
-template <typename T, typename Start>
-asio::awaitable<T> await_callback(Start start) {
-  auto ex = co_await asio::this_coro::executor;
-  // Named, not a temporary inside the co_await: GCC 12 destroys such
-  // temporaries twice (PR 99576).
-  auto initiation = [start = std::move(start), ex](auto handler) mutable {
-    auto h = std::make_shared<decltype(handler)>(std::move(handler));
-    start([h, ex](T value) mutable {
-      asio::post(ex, [h, value = std::move(value)]() mutable { std::move(*h)(std::move(value)); });
-    });
-  };
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(std::move(initiation),
-                                                                                  asio::use_awaitable);
-}
 
 // Runs a read on the store thread and returns its result.
 template <typename T, typename Read>
@@ -87,6 +38,7 @@ json::object session_json(const store::SessionRecord& r) {
   for (const auto& c : r.channels) ch.emplace_back(c);
   o["channels"] = std::move(ch);
   if (!r.client_alias.empty()) o["client_alias"] = r.client_alias;
+  if (!r.proxy_number.empty()) o["proxy_number"] = r.proxy_number;
   if (!r.close_reason.empty()) o["close_reason"] = r.close_reason;
   if (r.closing_until) o["closing_until"] = proto::rfc3339(*r.closing_until);
   if (r.closed_at) o["closed_at"] = proto::rfc3339(*r.closed_at);
@@ -244,14 +196,20 @@ class AdminRouter {
       if (!v) co_return *err;
       *out = std::move(*v);
     }
+    if (const auto* sms = body->if_contains("sms")) {
+      if (!sms->is_bool()) co_return error_reply(400, "bad_request", "field 'sms' must be true or false");
+      br.sms = sms->get_bool();
+    }
     auto result = co_await await_callback<AdminResult<Booking>>(
         [&](auto done) { ctx_.manager.book(std::move(br), std::move(done)); });
     if (auto* e = std::get_if<AdminError>(&result)) co_return error_reply(*e);
     const auto& b = std::get<Booking>(result);
-    co_return json_reply(201, json::object{{"session", b.session},
-                                      {"client_alias", b.client_alias},
-                                      {"client_token", b.client_token},
-                                      {"expires_at", proto::rfc3339(b.expires_at)}});
+    json::object o{{"session", b.session},
+                   {"client_alias", b.client_alias},
+                   {"client_token", b.client_token},
+                   {"expires_at", proto::rfc3339(b.expires_at)}};
+    if (!b.proxy_number.empty()) o["proxy_number"] = b.proxy_number;
+    co_return json_reply(201, std::move(o));
   }
 
   asio::awaitable<Reply> erase_client(const Request& req) {
@@ -335,83 +293,14 @@ class AdminRouter {
   AdminContext& ctx_;
 };
 
-// One admin connection, plain or TLS: requests in order, keep-alive.
-template <typename Stream>
-asio::awaitable<void> serve(std::shared_ptr<Stream> owned, AdminContext& ctx) {
-  constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
-  auto& stream = *owned;
-  auto& lowest = beast::get_lowest_layer(stream);
-  beast::flat_buffer buffer;
-  AdminRouter router(ctx);
-  if constexpr (is_tls) {
-    lowest.expires_after(std::chrono::seconds(10));
-    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
-    if (ec) co_return;
-  }
-  for (;;) {
-    lowest.expires_after(std::chrono::seconds(30));
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024);
-    parser.header_limit(16 * 1024);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
-    if (ec) {
-      if (ec == http::error::body_limit) {
-        Response res{http::status::payload_too_large, 11};
-        res.set(http::field::content_type, "application/json");
-        res.body() = R"({"error":"too_large","message":"the body is over 64 KiB"})";
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await http::async_write(stream, res, use_tuple);
-      }
-      break;
-    }
-    auto req = parser.release();
-    Reply reply;
-    try {
-      reply = co_await router.handle(req);
-    } catch (const std::exception& e) {
-      spdlog::error("[admin] {} failed: {}", std::string(req.target().substr(0, req.target().find('?'))), e.what());
-      reply = error_reply(500, "internal", "internal error");
-    }
-    spdlog::debug("[admin] {} {} -> {}", std::string(req.method_string()),
-                  std::string(req.target().substr(0, req.target().find('?'))), reply.status);
-    Response res{static_cast<http::status>(reply.status), req.version()};
-    res.set(http::field::server, "tirai");
-    res.set(http::field::cache_control, "no-store");
-    if (reply.status != 204) {
-      res.set(http::field::content_type, reply.content_type);
-      res.body() = reply.raw.empty() ? json::serialize(reply.body) : std::move(reply.raw);
-    }
-    res.keep_alive(req.keep_alive());
-    res.prepare_payload();
-    auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
-    if (wec || !req.keep_alive()) break;
-  }
-  if constexpr (is_tls) {
-    lowest.expires_after(std::chrono::seconds(5));
-    co_await stream.async_shutdown(use_tuple);
-  }
-  beast::error_code ignored;
-  lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
-}
-
 }  // namespace
 
 asio::awaitable<void> run_admin_listener(tcp::acceptor& acceptor, AdminContext& context) {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      continue;
-    }
-    if (context.tls) {
-      auto s = std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(socket), *context.tls);
-      asio::co_spawn(acceptor.get_executor(), serve(s, context), asio::detached);
-    } else {
-      auto s = std::make_shared<beast::tcp_stream>(std::move(socket));
-      asio::co_spawn(acceptor.get_executor(), serve(s, context), asio::detached);
-    }
-  }
+  auto make = [&context]() -> Handler {
+    auto router = std::make_shared<AdminRouter>(context);
+    return [router](const Request& req) { return router->handle(req); };
+  };
+  co_await run_listener(acceptor, context.tls, make, "admin");
 }
 
 }  // namespace tirai::relay

@@ -1,10 +1,12 @@
 #include "relay/config.hpp"
 
 #include "proto/identifiers.hpp"
+#include "proto/utf8.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -76,6 +78,27 @@ std::optional<Address> parse_address(std::string_view s) {
   if (host.empty() || port.empty() || ec != std::errc{} || p != port.data() + port.size() || value > 65535)
     return std::nullopt;
   return Address{std::string(host), static_cast<std::uint16_t>(value)};
+}
+
+std::optional<HttpUrl> parse_http_url(std::string_view s) {
+  constexpr std::string_view scheme = "http://";
+  if (!s.starts_with(scheme)) return std::nullopt;
+  s.remove_prefix(scheme.size());
+  const auto slash = s.find('/');
+  const std::string_view authority = s.substr(0, slash);
+  HttpUrl url;
+  url.target = slash == std::string_view::npos ? "/" : std::string(s.substr(slash));
+  if (authority.empty()) return std::nullopt;
+  if (authority.find(':') == std::string_view::npos || (authority.front() == '[' && authority.back() == ']')) {
+    url.host = std::string(authority);
+  } else {
+    auto a = parse_address(authority);
+    if (!a) return std::nullopt;
+    url.host = a->host;
+    url.port = a->port;
+  }
+  if (url.host.empty() || url.target.find_first_of(" \r\n#") != std::string::npos) return std::nullopt;
+  return url;
 }
 
 namespace {
@@ -229,7 +252,7 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     }
   };
   const std::set<std::string_view> sections = {"relay", "admin", "tls",      "store", "keys",
-                                               "sessions", "packages", "policy", "log"};
+                                               "sessions", "packages", "policy", "sms",   "log"};
   for (const auto& [k, v] : root)
     if (!sections.count(k.str()))
       errors.push_back(fmt::format("{} (line {}): unknown section", k.str(), v.source().begin.line));
@@ -290,6 +313,70 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     r.duration("rating_window", p.rating_window);
     r.integer("messages_per_minute", p.messages_per_minute, 0, 100000);
     r.integer("login_attempts_per_minute", p.login_attempts_per_minute, 0, 100000);
+  });
+  section("sms", [&](TableReader& r) {
+    auto& m = c.sms;
+    r.boolean("enabled", m.enabled);
+    if (const auto* n = r.get("gateway")) {
+      if (n->value<std::string>() != "kannel") r.error("gateway", *n, "must be \"kannel\" (the only gateway so far)");
+    }
+    r.address("listen", m.listen);
+    r.boolean("allow_plaintext", m.allow_plaintext);
+    r.string("inbound_secret", m.inbound_secret);
+    if (const auto* n = r.get("sendsms_url")) {
+      const auto s = n->value<std::string>();
+      auto url = s ? parse_http_url(*s) : std::nullopt;
+      if (!url) r.error("sendsms_url", *n, "must be an http:// URL such as \"http://127.0.0.1:13013/cgi-bin/sendsms\"");
+      else {
+        m.sendsms_url = *url;
+        m.sendsms_url_text = *s;
+      }
+    }
+    r.string("username", m.username);
+    r.string("password", m.password);
+    if (const auto* n = r.get("proxy_numbers")) {
+      r.string_list("proxy_numbers", m.proxy_numbers);
+      std::set<std::string> seen;
+      for (const auto& number : m.proxy_numbers) {
+        if (!proto::valid_e164(number)) r.error("proxy_numbers", *n, fmt::format("\"{}\" is not E.164 ('+' and 8-15 digits)", number));
+        else if (!seen.insert(number).second) r.error("proxy_numbers", *n, fmt::format("\"{}\" is listed twice", number));
+      }
+    }
+    r.choice("number_selection", m.number_selection,
+             {{"sticky", NumberSelection::sticky}, {"avoid_sticky", NumberSelection::avoid_sticky}});
+    if (const auto* n = r.get("country_code")) {
+      r.string("country_code", m.country_code);
+      const bool digits = std::all_of(m.country_code.begin(), m.country_code.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+      if (!digits || m.country_code.size() > 3 || m.country_code.starts_with("0"))
+        r.error("country_code", *n, "must be 1-3 digits without a leading 0, e.g. \"62\" (or \"\" for none)");
+    }
+    r.integer("max_text_chars", m.max_text_chars, 1, 100000);
+    if (const auto* n = r.get("stop_words")) {
+      r.string_list("stop_words", m.stop_words);
+      for (const auto& w : m.stop_words)
+        if (w.empty() || w.find_first_of(" \t\r\n") != std::string::npos || !proto::valid_utf8(w))
+          r.error("stop_words", *n, "stop words are single words");
+    }
+    r.string("out_of_session_reply", m.out_of_session_reply);
+    r.duration("out_of_session_interval", m.out_of_session_interval);
+    r.string("expiry_notice", m.expiry_notice);
+    r.string("ended_notice", m.ended_notice);
+    r.string("blocked_notice", m.blocked_notice);
+    r.duration("retry_min", m.retry_min);
+    r.duration("retry_max", m.retry_max);
+    r.duration("request_timeout", m.request_timeout);
+    if (m.retry_min.count() == 0 || m.retry_max < m.retry_min)
+      errors.push_back(fmt::format("sms.retry_min (line {}): must be above 0s and at most sms.retry_max",
+                                   root.get("sms")->source().begin.line));
+    if (m.enabled) {
+      const auto line = root.get("sms")->source().begin.line;
+      auto need = [&](bool ok, std::string_view what) {
+        if (!ok) errors.push_back(fmt::format("sms (line {}): enabled = true needs {}", line, what));
+      };
+      need(proto::utf8_length(m.inbound_secret).value_or(0) >= 16, "inbound_secret of at least 16 characters");
+      need(!m.proxy_numbers.empty(), "at least one number in proxy_numbers");
+      need(!m.username.empty() && !m.password.empty(), "username and password of Kannel's sendsms-user");
+    }
   });
   section("log", [&](TableReader& r) {
     r.choice("level", c.log.level,
@@ -415,6 +502,31 @@ restrict_min_ratings = 3         # ...once they have at least this many ratings
 rating_window = "24h"            # a talent may rate the client while closing and this long after the session closed
 messages_per_minute = 60         # per sender per session; more gets rate_limited (nothing is lost); 0 means no limit
 login_attempts_per_minute = 10   # hellos per alias and per source address; more gets rate_limited; 0 means no limit
+
+# Proxy numbers: clients text a pool number through Kannel (bearerbox +
+# smsbox); see docs/kannel.conf and README "SMS through Kannel". Off by default.
+[sms]
+enabled = false
+gateway = "kannel"               # the only gateway so far
+listen = "127.0.0.1:8082"        # Kannel's sms-service calls GET /v1/sms/kannel here (plain HTTP)
+allow_plaintext = false          # listening on a non-loopback address needs this
+inbound_secret = ""              # 16+ characters; Kannel's get-url carries it as secret=...; required when enabled
+sendsms_url = "http://127.0.0.1:13013/cgi-bin/sendsms"  # Kannel smsbox sendsms interface (http:// only)
+username = ""                    # Kannel sendsms-user username; required when enabled
+password = ""                    # ...and its password
+proxy_numbers = []               # the pool, E.164, e.g. ["+6281100000001", "+6281100000002"]; required when enabled
+number_selection = "sticky"      # "sticky": reuse the number of the client's last session with that talent when free; "avoid_sticky": pick another
+country_code = ""                # e.g. "62": national numbers "0812..." from the gateway become "+62812..."; "" refuses them
+max_text_chars = 1600            # longest inbound SMS text (after concatenation); longer gets 413
+stop_words = ["STOP", "BERHENTI"]  # an SMS that is just one of these (any case) ends the session (ended_by_client)
+out_of_session_reply = "Nomor ini tidak sedang dalam sesi. / This number is not in an open session."  # "" sends none
+out_of_session_interval = "1h"   # at most one out-of-session reply per sender and proxy number in this time
+expiry_notice = "Sesi Anda berakhir dalam {minutes} menit. / Your session ends in {minutes} minutes."  # "" sends none
+ended_notice = "Sesi ini telah berakhir, terima kasih. / This session has ended, thank you."  # "" sends none
+blocked_notice = "Pesan tidak terkirim: kontak pribadi tidak diizinkan. / Not sent: contact details are not allowed."
+retry_min = "1s"                 # first retry when Kannel is down or refuses; doubles each time...
+retry_max = "5m"                 # ...up to this
+request_timeout = "10s"          # one sendsms request may take this long
 
 [log]
 level = "info"                   # "trace", "debug", "info", "warn", "error"; no level ever logs numbers, tokens or texts

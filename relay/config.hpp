@@ -66,6 +66,44 @@ struct Policy {
 };
 
 enum class LogFormat { text, json };
+enum class NumberSelection { sticky, avoid_sticky };
+
+// An http:// URL split for a client: host, port and the path (with any query).
+struct HttpUrl {
+  std::string host;
+  std::uint16_t port = 80;
+  std::string target = "/";
+};
+// Parses "http://host[:port][/path]"; nullopt for anything else (https included).
+std::optional<HttpUrl> parse_http_url(std::string_view s);
+
+// Proxy numbers through Kannel (design §9). Off unless `enabled`.
+struct SmsConfig {
+  bool enabled = false;
+  Address listen{"127.0.0.1", 8082};  // Kannel's sms-service calls GET /v1/sms/kannel here
+  bool allow_plaintext = false;       // the listener is plain HTTP: non-loopback needs this
+  std::string inbound_secret;         // the `secret` Kannel's get-url carries; 16+ characters
+  std::string sendsms_url_text = "http://127.0.0.1:13013/cgi-bin/sendsms";
+  HttpUrl sendsms_url{"127.0.0.1", 13013, "/cgi-bin/sendsms"};
+  std::string username;  // Kannel sendsms-user
+  std::string password;
+  std::vector<std::string> proxy_numbers;  // E.164
+  NumberSelection number_selection = NumberSelection::sticky;
+  std::string country_code;  // digits; set to accept national "0…" numbers from the gateway
+  std::size_t max_text_chars = 1600;
+  std::vector<std::string> stop_words = {"STOP", "BERHENTI"};
+  std::string out_of_session_reply =
+      "Nomor ini tidak sedang dalam sesi. / This number is not in an open session.";
+  Millis out_of_session_interval = std::chrono::hours(1);
+  std::string expiry_notice =
+      "Sesi Anda berakhir dalam {minutes} menit. / Your session ends in {minutes} minutes.";
+  std::string ended_notice = "Sesi ini telah berakhir, terima kasih. / This session has ended, thank you.";
+  std::string blocked_notice =
+      "Pesan tidak terkirim: kontak pribadi tidak diizinkan. / Not sent: contact details are not allowed.";
+  Millis retry_min = std::chrono::seconds(1);
+  Millis retry_max = std::chrono::minutes(5);
+  Millis request_timeout = std::chrono::seconds(10);
+};
 
 // The whole configuration, parsed once and validated (design §7). Relative
 // paths are resolved against the config file's folder.
@@ -106,6 +144,7 @@ struct Config {
   } sessions;
   Policy policy;
   std::map<std::string, Package> packages;
+  SmsConfig sms;
   struct Log {
     std::string level = "info";
     LogFormat format = LogFormat::text;

@@ -2,6 +2,7 @@
 
 #include "crypto/keyring.hpp"
 #include "crypto/random.hpp"
+#include "relay/kannel.hpp"
 #include "relay/listeners.hpp"
 #include "relay/logging.hpp"
 #include "relay/metrics.hpp"
@@ -140,8 +141,13 @@ int Daemon::run() {
   auto store = std::make_unique<store::Store>(config_.store.path, config_.store.synchronous, keys);
   auto talents = store->talents();
   auto live = store->live_sessions();
-  for (auto& r : live)
+  // Client numbers of SMS sessions, in locked memory on this (the relay) thread.
+  crypto::KeyArena numbers;
+  for (auto& r : live) {
     r.standing = store->standing(r.client_id, {config_.policy.restrict_below_rating, config_.policy.restrict_min_ratings});
+    if (!r.proxy_number.empty() && config_.sms.enabled)
+      if (auto n = store->client_number(r.client_id)) r.client_number = std::make_shared<const crypto::ArenaText>(numbers, *n);
+  }
   spdlog::info("[store] opened {} (schema {})", config_.store.path.string(), store::schema_version());
 
   asio::io_context ioc(1);
@@ -151,8 +157,18 @@ int Daemon::run() {
   ThreadWorker hasher(post, 1);
   SystemClock clock;
   SessionManager manager(config_, store_worker, hasher, keys, clock, metrics);
+  std::optional<KannelGateway> kannel;
+  if (config_.sms.enabled) {
+    kannel.emplace(ioc.get_executor(), config_.sms, metrics);
+    manager.enable_sms(*kannel, numbers);
+    for (const auto& n : config_.sms.proxy_numbers) metrics.proxy_sessions(n, 0);
+  }
   store_worker.start();
   manager.load(std::move(talents), std::move(live));
+  if (kannel) {
+    manager.resume_sms();
+    kannel->start();
+  }
 
   // start: timers, then listeners.
   asio::steady_timer timer(ioc);
@@ -181,6 +197,13 @@ int Daemon::run() {
   tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc);
   open_acceptor(relay_acceptor, relay_at, "relay.listen");
   open_acceptor(admin_acceptor, admin_at, "admin.listen");
+  tcp::acceptor sms_acceptor(ioc);
+  if (config_.sms.enabled) {
+    const auto sms_at = resolve(ioc, config_.sms.listen, "sms.listen");
+    check_plaintext(sms_at, false, config_.sms.allow_plaintext, "sms");
+    open_acceptor(sms_acceptor, sms_at, "sms.listen");
+    asio::co_spawn(ioc, run_sms_listener(sms_acceptor, manager, config_.sms), asio::detached);
+  }
   AdminContext admin{manager, store_worker, metrics, admin_token, tls ? &*tls : nullptr};
   asio::co_spawn(ioc, run_ws_listener(relay_acceptor, manager, config_, tls ? &*tls : nullptr), asio::detached);
   asio::co_spawn(ioc, run_admin_listener(admin_acceptor, admin), asio::detached);
@@ -188,7 +211,14 @@ int Daemon::run() {
   const auto admin_ep = endpoint_str(admin_acceptor.local_endpoint());
   spdlog::info("[relay] listening on {}://{}/v1/ws", tls ? "wss" : "ws", relay_ep);
   spdlog::info("[admin] listening on {}://{}", tls ? "https" : "http", admin_ep);
-  spdlog::info("[daemon] ready: relay {} admin {}", relay_ep, admin_ep);
+  std::string sms_ready;
+  if (config_.sms.enabled) {
+    const auto sms_ep = endpoint_str(sms_acceptor.local_endpoint());
+    spdlog::info("[sms] listening on http://{}/v1/sms/kannel; sending through {} ({} proxy numbers)", sms_ep,
+                 config_.sms.sendsms_url_text, config_.sms.proxy_numbers.size());
+    sms_ready = " sms " + sms_ep;
+  }
+  spdlog::info("[daemon] ready: relay {} admin {}{}", relay_ep, admin_ep, sms_ready);
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal;
@@ -214,6 +244,8 @@ int Daemon::run() {
     boost::system::error_code ignored;
     relay_acceptor.close(ignored);
     admin_acceptor.close(ignored);
+    sms_acceptor.close(ignored);
+    if (kannel) kannel->stop();
     manager.close_all();
     timer.cancel();
     // Connections get up to two seconds to finish their close handshakes.

@@ -32,4 +32,9 @@ struct AdminContext {
 // Serves the admin HTTP API (design §6) on `acceptor` until it is closed.
 boost::asio::awaitable<void> run_admin_listener(boost::asio::ip::tcp::acceptor& acceptor, AdminContext& context);
 
+// Serves Kannel's inbound SMS calls (GET /v1/sms/kannel, design §9) on
+// `acceptor` until it is closed. Plain HTTP.
+boost::asio::awaitable<void> run_sms_listener(boost::asio::ip::tcp::acceptor& acceptor, SessionManager& manager,
+                                              const SmsConfig& config);
+
 }  // namespace tirai::relay

@@ -33,8 +33,39 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   for (auto s : {proto::SessionState::open, proto::SessionState::active, proto::SessionState::closing})
     states_[static_cast<std::size_t>(s)] = &states.Add({{"state", std::string(proto::to_string(s))}});
   states_[static_cast<std::size_t>(proto::SessionState::closed)] = nullptr;
+  sms_out_of_session = &BuildCounter()
+                            .Name("tirai_sms_out_of_session_total")
+                            .Help("Inbound SMS from a pair with no live session (never delivered)")
+                            .Register(*registry_)
+                            .Add({});
+  sms_out_of_session_replies = &BuildCounter()
+                                    .Name("tirai_sms_out_of_session_replies_total")
+                                    .Help("Out-of-session replies sent (at most one per sender and number per interval)")
+                                    .Register(*registry_)
+                                    .Add({});
+  sms_sent = &BuildCounter().Name("tirai_sms_sent_total").Help("SMS accepted by the gateway").Register(*registry_).Add({});
+  sms_send_failures = &BuildCounter()
+                           .Name("tirai_sms_send_failures_total")
+                           .Help("Gateway requests that failed and will be retried")
+                           .Register(*registry_)
+                           .Add({});
+  sms_queue = &BuildGauge().Name("tirai_sms_queue").Help("SMS waiting for the gateway").Register(*registry_).Add({});
+  sms_inbound_family_ =
+      &BuildCounter().Name("tirai_sms_inbound_total").Help("Inbound SMS requests, by result").Register(*registry_);
+  proxy_family_ = &BuildGauge()
+                       .Name("tirai_sms_proxy_sessions")
+                       .Help("Live sessions bound to each proxy number (pool usage)")
+                       .Register(*registry_);
   closed_family_ =
       &BuildCounter().Name("tirai_sessions_closed_total").Help("Sessions torn down, by reason").Register(*registry_);
+}
+
+void Metrics::sms_inbound(std::string_view result) {
+  sms_inbound_family_->Add({{"result", std::string(result)}}).Increment();
+}
+
+void Metrics::proxy_sessions(const std::string& number, double delta) {
+  proxy_family_->Add({{"number", number}}).Increment(delta);
 }
 
 void Metrics::closed(std::string_view reason) { closed_family_->Add({{"reason", std::string(reason)}}).Increment(); }

@@ -27,6 +27,11 @@ class Metrics {
     if (auto* g = states_[static_cast<std::size_t>(s)]) g->Increment(delta);
   }
   void closed(std::string_view reason);
+  // SMS: inbound requests by result ("stored", "ended", "out_of_session", error codes).
+  void sms_inbound(std::string_view result);
+  // Live sessions per proxy number (the operator's own numbers, the one
+  // label that is a number: never a client's).
+  void proxy_sessions(const std::string& number, double delta);
 
   prometheus::Gauge* connections;
   prometheus::Gauge* talents_online;
@@ -34,12 +39,19 @@ class Metrics {
   prometheus::Counter* bookings;
   prometheus::Histogram* store_commit_seconds;
   prometheus::Histogram* store_batch_jobs;
+  prometheus::Counter* sms_out_of_session;
+  prometheus::Counter* sms_out_of_session_replies;
+  prometheus::Counter* sms_sent;
+  prometheus::Counter* sms_send_failures;
+  prometheus::Gauge* sms_queue;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::array<prometheus::Counter*, std::size(proto::all_error_codes)> errors_{};
   std::array<prometheus::Gauge*, 4> states_{};
   prometheus::Family<prometheus::Counter>* closed_family_;
+  prometheus::Family<prometheus::Counter>* sms_inbound_family_;
+  prometheus::Family<prometheus::Gauge>* proxy_family_;
 };
 
 }  // namespace tirai::relay

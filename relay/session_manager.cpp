@@ -94,6 +94,7 @@ void SessionManager::load(std::vector<store::TalentRecord> talents, std::vector<
     auto& s = live_.emplace(id, Live(std::move(r))).first->second;
     s.reserved = s.rec.message_count;
     s.last_activity = now;
+    add_route(s);
     schedule(s);
   }
   spdlog::info("[session] loaded {} talents, {} live sessions, {} overdue sessions closed", talents_.size(),
@@ -324,73 +325,99 @@ bool SessionManager::login_allowed(const Peer& p, const std::string& alias) {
   return ok;
 }
 
+std::optional<SessionManager::Refusal> SessionManager::admit(Live& s, Role sender, std::string& text, bool& redacted,
+                                                            UnixMs now) {
+  const auto side = static_cast<std::size_t>(sender);
+  redacted = false;
+  if (s.rec.max_messages && s.reserved >= *s.rec.max_messages)
+    return Refusal{ErrorCode::quota_exhausted, "the package's message quota is used up"};
+  if (policy_.messages_per_minute > 0 && !s.send_bucket[side].take(policy_.messages_per_minute, now))
+    return Refusal{ErrorCode::rate_limited, "too many messages; wait a moment and send again"};
+  if (policy_.contact_guard != ContactGuard::off) {
+    const auto spans = scanner_.scan(text, s.carried_digits[side]);
+    if (!spans.empty()) {
+      if (policy_.contact_guard == ContactGuard::block) {
+        s.carried_digits[side] = 0;
+        return Refusal{ErrorCode::contact_details_blocked,
+                       "contact details are not allowed here; the message was not sent"};
+      }
+      text = ContactScanner::redact(text, spans);
+      redacted = true;
+    }
+    s.carried_digits[side] = redacted ? 0 : ContactScanner::trailing_digits(text);
+  }
+  return std::nullopt;
+}
+
+void SessionManager::append(Live& s, Role sender, std::string send_id, std::shared_ptr<const std::string> text,
+                            bool redacted, UnixMs now, Appended then) {
+  ++s.reserved;
+  auto result = std::make_shared<std::optional<store::AppendResult>>();
+  submit(
+      [session = s.rec.id, send_id = std::move(send_id), text, result, sender, now, redacted](store::Store& st) {
+        *result = st.append(session, sender, send_id, *text, now, redacted);
+      },
+      [this, session = s.rec.id, result, then = std::move(then)](std::exception_ptr e) {
+        auto it = live_.find(session);
+        Live* s = it == live_.end() ? nullptr : &it->second;
+        if (s && (e || !*result || (*result)->duplicate)) --s->reserved;
+        then(s, e, *result);
+      });
+}
+
 void SessionManager::on_send(Peer& p, proto::Send&& send) {
   Live* s = session_for(p, send.session);
   if (!s) return reply_error(p, ErrorCode::not_in_session, "no such session", send.id);
   const Role sender = p.role;
-  const auto side = static_cast<std::size_t>(sender);
-  const UnixMs now = clock_.now();
-  if (s->rec.max_messages && s->reserved >= *s->rec.max_messages)
-    return reply_error(p, ErrorCode::quota_exhausted, "the package's message quota is used up", send.id);
-  if (policy_.messages_per_minute > 0 && !s->send_bucket[side].take(policy_.messages_per_minute, now))
-    return reply_error(p, ErrorCode::rate_limited, "too many messages; wait a moment and send again", send.id);
   bool redacted = false;
-  if (policy_.contact_guard != ContactGuard::off) {
-    const auto spans = scanner_.scan(send.text, s->carried_digits[side]);
-    if (!spans.empty()) {
-      if (policy_.contact_guard == ContactGuard::block) {
-        s->carried_digits[side] = 0;
-        return reply_error(p, ErrorCode::contact_details_blocked,
-                           "contact details are not allowed here; the message was not sent", send.id);
-      }
-      send.text = ContactScanner::redact(send.text, spans);
-      redacted = true;
-    }
-    s->carried_digits[side] = redacted ? 0 : ContactScanner::trailing_digits(send.text);
+  if (auto refusal = admit(*s, sender, send.text, redacted, clock_.now()))
+    return reply_error(p, refusal->first, refusal->second, send.id);
+  auto text = std::make_shared<const std::string>(std::move(send.text));
+  append(*s, sender, send.id, text, redacted, clock_.now(),
+         [this, pid = p.id, session = send.session, id = send.id, text, sender, redacted](
+             Live* s, std::exception_ptr e, const std::optional<store::AppendResult>& result) {
+           Peer* peer = find_peer(pid);
+           if (e) {
+             if (peer) reply_error(*peer, ErrorCode::internal, "the message could not be stored", id);
+             return;
+           }
+           if (!result) {
+             if (peer) reply_error(*peer, ErrorCode::not_in_session, "no such session", id);
+             return;
+           }
+           const auto& r = *result;
+           const auto accepted = [this, pid, id, session, seq = r.seq, redacted, dup = r.duplicate] {
+             if (Peer* peer = find_peer(pid)) peer->deliver(proto::accepted_frame(id, session, seq, redacted && !dup));
+           };
+           // To an SMS client, `accepted` means the gateway accepted it.
+           const bool by_sms = s && !r.duplicate && sender == Role::talent && !s->client && sms_session(*s);
+           if (by_sms) send_sms(*s, r.seq, *text, accepted);
+           else accepted();
+           if (r.duplicate || !s) return;
+           relay_stored(*s, sender, r, *text, redacted, by_sms);
+         });
+}
+
+void SessionManager::relay_stored(Live& s, Role sender, const store::AppendResult& r, const std::string& text,
+                                  bool redacted, bool sent_by_sms) {
+  metrics_.messages_relayed->Increment();
+  ++s.rec.message_count;
+  s.last_activity = r.sent_at;
+  if (s.rec.state == SessionState::open) set_state(s, SessionState::active);
+  Peer* to = peer_for(s, other(sender));
+  if (!sent_by_sms && to && !to->replay_pending) {
+    const std::string& from = sender == Role::talent ? s.rec.talent_alias : s.rec.client_alias;
+    to->deliver(proto::message_frame(s.rec.id, r.seq, from, text, r.sent_at, redacted));
   }
-  ++s->reserved;
-  auto msg = std::make_shared<proto::Send>(std::move(send));
-  auto result = std::make_shared<std::optional<store::AppendResult>>();
-  submit(
-      [msg, result, sender, now, redacted](store::Store& st) {
-        *result = st.append(msg->session, sender, msg->id, msg->text, now, redacted);
-      },
-      [this, pid = p.id, msg, result, sender, redacted](std::exception_ptr e) {
-        Peer* peer = find_peer(pid);
-        auto it = live_.find(msg->session);
-        Live* s = it == live_.end() ? nullptr : &it->second;
-        if (e || !*result || (*result)->duplicate) {
-          if (s) --s->reserved;
-        }
-        if (e) {
-          if (peer) reply_error(*peer, ErrorCode::internal, "the message could not be stored", msg->id);
-          return;
-        }
-        if (!*result) {
-          if (peer) reply_error(*peer, ErrorCode::not_in_session, "no such session", msg->id);
-          return;
-        }
-        const auto& r = **result;
-        if (peer) peer->deliver(proto::accepted_frame(msg->id, msg->session, r.seq, redacted && !r.duplicate));
-        if (r.duplicate || !s) return;
-        metrics_.messages_relayed->Increment();
-        ++s->rec.message_count;
-        s->last_activity = r.sent_at;
-        if (s->rec.state == SessionState::open) set_state(*s, SessionState::active);
-        Peer* to = peer_for(*s, other(sender));
-        if (to && !to->replay_pending) {
-          const std::string& from = sender == Role::talent ? s->rec.talent_alias : s->rec.client_alias;
-          to->deliver(proto::message_frame(msg->session, r.seq, from, msg->text, r.sent_at, redacted));
-        }
-        if (s->rec.max_messages) {
-          const auto max = *s->rec.max_messages;
-          const auto notice_at = (max * 9 + 9) / 10;  // 90%, rounded up
-          if (s->rec.message_count == notice_at && notice_at < max)
-            notify_both(*s, proto::quota_notice_frame(msg->session, s->rec.state, max - s->rec.message_count));
-          if (s->rec.message_count >= max && s->rec.state != SessionState::closing) begin_close(*s, "quota_exhausted");
-        }
-        if (s->rec.idle_timeout_ms > 0) schedule(*s);
-      });
+  if (s.rec.idle_timeout_ms > 0) schedule(s);
+  if (s.rec.max_messages) {
+    const auto max = *s.rec.max_messages;
+    const auto notice_at = (max * 9 + 9) / 10;  // 90%, rounded up
+    if (s.rec.message_count == notice_at && notice_at < max)
+      notify_both(s, proto::quota_notice_frame(s.rec.id, s.rec.state, max - s.rec.message_count));
+    // Last: closing may tear the session down (and `s` with it).
+    if (s.rec.message_count >= max && s.rec.state != SessionState::closing) begin_close(s, "quota_exhausted");
+  }
 }
 
 void SessionManager::on_rate(Peer& p, const proto::Rate& r) {
@@ -448,6 +475,7 @@ void SessionManager::set_state(Live& s, SessionState state) {
 void SessionManager::begin_close(Live& s, std::string_view reason) {
   if (s.rec.state == SessionState::closing) return close_now(s.rec.id);
   s.rec.close_reason = std::string(reason);
+  sms_notice(s, config_.sms.ended_notice);
   if (config_.sessions.grace.count() == 0) return close_now(s.rec.id);
   set_state(s, SessionState::closing);
   const UnixMs until = clock_.now() + config_.sessions.grace.count();
@@ -465,6 +493,7 @@ void SessionManager::close_now(const std::string& id, bool store_teardown) {
   Live& s = node.mapped();
   const std::string reason = s.rec.close_reason.empty() ? "expired" : s.rec.close_reason;
   by_token_.erase(key_of(s.rec.token_hash));
+  remove_route(s);
   if (auto t = talents_.find(s.rec.talent_alias); t != talents_.end()) t->second.sessions.erase(id);
   metrics_.session_state(s.rec.state, -1);
   metrics_.closed(reason);
@@ -516,7 +545,12 @@ void SessionManager::evaluate(const std::string& id, UnixMs now) {
     if (!s.rec.warned && config_.sessions.warn_before.count() > 0 && now >= warn_at) {
       s.rec.warned = true;
       submit([id](store::Store& st) { st.mark_warned(id); });
-      notify_both(s, proto::expiring_notice_frame(id, s.rec.state, (s.rec.expires_at - now + 999) / 1000));
+      const auto seconds = (s.rec.expires_at - now + 999) / 1000;
+      notify_both(s, proto::expiring_notice_frame(id, s.rec.state, seconds));
+      std::string notice = config_.sms.expiry_notice;
+      for (auto at = notice.find("{minutes}"); at != std::string::npos; at = notice.find("{minutes}"))
+        notice.replace(at, 9, std::to_string((seconds + 59) / 60));
+      sms_notice(s, notice);
     }
   }
   schedule(s);
@@ -539,6 +573,9 @@ void SessionManager::tick() {
     const double cap = policy_.login_attempts_per_minute;
     std::erase_if(login_buckets_, [&](const auto& kv) {
       return cap == 0 || kv.second.tokens + static_cast<double>(now - kv.second.last) * cap / 60'000.0 >= cap;
+    });
+    std::erase_if(oos_replied_, [&](const auto& kv) {
+      return now - kv.second >= config_.sms.out_of_session_interval.count();
     });
     next_purge_ = now + std::min<UnixMs>(purge_interval_ms, std::max<UnixMs>(config_.sessions.retention.count(), 1000));
     const UnixMs before = now - config_.sessions.retention.count();
@@ -600,6 +637,7 @@ void SessionManager::remove_talent(const std::string& alias, std::function<void(
   for (const auto& id : sessions) {
     auto& s = live_.at(id);
     s.rec.close_reason = "talent_removed";
+    sms_notice(s, config_.sms.ended_notice);
     close_now(id);
   }
   const auto id = it->second.id;
@@ -625,6 +663,9 @@ bool SessionManager::kyc_window_now() const {
 void SessionManager::book(BookRequest req, std::function<void(AdminResult<Booking>)> done) {
   const auto number = proto::valid_e164(req.client_number) ? std::optional(req.client_number) : std::nullopt;
   if (!number) return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
+  if (req.sms.value_or(false) && !sms_)
+    return done(AdminError{400, "bad_request", "SMS is not enabled on this relay ([sms] enabled = false)"});
+  const bool sms = sms_ && req.sms.value_or(true);
   auto t = talents_.find(req.talent);
   if (t == talents_.end()) return done(AdminError{404, "unknown_talent", "no such talent"});
   auto p = packages_.find(req.package);
@@ -648,9 +689,12 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
   auto refusal = std::make_shared<std::optional<AdminError>>();
   // The checks and the insert are one store job, so that a verification or
   // restriction the operator just made is seen, and nothing slips in between.
+  // No pool: no proxy number for this booking.
+  const store::ProxyChoice pool{sms ? &config_.sms.proxy_numbers : nullptr,
+                       config_.sms.number_selection == NumberSelection::avoid_sticky};
   submit(
-      [rec, refusal, number = std::move(*number), now, kyc, rule = restriction_rule(),
-       mode = alias_mode_](store::Store& st) {
+      [rec, refusal, number = *number, now, kyc, rule = restriction_rule(), mode = alias_mode_,
+       pool](store::Store& st) {
         const auto known = st.find_client(number);
         const auto standing = known ? st.standing(*known, rule) : store::ClientStanding{};
         if (standing.restricted) {
@@ -670,9 +714,18 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
           alias = mode == ClientAliasMode::per_pair ? fmt::format("{}-{}", st.pair_alias(rec->talent_id, rec->client_id), n)
                                                     : "guest-" + crypto::random_alias_suffix(4);
         rec->client_alias = alias;
+        if (pool.pool) {
+          auto proxy = st.choose_proxy(rec->client_id, rec->talent_id, pool);
+          if (!proxy) {
+            *refusal = AdminError{409, "pool_exhausted", "every proxy number is already in a live session of this client"};
+            return;
+          }
+          rec->proxy_number = std::move(*proxy);
+          st.remember_proxy(rec->client_id, rec->talent_id, rec->proxy_number, now);
+        }
         st.insert_session(*rec);
       },
-      [this, rec, refusal, token = std::move(token), done = std::move(done)](std::exception_ptr e) {
+      [this, rec, refusal, number = *number, token = std::move(token), done = std::move(done)](std::exception_ptr e) {
         if (e) {
           spdlog::error("[session] booking failed: {}", what(e));
           return done(AdminError{500, "internal", "the session could not be stored"});
@@ -686,15 +739,17 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
         }
         t->second.sessions.insert(rec->id);
         by_token_[key_of(rec->token_hash)] = rec->id;
+        if (!rec->proxy_number.empty()) rec->client_number = std::make_shared<const crypto::ArenaText>(*numbers_, number);
         auto& s = live_.emplace(rec->id, Live(*rec)).first->second;
         s.last_activity = rec->booked_at;
+        add_route(s);
         metrics_.session_state(SessionState::open, 1);
         metrics_.bookings->Increment();
         schedule(s);
         if (t->second.peer) t->second.peer->deliver(proto::session_booked_frame(view_for(s, Role::talent)));
-        spdlog::info("[session] {} booked: talent {}, client {}, package {}", rec->id, rec->talent_alias,
-                     rec->client_alias, rec->package);
-        done(Booking{rec->id, rec->client_alias, token, rec->expires_at});
+        spdlog::info("[session] {} booked: talent {}, client {}, package {}{}", rec->id, rec->talent_alias,
+                     rec->client_alias, rec->package, rec->proxy_number.empty() ? "" : ", proxy " + rec->proxy_number);
+        done(Booking{rec->id, rec->client_alias, token, rec->expires_at, rec->proxy_number});
       });
 }
 
@@ -768,6 +823,181 @@ std::optional<AdminError> SessionManager::end_by_operator(const std::string& ses
   if (it == live_.end()) return AdminError{404, "unknown_session", "no such live session"};
   begin_close(it->second, "ended_by_operator");
   return std::nullopt;
+}
+
+// ---------------------------------------------------------------- SMS
+
+std::string SessionManager::route_key(std::string_view number, std::string_view proxy) const {
+  return key_of(keys_.blind_index(number)) + std::string(proxy);
+}
+
+void SessionManager::add_route(Live& s) {
+  if (!sms_ || s.rec.proxy_number.empty() || !s.rec.client_number) return;
+  s.route = route_key(s.rec.client_number->view(), s.rec.proxy_number);
+  sms_routes_[s.route] = s.rec.id;
+  metrics_.proxy_sessions(s.rec.proxy_number, 1);
+}
+
+void SessionManager::remove_route(Live& s) {
+  if (s.route.empty()) return;
+  if (auto it = sms_routes_.find(s.route); it != sms_routes_.end() && it->second == s.rec.id) sms_routes_.erase(it);
+  metrics_.proxy_sessions(s.rec.proxy_number, -1);
+  s.route.clear();
+  sms_->drop_session(s.rec.id);
+}
+
+void SessionManager::send_sms(Live& s, std::int64_t seq, std::string text, std::function<void()> accepted) {
+  sms_->send(OutboundSms{s.rec.proxy_number, s.rec.client_number, std::move(text), s.rec.id,
+                         [this, session = s.rec.id, seq, accepted = std::move(accepted)] {
+                           // The body is cleared as if the client had acknowledged it.
+                           submit([session, seq](store::Store& st) { st.ack(session, Role::client, seq); });
+                           if (accepted) accepted();
+                         }});
+}
+
+void SessionManager::sms_notice(Live& s, const std::string& text) {
+  if (!sms_session(s) || s.client || text.empty()) return;
+  auto id = std::make_shared<std::int64_t>(0);
+  submit([id, client = s.rec.client_id, proxy = s.rec.proxy_number, text,
+          now = clock_.now()](store::Store& st) { *id = st.add_sms_notice(client, proxy, text, now); },
+         [this, id, proxy = s.rec.proxy_number, to = s.rec.client_number, text](std::exception_ptr e) {
+           if (e) return spdlog::error("[sms] a notice could not be stored: {}", what(e));
+           queue_notice(*id, proxy, to, text);
+         });
+}
+
+void SessionManager::queue_notice(std::int64_t id, std::string proxy, std::shared_ptr<const crypto::ArenaText> to,
+                                  std::string text) {
+  sms_->send(OutboundSms{std::move(proxy), std::move(to), std::move(text), "", [this, id] {
+                           submit([id](store::Store& st) { st.remove_sms_notice(id); });
+                         }});
+}
+
+bool SessionManager::is_stop_word(std::string_view text) const {
+  const auto first = text.find_first_not_of(" \t\r\n.!");
+  if (first == std::string_view::npos) return false;
+  const auto last = text.find_last_not_of(" \t\r\n.!");
+  const auto word = text.substr(first, last - first + 1);
+  const auto lower = [](unsigned char c) { return static_cast<char>(std::tolower(c)); };
+  return std::any_of(config_.sms.stop_words.begin(), config_.sms.stop_words.end(), [&](const std::string& w) {
+    return w.size() == word.size() &&
+           std::equal(w.begin(), w.end(), word.begin(), [&](char a, char b) { return lower(a) == lower(b); });
+  });
+}
+
+void SessionManager::out_of_session(const std::string& key, const std::string& from, const std::string& proxy) {
+  metrics_.sms_out_of_session->Increment();
+  spdlog::info("[sms] an SMS to {} from a number without a live session there was not delivered", proxy);
+  const auto& reply = config_.sms.out_of_session_reply;
+  if (reply.empty()) return;
+  const UnixMs now = clock_.now();
+  auto [it, fresh] = oos_replied_.try_emplace(key, now);
+  if (!fresh && now - it->second < config_.sms.out_of_session_interval.count()) return;
+  it->second = now;
+  metrics_.sms_out_of_session_replies->Increment();
+  sms_->send(OutboundSms{proxy, std::make_shared<const crypto::ArenaText>(*numbers_, from), reply, "", {}});
+}
+
+void SessionManager::on_sms(InboundSms in, std::function<void(InboundResult)> done) {
+  const auto& cfg = config_.sms;
+  const auto refuse = [&](unsigned status, std::string code, std::string message) {
+    metrics_.sms_inbound(code);
+    spdlog::warn("[sms] refused an inbound SMS ({}): {}", code, message);
+    done(InboundResult{status, std::move(code), std::move(message)});
+  };
+  if (!sms_) return refuse(404, "not_found", "SMS is not enabled on this relay");
+  const auto from = proto::normalise_number(in.from, cfg.country_code);
+  if (!from) return refuse(400, "invalid_number", "the sender (from) is not a valid phone number");
+  const auto to = proto::normalise_number(in.to, cfg.country_code);
+  if (!to) return refuse(400, "invalid_number", "the receiver (to) is not a valid phone number");
+  if (std::find(cfg.proxy_numbers.begin(), cfg.proxy_numbers.end(), *to) == cfg.proxy_numbers.end())
+    return refuse(404, "unknown_proxy_number", "the receiver (to) is not a proxy number of this relay");
+  const auto chars = proto::utf8_length(in.text);
+  if (!chars) return refuse(400, "invalid_text", "the text is not valid UTF-8");
+  if (in.text.find_first_not_of(" \t\r\n") == std::string::npos) return refuse(400, "empty_text", "the text is empty");
+  if (*chars > cfg.max_text_chars)
+    return refuse(413, "too_large", fmt::format("the text is over sms.max_text_chars ({})", cfg.max_text_chars));
+
+  const auto key = route_key(*from, *to);
+  auto route = sms_routes_.find(key);
+  if (route == sms_routes_.end()) {
+    out_of_session(key, *from, *to);
+    metrics_.sms_inbound("out_of_session");
+    return done(InboundResult{200, "out_of_session", "not delivered: no live session for this sender and number"});
+  }
+  Live& s = live_.at(route->second);
+  if (is_stop_word(in.text)) {
+    spdlog::info("[sms] the client of session {} sent a stop word", s.rec.id);
+    begin_close(s, "ended_by_client");
+    // Answered once what begin_close stored has committed.
+    return submit([](store::Store&) {}, [this, done = std::move(done)](std::exception_ptr e) {
+      if (e) return done(InboundResult{500, "internal", "the session could not be ended"});
+      metrics_.sms_inbound("ended");
+      done(InboundResult{200, "ended", "the session is ending"});
+    });
+  }
+  const UnixMs now = clock_.now();
+  bool redacted = false;
+  if (auto refusal = admit(s, Role::client, in.text, redacted, now)) {
+    if (refusal->first == ErrorCode::rate_limited) return refuse(429, "rate_limited", std::string(refusal->second));
+    if (refusal->first == ErrorCode::contact_details_blocked && !cfg.blocked_notice.empty())
+      sms_->send(OutboundSms{s.rec.proxy_number, s.rec.client_number, cfg.blocked_notice, s.rec.id, {}});
+    // Deliberately not delivered: a retry would be refused again.
+    metrics_.sms_inbound(proto::to_string(refusal->first));
+    return done(InboundResult{200, std::string(proto::to_string(refusal->first)), std::string(refusal->second)});
+  }
+  // Kannel's id makes a retried request store nothing twice.
+  std::string send_id = !in.gateway_id.empty() && in.gateway_id.size() <= 56 ? "kannel:" + in.gateway_id
+                                                                             : "sms:" + crypto::new_token().substr(0, 24);
+  auto text = std::make_shared<const std::string>(std::move(in.text));
+  append(s, Role::client, std::move(send_id), text, redacted, now,
+         [this, text, redacted, done = std::move(done)](Live* s, std::exception_ptr e,
+                                                        const std::optional<store::AppendResult>& result) {
+           if (e) {
+             spdlog::error("[sms] an inbound SMS could not be stored: {}", what(e));
+             return done(InboundResult{500, "internal", "the message could not be stored"});
+           }
+           if (!result) {
+             metrics_.sms_inbound("out_of_session");
+             return done(InboundResult{200, "out_of_session", "not delivered: the session has ended"});
+           }
+           metrics_.sms_inbound("stored");
+           done(InboundResult{200, "stored", "stored for delivery"});
+           if (result->duplicate || !s) return;
+           spdlog::info("[sms] an SMS from the client of session {} was stored", s->rec.id);
+           relay_stored(*s, Role::client, *result, *text, redacted, false);
+         });
+}
+
+void SessionManager::resume_sms() {
+  if (!sms_) return;
+  std::vector<std::string> ids;
+  for (const auto& [id, s] : live_)
+    if (sms_session(s)) ids.push_back(id);
+  auto messages = std::make_shared<std::vector<store::StoredMessage>>();
+  auto notices = std::make_shared<std::vector<std::pair<store::SmsNotice, std::string>>>();
+  submit(
+      [ids, messages, notices](store::Store& st) {
+        for (const auto& id : ids) {
+          auto m = st.pending(id, Role::client);
+          std::move(m.begin(), m.end(), std::back_inserter(*messages));
+        }
+        for (auto& n : st.sms_notices())
+          if (auto number = st.client_number(n.client_id)) notices->emplace_back(std::move(n), std::move(*number));
+      },
+      [this, messages, notices](std::exception_ptr e) {
+        if (e) return spdlog::error("[sms] the SMS queue could not be read: {}", what(e));
+        std::size_t queued = 0;
+        for (auto& m : *messages) {
+          auto it = live_.find(m.session);
+          if (it == live_.end() || it->second.client) continue;
+          send_sms(it->second, m.seq, std::move(m.text), {});
+          ++queued;
+        }
+        for (auto& [n, number] : *notices)
+          queue_notice(n.id, n.proxy_number, std::make_shared<const crypto::ArenaText>(*numbers_, number), n.text);
+        spdlog::info("[sms] resumed {} messages and {} notices for the gateway", queued, notices->size());
+      });
 }
 
 }  // namespace tirai::relay

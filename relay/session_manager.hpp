@@ -8,9 +8,11 @@
 #include "relay/metrics.hpp"
 #include "relay/peer.hpp"
 #include "relay/runner.hpp"
+#include "relay/sms.hpp"
 #include "store/store.hpp"
 
 #include <functional>
+#include <utility>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -32,6 +34,7 @@ struct BookRequest {
   std::string talent;
   std::string client_number;  // as the operator typed it; validated as E.164
   std::string package;
+  std::optional<bool> sms;  // a proxy number for the client; default: when SMS is enabled
 };
 
 struct Booking {
@@ -39,6 +42,7 @@ struct Booking {
   std::string client_alias;
   std::string client_token;  // shown once, never stored
   UnixMs expires_at{};
+  std::string proxy_number;  // empty without SMS
 };
 
 struct ClientCheck {
@@ -97,6 +101,21 @@ class SessionManager {
   std::size_t live_sessions() const { return live_.size(); }
   std::size_t connections() const { return peers_.size(); }
 
+  // ---- SMS (design §9) ----
+  // Turns proxy numbers on: SMS go out through `gateway`; client numbers
+  // live in `numbers` (an arena of this thread). Call before load().
+  void enable_sms(SmsGateway& gateway, crypto::KeyArena& numbers) {
+    sms_ = &gateway;
+    numbers_ = &numbers;
+  }
+  crypto::KeyArena* number_arena() const { return numbers_; }
+  // A mobile-originated SMS from the gateway listener; `done` gets the answer
+  // for the gateway, given only once the message is stored.
+  void on_sms(InboundSms sms, std::function<void(InboundResult)> done);
+  // After load(): queues what waited for the gateway when the relay stopped
+  // (talents' messages to SMS clients, relay notices).
+  void resume_sms();
+
   // ---- time ----
   // Does what is due at clock.now(): expiry notices, expiry, end of grace, purges.
   void tick();
@@ -120,7 +139,11 @@ class SessionManager {
     UnixMs last_activity = 0;   // for the package's idle timeout
     Bucket send_bucket[2];      // per sender (talent, client), for messages_per_minute
     std::size_t carried_digits[2] = {0, 0};  // a number split across messages, per sender
+    std::string route;  // key in sms_routes_; empty without SMS
   };
+  using Refusal = std::pair<proto::ErrorCode, std::string_view>;
+
+  using Appended = std::function<void(Live*, std::exception_ptr, const std::optional<store::AppendResult>&)>;
   struct TalentEntry {
     std::int64_t id{};
     std::string secret_hash;
@@ -135,6 +158,27 @@ class SessionManager {
   void on_end(Peer& p, const proto::End& e);
   void on_rate(Peer& p, const proto::Rate& r);
   void on_call(Peer& p, const proto::Call& c);
+  // The session's policy on a text about to be sent: quota, rate, contact
+  // guard (which may redact `text`). A refusal, or nullopt when it may go.
+  std::optional<Refusal> admit(Live& s, proto::Role sender, std::string& text, bool& redacted, UnixMs now);
+  // Stores a message; `then` runs after the commit with the session (if still live).
+  void append(Live& s, proto::Role sender, std::string send_id, std::shared_ptr<const std::string> text, bool redacted,
+              UnixMs now, Appended then);
+  // What follows a stored message: counts, state, delivery to the other side
+  // (unless it went by SMS), quota notices.
+  void relay_stored(Live& s, proto::Role sender, const store::AppendResult& r, const std::string& text, bool redacted,
+                    bool sent_by_sms);
+  bool sms_session(const Live& s) const { return sms_ && !s.route.empty() && s.rec.client_number; }
+  std::string route_key(std::string_view number, std::string_view proxy) const;
+  void add_route(Live& s);
+  void remove_route(Live& s);
+  // Sends a talent's message to the SMS client; acknowledges it once the gateway accepted it.
+  void send_sms(Live& s, std::int64_t seq, std::string text, std::function<void()> accepted);
+  // A relay notice to the SMS client of `s`, kept in the store until the gateway accepts it.
+  void sms_notice(Live& s, const std::string& text);
+  void queue_notice(std::int64_t id, std::string proxy, std::shared_ptr<const crypto::ArenaText> to, std::string text);
+  void out_of_session(const std::string& key, const std::string& from, const std::string& proxy);
+  bool is_stop_word(std::string_view text) const;
   // Login rate limit per alias and per source address; false when exceeded.
   bool login_allowed(const Peer& p, const std::string& alias);
   store::RestrictionRule restriction_rule() const { return {policy_.restrict_below_rating, policy_.restrict_min_ratings}; }
@@ -184,6 +228,10 @@ class SessionManager {
   std::multimap<UnixMs, std::string> deadlines_;
   UnixMs next_purge_ = 0;
   std::function<void()> deadline_changed_;
+  SmsGateway* sms_ = nullptr;
+  crypto::KeyArena* numbers_ = nullptr;
+  std::unordered_map<std::string, std::string> sms_routes_;  // blind index + proxy number → session id
+  std::unordered_map<std::string, UnixMs> oos_replied_;      // blind index + proxy number → last reply
   std::string dummy_hash_;  // verified against for unknown aliases, so both cost the same
   std::shared_ptr<const std::string> auth_failed_frame_;
 };

@@ -13,7 +13,7 @@ constexpr std::int64_t application_id = 0x54495241;
 
 // Each step brings the schema from version i to i+1. Never edit a released
 // step; append a new one.
-constexpr std::array<std::string_view, 2> steps = {
+constexpr std::array<std::string_view, 3> steps = {
     R"sql(
 CREATE TABLE talents (
   id          INTEGER PRIMARY KEY,
@@ -94,6 +94,30 @@ CREATE INDEX ratings_by_client ON ratings(client_id);
 ALTER TABLE sessions ADD COLUMN idle_timeout INTEGER NOT NULL DEFAULT 0;
 -- Set when the contact guard replaced part of the text with [hidden].
 ALTER TABLE messages ADD COLUMN redacted INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 3: proxy numbers (SMS through Kannel).
+    R"sql(
+-- The pool number a live session's client writes to; cleared at teardown.
+ALTER TABLE sessions ADD COLUMN proxy_number TEXT;
+CREATE INDEX sessions_by_client ON sessions(client_id);
+-- The proxy number of a client's last session with a talent, for sticky
+-- selection; purged with the session records, deleted on erasure.
+CREATE TABLE sms_sticky (
+  client_id    INTEGER NOT NULL REFERENCES clients(id),
+  talent_id    INTEGER NOT NULL REFERENCES talents(id),
+  proxy_number TEXT NOT NULL,
+  used_at      INTEGER NOT NULL,
+  PRIMARY KEY (client_id, talent_id)
+) WITHOUT ROWID;
+-- Relay notices to SMS clients (expiry warning, session ended) until Kannel
+-- accepts them. The number is not here: it is read from clients when sent.
+CREATE TABLE sms_outbox (
+  id           INTEGER PRIMARY KEY,
+  client_id    INTEGER NOT NULL REFERENCES clients(id),
+  proxy_number TEXT NOT NULL,
+  text         TEXT NOT NULL,
+  created_at   INTEGER NOT NULL
+);
 )sql",
 };
 

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace tirai::store {
 
 namespace {
@@ -48,7 +50,7 @@ constexpr std::string_view session_columns =
     // teardown writes it into the minimal record before the messages go.
     "CASE s.state WHEN 'closed' THEN s.message_count ELSE "
     "(SELECT coalesce(max(m.seq), 0) FROM messages m WHERE m.session_id = s.id) END, "
-    "s.token_hash, s.idle_timeout FROM sessions s JOIN talents t ON t.id = s.talent_id";
+    "s.token_hash, s.idle_timeout, s.proxy_number FROM sessions s JOIN talents t ON t.id = s.talent_id";
 
 }  // namespace
 
@@ -171,6 +173,7 @@ bool Store::remove_talent(std::int64_t talent_id) {
       .bind(1, talent_id)
       .run();
   db_.cached("DELETE FROM sessions WHERE talent_id = ?").bind(1, talent_id).run();
+  db_.cached("DELETE FROM sms_sticky WHERE talent_id = ?").bind(1, talent_id).run();
   db_.cached("DELETE FROM talents WHERE id = ?").bind(1, talent_id).run();
   return db_.changes() == 1;
 }
@@ -288,6 +291,8 @@ std::vector<std::string> Store::erase_client(std::string_view number, UnixMs now
       .run();
   db_.cached("DELETE FROM sessions WHERE client_id = ?").bind(1, *client_id).run();
   db_.cached("DELETE FROM ratings WHERE client_id = ?").bind(1, *client_id).run();
+  db_.cached("DELETE FROM sms_sticky WHERE client_id = ?").bind(1, *client_id).run();
+  db_.cached("DELETE FROM sms_outbox WHERE client_id = ?").bind(1, *client_id).run();
   db_.cached("DELETE FROM clients WHERE id = ?").bind(1, *client_id).run();
   return live;
 }
@@ -297,7 +302,8 @@ void Store::insert_session(const SessionRecord& r) {
   const auto wrapped = crypto::seal(keys_.data_key_wrap(), key.bytes(), data_key_ad(r.id));
   db_.cached(
          "INSERT INTO sessions(id, talent_id, client_id, client_alias, package, channels, max_messages, "
-         "state, booked_at, expires_at, token_hash, data_key, idle_timeout) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)")
+         "state, booked_at, expires_at, token_hash, data_key, idle_timeout, proxy_number) "
+         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
       .bind(1, r.id)
       .bind(2, r.talent_id)
       .bind(3, r.client_id)
@@ -311,6 +317,7 @@ void Store::insert_session(const SessionRecord& r) {
       .bind(11, r.token_hash)
       .bind(12, wrapped)
       .bind(13, r.idle_timeout_ms)
+      .bind(14, r.proxy_number.empty() ? std::nullopt : std::optional<std::string_view>(r.proxy_number))
       .run();
   data_keys_.insert_or_assign(r.id, std::move(key));
   last_seq_[r.id] = 0;
@@ -336,6 +343,7 @@ SessionRecord Store::read_session(const Statement& st) {
   r.message_count = st.int64(15);
   r.token_hash = st.blob(16);
   r.idle_timeout_ms = st.int64(17);
+  r.proxy_number = st.text(18);
   return r;
 }
 
@@ -389,7 +397,7 @@ void Store::mark_warned(std::string_view id) {
 bool Store::teardown(std::string_view id, std::string_view reason, UnixMs closed_at) {
   db_.cached(
          "UPDATE sessions SET state = 'closed', close_reason = ?, closed_at = ?, closing_until = NULL, "
-         "client_alias = NULL, token_hash = NULL, data_key = NULL, "
+         "client_alias = NULL, token_hash = NULL, data_key = NULL, proxy_number = NULL, "
          "message_count = (SELECT coalesce(max(seq), 0) FROM messages WHERE session_id = sessions.id) "
          "WHERE id = ? AND state != 'closed'")
       .bind(1, reason)
@@ -406,7 +414,89 @@ bool Store::teardown(std::string_view id, std::string_view reason, UnixMs closed
 
 int Store::purge_closed(UnixMs before) {
   db_.cached("DELETE FROM sessions WHERE state = 'closed' AND closed_at < ?").bind(1, before).run();
-  return db_.changes();
+  const int purged = db_.changes();
+  db_.cached("DELETE FROM sms_sticky WHERE used_at < ?").bind(1, before).run();
+  return purged;
+}
+
+std::optional<std::string> pick_proxy_number(const std::vector<std::string>& pool,
+                                             const std::vector<std::string>& busy,
+                                             const std::optional<std::string>& sticky, bool avoid_sticky,
+                                             const std::unordered_map<std::string, std::int64_t>& load) {
+  std::vector<const std::string*> free;
+  for (const auto& n : pool)
+    if (std::find(busy.begin(), busy.end(), n) == busy.end()) free.push_back(&n);
+  if (free.empty()) return std::nullopt;
+  const auto is_sticky = [&](const std::string* n) { return sticky && *n == *sticky; };
+  if (!avoid_sticky) {
+    for (const auto* n : free)
+      if (is_sticky(n)) return *n;
+  } else if (free.size() > 1) {
+    std::erase_if(free, is_sticky);
+  }
+  const auto load_of = [&](const std::string* n) {
+    auto it = load.find(*n);
+    return it == load.end() ? std::int64_t{0} : it->second;
+  };
+  // stable: among equally loaded numbers, the first in the pool wins
+  return **std::min_element(free.begin(), free.end(),
+                            [&](const auto* a, const auto* b) { return load_of(a) < load_of(b); });
+}
+
+std::optional<std::string> Store::choose_proxy(std::int64_t client_id, std::int64_t talent_id, const ProxyChoice& how) {
+  std::vector<std::string> busy;
+  {
+    auto& st = db_.cached(
+        "SELECT proxy_number FROM sessions WHERE client_id = ? AND state != 'closed' AND proxy_number IS NOT NULL");
+    st.bind(1, client_id);
+    while (st.step()) busy.push_back(st.text(0));
+  }
+  std::optional<std::string> sticky;
+  {
+    auto& st = db_.cached("SELECT proxy_number FROM sms_sticky WHERE client_id = ? AND talent_id = ?");
+    st.bind(1, client_id).bind(2, talent_id);
+    if (st.step()) sticky = st.text(0);
+  }
+  std::unordered_map<std::string, std::int64_t> load;
+  {
+    auto& st = db_.cached(
+        "SELECT proxy_number, count(*) FROM sessions WHERE state != 'closed' AND proxy_number IS NOT NULL "
+        "GROUP BY proxy_number");
+    while (st.step()) load[st.text(0)] = st.int64(1);
+  }
+  return pick_proxy_number(*how.pool, busy, sticky, how.avoid_sticky, load);
+}
+
+void Store::remember_proxy(std::int64_t client_id, std::int64_t talent_id, std::string_view number, UnixMs now) {
+  db_.cached(
+         "INSERT INTO sms_sticky(client_id, talent_id, proxy_number, used_at) VALUES(?,?,?,?) "
+         "ON CONFLICT(client_id, talent_id) DO UPDATE SET proxy_number = excluded.proxy_number, "
+         "used_at = excluded.used_at")
+      .bind(1, client_id)
+      .bind(2, talent_id)
+      .bind(3, number)
+      .bind(4, now)
+      .run();
+}
+
+std::int64_t Store::add_sms_notice(std::int64_t client_id, std::string_view proxy_number, std::string_view text,
+                                   UnixMs now) {
+  db_.cached("INSERT INTO sms_outbox(client_id, proxy_number, text, created_at) VALUES(?,?,?,?)")
+      .bind(1, client_id)
+      .bind(2, proxy_number)
+      .bind(3, text)
+      .bind(4, now)
+      .run();
+  return db_.last_insert_rowid();
+}
+
+void Store::remove_sms_notice(std::int64_t id) { db_.cached("DELETE FROM sms_outbox WHERE id = ?").bind(1, id).run(); }
+
+std::vector<SmsNotice> Store::sms_notices() {
+  auto& st = db_.cached("SELECT id, client_id, proxy_number, text FROM sms_outbox ORDER BY id");
+  std::vector<SmsNotice> out;
+  while (st.step()) out.push_back({st.int64(0), st.int64(1), st.text(2), st.text(3)});
+  return out;
 }
 
 const crypto::KeyArena::Key* Store::data_key(std::string_view session) {

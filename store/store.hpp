@@ -61,6 +61,9 @@ struct SessionRecord {
   bool warned = false;
   std::int64_t message_count = 0;
   Bytes token_hash;  // empty after teardown
+  std::string proxy_number;  // the pool number the client texts; empty without SMS and after teardown
+  // The client's number for SMS sessions, filled in by the relay (not read here).
+  std::shared_ptr<const crypto::ArenaText> client_number;
   ClientStanding standing;  // filled on request (standing()), not stored with the session
 };
 
@@ -69,6 +72,29 @@ struct AppendResult {
   UnixMs sent_at{};
   bool duplicate = false;
 };
+
+// A relay notice waiting for the SMS gateway.
+struct SmsNotice {
+  std::int64_t id{};
+  std::int64_t client_id{};
+  std::string proxy_number;
+  std::string text;
+};
+
+// How a proxy number is chosen for a booking (design §9).
+struct ProxyChoice {
+  const std::vector<std::string>* pool = nullptr;  // in the operator's order
+  bool avoid_sticky = false;                        // false: sticky
+};
+
+// The pool rule as a pure function: a number not in `busy` (the client's live
+// sessions' numbers); the sticky number when free and wanted, else (or when
+// avoided and another is free) the least loaded free number, ties in pool
+// order. nullopt when every number is busy for this client.
+std::optional<std::string> pick_proxy_number(const std::vector<std::string>& pool,
+                                             const std::vector<std::string>& busy,
+                                             const std::optional<std::string>& sticky, bool avoid_sticky,
+                                             const std::unordered_map<std::string, std::int64_t>& load);
 
 struct StoredMessage {
   std::string session;
@@ -148,8 +174,21 @@ class Store {
   // ids, token hash, client alias and data key are deleted; the minimal record
   // (ids, times, counts, reason) stays. False when already closed or unknown.
   bool teardown(std::string_view id, std::string_view reason, UnixMs closed_at);
-  // Deletes minimal records of sessions closed before `before`; returns how many.
+  // Deletes minimal records of sessions closed before `before` (and sticky
+  // proxy numbers last used before it); returns how many sessions.
   int purge_closed(UnixMs before);
+
+  // ---- proxy numbers ----
+  // Chooses the proxy number for a new session of this client with this
+  // talent under the pool rule; nullopt when the pool is exhausted for them.
+  std::optional<std::string> choose_proxy(std::int64_t client_id, std::int64_t talent_id, const ProxyChoice& how);
+  // Remembers the number for sticky selection.
+  void remember_proxy(std::int64_t client_id, std::int64_t talent_id, std::string_view number, UnixMs now);
+  // Queues a notice; returns its id.
+  std::int64_t add_sms_notice(std::int64_t client_id, std::string_view proxy_number, std::string_view text, UnixMs now);
+  void remove_sms_notice(std::int64_t id);
+  // Queued notices, oldest first.
+  std::vector<SmsNotice> sms_notices();
 
   // ---- messages ----
   // Stores a message under the next seq of its session. A retry with the

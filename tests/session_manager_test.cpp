@@ -131,7 +131,7 @@ struct Fixture {
   Booking book(const std::string& talent, const std::string& number = "+6281234567890",
                const std::string& package = "chat-30m") {
     std::optional<AdminResult<Booking>> result;
-    mgr->book({talent, number, package}, [&](AdminResult<Booking> r) { result = std::move(r); });
+    mgr->book({talent, number, package, std::nullopt}, [&](AdminResult<Booking> r) { result = std::move(r); });
     settle();
     REQUIRE(result);
     REQUIRE(std::holds_alternative<Booking>(*result));
@@ -428,11 +428,11 @@ TEST_CASE_METHOD(Fixture, "admin validation answers with codes", "[session][admi
   mgr->add_talent("bella", "short", [&](auto e) { err = e; });
   CHECK(err->code == "weak_secret");
   std::optional<AdminResult<Booking>> r;
-  mgr->book({"natasha", "0812345678", "chat-30m"}, [&](auto v) { r = v; });
+  mgr->book({"natasha", "0812345678", "chat-30m", std::nullopt}, [&](auto v) { r = v; });
   CHECK(std::get<AdminError>(*r).code == "invalid_number");
-  mgr->book({"nobody", "+6281234567890", "chat-30m"}, [&](auto v) { r = v; });
+  mgr->book({"nobody", "+6281234567890", "chat-30m", std::nullopt}, [&](auto v) { r = v; });
   CHECK(std::get<AdminError>(*r).code == "unknown_talent");
-  mgr->book({"natasha", "+6281234567890", "gold"}, [&](auto v) { r = v; });
+  mgr->book({"natasha", "+6281234567890", "gold", std::nullopt}, [&](auto v) { r = v; });
   CHECK(std::get<AdminError>(*r).code == "unknown_package");
   CHECK(mgr->end_by_operator("s_nope")->code == "unknown_session");
 }
@@ -443,7 +443,7 @@ namespace {
 std::optional<AdminError> book_error(Fixture& f, const std::string& talent, const std::string& number,
                                      const std::string& package = "chat-30m") {
   std::optional<AdminResult<Booking>> result;
-  f.mgr->book({talent, number, package}, [&](AdminResult<Booking> r) { result = std::move(r); });
+  f.mgr->book({talent, number, package, std::nullopt}, [&](AdminResult<Booking> r) { result = std::move(r); });
   f.settle();
   REQUIRE(result);
   if (auto* e = std::get_if<AdminError>(&*result)) return *e;

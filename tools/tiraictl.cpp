@@ -169,6 +169,9 @@ int main(int argc, char** argv) {
   open->add_option("--talent", talent_alias, "talent alias")->required();
   open->add_option("--client", client_number, "client's real number, E.164 (+62...)")->required();
   open->add_option("--package", package, "package name (see tiraictl packages)")->required();
+  std::optional<bool> sms;
+  open->add_flag("--sms,!--no-sms", sms,
+                 "give the client a proxy number to text (default: when [sms] is enabled); --no-sms: the link only");
   auto* list = session->add_subcommand("list", "list sessions (no real numbers)");
   list->add_option("--state", state, "open, active, closing or closed");
   auto* show = session->add_subcommand("show", "show one session");
@@ -216,14 +219,17 @@ int main(int argc, char** argv) {
       ctl.call("DELETE", "/v1/talents/" + alias);
       ctl.emit(json::object{{"removed", alias}}, [&] { std::cout << "talent " << alias << " removed and erased\n"; });
     } else if (*open) {
-      auto v = ctl.call("POST", "/v1/sessions",
-                        json::object{{"talent", talent_alias}, {"client", client_number}, {"package", package}});
+      json::object req{{"talent", talent_alias}, {"client", client_number}, {"package", package}};
+      if (sms) req["sms"] = *sms;
+      auto v = ctl.call("POST", "/v1/sessions", req);
       ctl.emit(v, [&] {
         const auto& o = v.as_object();
         std::cout << "session       " << str(o.at("session")) << "\n"
                   << "client alias  " << str(o.at("client_alias")) << "\n"
-                  << "expires at    " << str(o.at("expires_at")) << "\n"
-                  << "client token  " << str(o.at("client_token")) << "\n"
+                  << "expires at    " << str(o.at("expires_at")) << "\n";
+        if (o.contains("proxy_number"))
+          std::cout << "proxy number  " << str(o.at("proxy_number")) << "  (the client texts this number)\n";
+        std::cout << "client token  " << str(o.at("client_token")) << "\n"
                   << "(give the token to the client now: it is shown once and never stored)\n";
       });
     } else if (*list) {
@@ -233,11 +239,13 @@ int main(int argc, char** argv) {
         for (const auto& s : v.at("sessions").as_array()) {
           const auto& o = s.as_object();
           rows.push_back({str(o.at("session")), str(o.at("talent")),
-                          o.contains("client_alias") ? str(o.at("client_alias")) : "-", str(o.at("package")),
+                          o.contains("client_alias") ? str(o.at("client_alias")) : "-",
+                          o.contains("proxy_number") ? str(o.at("proxy_number")) : "-", str(o.at("package")),
                           str(o.at("state")), o.contains("close_reason") ? str(o.at("close_reason")) : "-",
                           str(o.at("messages")), str(o.at("expires_at"))});
         }
-        print_table({"SESSION", "TALENT", "CLIENT", "PACKAGE", "STATE", "REASON", "MESSAGES", "EXPIRES"}, rows);
+        print_table({"SESSION", "TALENT", "CLIENT", "PROXY", "PACKAGE", "STATE", "REASON", "MESSAGES", "EXPIRES"},
+                    rows);
       });
     } else if (*show) {
       auto v = ctl.call("GET", "/v1/sessions/" + id);

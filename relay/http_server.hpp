@@ -1,0 +1,149 @@
+#pragma once
+// The HTTP/1.1 server both the admin API and the SMS gateway listener use:
+// requests in order on keep-alive connections, plain or TLS, bounded bodies,
+// and one reply type. Included only by the listeners' .cpp files (Beast is
+// heavy to compile).
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace tirai::relay::httpd {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+struct Reply {
+  unsigned status = 200;
+  json::value body;
+  std::string raw;  // used instead of `body` when set (metrics text)
+  std::string content_type = "application/json";
+};
+
+inline Reply json_reply(unsigned status, json::value body) {
+  Reply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+inline Reply error_reply(unsigned status, std::string_view code, std::string_view message) {
+  return Reply{status, json::object{{"error", code}, {"message", message}}, {}, "application/json"};
+}
+
+// Waits, inside a coroutine, for a callback-style call. The callback is
+// posted so that it never resumes the coroutine from inside its initiation.
+template <typename T, typename Start>
+asio::awaitable<T> await_callback(Start start) {
+  auto ex = co_await asio::this_coro::executor;
+  // Named, not a temporary inside the co_await: GCC 12 destroys such
+  // temporaries twice (PR 99576).
+  auto initiation = [start = std::move(start), ex](auto handler) mutable {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    start([h, ex](T value) mutable {
+      asio::post(ex, [h, value = std::move(value)]() mutable { std::move(*h)(std::move(value)); });
+    });
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(std::move(initiation),
+                                                                                  asio::use_awaitable);
+}
+
+// A connection's request handler.
+using Handler = std::function<asio::awaitable<Reply>(const Request&)>;
+
+// One connection, plain or TLS: requests in order, keep-alive. `tag` names
+// the listener in log lines, which carry the path but never the query.
+template <typename Stream>
+asio::awaitable<void> serve(std::shared_ptr<Stream> owned, Handler handler, std::string tag) {
+  constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+  auto& stream = *owned;
+  auto& lowest = beast::get_lowest_layer(stream);
+  beast::flat_buffer buffer;
+  if constexpr (is_tls) {
+    lowest.expires_after(std::chrono::seconds(10));
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (ec) co_return;
+  }
+  for (;;) {
+    lowest.expires_after(std::chrono::seconds(30));
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024);
+    parser.header_limit(16 * 1024);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+    if (ec) {
+      if (ec == http::error::body_limit || ec == http::error::header_limit) {
+        Response res{http::status::payload_too_large, 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = R"({"error":"too_large","message":"the request is over the size limit"})";
+        res.keep_alive(false);
+        res.prepare_payload();
+        co_await http::async_write(stream, res, use_tuple);
+      }
+      break;
+    }
+    auto req = parser.release();
+    const std::string path(req.target().substr(0, req.target().find('?')));
+    Reply reply;
+    try {
+      reply = co_await handler(req);
+    } catch (const std::exception& e) {
+      spdlog::error("[{}] {} failed: {}", tag, path, e.what());
+      reply = error_reply(500, "internal", "internal error");
+    }
+    spdlog::debug("[{}] {} {} -> {}", tag, std::string(req.method_string()), path, reply.status);
+    Response res{static_cast<http::status>(reply.status), req.version()};
+    res.set(http::field::server, "tirai");
+    res.set(http::field::cache_control, "no-store");
+    if (reply.status != 204) {
+      res.set(http::field::content_type, reply.content_type);
+      res.body() = reply.raw.empty() ? json::serialize(reply.body) : std::move(reply.raw);
+    }
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
+    if (wec || !req.keep_alive()) break;
+  }
+  if constexpr (is_tls) {
+    lowest.expires_after(std::chrono::seconds(5));
+    co_await stream.async_shutdown(use_tuple);
+  }
+  beast::error_code ignored;
+  lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+// Accepts connections until the acceptor is closed; `make_handler` gives
+// each connection its handler.
+inline asio::awaitable<void> run_listener(tcp::acceptor& acceptor, asio::ssl::context* tls,
+                                          std::function<Handler()> make_handler, std::string tag) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      continue;
+    }
+    auto handler = make_handler();
+    if (tls) {
+      auto s = std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(socket), *tls);
+      asio::co_spawn(acceptor.get_executor(), serve(s, std::move(handler), tag), asio::detached);
+    } else {
+      auto s = std::make_shared<beast::tcp_stream>(std::move(socket));
+      asio::co_spawn(acceptor.get_executor(), serve(s, std::move(handler), tag), asio::detached);
+    }
+  }
+}
+
+}  // namespace tirai::relay::httpd

@@ -1,0 +1,48 @@
+#pragma once
+#include "crypto/key_arena.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace tirai::relay {
+
+// One SMS for the gateway to send to a client.
+struct OutboundSms {
+  std::string from;                          // the proxy number
+  std::shared_ptr<const crypto::ArenaText> to;  // the client's real number
+  std::string text;                          // UTF-8
+  std::string session;                       // the live session it belongs to; "" for relay notices
+  // Called on the relay thread once the gateway accepted it (Kannel's 2xx).
+  std::function<void()> accepted;
+};
+
+// Where the session manager sends SMS. The real one queues for Kannel's
+// sendsms interface and retries until Kannel accepts; tests use a fake.
+class SmsGateway {
+ public:
+  virtual ~SmsGateway() = default;
+  virtual void send(OutboundSms sms) = 0;
+  // Forgets everything still queued for `session` (teardown): nothing of a
+  // session is sent after it.
+  virtual void drop_session(const std::string& session) = 0;
+};
+
+// A mobile-originated SMS as the gateway listener decoded it (text in UTF-8,
+// numbers as the gateway sent them).
+struct InboundSms {
+  std::string from;
+  std::string to;
+  std::string text;
+  std::string gateway_id;  // Kannel's message id (%I), when the get-url carries it: retries are stored once
+};
+
+// What the listener answers the gateway: 2xx only once the message is stored
+// (or deliberately not delivered); anything else makes Kannel retry.
+struct InboundResult {
+  unsigned status = 200;
+  std::string code;  // "stored", "ended", "out_of_session", or an error code
+  std::string message;
+};
+
+}  // namespace tirai::relay

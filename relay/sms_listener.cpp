@@ -1,0 +1,59 @@
+#include "relay/listeners.hpp"
+
+#include "crypto/secret.hpp"
+#include "proto/sms.hpp"
+#include "relay/http_server.hpp"
+
+namespace tirai::relay {
+
+using namespace httpd;
+
+namespace {
+
+// Kannel's sms-service calls GET /v1/sms/kannel?from=…&to=…&text=…&secret=…
+// (design §9), optionally with charset (%C), coding (%c) and id (%I).
+asio::awaitable<Reply> handle_sms(SessionManager& manager, const SmsConfig& config, const Request& req) {
+  const std::string_view target = req.target();
+  const auto q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  if (path != "/v1/sms/kannel") co_return error_reply(404, "not_found", "no such endpoint");
+  if (req.method() != http::verb::get) co_return error_reply(405, "method_not_allowed", "use GET");
+  const auto params = proto::parse_query(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
+  if (!params) co_return error_reply(400, "bad_request", "the query string is malformed");
+  const std::string *secret = nullptr, *from = nullptr, *to = nullptr, *text = nullptr, *charset = nullptr,
+                    *id = nullptr;
+  for (const auto& [k, v] : *params) {
+    if (k == "secret") secret = &v;
+    else if (k == "from") from = &v;
+    else if (k == "to") to = &v;
+    else if (k == "text") text = &v;
+    else if (k == "charset") charset = &v;
+    else if (k == "id") id = &v;
+  }
+  if (!secret || !crypto::secrets_equal(*secret, config.inbound_secret)) {
+    spdlog::warn("[sms] refused an inbound request without the right secret");
+    co_return error_reply(403, "forbidden", "a valid secret is required");
+  }
+  if (!from || !to || !text) co_return error_reply(400, "bad_request", "from, to and text are required");
+  auto utf8 = proto::to_utf8(*text, charset ? std::string_view(*charset) : std::string_view{});
+  if (!utf8) {
+    spdlog::warn("[sms] refused an inbound SMS (invalid_text): not valid in charset {}", charset ? *charset : "UTF-8");
+    co_return error_reply(400, "invalid_text", "the text is not valid in its charset");
+  }
+  InboundSms sms{*from, *to, std::move(*utf8), id ? *id : std::string()};
+  auto result = co_await await_callback<InboundResult>(
+      [&manager, sms = std::move(sms)](auto done) mutable { manager.on_sms(std::move(sms), std::move(done)); });
+  if (result.status >= 300) co_return error_reply(result.status, result.code, result.message);
+  co_return json_reply(result.status, json::object{{"result", result.code}, {"message", result.message}});
+}
+
+}  // namespace
+
+asio::awaitable<void> run_sms_listener(tcp::acceptor& acceptor, SessionManager& manager, const SmsConfig& config) {
+  auto make = [&manager, &config]() -> Handler {
+    return [&manager, &config](const Request& req) { return handle_sms(manager, config, req); };
+  };
+  co_await run_listener(acceptor, nullptr, make, "sms");
+}
+
+}  // namespace tirai::relay
