@@ -41,8 +41,9 @@ asio::awaitable<Reply> handle_sms(SessionManager& manager, const SmsConfig& conf
     co_return error_reply(400, "invalid_text", "the text is not valid in its charset");
   }
   InboundSms sms{*from, *to, std::move(*utf8), id ? *id : std::string()};
-  auto result = co_await await_callback<InboundResult>(
-      [&manager, sms = std::move(sms)](auto done) mutable { manager.on_sms(std::move(sms), std::move(done)); });
+  // Named, not a temporary inside the co_await (GCC 12 destroys those twice, PR 99576).
+  auto start = [&manager, sms = std::move(sms)](auto done) mutable { manager.on_sms(std::move(sms), std::move(done)); };
+  auto result = co_await await_callback<InboundResult>(std::move(start));
   if (result.status >= 300) co_return error_reply(result.status, result.code, result.message);
   co_return json_reply(result.status, json::object{{"result", result.code}, {"message", result.message}});
 }

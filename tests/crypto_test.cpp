@@ -75,7 +75,7 @@ TEST_CASE("XChaCha20-Poly1305 opens the draft's test vector", "[crypto]") {
         "be it.");
 }
 
-TEST_CASE("AEAD round trip; tampering, wrong associated data and wrong key all fail", "[crypto]") {
+TEST_CASE("AEAD round trip, tampering, wrong associated data and wrong key all fail", "[crypto]") {
   const auto key = generate_key();
   const auto sealed = seal(key, "+6281234567890", "tirai/clients/number_ct/7");
   CHECK(sealed.size() == aead_nonce_bytes + 14 + aead_tag_bytes);

@@ -37,7 +37,7 @@ json::object book_raw(Relay& r, const std::string& talent, const std::string& nu
 
 }  // namespace
 
-TEST_CASE("a chat-only session refuses call signalling; a voice package passes the package check", "[e2e][policy]") {
+TEST_CASE("a chat-only session refuses call signalling, a voice package passes the package check", "[e2e][policy]") {
   Relay r;
   r.enrol("natasha");
   const auto chat = r.book("natasha", "+6281234567890", "chat-30m");
@@ -132,7 +132,7 @@ TEST_CASE("KYC: refused inside the window until verified, accepted outside it", 
   book_raw(outside, "natasha", "+6281234567890", "chat-30m", 201);
 }
 
-TEST_CASE("ratings: once, while closing; the next talent sees the standing; restriction and release",
+TEST_CASE("ratings: once, while closing, the next talent sees the standing, restriction and release",
           "[e2e][policy][ratings]") {
   Relay r("[policy]\nrestrict_below_rating = 2.5\nrestrict_min_ratings = 2\n[sessions]\ngrace = \"30s\"\n");
   r.enrol("natasha");
@@ -238,7 +238,7 @@ TEST_CASE("the corpus through the relay: block refuses contact details, passes t
   CHECK(recall >= 0.90);
 }
 
-TEST_CASE("SIGHUP reloads policy and packages; running sessions keep their package", "[e2e][policy][config]") {
+TEST_CASE("SIGHUP reloads policy and packages, running sessions keep their package", "[e2e][policy][config]") {
   Relay r("[packages.chat-3]\nchannels = [\"chat\"]\nduration = \"30m\"\nmax_messages = 3\n");
   r.enrol("natasha");
   const auto before = r.book("natasha", "+6281234567890", "chat-3");

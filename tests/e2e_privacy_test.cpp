@@ -199,7 +199,7 @@ void make_certificate(const std::filesystem::path& dir) {
 }
 }  // namespace
 
-TEST_CASE("TLS: wss and https round trips; clear text to the TLS port fails cleanly", "[e2e][privacy][tls]") {
+TEST_CASE("TLS: wss and https round trips, clear text to the TLS port fails cleanly", "[e2e][privacy][tls]") {
   TempDir certs;
   make_certificate(certs.path());
   const auto ca = (certs.path() / "cert.pem").string();

@@ -298,7 +298,7 @@ TEST_CASE("admin API: token required, clear errors, files created 0600", "[e2e][
   }
 }
 
-TEST_CASE("SIGHUP reloads packages and log level; a broken config stops the start", "[e2e][config]") {
+TEST_CASE("SIGHUP reloads packages and log level, a broken config stops the start", "[e2e][config]") {
   Relay r;
   {
     std::ofstream cfg(r.daemon.config_file(), std::ios::app);

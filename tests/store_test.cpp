@@ -121,7 +121,7 @@ TEST_CASE("messages get per-session seqs, duplicates keep their first seq, acks 
   CHECK(st.append(s.id, Role::client, "c2", "lagi", 2003)->seq == 3);
 }
 
-TEST_CASE("teardown deletes queue, token hash, alias and data key; the session then takes nothing", "[store]") {
+TEST_CASE("teardown deletes queue, token hash, alias and data key, the session then takes nothing", "[store]") {
   test::TempDir dir;
   const auto keys = test_keys();
   Store st(dir.path() / "t.db", store::Synchronous::normal, keys);

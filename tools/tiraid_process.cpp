@@ -1,6 +1,9 @@
 #include "tools/tiraid_process.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -43,24 +46,10 @@ pid_t spawn(const std::filesystem::path& program, const std::vector<std::string>
 }
 }  // namespace
 
-TiraidProcess::TiraidProcess(std::filesystem::path tiraid, std::filesystem::path dir, std::string extra_toml)
-    : tiraid_(std::move(tiraid)), dir_(std::move(dir)) {
-  // A test that tunes [relay] gets the loopback listener added to its table.
-  const std::string relay_listen = "[relay]\nlisten = \"127.0.0.1:0\"\n";
-  std::string relay_table = relay_listen;
-  if (const auto at = extra_toml.find("[relay]\n"); at != std::string::npos) {
-    extra_toml.replace(at, 8, relay_listen);
-    relay_table.clear();
-  }
-  std::ofstream cfg(config_file());
-  cfg << relay_table
-      << "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"secrets/admin.token\"\n"
-      << "[store]\npath = \"data/tirai.db\"\n"
-      << "[keys]\nmaster_key_file = \"secrets/master.key\"\n"
-      << extra_toml;
-}
+LoggedProcess::LoggedProcess(std::filesystem::path program, std::filesystem::path log_file)
+    : program_(std::move(program)), log_file_(std::move(log_file)) {}
 
-TiraidProcess::~TiraidProcess() {
+LoggedProcess::~LoggedProcess() {
   if (pid_ > 0) {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
@@ -68,33 +57,21 @@ TiraidProcess::~TiraidProcess() {
   if (reader_.joinable()) reader_.join();
 }
 
-void TiraidProcess::start() {
+void LoggedProcess::start(const std::vector<std::string>& args) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   {
     std::lock_guard lock(mutex_);
     eof_ = false;
   }
-  const std::size_t from = log_lines();
-  pid_ = spawn(tiraid_, {"--config", config_file().string()}, fds[1]);
+  pid_ = spawn(program_, args, fds[1]);
   ::close(fds[1]);
   if (reader_.joinable()) reader_.join();
   reader_ = std::thread([this, fd = fds[0]] { reader(fd); });
-  if (!wait_for_log("[daemon] ready:", from, std::chrono::seconds(30)))
-    throw std::runtime_error("tiraid did not become ready:\n" + log());
-  std::lock_guard lock(mutex_);
-  static const std::regex ready(R"(ready: relay 127\.0\.0\.1:(\d+) admin 127\.0\.0\.1:(\d+))");
-  for (std::size_t i = from; i < lines_.size(); ++i) {
-    std::smatch m;
-    if (std::regex_search(lines_[i], m, ready)) {
-      relay_port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
-      admin_port_ = static_cast<std::uint16_t>(std::stoi(m[2]));
-    }
-  }
 }
 
-void TiraidProcess::reader(int fd) {
-  std::ofstream out(log_file(), std::ios::app);
+void LoggedProcess::reader(int fd) {
+  std::ofstream out(log_file_, std::ios::app);
   std::string pending;
   char buf[4096];
   for (;;) {
@@ -119,7 +96,7 @@ void TiraidProcess::reader(int fd) {
   changed_.notify_all();
 }
 
-bool TiraidProcess::wait_for_log(std::string_view needle, std::size_t from, std::chrono::milliseconds timeout) {
+bool LoggedProcess::wait_for_log(std::string_view needle, std::size_t from, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   std::size_t checked = from;
   return changed_.wait_for(lock, timeout, [&] {
@@ -129,16 +106,20 @@ bool TiraidProcess::wait_for_log(std::string_view needle, std::size_t from, std:
   }) && checked < lines_.size();
 }
 
-std::size_t TiraidProcess::log_lines() const {
+std::size_t LoggedProcess::log_lines() const {
   std::lock_guard lock(mutex_);
   return lines_.size();
 }
 
-std::string TiraidProcess::log() const { return read_file(log_file()); }
+std::vector<std::string> LoggedProcess::lines(std::size_t from) const {
+  std::lock_guard lock(mutex_);
+  if (from >= lines_.size()) return {};
+  return {lines_.begin() + static_cast<std::ptrdiff_t>(from), lines_.end()};
+}
 
-int TiraidProcess::stop() {
+int LoggedProcess::stop(int sig) {
   if (pid_ <= 0) return -1;
-  ::kill(pid_, SIGTERM);
+  ::kill(pid_, sig);
   int status = 0;
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
@@ -146,17 +127,44 @@ int TiraidProcess::stop() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-void TiraidProcess::kill9() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-  if (reader_.joinable()) reader_.join();
-}
-
-void TiraidProcess::signal(int sig) {
+void LoggedProcess::signal(int sig) {
   if (pid_ > 0) ::kill(pid_, sig);
 }
+
+TiraidProcess::TiraidProcess(std::filesystem::path tiraid, std::filesystem::path dir, std::string extra_toml)
+    : dir_(std::move(dir)), process_(std::move(tiraid), dir_ / "tiraid.log") {
+  // A test that tunes [relay] gets the loopback listener added to its table.
+  const std::string relay_listen = "[relay]\nlisten = \"127.0.0.1:0\"\n";
+  std::string relay_table = relay_listen;
+  if (const auto at = extra_toml.find("[relay]\n"); at != std::string::npos) {
+    extra_toml.replace(at, 8, relay_listen);
+    relay_table.clear();
+  }
+  std::ofstream cfg(config_file());
+  cfg << relay_table
+      << "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"secrets/admin.token\"\n"
+      << "[store]\npath = \"data/tirai.db\"\n"
+      << "[keys]\nmaster_key_file = \"secrets/master.key\"\n"
+      << extra_toml;
+}
+
+void TiraidProcess::start() {
+  const std::size_t from = process_.log_lines();
+  process_.start({"--config", config_file().string()});
+  if (!wait_for_log("[daemon] ready:", from, std::chrono::seconds(30)))
+    throw std::runtime_error("tiraid did not become ready:\n" + log());
+  static const std::regex ready(R"(ready: relay 127\.0\.0\.1:(\d+) admin 127\.0\.0\.1:(\d+)(?: sms 127\.0\.0\.1:(\d+))?)");
+  for (const auto& line : process_.lines(from)) {
+    std::smatch m;
+    if (std::regex_search(line, m, ready)) {
+      relay_port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+      admin_port_ = static_cast<std::uint16_t>(std::stoi(m[2]));
+      sms_port_ = m[3].matched ? static_cast<std::uint16_t>(std::stoi(m[3])) : 0;
+    }
+  }
+}
+
+std::string TiraidProcess::log() const { return read_file(log_file()); }
 
 client::AdminClient TiraidProcess::admin() const {
   std::string token;
@@ -185,6 +193,19 @@ std::pair<int, std::string> run_program(const std::filesystem::path& program, co
   int status = 0;
   ::waitpid(pid, &status, 0);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error("no free port");
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 }  // namespace tirai::client
