@@ -719,3 +719,219 @@ TEST_CASE_METHOD(Fixture, "quota notice at 90%, package idle timeout, and call s
   frame(voice_client, fmt::format(R"({{"type":"call","session":"{}","action":"offer"}})", v.session));
   CHECK(voice_client.last()["message"] == "voice calls are not available on this relay yet");
 }
+
+// ---- SMS (issue: proxy numbers through Kannel), with a fake gateway ----
+
+namespace {
+
+// Holds what the relay asked to send until the test says the gateway accepted it.
+class FakeGateway final : public SmsGateway {
+ public:
+  struct Sent {
+    std::string from, to, text, session;
+  };
+  void send(OutboundSms sms) override { waiting.push_back(std::move(sms)); }
+  void drop_session(const std::string& session) override {
+    dropped.push_back(session);
+    std::erase_if(waiting, [&](const OutboundSms& s) { return s.session == session; });
+  }
+  // The gateway accepts everything waiting, in order.
+  void accept_all() {
+    while (!waiting.empty()) {
+      auto s = std::move(waiting.front());
+      waiting.pop_front();
+      sent.push_back({s.from, std::string(s.to->view()), s.text, s.session});
+      if (s.accepted) s.accepted();
+    }
+  }
+  std::deque<OutboundSms> waiting;
+  std::vector<Sent> sent;
+  std::vector<std::string> dropped;
+};
+
+const std::string P1 = "+6281100000001", P2 = "+6281100000002", C1 = "+6281234567890";
+
+struct SmsFixture : Fixture {
+  SmsFixture() {
+    config.sms.enabled = true;
+    config.sms.proxy_numbers = {P1, P2};
+    config.policy.messages_per_minute = 0;
+    mgr->enable_sms(gateway, numbers);
+  }
+  // The manager holds numbers in the arena: it goes first.
+  ~SmsFixture() { mgr.reset(); }
+  // The gateway's answer, or "pending" when it is not given yet (the test settles later).
+  InboundResult sms(const std::string& from, const std::string& to, const std::string& text, bool settled = true) {
+    answer.reset();
+    mgr->on_sms(InboundSms{from, to, text, {}}, [this](InboundResult v) { answer = std::move(v); });
+    if (settled) settle();
+    return answer.value_or(InboundResult{0, "pending", ""});
+  }
+  std::optional<InboundResult> answer;
+  crypto::KeyArena numbers;
+  FakeGateway gateway;
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(SmsFixture, "an SMS is answered only after it is stored, and the talent's accepted waits for the gateway",
+                 "[session][sms]") {
+  enrol("natasha");
+  const auto b = book("natasha", C1);
+  CHECK(b.proxy_number == P1);
+  FakePeer talent;
+  hello_talent(talent, "natasha");
+  CHECK(sms(C1, P1, "halo kak", false).code == "pending");  // not before the commit
+  settle();
+  CHECK(answer->code == "stored");
+  REQUIRE(talent.of_type("message").size() == 1);
+  CHECK(talent.of_type("message")[0]["from"] == b.client_alias.c_str());
+  CHECK(talent.of_type("message")[0]["text"] == "halo kak");
+
+  send(talent, b.session, "t1", "halo juga");
+  settle();
+  CHECK(talent.of_type("accepted").empty());
+  REQUIRE(gateway.waiting.size() == 1);
+  CHECK(gateway.waiting[0].from == P1);
+  CHECK(gateway.waiting[0].to->view() == C1);
+  CHECK(gateway.waiting[0].text == "halo juga");
+  gateway.accept_all();
+  settle();
+  REQUIRE(talent.of_type("accepted").size() == 1);
+  CHECK(talent.of_type("accepted")[0]["id"] == "t1");
+  CHECK(st->pending(b.session, proto::Role::client).empty());  // handed over: the body is gone
+  // A retried send id is accepted at once with its first seq and sent no second time.
+  send(talent, b.session, "t1", "halo juga");
+  settle();
+  CHECK(talent.of_type("accepted").size() == 2);
+  CHECK(gateway.waiting.empty());
+}
+
+TEST_CASE_METHOD(SmsFixture, "out of session: never delivered, one reply per sender and number per hour",
+                 "[session][sms]") {
+  enrol("natasha");
+  FakePeer talent;
+  hello_talent(talent, "natasha");
+  CHECK(sms(C1, P1, "halo?").code == "out_of_session");
+  CHECK(sms(C1, P1, "halo??").code == "out_of_session");
+  CHECK(sms(C1, P2, "halo???").code == "out_of_session");  // another pair
+  gateway.accept_all();
+  REQUIRE(gateway.sent.size() == 2);
+  CHECK(gateway.sent[0].from == P1);
+  CHECK(gateway.sent[0].to == C1);
+  CHECK(gateway.sent[0].text == config.sms.out_of_session_reply);
+  CHECK(gateway.sent[1].from == P2);
+  advance_to(t0 + 59 * 60 * 1000);
+  sms(C1, P1, "masih?");
+  gateway.accept_all();
+  CHECK(gateway.sent.size() == 2);
+  advance_to(t0 + 61 * 60 * 1000);
+  sms(C1, P1, "masih??");
+  gateway.accept_all();
+  CHECK(gateway.sent.size() == 3);
+  CHECK(talent.of_type("message").empty());
+  CHECK(metrics.sms_out_of_session->Value() == 5);
+  CHECK(metrics.sms_out_of_session_replies->Value() == 3);
+}
+
+TEST_CASE_METHOD(SmsFixture, "teardown drops what waits for the session, the ended notice still goes", "[session][sms]") {
+  config.sessions.grace = 0s;
+  enrol("natasha");
+  const auto b = book("natasha", C1);
+  FakePeer talent;
+  hello_talent(talent, "natasha");
+  send(talent, b.session, "t1", "satu");
+  send(talent, b.session, "t2", "dua");
+  settle();
+  CHECK(gateway.waiting.size() == 2);
+  REQUIRE_FALSE(mgr->end_by_operator(b.session));
+  settle();
+  CHECK(gateway.dropped == std::vector<std::string>{b.session});
+  REQUIRE(gateway.waiting.size() == 1);
+  CHECK(gateway.waiting[0].text == config.sms.ended_notice);
+  CHECK(st->sms_notices().size() == 1);  // kept until the gateway takes it
+  gateway.accept_all();
+  settle();
+  CHECK(st->sms_notices().empty());
+  CHECK(talent.of_type("accepted").empty());
+  // The pair is free again; an SMS on it now is out of session.
+  CHECK(sms(C1, P1, "halo?").code == "out_of_session");
+}
+
+TEST_CASE_METHOD(SmsFixture, "a stop word ends the session, the expiry notice carries the minutes", "[session][sms]") {
+  config.sms.expiry_notice = "ends in {minutes} min";
+  enrol("natasha");
+  const auto b = book("natasha", C1);
+  FakePeer talent;
+  hello_talent(talent, "natasha");
+  advance_to(t0 + 25 * 60 * 1000);  // warn_before is 5 minutes
+  gateway.accept_all();
+  settle();
+  REQUIRE(gateway.sent.size() == 1);
+  CHECK(gateway.sent[0].text == "ends in 5 min");
+  CHECK(sms(C1, P1, "Stop", false).code == "pending");
+  settle();
+  auto closing = talent.of_type("session");
+  REQUIRE_FALSE(closing.empty());
+  CHECK(closing.back()["state"] == "closing");
+  CHECK(closing.back()["reason"] == "ended_by_client");
+  CHECK(sms(C1, P1, "stop please").code == "stored");  // not just a stop word: a farewell in the grace
+}
+
+TEST_CASE_METHOD(SmsFixture, "a client on the web socket gets messages there, not by SMS; --no-sms bookings have no number",
+                 "[session][sms]") {
+  enrol("natasha");
+  const auto b = book("natasha", C1);
+  FakePeer talent, client;
+  hello_talent(talent, "natasha");
+  hello_client(client, b.client_token);
+  send(talent, b.session, "t1", "lewat web");
+  settle();
+  CHECK(gateway.waiting.empty());
+  CHECK(client.of_type("message").size() == 1);
+  CHECK(talent.of_type("accepted").size() == 1);
+  std::optional<AdminResult<Booking>> r;
+  mgr->book({"natasha", C1, "chat-30m", false}, [&](AdminResult<Booking> v) { r = std::move(v); });
+  settle();
+  REQUIRE(std::holds_alternative<Booking>(*r));
+  CHECK(std::get<Booking>(*r).proxy_number.empty());
+  mgr->book({"natasha", C1, "chat-30m", true}, [&](AdminResult<Booking> v) { r = std::move(v); });
+  settle();
+  CHECK(std::get<Booking>(*r).proxy_number == P2);
+  mgr->book({"natasha", C1, "chat-30m", true}, [&](AdminResult<Booking> v) { r = std::move(v); });
+  settle();
+  REQUIRE(std::holds_alternative<AdminError>(*r));
+  CHECK(std::get<AdminError>(*r).code == "pool_exhausted");
+  CHECK(std::get<AdminError>(*r).status == 409);
+}
+
+TEST_CASE_METHOD(SmsFixture, "after a restart, what waited for the gateway is queued again", "[session][sms]") {
+  enrol("natasha");
+  const auto b = book("natasha", C1);
+  FakePeer talent;
+  hello_talent(talent, "natasha");
+  send(talent, b.session, "t1", "sebelum restart");
+  settle();
+  REQUIRE(gateway.waiting.size() == 1);
+  mgr->detach(talent);
+  // A new relay on the same store: the gateway's memory is gone.
+  FakeGateway fresh;
+  auto restarted = make_manager();
+  restarted->enable_sms(fresh, numbers);
+  auto live = st->live_sessions();
+  for (auto& r : live) r.client_number = std::make_shared<const crypto::ArenaText>(numbers, *st->client_number(r.client_id));
+  restarted->load(st->talents(), std::move(live));
+  restarted->resume_sms();
+  settle();
+  REQUIRE(fresh.waiting.size() == 1);
+  CHECK(fresh.waiting[0].text == "sebelum restart");
+  CHECK(fresh.waiting[0].to->view() == C1);
+  fresh.accept_all();
+  settle();
+  CHECK(st->pending(b.session, proto::Role::client).empty());
+  // And inbound routing is back.
+  std::optional<InboundResult> r;
+  restarted->on_sms(InboundSms{C1, P1, "sudah", {}}, [&](InboundResult v) { r = v; });
+  settle();
+  CHECK(r->code == "stored");
+}
