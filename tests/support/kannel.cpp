@@ -14,6 +14,14 @@ namespace tirai::test {
 
 namespace {
 
+// The last lines a box said, for a failure message (its folder is removed with the test).
+std::string tail_of(const client::LoggedProcess& p) {
+  std::string out;
+  auto lines = p.lines();
+  for (std::size_t i = lines.size() > 15 ? lines.size() - 15 : 0; i < lines.size(); ++i) out += lines[i] + "\n";
+  return out;
+}
+
 std::string random_word() {
   std::random_device rd;
   std::string s;
@@ -105,7 +113,7 @@ get-url = "http://127.0.0.1:{sms}/v1/sms/kannel?from=%p&to=%P&text=%b&charset=%C
 }
 
 Kannel::~Kannel() {
-  for (auto& f : fakes_) f->stop(SIGINT);
+  for (auto& f : fakes_) f->stop(SIGKILL);
   if (smsbox_) smsbox_->stop(SIGTERM);
   if (bearer_) bearer_->stop(SIGTERM);
 }
@@ -114,7 +122,7 @@ void Kannel::start() {
   bearer_ = std::make_unique<client::LoggedProcess>(bearerbox, dir_ / "bearerbox.log");
   bearer_->start({"-v", "1", (dir_ / "kannel.conf").string()});
   if (!bearer_->wait_for_log("Start-up done"))
-    throw std::runtime_error("bearerbox did not start; see " + (dir_ / "bearerbox.log").string());
+    throw std::runtime_error("bearerbox did not start:\n" + tail_of(*bearer_));
   start_smsbox();
   start_fakesmsc({});
 }
@@ -123,7 +131,7 @@ void Kannel::start_smsbox() {
   smsbox_ = std::make_unique<client::LoggedProcess>(smsbox, dir_ / "smsbox.log");
   smsbox_->start({"-v", "1", (dir_ / "kannel.conf").string()});
   if (!smsbox_->wait_for_log("Connected to bearerbox"))
-    throw std::runtime_error("smsbox did not start; see " + (dir_ / "smsbox.log").string());
+    throw std::runtime_error("smsbox did not start:\n" + tail_of(*smsbox_));
 }
 
 void Kannel::stop_smsbox() {
@@ -131,7 +139,8 @@ void Kannel::stop_smsbox() {
 }
 
 void Kannel::start_fakesmsc(const std::vector<std::string>& messages) {
-  if (!fakes_.empty()) fakes_.back()->stop(SIGINT);
+  // SIGKILL: fakesmsc sometimes sleeps through SIGINT. What it received is already in its lines.
+  if (!fakes_.empty()) fakes_.back()->stop(SIGKILL);
   const auto from = bearer_->log_lines();
   fakes_.push_back(std::make_unique<client::LoggedProcess>(fakesmsc, dir_ / "fakesmsc.log"));
   std::vector<std::string> args = {"-H", "127.0.0.1", "-r", std::to_string(smsc_port_), "-i", "0.01",
