@@ -10,7 +10,10 @@ packages=(
   libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev
   prometheus-cpp-dev catch2
   python3 sqlite3 openssl tzdata
+  kannel kannel-extras
 )
+# kannel and kannel-extras (bearerbox, smsbox, fakesmsc) are for the SMS
+# end-to-end tests; the tests start their own boxes on free loopback ports.
 
 missing=()
 for p in "${packages[@]}"; do
