@@ -211,6 +211,10 @@ int Daemon::run() {
   const auto admin_ep = endpoint_str(admin_acceptor.local_endpoint());
   spdlog::info("[relay] listening on {}://{}/v1/ws", tls ? "wss" : "ws", relay_ep);
   spdlog::info("[admin] listening on {}://{}", tls ? "https" : "http", admin_ep);
+  // Signals are taken over before the ready line: a SIGHUP or SIGTERM sent
+  // as soon as tiraid says it is ready must not meet the default action
+  // (which ends the process). Asio queues what arrives before async_wait.
+  asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
   std::string sms_ready;
   if (config_.sms.enabled) {
     const auto sms_ep = endpoint_str(sms_acceptor.local_endpoint());
@@ -220,7 +224,6 @@ int Daemon::run() {
   }
   spdlog::info("[daemon] ready: relay {} admin {}{}", relay_ep, admin_ep, sms_ready);
 
-  asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;

@@ -1,12 +1,16 @@
 // SMS end to end (issue "Proxy numbers: clients over SMS through Kannel"):
 // real bearerbox, smsbox and fakesmsc started here, a real tiraid with [sms].
-#include "support/kannel.hpp"
+#include "tools/kannel_process.hpp"
 #include "support/relay_fixture.hpp"
 
 #include <fstream>
 #include <sstream>
 
 namespace tirai::test {
+
+using client::Kannel;
+using client::Mt;
+
 namespace {
 
 const std::string inbound_secret = "kannel-to-tirai-0123456789";

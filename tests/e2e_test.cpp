@@ -390,3 +390,14 @@ TEST_CASE("tirai-bench smoke: every workload runs against a real tiraid", "[e2e]
     if (std::string_view(workload) == "churn") CHECK(row.at("churns").as_int64() > 0);
   }
 }
+
+TEST_CASE("tirai-bench smoke: the SMS workload runs tiraid with real Kannel", "[e2e][bench][sms]") {
+  auto [rc, out] = client::run_program(TIRAI_BENCH_PATH, {"--smoke", "--json", "--workload", "sms", "--tiraid", TIRAID_PATH});
+  INFO(out);
+  REQUIRE(rc == 0);
+  const auto row = parse(out.substr(out.rfind("\n{") + 1));
+  CHECK(row.at("workload") == "sms");
+  CHECK(row.at("out_delivered_per_s").to_number<double>() > 0);
+  CHECK(row.at("in_delivered_per_s").to_number<double>() > 0);
+  CHECK(row.at("in_latency_samples").as_int64() == 5);
+}

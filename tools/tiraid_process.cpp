@@ -64,6 +64,7 @@ void LoggedProcess::start(const std::vector<std::string>& args) {
     std::lock_guard lock(mutex_);
     eof_ = false;
   }
+  started_at_ = std::chrono::steady_clock::now();
   pid_ = spawn(program_, args, fds[1]);
   ::close(fds[1]);
   if (reader_.joinable()) reader_.join();
@@ -85,6 +86,7 @@ void LoggedProcess::reader(int fd) {
       {
         std::lock_guard lock(mutex_);
         lines_.push_back(pending.substr(0, nl));
+        times_.push_back(std::chrono::steady_clock::now());
       }
       changed_.notify_all();
       pending.erase(0, nl + 1);
@@ -115,6 +117,12 @@ std::vector<std::string> LoggedProcess::lines(std::size_t from) const {
   std::lock_guard lock(mutex_);
   if (from >= lines_.size()) return {};
   return {lines_.begin() + static_cast<std::ptrdiff_t>(from), lines_.end()};
+}
+
+std::vector<std::chrono::steady_clock::time_point> LoggedProcess::line_times(std::size_t from) const {
+  std::lock_guard lock(mutex_);
+  if (from >= times_.size()) return {};
+  return {times_.begin() + static_cast<std::ptrdiff_t>(from), times_.end()};
 }
 
 int LoggedProcess::stop(int sig) {

@@ -37,6 +37,9 @@ class LoggedProcess {
                     std::chrono::milliseconds timeout = std::chrono::seconds(15));
   std::size_t log_lines() const;
   std::vector<std::string> lines(std::size_t from = 0) const;
+  // When each line was read (for measurements: tirai-bench's SMS workload).
+  std::vector<std::chrono::steady_clock::time_point> line_times(std::size_t from = 0) const;
+  std::chrono::steady_clock::time_point started_at() const { return started_at_; }
   const std::filesystem::path& log_file() const { return log_file_; }
 
  private:
@@ -49,6 +52,8 @@ class LoggedProcess {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<std::string> lines_;
+  std::vector<std::chrono::steady_clock::time_point> times_;
+  std::chrono::steady_clock::time_point started_at_;
   bool eof_ = false;
 };
 

@@ -3,6 +3,7 @@
 // Benchmarks measure; they never decide whether CI passes.
 #include "tools/bench/drivers.hpp"
 #include "tools/bench/histogram.hpp"
+#include "tools/bench/sms.hpp"
 #include "tools/client.hpp"
 
 #include <CLI/CLI.hpp>
@@ -391,8 +392,14 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"tirai-bench: the pair workload against tirai, nats-server or mosquitto"};
   app.add_option("--target", o.target, "tirai, nats or mosquitto")->check(CLI::IsMember({"tirai", "nats", "mosquitto", "mqtt"}));
-  app.add_option("--workload", o.workload, "throughput, latency, idle or churn")
-      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn"}));
+  app.add_option("--workload", o.workload, "throughput, latency, idle, churn, or sms (starts its own tiraid and Kannel)")
+      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms"}));
+  SmsOptions sms;
+  sms.tiraid = TIRAID_DEFAULT_PATH;
+  app.add_option("--tiraid", sms.tiraid, "sms: the tiraid to start");
+  app.add_option("--sms-sessions", sms.sessions, "sms: booked SMS sessions");
+  app.add_option("--sms-messages", sms.messages, "sms: SMS per throughput direction");
+  app.add_option("--sms-samples", sms.samples, "sms: sequential SMS per latency direction");
   app.add_option("--host", o.host, "server address");
   app.add_option("--port", o.port, "server port (tirai relay 8080, nats 4222, mosquitto 1883)");
   app.add_option("--admin-port", o.admin_port, "tirai admin port");
@@ -416,12 +423,16 @@ int main(int argc, char** argv) {
     o.rate = std::min(o.rate, 1000.0);
     o.connections = std::min<std::size_t>(o.connections, 20);
     o.churn_workers = 1;
+    sms.sessions = 3;
+    sms.messages = 30;
+    sms.samples = 5;
   }
   try {
     Result r;
     if (o.workload == "throughput") r = throughput(o);
     else if (o.workload == "latency") r = latency(o);
     else if (o.workload == "idle") r = idle(o);
+    else if (o.workload == "sms") r.row = sms_gateway(sms);
     else r = churn(o);
     r.print(o);
   } catch (const std::exception& e) {

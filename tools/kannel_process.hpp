@@ -1,5 +1,5 @@
 #pragma once
-// Real Kannel for the SMS end-to-end tests: bearerbox with a fake SMSC,
+// Real Kannel for the SMS end-to-end tests and tirai-bench: bearerbox with a fake SMSC,
 // smsbox with the sendsms interface and an sms-service that calls tiraid,
 // and Kannel's own fakesmsc playing the carrier (the clients' phones).
 #include "tools/tiraid_process.hpp"
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace tirai::test {
+namespace tirai::client {
 
 // A message Kannel handed to the carrier (mobile-terminated), as fakesmsc
 // printed it, decoded to UTF-8.
@@ -48,6 +48,11 @@ class Kannel {
                             std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Every SMS delivered to the carrier so far.
   std::vector<Mt> mts() const;
+  // The carrier (restarted) sends `count` SMS picked at random from `lines`
+  // ("from to text ..." in fakesmsc's format), one every `interval` seconds.
+  void carrier_sends(const std::vector<std::string>& lines, long count, double interval);
+  // The live fakesmsc.
+  LoggedProcess& carrier() { return *fakes_.back(); }
 
   std::string sendsms_url() const;
   static constexpr const char* username = "tirai";
@@ -55,14 +60,14 @@ class Kannel {
   const std::filesystem::path& dir() const { return dir_; }
 
  private:
-  void start_fakesmsc(const std::vector<std::string>& messages);
+  void start_fakesmsc(const std::vector<std::string>& messages, long count, double interval);
 
   std::filesystem::path dir_;
   std::string password_;
   std::uint16_t admin_port_, smsbox_port_, smsc_port_, sendsms_port_;
-  std::unique_ptr<client::LoggedProcess> bearer_;
-  std::unique_ptr<client::LoggedProcess> smsbox_;
-  std::vector<std::unique_ptr<client::LoggedProcess>> fakes_;  // every carrier run, the last one live
+  std::unique_ptr<LoggedProcess> bearer_;
+  std::unique_ptr<LoggedProcess> smsbox_;
+  std::vector<std::unique_ptr<LoggedProcess>> fakes_;  // every carrier run, the last one live
 };
 
-}  // namespace tirai::test
+}  // namespace tirai::client

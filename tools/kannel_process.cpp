@@ -1,4 +1,4 @@
-#include "support/kannel.hpp"
+#include "tools/kannel_process.hpp"
 
 #include "proto/sms.hpp"
 #include "proto/utf8.hpp"
@@ -10,12 +10,12 @@
 #include <regex>
 #include <stdexcept>
 
-namespace tirai::test {
+namespace tirai::client {
 
 namespace {
 
 // The last lines a box said, for a failure message (its folder is removed with the test).
-std::string tail_of(const client::LoggedProcess& p) {
+std::string tail_of(const LoggedProcess& p) {
   std::string out;
   auto lines = p.lines();
   for (std::size_t i = lines.size() > 15 ? lines.size() - 15 : 0; i < lines.size(); ++i) out += lines[i] + "\n";
@@ -67,10 +67,10 @@ bool Kannel::installed() {
 Kannel::Kannel(std::filesystem::path dir, std::uint16_t tiraid_sms_port, std::string secret)
     : dir_(std::move(dir)),
       password_(random_word()),
-      admin_port_(client::free_port()),
-      smsbox_port_(client::free_port()),
-      smsc_port_(client::free_port()),
-      sendsms_port_(client::free_port()) {
+      admin_port_(free_port()),
+      smsbox_port_(free_port()),
+      smsc_port_(free_port()),
+      sendsms_port_(free_port()) {
   std::filesystem::create_directories(dir_);
   std::ofstream conf(dir_ / "kannel.conf");
   conf << fmt::format(R"(group = core
@@ -119,16 +119,16 @@ Kannel::~Kannel() {
 }
 
 void Kannel::start() {
-  bearer_ = std::make_unique<client::LoggedProcess>(bearerbox, dir_ / "bearerbox.log");
+  bearer_ = std::make_unique<LoggedProcess>(bearerbox, dir_ / "bearerbox.log");
   bearer_->start({"-v", "1", (dir_ / "kannel.conf").string()});
   if (!bearer_->wait_for_log("Start-up done"))
     throw std::runtime_error("bearerbox did not start:\n" + tail_of(*bearer_));
   start_smsbox();
-  start_fakesmsc({});
+  start_fakesmsc({}, 0, 1);
 }
 
 void Kannel::start_smsbox() {
-  smsbox_ = std::make_unique<client::LoggedProcess>(smsbox, dir_ / "smsbox.log");
+  smsbox_ = std::make_unique<LoggedProcess>(smsbox, dir_ / "smsbox.log");
   smsbox_->start({"-v", "1", (dir_ / "kannel.conf").string()});
   if (!smsbox_->wait_for_log("Connected to bearerbox"))
     throw std::runtime_error("smsbox did not start:\n" + tail_of(*smsbox_));
@@ -138,13 +138,13 @@ void Kannel::stop_smsbox() {
   if (smsbox_) smsbox_->stop(SIGTERM);
 }
 
-void Kannel::start_fakesmsc(const std::vector<std::string>& messages) {
+void Kannel::start_fakesmsc(const std::vector<std::string>& messages, long count, double interval) {
   // SIGKILL: fakesmsc sometimes sleeps through SIGINT. What it received is already in its lines.
   if (!fakes_.empty()) fakes_.back()->stop(SIGKILL);
   const auto from = bearer_->log_lines();
-  fakes_.push_back(std::make_unique<client::LoggedProcess>(fakesmsc, dir_ / "fakesmsc.log"));
-  std::vector<std::string> args = {"-H", "127.0.0.1", "-r", std::to_string(smsc_port_), "-i", "0.01",
-                                   "-m", std::to_string(messages.size())};
+  fakes_.push_back(std::make_unique<LoggedProcess>(fakesmsc, dir_ / "fakesmsc.log"));
+  std::vector<std::string> args = {"-H", "127.0.0.1", "-r", std::to_string(smsc_port_), "-i", fmt::format("{}", interval),
+                                   "-m", std::to_string(count)};
   if (messages.empty()) args.push_back("0 0 text nothing");  // fakesmsc wants a message; -m 0 sends none
   args.insert(args.end(), messages.begin(), messages.end());
   fakes_.back()->start(args);
@@ -155,7 +155,11 @@ void Kannel::start_fakesmsc(const std::vector<std::string>& messages) {
 void Kannel::send(std::string_view from, std::string_view to, std::string_view text, bool ucs2) {
   const auto line = ucs2 ? fmt::format("{} {} ucs2 {}", from, to, fake_encode(utf16be(text)))
                          : fmt::format("{} {} text {}", from, to, text);
-  start_fakesmsc({line});
+  start_fakesmsc({line}, 1, 0.01);
+}
+
+void Kannel::carrier_sends(const std::vector<std::string>& lines, long count, double interval) {
+  start_fakesmsc(lines, count, interval);
 }
 
 std::vector<Mt> Kannel::mts() const {
@@ -188,4 +192,4 @@ std::optional<Mt> Kannel::wait_mt(const std::function<bool(const Mt&)>& match, s
 
 std::string Kannel::sendsms_url() const { return fmt::format("http://127.0.0.1:{}/cgi-bin/sendsms", sendsms_port_); }
 
-}  // namespace tirai::test
+}  // namespace tirai::client
