@@ -4,6 +4,10 @@
 #include "tools/kannel_process.hpp"
 #include "tools/tiraid_process.hpp"
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -36,6 +40,42 @@ void wait_delivered(client::LoggedProcess& carrier, std::size_t from, std::size_
     if (!carrier.wait_for_log("Got message", seen, std::chrono::seconds(60)))
       throw std::runtime_error(fmt::format("the carrier got {} of {} SMS", delivered(carrier, from).size(), n));
   }
+}
+
+// The peer: the same SMS pushed straight into Kannel's sendsms, one request
+// at a time over one keep-alive connection (as tiraid does), without tirai.
+double kannel_direct(client::Kannel& kannel, const std::vector<std::pair<std::string, std::string>>& pairs,
+                     std::size_t n) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  asio::io_context ioc;
+  asio::ip::tcp::resolver resolver(ioc);
+  beast::tcp_stream stream(ioc);
+  const auto url = kannel.sendsms_url();  // http://127.0.0.1:PORT/cgi-bin/sendsms
+  const auto port = url.substr(17, url.find('/', 17) - 17);
+  stream.connect(resolver.resolve("127.0.0.1", port));
+  stream.socket().set_option(asio::ip::tcp::no_delay(true));
+  auto& carrier = kannel.carrier();
+  const auto from = carrier.log_lines();
+  const auto t0 = Clock::now();
+  beast::flat_buffer buffer;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& [proxy, client] = pairs[i % pairs.size()];
+    http::request<http::empty_body> req{
+        http::verb::get,
+        fmt::format("/cgi-bin/sendsms?username={}&password={}&from=%2B{}&to=%2B{}&text=pesan+{}+langsung&charset=UTF-8&coding=0",
+                    client::Kannel::username, kannel.password(), proxy.substr(1), client.substr(1), i),
+        11};
+    req.set(http::field::host, "127.0.0.1");
+    req.keep_alive(true);
+    http::write(stream, req);
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    if (res.result_int() / 100 != 2) throw std::runtime_error(fmt::format("Kannel answered {}", res.result_int()));
+  }
+  wait_delivered(carrier, from, n);
+  return static_cast<double>(n) / seconds(delivered(carrier, from)[n - 1] - t0);
 }
 
 json::object latency_row(const Histogram& h) {
@@ -138,6 +178,15 @@ contact_guard = "off"
     row["out_delivered_per_s"] = static_cast<double>(o.messages) / seconds(t_delivered - t0);
     std::cerr << fmt::format("sms: talent->phone {} SMS, {:.0f}/s accepted by Kannel\n", o.messages,
                              static_cast<double>(o.messages) / seconds(t_accepted - t0));
+  }
+  // The peer, in the same run: the same SMS straight into Kannel.
+  {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    for (const auto& b : booked) pairs.emplace_back(b.proxy, b.client);
+    const double direct = kannel_direct(kannel, pairs, o.messages);
+    row["kannel_direct_delivered_per_s"] = direct;
+    row["out_vs_kannel_direct"] = row["out_delivered_per_s"].as_double() / direct;
+    std::cerr << fmt::format("sms: the same {} SMS straight into Kannel: {:.0f}/s\n", o.messages, direct);
   }
   // Talent to phone, one at a time: send to the carrier's "Got message".
   {
