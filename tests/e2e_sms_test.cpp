@@ -21,23 +21,8 @@ const std::string C1_digits = "81234567890";
 const std::string C2 = "+6285700001111";
 
 std::string sms_toml(const Kannel& k, std::uint16_t port, std::string_view extra_sms = {}) {
-  return fmt::format(R"([sms]
-enabled = true
-listen = "127.0.0.1:{}"
-inbound_secret = "{}"
-sendsms_url = "{}"
-username = "{}"
-password = "{}"
-proxy_numbers = ["{}", "{}"]
-retry_min = "100ms"
-retry_max = "400ms"
-{}
-[policy]
-login_attempts_per_minute = 0
-[log]
-level = "debug"
-)",
-                     port, inbound_secret, k.sendsms_url(), Kannel::username, k.password(), P1, P2, extra_sms);
+  return k.tiraid_sms_toml(port, inbound_secret, {P1, P2}) + "retry_min = \"100ms\"\nretry_max = \"400ms\"\n" +
+         std::string(extra_sms) + "[policy]\nlogin_attempts_per_minute = 0\n[log]\nlevel = \"debug\"\n";
 }
 
 std::string slurp(const std::filesystem::path& p) {
@@ -63,6 +48,14 @@ struct SmsWorld {
   }
   std::optional<Mt> mt_to(const std::string& number, std::string_view text) {
     return kannel.wait_mt([&](const Mt& m) { return m.to == number && m.text == text; });
+  }
+  // natasha enrolled and online, one session booked for C1 (the talent has read its booking frame).
+  std::pair<WsClient, json::object> natasha_with_c1() {
+    relay.enrol("natasha");
+    auto talent = relay.talent("natasha");
+    auto b = relay.book("natasha", C1);
+    expect(talent, "session");
+    return {std::move(talent), std::move(b)};
   }
   std::size_t count_to(const std::string& number, std::string_view text) {
     std::size_t n = 0;
@@ -193,10 +186,7 @@ TEST_CASE("one client's two sessions get two proxy numbers, two clients share on
 
 TEST_CASE("after teardown an SMS is not delivered and gets the out-of-session reply once an hour", "[e2e][sms]") {
   SmsWorld w({}, "[sessions]\ngrace = \"0s\"\n");
-  w.relay.enrol("natasha");
-  auto talent = w.relay.talent("natasha");
-  auto b = w.relay.book("natasha", C1);
-  expect(talent, "session");
+  auto [talent, b] = w.natasha_with_c1();
   REQUIRE(w.relay.call("POST", "/v1/sessions/" + sid(b) + "/end").status == 200);
   CHECK(expect(talent, "session")["state"] == "closed");
   REQUIRE(w.mt_to(C1, "Sesi ini telah berakhir, terima kasih. / This session has ended, thank you."));
@@ -220,10 +210,7 @@ TEST_CASE("after teardown an SMS is not delivered and gets the out-of-session re
 
 TEST_CASE("with Kannel down the talent's reply waits, and is delivered once Kannel is back", "[e2e][sms]") {
   SmsWorld w;
-  w.relay.enrol("natasha");
-  auto talent = w.relay.talent("natasha");
-  auto b = w.relay.book("natasha", C1);
-  expect(talent, "session");
+  auto [talent, b] = w.natasha_with_c1();
   w.kannel.stop_smsbox();
   const auto from = w.relay.daemon.log_lines();
   talent.send(send_frame(b, "r1", "maaf telat balas"));
@@ -260,10 +247,7 @@ TEST_CASE("an SMS answered to Kannel survives kill -9 of tiraid and reaches the 
 
 TEST_CASE("a stop word ends the session as ended_by_client", "[e2e][sms]") {
   SmsWorld w;
-  w.relay.enrol("natasha");
-  auto talent = w.relay.talent("natasha");
-  auto b = w.relay.book("natasha", C1);
-  expect(talent, "session");
+  auto [talent, b] = w.natasha_with_c1();
   w.kannel.send(C1, P1, " berhenti ");
   auto f = expect(talent, "session");
   CHECK(f["state"] == "closing");
@@ -273,10 +257,7 @@ TEST_CASE("a stop word ends the session as ended_by_client", "[e2e][sms]") {
 
 TEST_CASE("bad inbound requests get a clear 4xx, store nothing and log no number", "[e2e][sms]") {
   SmsWorld w("max_text_chars = 20\n");
-  w.relay.enrol("natasha");
-  auto talent = w.relay.talent("natasha");
-  auto b = w.relay.book("natasha", C1);
-  expect(talent, "session");
+  auto [talent, b] = w.natasha_with_c1();
   client::AdminClient http("127.0.0.1", w.relay.daemon.sms_port(), "unused");
   auto get = [&](const std::string& query) {
     auto r = http.request("GET", "/v1/sms/kannel?" + query);

@@ -190,6 +190,16 @@ std::optional<Mt> Kannel::wait_mt(const std::function<bool(const Mt&)>& match, s
   }
 }
 
+std::string Kannel::tiraid_sms_toml(std::uint16_t sms_port, std::string_view secret,
+                                    const std::vector<std::string>& proxy_numbers) const {
+  std::string pool;
+  for (const auto& p : proxy_numbers) pool += fmt::format("{}\"{}\"", pool.empty() ? "" : ", ", p);
+  return fmt::format(
+      "[sms]\nenabled = true\nlisten = \"127.0.0.1:{}\"\ninbound_secret = \"{}\"\nsendsms_url = \"{}\"\n"
+      "username = \"{}\"\npassword = \"{}\"\nproxy_numbers = [{}]\n",
+      sms_port, secret, sendsms_url(), username, password_, pool);
+}
+
 std::string Kannel::sendsms_url() const { return fmt::format("http://127.0.0.1:{}/cgi-bin/sendsms", sendsms_port_); }
 
 }  // namespace tirai::client

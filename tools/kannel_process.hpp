@@ -55,6 +55,10 @@ class Kannel {
   LoggedProcess& carrier() { return *fakes_.back(); }
 
   std::string sendsms_url() const;
+  // tiraid's [sms] table wired to this Kannel: its listener on `sms_port`,
+  // Kannel's secret, sendsms URL and account, and the pool (more keys may follow).
+  std::string tiraid_sms_toml(std::uint16_t sms_port, std::string_view secret,
+                              const std::vector<std::string>& proxy_numbers) const;
   static constexpr const char* username = "tirai";
   const std::string& password() const { return password_; }
   const std::filesystem::path& dir() const { return dir_; }

@@ -103,25 +103,11 @@ json::object sms_gateway(const SmsOptions& o) {
   client::Kannel kannel(dir / "kannel", sms_port, secret);
   std::vector<std::string> proxies;
   for (int i = 1; i <= 4; ++i) proxies.push_back(fmt::format("+62811000000{:02}", i));
-  std::string pool;
-  for (const auto& p : proxies) pool += fmt::format("{}\"{}\"", pool.empty() ? "" : ", ", p);
   std::filesystem::create_directories(dir / "relay");
   client::TiraidProcess relay(o.tiraid, dir / "relay",
-                              fmt::format(R"([sms]
-enabled = true
-listen = "127.0.0.1:{}"
-inbound_secret = "{}"
-sendsms_url = "{}"
-username = "{}"
-password = "{}"
-proxy_numbers = [{}]
-[policy]
-messages_per_minute = 0
-login_attempts_per_minute = 0
-contact_guard = "off"
-)",
-                                          sms_port, secret, kannel.sendsms_url(), client::Kannel::username,
-                                          kannel.password(), pool));
+                              kannel.tiraid_sms_toml(sms_port, secret, proxies) +
+                                  "[policy]\nmessages_per_minute = 0\nlogin_attempts_per_minute = 0\n"
+                                  "contact_guard = \"off\"\n");
   relay.start();
   kannel.start();
   std::cerr << "sms: tiraid and Kannel up; booking " << o.sessions << " SMS sessions\n";
