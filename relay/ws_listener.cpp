@@ -10,7 +10,6 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
-#include <deque>
 
 namespace tirai::relay {
 
@@ -48,9 +47,11 @@ constexpr int max_bad_frames_in_row = 10;
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-// One WebSocket peer over plain TCP or TLS. It owns itself through its two
-// coroutines (reader and writer); the session manager only holds it as a
-// Peer* between attach and detach, both on the relay thread.
+// One WebSocket peer over plain TCP or TLS. It owns itself through its
+// coroutines (the reader, and a writer that runs only while there is
+// something to send, so an idle connection holds no writer frame); the
+// session manager only holds it as a Peer* between attach and detach, both on
+// the relay thread.
 template <typename NextLayer>
 class WsConnection final : public Peer, public std::enable_shared_from_this<WsConnection<NextLayer>> {
  public:
@@ -61,25 +62,24 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
       : ws_(std::move(socket), tls...),
         manager_(manager),
         config_(config),
-        wake_(ws_.get_executor()),
         hello_timer_(ws_.get_executor()) {}
 
   void deliver(std::shared_ptr<const std::string> frame) override {
     if (closing_ || finished_) return;
-    if (out_.size() >= config_.relay.max_outbound_frames) {
+    if (out_.size() - out_head_ >= config_.relay.max_outbound_frames) {
       // Everything queued is durable; the peer gets it again when it reconnects.
       close(CloseCode::try_again_later, "peer too slow");
       return;
     }
     out_.push_back(std::move(frame));
-    wake_.cancel();
+    start_writer();
   }
 
   void close(CloseCode code, std::string_view reason) override {
     if (closing_ || finished_) return;
     closing_ = true;
     close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
-    wake_.cancel();
+    start_writer();
   }
 
   asio::awaitable<void> run() {
@@ -94,12 +94,14 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
       }
     }
     if (!co_await upgrade(buffer)) co_return;
+    buffer.shrink_to_fit();  // the upgrade request's capacity is not needed for small frames
 
     beast::error_code aec;
     const auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(aec);
     if (!aec) address = remote.address().to_string();
     manager_.attach(*this);
-    asio::co_spawn(ws_.get_executor(), writer(self), asio::detached);
+    accepted_ = true;
+    start_writer();
     hello_timer_.expires_after(config_.relay.hello_timeout);
     hello_timer_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
       auto c = weak.lock();
@@ -122,12 +124,16 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
       buffer.consume(buffer.size());
       const bool bad = std::holds_alternative<proto::FrameError>(frame);
       manager_.on_frame(*this, std::move(frame));
+      // Once authenticated, the hello timeout's pending wait is let go (memory per idle connection).
+      if (authenticated && !hello_done_) {
+        hello_done_ = true;
+        hello_timer_.cancel();
+      }
       bad_in_row = bad ? bad_in_row + 1 : 0;
       if (bad_in_row >= max_bad_frames_in_row) close(CloseCode::policy, "too many bad frames");
     }
     finished_ = true;
     hello_timer_.cancel();
-    wake_.cancel();
     manager_.detach(*this);
   }
 
@@ -171,33 +177,55 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     co_return true;
   }
 
+  // Starts the writer unless it runs (or the handshake is not done yet).
+  void start_writer() {
+    if (writing_ || !accepted_ || finished_) return;
+    writing_ = true;
+    auto self = this->shared_from_this();
+    asio::co_spawn(ws_.get_executor(), writer(std::move(self)), asio::detached);
+  }
+
   // The only coroutine that writes: frames in order, then the close frame.
+  // It ends when the queue is empty; deliver() and close() start it again.
   asio::awaitable<void> writer([[maybe_unused]] std::shared_ptr<WsConnection> self) {
     for (;;) {
-      while (!out_.empty() && !finished_) {
-        auto frame = out_.front();
+      while (out_head_ < out_.size() && !finished_) {
+        auto frame = out_[out_head_];
         auto [ec, n] = co_await ws_.async_write(asio::buffer(*frame), use_tuple);
         if (ec) co_return;
-        out_.pop_front();
+        out_[out_head_++].reset();
+        if (out_head_ == out_.size()) {
+          // Drained: an idle connection keeps no queue memory.
+          out_head_ = 0;
+          if (out_.capacity() > 64) std::vector<std::shared_ptr<const std::string>>().swap(out_);
+          else out_.clear();
+        }
       }
-      if (finished_) co_return;
+      if (finished_) co_return;  // writing_ stays set: nothing is sent any more
       if (closing_) {
         co_await ws_.async_close(close_reason_, use_tuple);
         co_return;
       }
-      wake_.expires_at(asio::steady_timer::time_point::max());
-      co_await wake_.async_wait(use_tuple);
+      if (out_head_ == out_.size()) {
+        writing_ = false;
+        co_return;
+      }
     }
   }
 
   websocket::stream<NextLayer> ws_;
   SessionManager& manager_;
   const Config& config_;
-  std::deque<std::shared_ptr<const std::string>> out_;
-  asio::steady_timer wake_;
+  // Frames to send, from out_head_ on (a vector: unlike a deque, an empty one
+  // allocates nothing, which matters for thousands of idle connections).
+  std::vector<std::shared_ptr<const std::string>> out_;
+  std::size_t out_head_ = 0;
   asio::steady_timer hello_timer_;
   websocket::close_reason close_reason_;
   bool closing_ = false;
+  bool accepted_ = false;  // the WebSocket handshake is done: frames may be written
+  bool writing_ = false;   // the writer coroutine runs
+  bool hello_done_ = false;
   bool finished_ = false;
 };
 
