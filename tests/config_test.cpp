@@ -74,3 +74,34 @@ TEST_CASE("durations and addresses parse", "[config]") {
   CHECK_FALSE(parse_address(":80"));
   CHECK_FALSE(parse_address("::1:80"));
 }
+
+TEST_CASE("[sms] config: validated with the key named", "[sms][config]") {
+  const auto ok = parse_config(R"([sms]
+enabled = true
+inbound_secret = "0123456789abcdef"
+username = "u"
+password = "p"
+proxy_numbers = ["+6281100000001"]
+number_selection = "avoid_sticky"
+country_code = "62"
+sendsms_url = "http://kannel.local:13013/cgi-bin/sendsms?smsc=carrier"
+)",
+                               "/etc/tirai");
+  CHECK(ok.sms.enabled);
+  CHECK(ok.sms.number_selection == NumberSelection::avoid_sticky);
+  CHECK(ok.sms.sendsms_url.host == "kannel.local");
+  CHECK(ok.sms.sendsms_url.port == 13013);
+  CHECK(ok.sms.sendsms_url.target == "/cgi-bin/sendsms?smsc=carrier");
+  CHECK_THAT(error_for("[sms]\nenabled = true\n"), Catch::Contains("inbound_secret of at least 16"));
+  CHECK_THAT(error_for("[sms]\nenabled = true\n"), Catch::Contains("at least one number in proxy_numbers"));
+  CHECK_THAT(error_for("[sms]\nproxy_numbers = [\"0812\"]\n"), Catch::Contains("sms.proxy_numbers (line 2)"));
+  CHECK_THAT(error_for("[sms]\nproxy_numbers = [\"+6281100000001\", \"+6281100000001\"]\n"),
+             Catch::Contains("listed twice"));
+  CHECK_THAT(error_for("[sms]\nsendsms_url = \"https://x/cgi-bin/sendsms\"\n"), Catch::Contains("sms.sendsms_url"));
+  CHECK_THAT(error_for("[sms]\ngateway = \"twilio\"\n"), Catch::Contains("sms.gateway"));
+  CHECK_THAT(error_for("[sms]\nnumber_selection = \"random\"\n"), Catch::Contains("sms.number_selection"));
+  CHECK_THAT(error_for("[sms]\ncountry_code = \"062\"\n"), Catch::Contains("sms.country_code"));
+  CHECK_THAT(error_for("[sms]\nstop_words = [\"two words\"]\n"), Catch::Contains("sms.stop_words"));
+  CHECK_THAT(error_for("[sms]\nretry_min = \"10s\"\nretry_max = \"1s\"\n"), Catch::Contains("sms.retry_min"));
+  CHECK_THAT(error_for("[sms]\nbogus = 1\n"), Catch::Contains("sms.bogus (line 2): unknown key"));
+}
