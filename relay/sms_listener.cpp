@@ -37,7 +37,8 @@ asio::awaitable<Reply> handle_sms(SessionManager& manager, const SmsConfig& conf
   if (!from || !to || !text) co_return error_reply(400, "bad_request", "from, to and text are required");
   auto utf8 = proto::to_utf8(*text, charset ? std::string_view(*charset) : std::string_view{});
   if (!utf8) {
-    spdlog::warn("[sms] refused an inbound SMS (invalid_text): not valid in charset {}", charset ? *charset : "UTF-8");
+    // The charset is the caller's text: not echoed into the log.
+    spdlog::warn("[sms] refused an inbound SMS (invalid_text): not valid in its charset");
     co_return error_reply(400, "invalid_text", "the text is not valid in its charset");
   }
   InboundSms sms{*from, *to, std::move(*utf8), id ? *id : std::string()};
