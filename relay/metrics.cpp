@@ -14,6 +14,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           .Help("Messages accepted and stored for delivery")
                           .Register(*registry_)
                           .Add({});
+  slow_peers = &BuildCounter()
+                    .Name("tirai_slow_peers_total")
+                    .Help("Connections let go (1013) because their socket stopped taking bytes")
+                    .Register(*registry_)
+                    .Add({});
   bookings = &BuildCounter().Name("tirai_bookings_total").Help("Sessions booked").Register(*registry_).Add({});
   store_commit_seconds = &BuildHistogram()
                               .Name("tirai_store_commit_seconds")

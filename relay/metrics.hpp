@@ -36,6 +36,7 @@ class Metrics {
   prometheus::Gauge* connections;
   prometheus::Gauge* talents_online;
   prometheus::Counter* messages_relayed;
+  prometheus::Counter* slow_peers;
   prometheus::Counter* bookings;
   prometheus::Histogram* store_commit_seconds;
   prometheus::Histogram* store_batch_jobs;

@@ -115,6 +115,7 @@ class SessionManager {
   // After load(): queues what waited for the gateway when the relay stopped
   // (talents' messages to SMS clients, relay notices).
   void resume_sms();
+  Metrics& metrics() { return metrics_; }
 
   // ---- time ----
   // Does what is due at clock.now(): expiry notices, expiry, end of grace, purges.

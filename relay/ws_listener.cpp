@@ -1,5 +1,7 @@
 #include "relay/listeners.hpp"
 
+#include "relay/corked_stream.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -44,6 +46,8 @@ ssl::context make_tls_context(const Config::Tls& tls) {
 namespace {
 
 constexpr int max_bad_frames_in_row = 10;
+// Past this many bytes gathered for one peer, the writer waits for the socket.
+constexpr std::size_t write_high_water = 64 * 1024;
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -66,8 +70,12 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
 
   void deliver(std::shared_ptr<const std::string> frame) override {
     if (closing_ || finished_) return;
-    if (out_.size() - out_head_ >= config_.relay.max_outbound_frames) {
+    // Slow is a socket that stopped taking bytes, not a burst: the frames of
+    // one store group arrive together and the writer hands them over at once.
+    if (out_.size() - out_head_ >= config_.relay.max_outbound_frames &&
+        ws_.next_layer().buffered() >= write_high_water) {
       // Everything queued is durable; the peer gets it again when it reconnects.
+      manager_.metrics().slow_peers->Increment();
       close(CloseCode::try_again_later, "peer too slow");
       return;
     }
@@ -87,7 +95,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     beast::flat_buffer buffer;
     if constexpr (is_tls) {
       beast::get_lowest_layer(ws_).expires_after(config_.relay.hello_timeout);
-      auto [ec] = co_await ws_.next_layer().async_handshake(ssl::stream_base::server, use_tuple);
+      auto [ec] = co_await ws_.next_layer().next_layer().async_handshake(ssl::stream_base::server, use_tuple);
       if (ec) {
         spdlog::debug("[relay] TLS handshake failed: {}", ec.message());
         co_return;
@@ -141,7 +149,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   // Reads the HTTP upgrade request and accepts the WebSocket on /v1/ws.
   asio::awaitable<bool> upgrade(beast::flat_buffer& buffer) {
     auto& lowest = beast::get_lowest_layer(ws_);
-    auto& stream = ws_.next_layer();
+    auto& stream = ws_.next_layer();  // the corked layer: reads pass through, writes gather
     lowest.expires_after(config_.relay.hello_timeout);
     http::request_parser<http::empty_body> parser;
     parser.header_limit(8192);
@@ -158,7 +166,8 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
       res.keep_alive(false);
       res.prepare_payload();
       co_await http::async_write(stream, res, use_tuple);
-      if constexpr (is_tls) co_await stream.async_shutdown(use_tuple);
+      co_await stream.async_drain(use_tuple);
+      if constexpr (is_tls) co_await stream.next_layer().async_shutdown(use_tuple);
       lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
       co_return false;
     }
@@ -187,13 +196,26 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
 
   // The only coroutine that writes: frames in order, then the close frame.
   // It ends when the queue is empty; deliver() and close() start it again.
+  // Everything queued goes down in one write (see CorkedStream); past
+  // write_high_water bytes it waits for the socket to take them.
   asio::awaitable<void> writer([[maybe_unused]] std::shared_ptr<WsConnection> self) {
+    auto& cork = ws_.next_layer();
     for (;;) {
+      cork.hold();
       while (out_head_ < out_.size() && !finished_) {
-        auto frame = out_[out_head_];
+        if (cork.buffered() >= write_high_water) {
+          cork.release();
+          auto [dec] = co_await cork.async_drain(use_tuple);
+          if (dec) co_return;
+          cork.hold();
+          continue;
+        }
+        auto frame = std::move(out_[out_head_++]);
         auto [ec, n] = co_await ws_.async_write(asio::buffer(*frame), use_tuple);
-        if (ec) co_return;
-        out_[out_head_++].reset();
+        if (ec) {
+          cork.release();
+          co_return;
+        }
         if (out_head_ == out_.size()) {
           // Drained: an idle connection keeps no queue memory.
           out_head_ = 0;
@@ -201,6 +223,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
           else out_.clear();
         }
       }
+      cork.release();
       if (finished_) co_return;  // writing_ stays set: nothing is sent any more
       if (closing_) {
         co_await ws_.async_close(close_reason_, use_tuple);
@@ -213,7 +236,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     }
   }
 
-  websocket::stream<NextLayer> ws_;
+  websocket::stream<CorkedStream<NextLayer>> ws_;
   SessionManager& manager_;
   const Config& config_;
   // Frames to send, from out_head_ on (a vector: unlike a deque, an empty one

@@ -129,6 +129,38 @@ TEST_CASE("reconnect replays every unacknowledged message in order", "[e2e]") {
   for (int seq : {4, 5, 6}) CHECK(expect(talent_ws, "message")["seq"] == seq);
 }
 
+TEST_CASE("a peer that stops reading is let go with 1013, and gets everything on reconnect", "[e2e]") {
+  Relay r("[relay]\nmax_outbound_frames = 16\n[policy]\nmessages_per_minute = 0\n");
+  r.enrol("natasha");
+  const auto b = r.book("natasha");
+  auto stalled = r.client(b);  // says hello, then reads nothing for a while
+  auto talent_ws = r.talent("natasha");
+  const std::string text(1000, 'z');
+  const auto slow_peers = [&] {
+    const auto body = r.call("GET", "/metrics").body;
+    const auto at = body.find("\ntirai_slow_peers_total ");
+    REQUIRE(at != std::string::npos);
+    return std::stoi(body.substr(at + 24));
+  };
+  // The client's socket buffers fill, then the relay's 64 KiB, then the
+  // queue; the talent keeps sending and every send is stored meanwhile.
+  int sent = 0;
+  while (sent < 20000 && slow_peers() == 0) {
+    for (int i = 0; i < 100; ++i) talent_ws.send(send_frame(b, fmt::format("t{}", sent + i), text));
+    for (int i = 0; i < 100; ++i) expect(talent_ws, "accepted");
+    sent += 100;
+  }
+  INFO("sent " << sent);
+  REQUIRE(slow_peers() == 1);
+  // Reading again, the client finds the frames that were on their way, then
+  // the close: 1013, try again later.
+  CHECK(stalled.wait_closed() == 1013);
+  // Nothing was lost: a fresh connection replays all of it, in order.
+  auto client_ws = r.client(b);
+  for (int seq = 1; seq <= sent; ++seq) REQUIRE(expect(client_ws, "message")["seq"] == seq);
+  CHECK(slow_peers() == 1);
+}
+
 TEST_CASE("a retried send id gets the same accepted and is delivered once", "[e2e]") {
   Relay r;
   r.enrol("natasha");

@@ -165,6 +165,13 @@ void run(asio::io_context& ioc, Body body) {
   if (failure) std::rethrow_exception(failure);
 }
 
+// A run during which the server dropped connections measured a stall, not the
+// server: say so instead of printing figures.
+void require_no_lost(const Driver& d) {
+  if (const auto n = d.lost_connections())
+    throw std::runtime_error(fmt::format("{}: {} connection(s) lost during the run; no figures", d.name(), n));
+}
+
 Result throughput(const Options& o) {
   asio::io_context ioc(1);
   auto driver = make_driver(ioc, o);
@@ -205,6 +212,7 @@ Result throughput(const Options& o) {
     running = false;
     driver->close();
   });
+  require_no_lost(*driver);
   const double secs = std::chrono::duration<double>(t1 - t0).count();
   const double rate = static_cast<double>(received) / secs;
   Result r;
@@ -259,6 +267,7 @@ Result latency(const Options& o) {
     co_await timer.async_wait(asio::use_awaitable);
     driver->close();
   });
+  require_no_lost(*driver);
   auto us = [](std::uint64_t ns) { return std::round(static_cast<double>(ns) / 100.0) / 10.0; };
   Result r;
   r.row = {{"workload", "latency"},      {"target", driver->name()},          {"pairs", o.pairs},
@@ -286,6 +295,7 @@ Result idle(const Options& o) {
     after = o.server_pid ? rss_kib(o.server_pid) : 0;
     driver->close();
   });
+  require_no_lost(*driver);
   Result r;
   r.row = {{"workload", "idle"}, {"target", driver->name()}, {"connections", conns},
            {"server_rss_kib_before", before}, {"server_rss_kib_after", after},

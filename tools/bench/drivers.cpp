@@ -1,5 +1,6 @@
 #include "tools/bench/drivers.hpp"
 
+#include "relay/corked_stream.hpp"
 #include "tools/client.hpp"
 
 #include <boost/asio.hpp>
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <iostream>
 #include <deque>
 #include <stdexcept>
 #include <unordered_map>
@@ -21,6 +23,10 @@ namespace websocket = beast::websocket;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+void Driver::connection_lost(const std::string& why) {
+  if (lost_++ == 0) std::cerr << fmt::format("[bench] {}: a connection was lost during the run: {}\n", name(), why);
+}
 
 namespace {
 
@@ -62,6 +68,8 @@ class RawConn : public std::enable_shared_from_this<RawConn> {
     wake_.cancel();
   }
 
+  std::function<void(const std::string&)> on_lost;
+
   void close() {
     closed_ = true;
     beast::error_code ec;
@@ -100,7 +108,10 @@ class RawConn : public std::enable_shared_from_this<RawConn> {
     char buf[65536];
     while (!closed_) {
       auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), use_tuple);
-      if (ec) co_return;
+      if (ec) {
+        if (!closed_ && on_lost) on_lost(ec == asio::error::eof ? "closed by the server" : ec.message());
+        co_return;
+      }
       in.append(buf, n);
       const auto used = parse(in);
       in.erase(0, used);
@@ -158,6 +169,7 @@ class EndpointDriver : public Driver {
   asio::awaitable<void> setup(std::size_t pairs) override {
     for (std::size_t e = 0; e < 2 * pairs; ++e) {
       auto c = std::make_shared<Conn>(ioc_, [this, e](std::string_view p) { on_receive(e, p); });
+      c->on_lost = [this](const std::string& why) { connection_lost(why); };
       co_await c->connect(host_, port_);
       c->start();
       c->write(hello(e));
@@ -305,10 +317,15 @@ std::string_view field(std::string_view frame, std::string_view key) {
   return frame.substr(start, end - start);
 }
 
+// A WebSocket client whose writer gathers every queued frame into one write,
+// as the raw TCP drivers do, so that the generator does for tirai what it does
+// for the peers. A connection the server ends during a run is reported, not
+// silently left waiting: the run's figures would be wrong.
 class WsConn : public std::enable_shared_from_this<WsConn> {
  public:
-  WsConn(asio::io_context& ioc, std::function<void(std::string_view)> on_frame)
-      : ws_(ioc), wake_(ioc), on_frame_(std::move(on_frame)) {}
+  WsConn(asio::io_context& ioc, std::function<void(std::string_view)> on_frame,
+         std::function<void(const std::string&)> on_lost)
+      : ws_(ioc), wake_(ioc), on_frame_(std::move(on_frame)), on_lost_(std::move(on_lost)) {}
 
   asio::awaitable<void> open(const std::string& host, std::uint16_t port, std::string hello) {
     auto& stream = beast::get_lowest_layer(ws_);
@@ -349,30 +366,46 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
     beast::flat_buffer b;
     while (!closed_) {
       auto [ec, n] = co_await ws_.async_read(b, use_tuple);
-      if (ec) co_return;
+      if (ec) {
+        if (!closed_) {
+          const auto& why = ws_.reason();
+          on_lost_(ec == websocket::error::closed ? fmt::format("closed by the server ({}: {})", why.code,
+                                                                std::string(why.reason.c_str()))
+                                                  : ec.message());
+        }
+        co_return;
+      }
       on_frame_(std::string_view(static_cast<const char*>(b.data().data()), b.size()));
       b.consume(b.size());
     }
   }
 
   asio::awaitable<void> writer(std::shared_ptr<WsConn>) {
+    auto& cork = ws_.next_layer();
     while (!closed_) {
       if (out_.empty()) {
         wake_.expires_at(asio::steady_timer::time_point::max());
         co_await wake_.async_wait(use_tuple);
         continue;
       }
-      auto frame = std::move(out_.front());
-      out_.pop_front();
-      auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), use_tuple);
-      if (ec) co_return;
+      cork.hold();
+      while (!out_.empty() && cork.buffered() < 256 * 1024) {
+        auto frame = std::move(out_.front());
+        out_.pop_front();
+        auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), use_tuple);
+        if (ec) co_return;
+      }
+      cork.release();
+      auto [dec] = co_await cork.async_drain(use_tuple);
+      if (dec) co_return;
     }
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<relay::CorkedStream<beast::tcp_stream>> ws_;
   asio::steady_timer wake_;
   std::deque<std::string> out_;
   std::function<void(std::string_view)> on_frame_;
+  std::function<void(const std::string&)> on_lost_;
   bool closed_ = false;
 };
 
@@ -406,7 +439,8 @@ class TiraiDriver final : public Driver {
     last_seq_.assign(2 * pairs, 0);
     acked_.assign(2 * pairs, 0);
     for (std::size_t t = 0; t < talents; ++t) {
-      auto c = std::make_shared<WsConn>(ioc_, [this](std::string_view f) { on_frame(f, true); });
+      auto c = std::make_shared<WsConn>(
+          ioc_, [this](std::string_view f) { on_frame(f, true); }, [this](const std::string& why) { connection_lost(why); });
       // Named first: GCC 12 mishandles temporaries inside co_await (PR 99576).
       const auto hello =
           json::serialize(json::object{{"type", "hello"}, {"role", "talent"}, {"alias", aliases_[t]}, {"secret", secret}});
@@ -414,7 +448,8 @@ class TiraiDriver final : public Driver {
       talent_conns_.push_back(c);
     }
     for (std::size_t p = 0; p < pairs; ++p) {
-      auto c = std::make_shared<WsConn>(ioc_, [this](std::string_view f) { on_frame(f, false); });
+      auto c = std::make_shared<WsConn>(
+          ioc_, [this](std::string_view f) { on_frame(f, false); }, [this](const std::string& why) { connection_lost(why); });
       const auto hello = json::serialize(json::object{{"type", "hello"}, {"role", "client"}, {"token", tokens_[p]}});
       co_await c->open(o_.host, o_.relay_port, hello);
       client_conns_.push_back(c);

@@ -28,6 +28,15 @@ class Driver {
   virtual void close() = 0;
   // How many connections `pairs` pairs take.
   virtual std::size_t connections(std::size_t pairs) const { return 2 * pairs; }
+  // Connections the server ended (or that failed) before close(): a run with
+  // any is not a measurement, as its endpoints stopped sending.
+  std::size_t lost_connections() const { return lost_; }
+
+ protected:
+  void connection_lost(const std::string& why);
+
+ private:
+  std::size_t lost_ = 0;
 };
 
 struct TiraiOptions {

@@ -1,0 +1,168 @@
+#pragma once
+// A stream layer that gathers writes and hands them to the layer below in one
+// write. Beast's WebSocket stream writes each frame with its own write; under
+// load that is a system call (and, over TLS, a record) per frame. Beneath the
+// WebSocket stream, this layer takes each write into a buffer and completes
+// it at once; the bytes go down in one write when the writer releases its
+// hold (having written everything it had queued), or, for a write nobody
+// holds (Beast's own pong or close), on the next turn of the event loop.
+// Order is kept: bytes leave in the order they were written.
+//
+// Back-pressure is the writer's: buffered() tells how much is waiting, and
+// async_drain() waits until all of it was handed over. Reads pass through.
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/websocket/teardown.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tirai::relay {
+
+template <typename Next>
+class CorkedStream {
+ public:
+  using next_layer_type = Next;
+  using executor_type = typename Next::executor_type;
+
+  template <typename... Args>
+  explicit CorkedStream(Args&&... args) : next_(std::forward<Args>(args)...), state_(std::make_shared<State>()) {
+    state_->next = &next_;
+  }
+  ~CorkedStream() { state_->next = nullptr; }
+  CorkedStream(const CorkedStream&) = delete;
+  CorkedStream& operator=(const CorkedStream&) = delete;
+
+  executor_type get_executor() noexcept { return next_.get_executor(); }
+  Next& next_layer() noexcept { return next_; }
+  const Next& next_layer() const noexcept { return next_; }
+
+  template <typename Buffers, typename Token>
+  auto async_read_some(const Buffers& buffers, Token&& token) {
+    return next_.async_read_some(buffers, std::forward<Token>(token));
+  }
+
+  template <typename Buffers, typename Token>
+  auto async_write_some(const Buffers& buffers, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::beast::error_code, std::size_t)>(
+        [this](auto handler, const Buffers& b) {
+          const boost::beast::error_code ec = state_->failed;
+          std::size_t n = 0;
+          if (!ec) {
+            n = boost::asio::buffer_size(b);
+            auto& out = state_->pending;
+            const auto old = out.size();
+            out.resize(old + n);
+            boost::asio::buffer_copy(boost::asio::buffer(out.data() + old, n), b);
+            if (!state_->held) schedule(state_);
+          }
+          auto ex = boost::asio::get_associated_executor(handler, next_.get_executor());
+          boost::asio::post(ex, boost::beast::bind_front_handler(std::move(handler), ec, n));
+        },
+        token, buffers);
+  }
+
+  // While held, writes only gather; release() sends what gathered in one go.
+  void hold() { state_->held = true; }
+  void release() {
+    state_->held = false;
+    flush(state_);
+  }
+  // Bytes written but not yet handed to the layer below.
+  std::size_t buffered() const { return state_->pending.size() + state_->flushing.size(); }
+
+  // Completes when nothing is buffered any more (or the layer below failed).
+  template <typename Token>
+  auto async_drain(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::beast::error_code)>(
+        [this](auto handler) {
+          auto ex = boost::asio::get_associated_executor(handler, next_.get_executor());
+          if (state_->failed || buffered() == 0) {
+            boost::asio::post(ex, boost::beast::bind_front_handler(std::move(handler), state_->failed));
+            return;
+          }
+          flush(state_);
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          state_->drained.push_back([h, ex](boost::beast::error_code ec) {
+            boost::asio::post(ex, boost::beast::bind_front_handler(std::move(*h), ec));
+          });
+        },
+        token);
+  }
+
+ private:
+  struct State {
+    Next* next = nullptr;  // null once the stream is gone
+    std::string pending;   // written, waiting for the next flush
+    std::string flushing;  // handed to the layer below, not yet complete
+    bool held = false;
+    bool writing = false;
+    bool scheduled = false;
+    boost::beast::error_code failed;
+    std::vector<std::function<void(boost::beast::error_code)>> drained;
+  };
+
+  // A write nobody holds goes down on the next turn of the loop, with
+  // whatever else was written by then.
+  static void schedule(const std::shared_ptr<State>& st) {
+    if (st->scheduled || st->writing || !st->next) return;
+    st->scheduled = true;
+    boost::asio::post(st->next->get_executor(), [st] {
+      st->scheduled = false;
+      if (!st->held) flush(st);
+    });
+  }
+
+  static void flush(const std::shared_ptr<State>& st) {
+    if (st->writing || !st->next) return;
+    if (st->pending.empty() || st->failed) return notify(st);
+    st->writing = true;
+    std::swap(st->pending, st->flushing);
+    boost::asio::async_write(*st->next, boost::asio::buffer(st->flushing),
+                             [st](boost::beast::error_code ec, std::size_t) {
+                               st->writing = false;
+                               // A large burst's buffer is not kept for the quiet that follows.
+                               if (st->flushing.capacity() > 64 * 1024) std::string().swap(st->flushing);
+                               else st->flushing.clear();
+                               if (ec && !st->failed) st->failed = ec;
+                               if (!st->next) return;
+                               if (!st->held) flush(st);
+                               else if (st->failed) notify(st);
+                             });
+  }
+
+  static void notify(const std::shared_ptr<State>& st) {
+    if (st->drained.empty() || (!st->failed && !st->pending.empty())) return;
+    auto waiting = std::move(st->drained);
+    st->drained.clear();
+    for (auto& w : waiting) w(st->failed);
+  }
+
+  Next next_;
+  std::shared_ptr<State> state_;
+};
+
+// The WebSocket close handshake ends with a teardown of the layer below: what
+// is still buffered (the close frame) goes first.
+template <typename Next>
+void teardown(boost::beast::role_type role, CorkedStream<Next>& stream, boost::beast::error_code& ec) {
+  using boost::beast::websocket::teardown;
+  teardown(role, stream.next_layer(), ec);
+}
+
+template <typename Next, typename Handler>
+void async_teardown(boost::beast::role_type role, CorkedStream<Next>& stream, Handler&& handler) {
+  stream.async_drain([role, &stream, h = std::forward<Handler>(handler)](boost::beast::error_code) mutable {
+    using boost::beast::websocket::async_teardown;
+    async_teardown(role, stream.next_layer(), std::move(h));
+  });
+}
+
+}  // namespace tirai::relay
