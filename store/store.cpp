@@ -409,6 +409,7 @@ bool Store::teardown(std::string_view id, std::string_view reason, UnixMs closed
   const std::string key(id);
   data_keys_.erase(key);
   last_seq_.erase(key);
+  acked_.erase(key);
   return changed;
 }
 
@@ -548,12 +549,20 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
 }
 
 void Store::ack(std::string_view session, Role receiver, std::int64_t upto) {
+  const std::string sid(session);
+  auto& done = acked_[sid][static_cast<std::size_t>(role_code(receiver))];
+  if (upto <= done) return;  // already cleared
   db_.cached(
-         "UPDATE messages SET body = NULL WHERE session_id = ? AND sender = ? AND seq <= ? AND body IS NOT NULL")
+         "UPDATE messages SET body = NULL WHERE session_id = ? AND seq > ? AND seq <= ? AND sender = ? "
+         "AND body IS NOT NULL")
       .bind(1, session)
-      .bind(2, role_code(other(receiver)))
+      .bind(2, done)
       .bind(3, upto)
+      .bind(4, role_code(other(receiver)))
       .run();
+  // Only as far as messages exist: a later message under an early ack's
+  // number must still be cleared by its own ack.
+  if (auto it = last_seq_.find(sid); it != last_seq_.end()) done = std::min(upto, it->second);
 }
 
 std::vector<StoredMessage> Store::pending(std::string_view session, Role receiver) {
@@ -576,6 +585,7 @@ std::vector<StoredMessage> Store::pending(std::string_view session, Role receive
 
 void Store::drop_caches() {
   last_seq_.clear();
+  acked_.clear();
   data_keys_.clear();
 }
 

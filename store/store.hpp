@@ -4,6 +4,7 @@
 #include "proto/frames.hpp"
 #include "store/database.hpp"
 
+#include <array>
 #include <memory>
 #include <utility>
 #include <unordered_map>
@@ -223,6 +224,9 @@ class Store {
   crypto::KeyArena arena_;
   crypto::Secret alias_key_;
   std::unordered_map<std::string, std::int64_t> last_seq_;
+  // Per session, per receiver (talent, client): bodies up to this seq are
+  // cleared, so an ack touches only the rows after it.
+  std::unordered_map<std::string, std::array<std::int64_t, 2>> acked_;
   // Unwrapped session data keys, in arena_'s locked memory (the map is
   // declared after the arena, so it is destroyed before it).
   std::unordered_map<std::string, crypto::KeyArena::Key> data_keys_;

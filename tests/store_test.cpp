@@ -121,6 +121,43 @@ TEST_CASE("messages get per-session seqs, duplicates keep their first seq, acks 
   CHECK(st.append(s.id, Role::client, "c2", "lagi", 2003)->seq == 3);
 }
 
+TEST_CASE("acks clear only what they cover: in steps, out of order, ahead of the messages", "[store]") {
+  test::TempDir dir;
+  const auto keys = test_keys();
+  Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
+  REQUIRE(st.add_talent("natasha", "hash", 1));
+  const auto s = new_session(st, st.talent("natasha")->id, "+6281234567890");
+  auto seqs_pending = [&] {
+    std::vector<std::int64_t> out;
+    for (const auto& m : st.pending(s.id, Role::talent)) out.push_back(m.seq);
+    return out;
+  };
+  for (int i = 1; i <= 6; ++i) st.append(s.id, Role::client, "c" + std::to_string(i), "pesan", 2000 + i);
+  st.append(s.id, Role::talent, "t1", "balas", 2010);  // seq 7, the other direction
+
+  st.ack(s.id, Role::talent, 2);
+  CHECK(seqs_pending() == std::vector<std::int64_t>{3, 4, 5, 6});
+  st.ack(s.id, Role::talent, 1);  // behind the last ack: nothing changes
+  CHECK(seqs_pending() == std::vector<std::int64_t>{3, 4, 5, 6});
+  st.ack(s.id, Role::talent, 4);
+  CHECK(seqs_pending() == std::vector<std::int64_t>{5, 6});
+  // An ack ahead of what exists clears what exists; a message stored after it
+  // is still cleared by its own ack.
+  st.ack(s.id, Role::talent, 100);
+  CHECK(seqs_pending().empty());
+  st.append(s.id, Role::client, "c7", "lagi", 2020);  // seq 8
+  CHECK(seqs_pending() == std::vector<std::int64_t>{8});
+  st.ack(s.id, Role::talent, 8);
+  CHECK(seqs_pending().empty());
+  // The talent's own message is the client's to ack.
+  CHECK(st.pending(s.id, Role::client).size() == 1);
+  // After a restart (caches gone) acks still work from the file alone.
+  st.append(s.id, Role::client, "c8", "lagi", 2021);  // seq 9
+  st.drop_caches();
+  st.ack(s.id, Role::talent, 9);
+  CHECK(seqs_pending().empty());
+}
+
 TEST_CASE("teardown deletes queue, token hash, alias and data key, the session then takes nothing", "[store]") {
   test::TempDir dir;
   const auto keys = test_keys();
