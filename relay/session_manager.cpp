@@ -265,6 +265,7 @@ void SessionManager::replay(Peer& p, std::vector<std::string> sessions) {
   auto found = std::make_shared<std::vector<store::StoredMessage>>();
   submit(
       [sessions = std::move(sessions), receiver, found](store::Store& st) {
+        found->clear();  // a job may run twice (StoreWorker)
         for (const auto& id : sessions) {
           auto m = st.pending(id, receiver);
           std::move(m.begin(), m.end(), std::back_inserter(*found));
@@ -978,6 +979,8 @@ void SessionManager::resume_sms() {
   auto notices = std::make_shared<std::vector<std::pair<store::SmsNotice, std::string>>>();
   submit(
       [ids, messages, notices](store::Store& st) {
+        messages->clear();  // a job may run twice (StoreWorker)
+        notices->clear();
         for (const auto& id : ids) {
           auto m = st.pending(id, Role::client);
           std::move(m.begin(), m.end(), std::back_inserter(*messages));

@@ -56,25 +56,12 @@ void StoreWorker::loop() {
     }
     const auto started = std::chrono::steady_clock::now();
     auto errors = std::make_shared<std::vector<std::exception_ptr>>(group.size());
-    try {
-      store::Transaction tx(store_->db());
-      for (std::size_t i = 0; i < group.size(); ++i) {
-        store::Savepoint sp(store_->db());
-        try {
-          group[i].first(*store_);
-          sp.release();
-        } catch (...) {
-          (*errors)[i] = std::current_exception();
-          store_->drop_caches();
-        }
-      }
-      tx.commit();
-    } catch (const std::exception& e) {
-      spdlog::error("[store] group of {} jobs failed to commit: {}", group.size(), e.what());
-      store_->drop_caches();
-      for (auto& err : *errors)
-        if (!err) err = std::current_exception();
-    }
+    // First, the whole group in one transaction without a savepoint per job
+    // (a savepoint copies every page a job touches). If a job fails, the
+    // group is rolled back and run again with each job under its own
+    // savepoint, so the failing job undoes only itself. Jobs are written to
+    // be run twice (they set their results, they do not add to them).
+    if (!run_group(group, *errors, false)) run_group(group, *errors, true);
     if (store_->take_checkpoint_request()) {
       try {
         store_->db().checkpoint_truncate();
@@ -96,6 +83,39 @@ void StoreWorker::loop() {
         if ((*dones)[i]) (*dones)[i]((*errors)[i]);
     });
   }
+}
+
+bool StoreWorker::run_group(std::vector<std::pair<Job, Done>>& group, std::vector<std::exception_ptr>& errors,
+                            bool isolated) {
+  try {
+    store::Transaction tx(store_->db());
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      if (!isolated) {
+        try {
+          group[i].first(*store_);
+        } catch (...) {
+          store_->drop_caches();  // the caches may hold what the rollback undoes
+          return false;
+        }
+        continue;
+      }
+      store::Savepoint sp(store_->db());
+      try {
+        group[i].first(*store_);
+        sp.release();
+      } catch (...) {
+        errors[i] = std::current_exception();
+        store_->drop_caches();
+      }
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    spdlog::error("[store] group of {} jobs failed to commit: {}", group.size(), e.what());
+    store_->drop_caches();
+    for (auto& err : errors)
+      if (!err) err = std::current_exception();
+  }
+  return true;
 }
 
 ThreadWorker::ThreadWorker(Poster post, std::size_t threads) : post_(std::move(post)) {

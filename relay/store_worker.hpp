@@ -14,10 +14,12 @@ namespace tirai::relay {
 using Poster = std::function<void(std::function<void()>)>;
 
 // The one thread that owns the Store. Jobs are grouped: everything queued
-// when the thread wakes runs in one transaction (each job under its own
-// savepoint, so one failing job undoes only itself), the group commits once,
-// and only then are the jobs' `done`s posted back, in order. This is what
-// lets `accepted` mean "durably stored" at the cost of one commit per group.
+// when the thread wakes runs in one transaction, the group commits once, and
+// only then are the jobs' `done`s posted back, in order. This is what lets
+// `accepted` mean "durably stored" at the cost of one commit per group. One
+// failing job undoes only itself: the group then runs again with a savepoint
+// per job. A job may therefore run twice, and must set its results rather
+// than add to them.
 class StoreWorker final : public StoreRunner {
  public:
   StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metrics& metrics, std::size_t max_group = 4096);
@@ -30,6 +32,10 @@ class StoreWorker final : public StoreRunner {
 
  private:
   void loop();
+  // Runs the group in one transaction; `isolated`: each job under its own
+  // savepoint, its error in `errors`. Without it, returns false (everything
+  // rolled back) as soon as a job fails.
+  bool run_group(std::vector<std::pair<Job, Done>>& group, std::vector<std::exception_ptr>& errors, bool isolated);
 
   std::unique_ptr<store::Store> store_;
   Poster post_;
