@@ -5,10 +5,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <regex>
@@ -207,21 +210,41 @@ std::pair<int, std::string> run_program(const std::filesystem::path& program, co
 std::uint16_t free_port() {
   // Below the kernel's ephemeral range (32768-60999 by default), so that no
   // outgoing connection takes the port between this check and the peer's
-  // bind; random, so parallel tests rarely pick the same one.
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  std::uniform_int_distribution<int> pick(20000, 32000);
-  for (int attempt = 0; attempt < 200; ++attempt) {
+  // bind. Handed out in turn from a counter that every test process on the
+  // machine shares (under flock), so that tests running in parallel never
+  // pick the same port; each one is still checked with a bind.
+  constexpr int first = 20000, count = 12000;
+  const auto path = std::filesystem::temp_directory_path() / "tirai-test-ports";
+  const int lock = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock >= 0) ::flock(lock, LOCK_EX);
+  int next = -1;
+  if (lock >= 0) {
+    char buf[16] = {};
+    if (::pread(lock, buf, sizeof buf - 1, 0) > 0) next = std::atoi(buf);
+  }
+  if (next < 0 || next >= count) next = static_cast<int>(std::random_device{}() % count);
+  std::uint16_t found = 0;
+  for (int attempt = 0; attempt < 200 && !found; ++attempt) {
+    const auto port = static_cast<std::uint16_t>(first + next);
+    next = (next + 1) % count;
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) break;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(pick(rng)));
-    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    addr.sin_port = htons(port);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) found = port;
     ::close(fd);
-    if (ok) return ntohs(addr.sin_port);
   }
-  throw std::runtime_error("no free port");
+  if (lock >= 0) {
+    const auto text = std::to_string(next);
+    if (::ftruncate(lock, 0) != 0 || ::pwrite(lock, text.data(), text.size(), 0) < 0) {
+      // The next caller starts at random instead: still checked with a bind.
+    }
+    ::close(lock);  // releases the flock
+  }
+  if (!found) throw std::runtime_error("no free port");
+  return found;
 }
 
 }  // namespace tirai::client
