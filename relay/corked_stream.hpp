@@ -18,9 +18,11 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -61,12 +63,28 @@ class CorkedStream {
             const auto old = out.size();
             out.resize(old + n);
             boost::asio::buffer_copy(boost::asio::buffer(out.data() + old, n), b);
+            ++state_->writes_waiting;
             if (!state_->held) schedule(state_);
           }
           auto ex = boost::asio::get_associated_executor(handler, next_.get_executor());
           boost::asio::post(ex, boost::beast::bind_front_handler(std::move(handler), ec, n));
         },
         token, buffers);
+  }
+
+  // Takes `a` then `b` as one write, at once: for a caller that frames its
+  // own messages and is their only writer (see WsConnection).
+  void write_now(std::string_view a, std::string_view b) {
+    if (state_->failed) return;
+    state_->pending.append(a).append(b);
+    ++state_->writes_waiting;
+    if (!state_->held) schedule(state_);
+  }
+  // Writes taken since the write now under way began.
+  std::size_t writes_waiting() const { return state_->writes_waiting; }
+  // A write to the layer below has been under way for at least `d`.
+  bool stuck_for(std::chrono::steady_clock::duration d) const {
+    return state_->writing && std::chrono::steady_clock::now() - state_->write_started >= d;
   }
 
   // While held, writes only gather; release() sends what gathered in one go.
@@ -102,6 +120,8 @@ class CorkedStream {
     Next* next = nullptr;  // null once the stream is gone
     std::string pending;   // written, waiting for the next flush
     std::string flushing;  // handed to the layer below, not yet complete
+    std::size_t writes_waiting = 0;
+    std::chrono::steady_clock::time_point write_started;
     bool held = false;
     bool writing = false;
     bool scheduled = false;
@@ -124,13 +144,17 @@ class CorkedStream {
     if (st->writing || !st->next) return;
     if (st->pending.empty() || st->failed) return notify(st);
     st->writing = true;
+    st->writes_waiting = 0;
+    st->write_started = std::chrono::steady_clock::now();
     std::swap(st->pending, st->flushing);
     boost::asio::async_write(*st->next, boost::asio::buffer(st->flushing),
                              [st](boost::beast::error_code ec, std::size_t) {
                                st->writing = false;
-                               // A large burst's buffer is not kept for the quiet that follows.
-                               if (st->flushing.capacity() > 64 * 1024) std::string().swap(st->flushing);
-                               else st->flushing.clear();
+                               // A quiet connection keeps one small buffer, not a burst's two.
+                               if (st->pending.empty() || st->flushing.capacity() > 64 * 1024)
+                                 std::string().swap(st->flushing);
+                               else
+                                 st->flushing.clear();
                                if (ec && !st->failed) st->failed = ec;
                                if (!st->next) return;
                                if (!st->held) flush(st);

@@ -46,8 +46,32 @@ ssl::context make_tls_context(const Config::Tls& tls) {
 namespace {
 
 constexpr int max_bad_frames_in_row = 10;
-// Past this many bytes gathered for one peer, the writer waits for the socket.
-constexpr std::size_t write_high_water = 64 * 1024;
+
+// The header of an unmasked, final text frame of `n` bytes (RFC 6455 §5.2);
+// returns its length.
+std::size_t text_frame_header(std::size_t n, char* out) {
+  out[0] = static_cast<char>(0x81);  // FIN, opcode 1 (text)
+  if (n < 126) {
+    out[1] = static_cast<char>(n);
+    return 2;
+  }
+  if (n <= 0xFFFF) {
+    out[1] = static_cast<char>(126);
+    out[2] = static_cast<char>(n >> 8);
+    out[3] = static_cast<char>(n & 0xFF);
+    return 4;
+  }
+  out[1] = static_cast<char>(127);
+  for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<char>((static_cast<std::uint64_t>(n) >> (56 - 8 * i)) & 0xFF);
+  return 10;
+}
+// A peer is slow when relay.max_outbound_frames frames wait behind a write
+// its socket has not finished taking for 2 s, or for 100 ms with 4 MiB
+// waiting. A burst (a store group's frames, a replay after reconnecting) is
+// not: the socket takes it on the next turn of the loop.
+constexpr auto slow_write = std::chrono::seconds(2);
+constexpr auto slow_write_heavy = std::chrono::milliseconds(100);
+constexpr std::size_t slow_bytes = 4 * 1024 * 1024;
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -68,19 +92,24 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
         config_(config),
         hello_timer_(ws_.get_executor()) {}
 
+  // Frames go straight into the corked layer (a text frame from the server
+  // is its header and the payload, unmasked: RFC 6455 §5.2): no write
+  // operation per frame, and everything delivered in one turn of the loop
+  // (a store group's worth) leaves in one write. Beast still writes its own
+  // control frames (pong, ping, close) through the same layer, in order.
   void deliver(std::shared_ptr<const std::string> frame) override {
-    if (closing_ || finished_) return;
-    // Slow is a socket that stopped taking bytes, not a burst: the frames of
-    // one store group arrive together and the writer hands them over at once.
-    if (out_.size() - out_head_ >= config_.relay.max_outbound_frames &&
-        ws_.next_layer().buffered() >= write_high_water) {
+    if (closing_ || finished_ || !accepted_ || !ws_.is_open()) return;
+    auto& cork = ws_.next_layer();
+    // Slow is a socket that stopped taking bytes, not a burst.
+    if (cork.writes_waiting() >= config_.relay.max_outbound_frames &&
+        (cork.stuck_for(slow_write) || (cork.buffered() >= slow_bytes && cork.stuck_for(slow_write_heavy)))) {
       // Everything queued is durable; the peer gets it again when it reconnects.
       manager_.metrics().slow_peers->Increment();
       close(CloseCode::try_again_later, "peer too slow");
       return;
     }
-    out_.push_back(std::move(frame));
-    start_writer();
+    char header[10];
+    cork.write_now(std::string_view(header, text_frame_header(frame->size(), header)), *frame);
   }
 
   void close(CloseCode code, std::string_view reason) override {
@@ -107,9 +136,9 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     beast::error_code aec;
     const auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(aec);
     if (!aec) address = remote.address().to_string();
-    manager_.attach(*this);
     accepted_ = true;
-    start_writer();
+    manager_.attach(*this);
+    start_writer();  // a close asked for during the handshake
     hello_timer_.expires_after(config_.relay.hello_timeout);
     hello_timer_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
       auto c = weak.lock();
@@ -186,68 +215,27 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     co_return true;
   }
 
-  // Starts the writer unless it runs (or the handshake is not done yet).
+  // Starts the closing handshake once the WebSocket is up.
   void start_writer() {
-    if (writing_ || !accepted_ || finished_) return;
+    if (writing_ || !accepted_ || finished_ || !closing_) return;
     writing_ = true;
     auto self = this->shared_from_this();
-    asio::co_spawn(ws_.get_executor(), writer(std::move(self)), asio::detached);
+    asio::co_spawn(ws_.get_executor(), closer(std::move(self)), asio::detached);
   }
 
-  // The only coroutine that writes: frames in order, then the close frame.
-  // It ends when the queue is empty; deliver() and close() start it again.
-  // Everything queued goes down in one write (see CorkedStream); past
-  // write_high_water bytes it waits for the socket to take them.
-  asio::awaitable<void> writer([[maybe_unused]] std::shared_ptr<WsConnection> self) {
-    auto& cork = ws_.next_layer();
-    for (;;) {
-      cork.hold();
-      while (out_head_ < out_.size() && !finished_) {
-        if (cork.buffered() >= write_high_water) {
-          cork.release();
-          auto [dec] = co_await cork.async_drain(use_tuple);
-          if (dec) co_return;
-          cork.hold();
-          continue;
-        }
-        auto frame = std::move(out_[out_head_++]);
-        auto [ec, n] = co_await ws_.async_write(asio::buffer(*frame), use_tuple);
-        if (ec) {
-          cork.release();
-          co_return;
-        }
-        if (out_head_ == out_.size()) {
-          // Drained: an idle connection keeps no queue memory.
-          out_head_ = 0;
-          if (out_.capacity() > 64) std::vector<std::shared_ptr<const std::string>>().swap(out_);
-          else out_.clear();
-        }
-      }
-      cork.release();
-      if (finished_) co_return;  // writing_ stays set: nothing is sent any more
-      if (closing_) {
-        co_await ws_.async_close(close_reason_, use_tuple);
-        co_return;
-      }
-      if (out_head_ == out_.size()) {
-        writing_ = false;
-        co_return;
-      }
-    }
+  // Sends the close frame behind whatever frames are still gathered.
+  asio::awaitable<void> closer([[maybe_unused]] std::shared_ptr<WsConnection> self) {
+    co_await ws_.async_close(close_reason_, use_tuple);
   }
 
   websocket::stream<CorkedStream<NextLayer>> ws_;
   SessionManager& manager_;
   const Config& config_;
-  // Frames to send, from out_head_ on (a vector: unlike a deque, an empty one
-  // allocates nothing, which matters for thousands of idle connections).
-  std::vector<std::shared_ptr<const std::string>> out_;
-  std::size_t out_head_ = 0;
   asio::steady_timer hello_timer_;
   websocket::close_reason close_reason_;
   bool closing_ = false;
   bool accepted_ = false;  // the WebSocket handshake is done: frames may be written
-  bool writing_ = false;   // the writer coroutine runs
+  bool writing_ = false;   // the closing handshake is under way
   bool hello_done_ = false;
   bool finished_ = false;
 };
