@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include <stdexcept>
+
 using namespace tirai;
 using store::Store;
 using proto::Role;
@@ -31,6 +33,17 @@ store::SessionRecord new_session(Store& st, std::int64_t talent_id, std::string_
   st.insert_session(r);
   return r;
 }
+
+// A store in a fresh folder, with the talent "natasha" and one session of hers.
+struct OneSession {
+  test::TempDir dir;
+  crypto::Keyring keys = test_keys();
+  Store st{dir.path() / "t.db", store::Synchronous::normal, keys};
+  store::SessionRecord s = [this] {
+    if (!st.add_talent("natasha", "hash", 1)) throw std::runtime_error("natasha could not be enrolled");
+    return new_session(st, st.talent("natasha")->id, "+6281234567890");
+  }();
+};
 
 }  // namespace
 
@@ -122,11 +135,9 @@ TEST_CASE("messages get per-session seqs, duplicates keep their first seq, acks 
 }
 
 TEST_CASE("acks clear only what they cover: in steps, out of order, ahead of the messages", "[store]") {
-  test::TempDir dir;
-  const auto keys = test_keys();
-  Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
-  REQUIRE(st.add_talent("natasha", "hash", 1));
-  const auto s = new_session(st, st.talent("natasha")->id, "+6281234567890");
+  OneSession w;
+  auto& st = w.st;
+  const auto& s = w.s;
   auto seqs_pending = [&] {
     std::vector<std::int64_t> out;
     for (const auto& m : st.pending(s.id, Role::talent)) out.push_back(m.seq);
@@ -159,11 +170,9 @@ TEST_CASE("acks clear only what they cover: in steps, out of order, ahead of the
 }
 
 TEST_CASE("teardown deletes queue, token hash, alias and data key, the session then takes nothing", "[store]") {
-  test::TempDir dir;
-  const auto keys = test_keys();
-  Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
-  REQUIRE(st.add_talent("natasha", "hash", 1));
-  const auto s = new_session(st, st.talent("natasha")->id, "+6281234567890");
+  OneSession w;
+  auto& st = w.st;
+  const auto& s = w.s;
   REQUIRE(st.append(s.id, Role::client, "c1", "halo", 2000));
   CHECK(st.teardown(s.id, "ended_by_talent", 3000));
   CHECK_FALSE(st.teardown(s.id, "ended_by_talent", 3001));
