@@ -13,7 +13,7 @@ constexpr std::int64_t application_id = 0x54495241;
 
 // Each step brings the schema from version i to i+1. Never edit a released
 // step; append a new one.
-constexpr std::array<std::string_view, 3> steps = {
+constexpr std::array<std::string_view, 4> steps = {
     R"sql(
 CREATE TABLE talents (
   id          INTEGER PRIMARY KEY,
@@ -118,6 +118,25 @@ CREATE TABLE sms_outbox (
   text         TEXT NOT NULL,
   created_at   INTEGER NOT NULL
 );
+)sql",
+    // 4: no unique index on send ids. A retried send id is found through the
+    // store's own record of each live session's ids (read from this table on
+    // first use after a start), so that a message is one B-tree insert.
+    R"sql(
+CREATE TABLE messages_new (
+  session_id TEXT NOT NULL,
+  seq        INTEGER NOT NULL,
+  sender     INTEGER NOT NULL,  -- 0 talent, 1 client
+  send_id    TEXT NOT NULL,
+  sent_at    INTEGER NOT NULL,
+  body       BLOB,
+  redacted   INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+INSERT INTO messages_new(session_id, seq, sender, send_id, sent_at, body, redacted)
+  SELECT session_id, seq, sender, send_id, sent_at, body, redacted FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_new RENAME TO messages;
 )sql",
 };
 

@@ -410,6 +410,7 @@ bool Store::teardown(std::string_view id, std::string_view reason, UnixMs closed
   data_keys_.erase(key);
   last_seq_.erase(key);
   acked_.erase(key);
+  sent_.erase(key);
   return changed;
 }
 
@@ -512,11 +513,37 @@ const crypto::KeyArena::Key* Store::data_key(std::string_view session) {
   return &data_keys_.emplace(key, std::move(k)).first->second;
 }
 
+namespace {
+
+std::uint64_t send_key(Role sender, std::string_view send_id) {
+  return std::hash<std::string_view>{}(send_id) ^ (sender == Role::talent ? 0 : 0x9e3779b97f4a7c15ULL);
+}
+
+}  // namespace
+
+Store::SentIds& Store::sent_ids(const std::string& session) {
+  if (auto it = sent_.find(session); it != sent_.end()) return it->second;
+  SentIds ids;
+  auto& st = db_.cached("SELECT seq, sender, send_id FROM messages WHERE session_id = ?");
+  st.bind(1, session);
+  while (st.step()) ids[send_key(st.int64(1) == 0 ? Role::talent : Role::client, st.text(2))] = st.int64(0);
+  return sent_.emplace(session, std::move(ids)).first->second;
+}
+
 std::optional<AppendResult> Store::append(std::string_view session, Role sender, std::string_view send_id,
                                           std::string_view text, UnixMs now, bool redacted) {
   const auto* key = data_key(session);
   if (!key) return std::nullopt;
   const std::string sid(session);
+  auto& sent = sent_ids(sid);
+  const auto h = send_key(sender, send_id);
+  if (auto d = sent.find(h); d != sent.end()) {
+    auto& st = db_.cached("SELECT sender, send_id, sent_at FROM messages WHERE session_id = ? AND seq = ?");
+    st.bind(1, session).bind(2, d->second);
+    if (st.step() && st.int64(0) == role_code(sender) && st.text(1) == send_id)
+      return AppendResult{d->second, st.int64(2), true};
+    // Another message under the same hash: this one is new.
+  }
   auto seq_it = last_seq_.find(sid);
   if (seq_it == last_seq_.end()) {
     auto& st = db_.cached("SELECT coalesce(max(seq), 0) FROM messages WHERE session_id = ?");
@@ -526,9 +553,7 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
   }
   const std::int64_t seq = seq_it->second + 1;
   const auto body = crypto::seal(key->bytes(), text, body_ad(session, seq, sender));
-  db_.cached(
-         "INSERT INTO messages(session_id, seq, sender, send_id, sent_at, body, redacted) VALUES(?,?,?,?,?,?,?) "
-         "ON CONFLICT(session_id, sender, send_id) DO NOTHING")
+  db_.cached("INSERT INTO messages(session_id, seq, sender, send_id, sent_at, body, redacted) VALUES(?,?,?,?,?,?,?)")
       .bind(1, session)
       .bind(2, seq)
       .bind(3, role_code(sender))
@@ -537,13 +562,8 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
       .bind(6, body)
       .bind(7, std::int64_t{redacted})
       .run();
-  if (db_.changes() == 0) {
-    auto& st = db_.cached("SELECT seq, sent_at FROM messages WHERE session_id = ? AND sender = ? AND send_id = ?");
-    st.bind(1, session).bind(2, role_code(sender)).bind(3, send_id);
-    if (!st.step()) throw DbError("message insert ignored but no duplicate found");
-    return AppendResult{st.int64(0), st.int64(1), true};
-  }
   seq_it->second = seq;
+  sent[h] = seq;
   if (seq == 1) db_.cached("UPDATE sessions SET state = 'active' WHERE id = ? AND state = 'open'").bind(1, session).run();
   return AppendResult{seq, now, false};
 }
@@ -586,6 +606,7 @@ std::vector<StoredMessage> Store::pending(std::string_view session, Role receive
 void Store::drop_caches() {
   last_seq_.clear();
   acked_.clear();
+  sent_.clear();
   data_keys_.clear();
 }
 

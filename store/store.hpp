@@ -224,6 +224,13 @@ class Store {
   crypto::KeyArena arena_;
   crypto::Secret alias_key_;
   std::unordered_map<std::string, std::int64_t> last_seq_;
+  // Per live session: a hash of (sender, send id) -> seq, for every message
+  // stored, so that a retry finds its first seq without an index (read from
+  // the table on first use after a start; a hash match is checked against
+  // the row).
+  using SentIds = std::unordered_map<std::uint64_t, std::int64_t>;
+  SentIds& sent_ids(const std::string& session);
+  std::unordered_map<std::string, SentIds> sent_;
   // Per session, per receiver (talent, client): bodies up to this seq are
   // cleared, so an ack touches only the rows after it.
   std::unordered_map<std::string, std::array<std::int64_t, 2>> acked_;

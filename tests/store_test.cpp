@@ -129,9 +129,20 @@ TEST_CASE("messages get per-session seqs, duplicates keep their first seq, acks 
   CHECK(st.pending(s.id, Role::talent).empty());
   CHECK(st.pending(s.id, Role::client).size() == 1);
 
-  // The seq counter survives a fresh Store on the same file.
+  // The seq counter and the record of send ids survive a fresh Store on the
+  // same file.
   st.drop_caches();
   CHECK(st.append(s.id, Role::client, "c2", "lagi", 2003)->seq == 3);
+  st.drop_caches();
+  auto again = st.append(s.id, Role::client, "c1", "halo (after a restart)", 2004);
+  REQUIRE(again);
+  CHECK(again->duplicate);
+  CHECK(again->seq == 1);
+  CHECK(again->sent_at == 2000);
+  // The same id from the other side is another message.
+  auto other_side = st.append(s.id, Role::talent, "c1", "bukan duplikat", 2005);
+  CHECK_FALSE(other_side->duplicate);
+  CHECK(other_side->seq == 4);
 }
 
 TEST_CASE("acks clear only what they cover: in steps, out of order, ahead of the messages", "[store]") {
