@@ -804,7 +804,7 @@ void SessionManager::erase_client(std::string number, std::function<void(std::op
   submit(
       [number = std::move(number), ended, now = clock_.now()](store::Store& st) {
         *ended = st.erase_client(number, now);
-        st.request_checkpoint();
+        st.request_checkpoint(true);
       },
       [this, ended, done = std::move(done)](std::exception_ptr e) {
         if (e) return done(AdminError{500, "internal", "the client could not be erased"});

@@ -38,14 +38,26 @@ void StoreWorker::submit(Job job, Done done) {
 
 void StoreWorker::loop() {
   std::vector<std::pair<Job, Done>> group;
-  std::vector<std::pair<Job, Done>> rest;
+  bool checkpoint_due = false, checkpoint_now = false;
+  auto last_checkpoint = std::chrono::steady_clock::time_point{};
   for (;;) {
     {
       std::unique_lock lock(mutex_);
       waiting_ = true;
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      const auto ready = [&] { return stopping_ || !queue_.empty(); };
+      if (checkpoint_due) wake_.wait_until(lock, last_checkpoint + checkpoint_every, ready);
+      else wake_.wait(lock, ready);
       waiting_ = false;
-      if (queue_.empty()) return;  // stopping, and nothing left to run
+      if (queue_.empty()) {
+        // Stopping, or a deferred checkpoint's time has come.
+        if (!checkpoint_due) return;
+        const bool stopping = stopping_;
+        lock.unlock();
+        checkpoint_due = !checkpoint();
+        last_checkpoint = std::chrono::steady_clock::now();
+        if (stopping) return;  // closing the database checkpoints what is left
+        continue;
+      }
       if (queue_.size() <= max_group_) {
         group.swap(queue_);
       } else {
@@ -62,14 +74,18 @@ void StoreWorker::loop() {
     // savepoint, so the failing job undoes only itself. Jobs are written to
     // be run twice (they set their results, they do not add to them).
     if (!run_group(group, *errors, false)) run_group(group, *errors, true);
-    if (store_->take_checkpoint_request()) {
-      try {
-        store_->db().checkpoint_truncate();
-      } catch (const std::exception& e) {
-        // A reader may hold the WAL; the next teardown group tries again.
-        spdlog::warn("[store] WAL checkpoint deferred: {}", e.what());
-        store_->request_checkpoint();
-      }
+    // Teardowns ask for the WAL to be checkpointed and truncated; the
+    // requests of one second share one checkpoint (it copies and syncs the
+    // whole WAL), an erasure's is done at once.
+    if (const auto [requested, now] = store_->take_checkpoint_request(); requested) {
+      checkpoint_due = true;
+      checkpoint_now = checkpoint_now || now;
+    }
+    if (checkpoint_due &&
+        (checkpoint_now || std::chrono::steady_clock::now() - last_checkpoint >= checkpoint_every)) {
+      checkpoint_due = !checkpoint();
+      checkpoint_now = false;
+      last_checkpoint = std::chrono::steady_clock::now();
     }
     metrics_.store_commit_seconds->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -82,6 +98,17 @@ void StoreWorker::loop() {
       for (std::size_t i = 0; i < dones->size(); ++i)
         if ((*dones)[i]) (*dones)[i]((*errors)[i]);
     });
+  }
+}
+
+bool StoreWorker::checkpoint() {
+  try {
+    store_->db().checkpoint_truncate();
+    return true;
+  } catch (const std::exception& e) {
+    // A reader may hold the WAL; the next turn tries again.
+    spdlog::warn("[store] WAL checkpoint deferred: {}", e.what());
+    return false;
   }
 }
 

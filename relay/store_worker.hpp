@@ -2,6 +2,7 @@
 #include "relay/metrics.hpp"
 #include "relay/runner.hpp"
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,10 @@ class StoreWorker final : public StoreRunner {
 
  private:
   void loop();
+  // Checkpoints and truncates the WAL; false when it could not (try later).
+  bool checkpoint();
+  // Teardowns' checkpoints within this long of the last one wait for it.
+  static constexpr std::chrono::seconds checkpoint_every{1};
   // Runs the group in one transaction; `isolated`: each job under its own
   // savepoint, its error in `errors`. Without it, returns false (everything
   // rolled back) as soon as a job fails.

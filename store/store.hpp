@@ -206,10 +206,17 @@ class Store {
   // called when a transaction is rolled back.
   void drop_caches();
 
-  // Asks the store worker to checkpoint the WAL after this group commits, so
-  // content deleted by a teardown does not linger in the WAL file.
-  void request_checkpoint() { checkpoint_requested_ = true; }
-  bool take_checkpoint_request() { return std::exchange(checkpoint_requested_, false); }
+  // Asks the store worker to checkpoint (and truncate) the WAL, so content
+  // deleted by a teardown does not linger in the WAL file. `now`: at the end of this group (erasure); otherwise the store worker
+  // may gather the requests of a second's teardowns into one checkpoint.
+  void request_checkpoint(bool now = false) {
+    checkpoint_requested_ = true;
+    checkpoint_now_ = checkpoint_now_ || now;
+  }
+  // {requested, now}; clears the request.
+  std::pair<bool, bool> take_checkpoint_request() {
+    return {std::exchange(checkpoint_requested_, false), std::exchange(checkpoint_now_, false)};
+  }
 
  private:
   const crypto::KeyArena::Key* data_key(std::string_view session);
@@ -238,6 +245,7 @@ class Store {
   // declared after the arena, so it is destroyed before it).
   std::unordered_map<std::string, crypto::KeyArena::Key> data_keys_;
   bool checkpoint_requested_ = false;
+  bool checkpoint_now_ = false;
 };
 
 }  // namespace tirai::store

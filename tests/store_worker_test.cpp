@@ -6,7 +6,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <condition_variable>
+#include <filesystem>
 #include <mutex>
+#include <thread>
 #include <stdexcept>
 
 using namespace tirai;
@@ -104,4 +107,51 @@ TEST_CASE("store worker: a group without failures runs each job once", "[store]"
   for (auto& f : posted) f();
   CHECK(runs == 50);
   CHECK(dones == 50);
+}
+
+TEST_CASE("store worker: teardowns within a second share one WAL checkpoint, an erasure's is at once", "[store]") {
+  test::TempDir dir;
+  const auto keys = test_keys();
+  const auto path = dir.path() / "t.db";
+  const auto wal = std::filesystem::path(path.string() + "-wal");
+  relay::Metrics metrics;
+  std::mutex mutex;
+  std::condition_variable posted_cv;
+  std::vector<std::function<void()>> posted;
+  relay::StoreWorker worker(
+      std::make_unique<store::Store>(path, store::Synchronous::normal, keys),
+      [&](std::function<void()> f) {
+        {
+          std::lock_guard lock(mutex);
+          posted.push_back(std::move(f));
+        }
+        posted_cv.notify_all();
+      },
+      metrics);
+  worker.start();
+  // Runs one job to the end (its done posted) and returns the WAL's size then.
+  auto run = [&](std::string alias, bool checkpoint, bool now) {
+    std::unique_lock lock(mutex);
+    const auto before = posted.size();
+    lock.unlock();
+    worker.submit(
+        [=](store::Store& st) {
+          st.add_talent(alias, "h", 1);
+          if (checkpoint) st.request_checkpoint(now);
+        },
+        {});
+    lock.lock();
+    REQUIRE(posted_cv.wait_for(lock, std::chrono::seconds(10), [&] { return posted.size() > before; }));
+    return std::filesystem::file_size(wal);
+  };
+  CHECK(run("ana", true, false) == 0);  // the first teardown: checkpointed at once
+  CHECK(run("bela", true, false) > 0);  // within the second: waits for the next checkpoint
+  CHECK(run("citra", true, true) == 0);  // an erasure: at once, taking the waiting one along
+  CHECK(run("dewi", true, false) > 0);
+  // Nothing more comes; the waiting checkpoint still happens, within the second.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::filesystem::file_size(wal) > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polls a real background event
+  CHECK(std::filesystem::file_size(wal) == 0);
+  worker.stop();
 }
