@@ -21,22 +21,36 @@ crypto::Keyring test_keys() {
   return crypto::Keyring(crypto::Secret(b.data(), b.size()));
 }
 
+// A store worker on a fresh file; what it posts to "the relay thread" is
+// kept here, to be run by the test.
+struct World {
+  test::TempDir dir;
+  crypto::Keyring keys = test_keys();
+  std::filesystem::path path = dir.path() / "t.db";
+  relay::Metrics metrics;
+  std::mutex mutex;
+  std::condition_variable posted_cv;
+  std::vector<std::function<void()>> posted;
+  relay::StoreWorker worker{std::make_unique<store::Store>(path, store::Synchronous::normal, keys),
+                            [this](std::function<void()> f) {
+                              {
+                                std::lock_guard lock(mutex);
+                                posted.push_back(std::move(f));
+                              }
+                              posted_cv.notify_all();
+                            },
+                            metrics};
+
+  void run_posted() {
+    for (auto& f : posted) f();
+  }
+};
+
 }  // namespace
 
 TEST_CASE("store worker: a failing job undoes only itself, the rest of its group commits", "[store]") {
-  test::TempDir dir;
-  const auto keys = test_keys();
-  const auto path = dir.path() / "t.db";
-  relay::Metrics metrics;
-  std::mutex mutex;
-  std::vector<std::function<void()>> posted;
-  relay::StoreWorker worker(
-      std::make_unique<store::Store>(path, store::Synchronous::normal, keys),
-      [&](std::function<void()> f) {
-        std::lock_guard lock(mutex);
-        posted.push_back(std::move(f));
-      },
-      metrics);
+  World w;
+  auto& worker = w.worker;
 
   std::vector<std::string> order;
   std::vector<bool> failed;
@@ -66,7 +80,7 @@ TEST_CASE("store worker: a failing job undoes only itself, the rest of its group
   worker.submit([](store::Store& st) { st.add_talent("citra", "h", 1); }, done("citra"));
   worker.start();
   worker.stop();
-  for (auto& f : posted) f();
+  w.run_posted();
 
   CHECK(order == std::vector<std::string>{"ana", "list", "bela", "citra"});
   CHECK(failed == std::vector<bool>{false, false, true, false});
@@ -75,25 +89,15 @@ TEST_CASE("store worker: a failing job undoes only itself, the rest of its group
   CHECK(first_runs == 2);
   CHECK(*seen == std::vector<std::string>{"ana"});
 
-  store::Store st(path, store::Synchronous::normal, keys);
+  store::Store st(w.path, store::Synchronous::normal, w.keys);
   CHECK(st.talent("ana"));
   CHECK_FALSE(st.talent("bela"));
   CHECK(st.talent("citra"));
 }
 
 TEST_CASE("store worker: a group without failures runs each job once", "[store]") {
-  test::TempDir dir;
-  const auto keys = test_keys();
-  relay::Metrics metrics;
-  std::vector<std::function<void()>> posted;
-  std::mutex mutex;
-  relay::StoreWorker worker(
-      std::make_unique<store::Store>(dir.path() / "t.db", store::Synchronous::normal, keys),
-      [&](std::function<void()> f) {
-        std::lock_guard lock(mutex);
-        posted.push_back(std::move(f));
-      },
-      metrics);
+  World w;
+  auto& worker = w.worker;
   int runs = 0, dones = 0;
   for (int i = 0; i < 50; ++i)
     worker.submit(
@@ -104,30 +108,18 @@ TEST_CASE("store worker: a group without failures runs each job once", "[store]"
         [&](std::exception_ptr e) { dones += e ? 100 : 1; });
   worker.start();
   worker.stop();
-  for (auto& f : posted) f();
+  w.run_posted();
   CHECK(runs == 50);
   CHECK(dones == 50);
 }
 
 TEST_CASE("store worker: teardowns within a second share one WAL checkpoint, an erasure's is at once", "[store]") {
-  test::TempDir dir;
-  const auto keys = test_keys();
-  const auto path = dir.path() / "t.db";
-  const auto wal = std::filesystem::path(path.string() + "-wal");
-  relay::Metrics metrics;
-  std::mutex mutex;
-  std::condition_variable posted_cv;
-  std::vector<std::function<void()>> posted;
-  relay::StoreWorker worker(
-      std::make_unique<store::Store>(path, store::Synchronous::normal, keys),
-      [&](std::function<void()> f) {
-        {
-          std::lock_guard lock(mutex);
-          posted.push_back(std::move(f));
-        }
-        posted_cv.notify_all();
-      },
-      metrics);
+  World w;
+  auto& worker = w.worker;
+  auto& mutex = w.mutex;
+  auto& posted = w.posted;
+  auto& posted_cv = w.posted_cv;
+  const auto wal = std::filesystem::path(w.path.string() + "-wal");
   worker.start();
   // Runs one job to the end (its done posted) and returns the WAL's size then.
   auto run = [&](std::string alias, bool checkpoint, bool now) {
