@@ -3,13 +3,15 @@
 // write. Beast's WebSocket stream writes each frame with its own write; under
 // load that is a system call (and, over TLS, a record) per frame. Beneath the
 // WebSocket stream, this layer takes each write into a buffer and completes
-// it at once; the bytes go down in one write when the writer releases its
-// hold (having written everything it had queued), or, for a write nobody
-// holds (Beast's own pong or close), on the next turn of the event loop.
-// Order is kept: bytes leave in the order they were written.
+// it at once; what gathered goes down in one write on the next turn of the
+// event loop, or when a writer that held the layer (hold()) releases it.
+// write_now() takes bytes without an asynchronous operation at all, for a
+// caller that frames its own messages (WsConnection). Order is kept: bytes
+// leave in the order they were written.
 //
-// Back-pressure is the writer's: buffered() tells how much is waiting, and
-// async_drain() waits until all of it was handed over. Reads pass through.
+// Back-pressure is the writer's: buffered(), writes_waiting() and stuck_for()
+// tell how much waits and for how long, and async_drain() waits until all of
+// it was handed over. Reads pass through.
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
