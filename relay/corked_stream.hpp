@@ -15,13 +15,13 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -99,6 +99,8 @@ class CorkedStream {
   std::size_t buffered() const { return state_->pending.size() + state_->flushing.size(); }
 
   // Completes when nothing is buffered any more (or the layer below failed).
+  // The wait is a timer's, so that a wait still pending when the event loop
+  // shuts down is destroyed with the loop's other operations.
   template <typename Token>
   auto async_drain(Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::beast::error_code)>(
@@ -108,11 +110,15 @@ class CorkedStream {
             boost::asio::post(ex, boost::beast::bind_front_handler(std::move(handler), state_->failed));
             return;
           }
+          if (!state_->drained)
+            state_->drained = std::make_unique<boost::asio::steady_timer>(next_.get_executor(),
+                                                                          boost::asio::steady_timer::time_point::max());
+          state_->drained->async_wait(
+              [st = std::weak_ptr<State>(state_), h = std::move(handler)](boost::beast::error_code) mutable {
+                const auto s = st.lock();
+                std::move(h)(s ? s->failed : boost::beast::error_code(boost::asio::error::operation_aborted));
+              });
           flush(state_);
-          auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          state_->drained.push_back([h, ex](boost::beast::error_code ec) {
-            boost::asio::post(ex, boost::beast::bind_front_handler(std::move(*h), ec));
-          });
         },
         token);
   }
@@ -128,7 +134,7 @@ class CorkedStream {
     bool writing = false;
     bool scheduled = false;
     boost::beast::error_code failed;
-    std::vector<std::function<void(boost::beast::error_code)>> drained;
+    std::unique_ptr<boost::asio::steady_timer> drained;  // its waits end when all is handed over
   };
 
   // A write nobody holds goes down on the next turn of the loop, with
@@ -165,10 +171,8 @@ class CorkedStream {
   }
 
   static void notify(const std::shared_ptr<State>& st) {
-    if (st->drained.empty() || (!st->failed && !st->pending.empty())) return;
-    auto waiting = std::move(st->drained);
-    st->drained.clear();
-    for (auto& w : waiting) w(st->failed);
+    if (!st->drained || (!st->failed && !st->pending.empty())) return;
+    st->drained->cancel();
   }
 
   Next next_;
