@@ -104,6 +104,7 @@ void StoreWorker::loop() {
 bool StoreWorker::checkpoint() {
   try {
     store_->db().checkpoint_truncate();
+    if (on_checkpoint_) on_checkpoint_();
     return true;
   } catch (const std::exception& e) {
     // A reader may hold the WAL; the next turn tries again.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -30,6 +31,8 @@ class StoreWorker final : public StoreRunner {
   // Runs every job already queued, then stops the thread. Idempotent.
   void stop();
   void submit(Job job, Done done) override;
+  // Called on the worker's thread after each WAL checkpoint (set before start()).
+  void on_checkpoint(std::function<void()> f) { on_checkpoint_ = std::move(f); }
 
  private:
   void loop();
@@ -52,6 +55,7 @@ class StoreWorker final : public StoreRunner {
   bool stopping_ = false;
   bool waiting_ = false;  // the worker sleeps on wake_
   std::thread thread_;
+  std::function<void()> on_checkpoint_;
 };
 
 // A small pool for CPU-heavy work (Argon2id) off the relay thread.

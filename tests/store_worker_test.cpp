@@ -9,7 +9,6 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
-#include <thread>
 #include <stdexcept>
 
 using namespace tirai;
@@ -120,6 +119,14 @@ TEST_CASE("store worker: teardowns within a second share one WAL checkpoint, an 
   auto& posted = w.posted;
   auto& posted_cv = w.posted_cv;
   const auto wal = std::filesystem::path(w.path.string() + "-wal");
+  int checkpoints = 0;
+  worker.on_checkpoint([&] {
+    {
+      std::lock_guard lock(mutex);
+      ++checkpoints;
+    }
+    posted_cv.notify_all();
+  });
   worker.start();
   // Runs one job to the end (its done posted) and returns the WAL's size then.
   auto run = [&](std::string alias, bool checkpoint, bool now) {
@@ -140,10 +147,13 @@ TEST_CASE("store worker: teardowns within a second share one WAL checkpoint, an 
   CHECK(run("bela", true, false) > 0);  // within the second: waits for the next checkpoint
   CHECK(run("citra", true, true) == 0);  // an erasure: at once, taking the waiting one along
   CHECK(run("dewi", true, false) > 0);
-  // Nothing more comes; the waiting checkpoint still happens, within the second.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::filesystem::file_size(wal) > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polls a real background event
+  // Nothing more comes; the waiting checkpoint still happens (the worker
+  // wakes for it when its second is up).
+  {
+    std::unique_lock lock(mutex);
+    CHECK(checkpoints == 2);
+    REQUIRE(posted_cv.wait_for(lock, std::chrono::seconds(10), [&] { return checkpoints == 3; }));
+  }
   CHECK(std::filesystem::file_size(wal) == 0);
   worker.stop();
 }
