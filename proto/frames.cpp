@@ -100,11 +100,15 @@ Inbound parse_frame(std::string_view frame, const Limits& limits) {
   json::static_resource mr(buf, sizeof(buf));
   json::parse_options opts;
   opts.max_depth = 8;
-  json::value v = json::parse(frame, ec, &mr, opts);
-  if (ec) {
-    // The static buffer may be too small for a large but valid frame; retry on the heap.
-    if (ec == json::error::exception || ec == boost::system::errc::not_enough_memory)
-      v = json::parse(frame, ec, {}, opts);
+  json::value v;
+  try {
+    v = json::parse(frame, ec, &mr, opts);
+  } catch (const std::bad_alloc&) {
+    // The stack buffer is too small for a large but valid frame (a long
+    // text): the static resource throws, whatever the error-code overload
+    // says of parse errors. Parse again on the heap.
+    ec = {};
+    v = json::parse(frame, ec, {}, opts);
   }
   if (ec) return bad("malformed JSON");
   if (!v.is_object()) return bad("a frame must be a JSON object");

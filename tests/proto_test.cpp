@@ -80,6 +80,14 @@ TEST_CASE("text over max_text_chars is too_large, counted in characters", "[prot
   CHECK(e.id == "m");  // the request id is echoed so the sender knows which message
 }
 
+TEST_CASE("a frame larger than the parser's stack buffer parses on the heap", "[proto]") {
+  const std::string text(4000, 'k');  // with its frame, past the 4 KiB a typical frame's parse uses
+  auto f = parse_frame(R"({"type":"send","session":"s","id":"m","text":")" + text + "\"}", Limits{4096});
+  REQUIRE(std::holds_alternative<Send>(f));
+  CHECK(std::get<Send>(f).text == text);
+  CHECK(error_of(R"({"type":"send","session":"s","id":"m","text":")" + text + "\",}").message == "malformed JSON");
+}
+
 TEST_CASE("outbound frames are valid JSON with the documented fields", "[proto]") {
   auto m = obj(message_frame("s_1", 17, "guest-7f3k", "line\n\"quoted\" \x01", 1'700'000'000'123));
   CHECK(m["type"] == "message");
