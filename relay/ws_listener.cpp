@@ -76,21 +76,30 @@ using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // One WebSocket peer over plain TCP or TLS. It owns itself through its
-// coroutines (the reader, and a writer that runs only while there is
-// something to send, so an idle connection holds no writer frame); the
-// session manager only holds it as a Peer* between attach and detach, both on
-// the relay thread.
+// pending operations (the handshake coroutine, then one read at a time, and a
+// closer coroutine only while closing), so an idle connection is a read and
+// this object; the session manager only holds it as a Peer* between attach
+// and detach, both on the relay thread.
 template <typename NextLayer>
 class WsConnection final : public Peer, public std::enable_shared_from_this<WsConnection<NextLayer>> {
  public:
   static constexpr bool is_tls = std::is_same_v<NextLayer, TlsStream>;
 
+  // `live` counts the relay's connections for relay.max_connections, from
+  // here until the last pending operation lets the connection go.
   template <typename... Tls>
-  WsConnection(tcp::socket socket, SessionManager& manager, const Config& config, Tls&... tls)
+  WsConnection(tcp::socket socket, std::shared_ptr<std::size_t> live, SessionManager& manager, const Config& config,
+               Tls&... tls)
       : ws_(std::move(socket), tls...),
+        live_(std::move(live)),
         manager_(manager),
         config_(config),
-        hello_timer_(ws_.get_executor()) {}
+        hello_timer_(ws_.get_executor()) {
+    ++*live_;
+  }
+  ~WsConnection() override { --*live_; }
+  WsConnection(const WsConnection&) = delete;
+  WsConnection& operator=(const WsConnection&) = delete;
 
   // Frames go straight into the corked layer (a text frame from the server
   // is its header and the payload, unmasked: RFC 6455 §5.2): no write
@@ -119,9 +128,12 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     start_writer();
   }
 
+  // The handshakes (TLS, HTTP upgrade) as a coroutine; once the WebSocket is
+  // up, the coroutine ends and reading goes on through do_read/on_read. An
+  // idle connection then holds one pending read whose handler is a
+  // shared_ptr, not a coroutine's frames (about 2.5 KiB per connection).
   asio::awaitable<void> run() {
     auto self = this->shared_from_this();
-    beast::flat_buffer buffer;
     if constexpr (is_tls) {
       beast::get_lowest_layer(ws_).expires_after(config_.relay.hello_timeout);
       auto [ec] = co_await ws_.next_layer().next_layer().async_handshake(ssl::stream_base::server, use_tuple);
@@ -130,8 +142,8 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
         co_return;
       }
     }
-    if (!co_await upgrade(buffer)) co_return;
-    buffer.shrink_to_fit();  // the upgrade request's capacity is not needed for small frames
+    if (!co_await upgrade()) co_return;
+    buffer_.shrink_to_fit();  // the upgrade request's capacity is not needed for small frames
 
     beast::error_code aec;
     const auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(aec);
@@ -144,45 +156,70 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
       auto c = weak.lock();
       if (!ec && c && !c->authenticated) c->close(CloseCode::policy, "hello timeout");
     });
+    do_read();
+  }
 
-    const proto::Limits limits{config_.relay.max_text_chars};
-    int bad_in_row = 0;
-    for (;;) {
-      auto [ec, n] = co_await ws_.async_read(buffer, use_tuple);
-      if (ec) break;
-      if (closing_) {
-        buffer.consume(buffer.size());
-        continue;
-      }
-      proto::Inbound frame =
-          ws_.got_text()
-              ? proto::parse_frame(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()), limits)
-              : proto::Inbound(proto::FrameError{proto::ErrorCode::bad_request, "binary frames are not accepted", {}});
-      buffer.consume(buffer.size());
-      const bool bad = std::holds_alternative<proto::FrameError>(frame);
-      manager_.on_frame(*this, std::move(frame));
-      // Once authenticated, the hello timeout's pending wait is let go (memory per idle connection).
-      if (authenticated && !hello_done_) {
-        hello_done_ = true;
-        hello_timer_.cancel();
-      }
-      bad_in_row = bad ? bad_in_row + 1 : 0;
-      if (bad_in_row >= max_bad_frames_in_row) close(CloseCode::policy, "too many bad frames");
+ private:
+  // A message is read in pieces of at most read_piece bytes, so the buffer an
+  // idle connection keeps prepared is that, not Beast's 1,536-byte read size.
+  static constexpr std::size_t read_piece = 512;
+
+  void do_read() {
+    ws_.async_read_some(buffer_, read_piece,
+                        [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) return finish();
+    if (!ws_.is_message_done()) return do_read();  // Beast holds the message to read_message_max
+    try {
+      on_message();
+    } catch (const std::exception& e) {
+      // A broken invariant ends this connection, not the relay.
+      spdlog::error("[relay] connection ended by an error: {}", e.what());
+      return finish();
     }
+    do_read();
+  }
+
+  void on_message() {
+    if (closing_) {
+      buffer_.consume(buffer_.size());
+      return;
+    }
+    proto::Inbound frame =
+        ws_.got_text() ? proto::parse_frame(std::string_view(static_cast<const char*>(buffer_.data().data()),
+                                                             buffer_.size()),
+                                            proto::Limits{config_.relay.max_text_chars})
+                       : proto::Inbound(proto::FrameError{proto::ErrorCode::bad_request, "binary frames are not accepted", {}});
+    buffer_.consume(buffer_.size());
+    // A long message's capacity is given back, so it is not kept while idle.
+    if (buffer_.capacity() > 4 * read_piece) buffer_.shrink_to_fit();
+    const bool bad = std::holds_alternative<proto::FrameError>(frame);
+    manager_.on_frame(*this, std::move(frame));
+    // Once authenticated, the hello timeout's pending wait is let go (memory per idle connection).
+    if (authenticated && !hello_done_) {
+      hello_done_ = true;
+      hello_timer_.cancel();
+    }
+    bad_in_row_ = bad ? bad_in_row_ + 1 : 0;
+    if (bad_in_row_ >= max_bad_frames_in_row) close(CloseCode::policy, "too many bad frames");
+  }
+
+  void finish() {
     finished_ = true;
     hello_timer_.cancel();
     manager_.detach(*this);
   }
 
- private:
   // Reads the HTTP upgrade request and accepts the WebSocket on /v1/ws.
-  asio::awaitable<bool> upgrade(beast::flat_buffer& buffer) {
+  asio::awaitable<bool> upgrade() {
     auto& lowest = beast::get_lowest_layer(ws_);
     auto& stream = ws_.next_layer();  // the corked layer: reads pass through, writes gather
     lowest.expires_after(config_.relay.hello_timeout);
     http::request_parser<http::empty_body> parser;
     parser.header_limit(8192);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+    auto [ec, n] = co_await http::async_read(stream, buffer_, parser, use_tuple);
     if (ec) co_return false;
     auto req = parser.release();
     if (req.target() != "/v1/ws" || !websocket::is_upgrade(req)) {
@@ -229,6 +266,9 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   }
 
   websocket::stream<CorkedStream<NextLayer>> ws_;
+  std::shared_ptr<std::size_t> live_;
+  beast::flat_buffer buffer_;
+  int bad_in_row_ = 0;
   SessionManager& manager_;
   const Config& config_;
   asio::steady_timer hello_timer_;
@@ -241,10 +281,8 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
 };
 
 template <typename Conn>
-void spawn_connection(std::shared_ptr<Conn> conn, tcp::acceptor& acceptor, std::shared_ptr<std::size_t> live) {
-  ++*live;
-  asio::co_spawn(acceptor.get_executor(), conn->run(), [live](std::exception_ptr e) {
-    --*live;
+void spawn_connection(std::shared_ptr<Conn> conn, tcp::acceptor& acceptor) {
+  asio::co_spawn(acceptor.get_executor(), conn->run(), [](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -272,9 +310,10 @@ asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, SessionManager& m
     }
     socket.set_option(tcp::no_delay(true), ec);
     if (tls)
-      spawn_connection(std::make_shared<WsConnection<TlsStream>>(std::move(socket), manager, config, *tls), acceptor, live);
+      spawn_connection(std::make_shared<WsConnection<TlsStream>>(std::move(socket), live, manager, config, *tls),
+                       acceptor);
     else
-      spawn_connection(std::make_shared<WsConnection<PlainStream>>(std::move(socket), manager, config), acceptor, live);
+      spawn_connection(std::make_shared<WsConnection<PlainStream>>(std::move(socket), live, manager, config), acceptor);
   }
 }
 

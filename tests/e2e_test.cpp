@@ -263,6 +263,51 @@ TEST_CASE("bad frames get their codes and the connection keeps working", "[e2e]"
   CHECK(raw.wait_closed() == 1007);
 }
 
+TEST_CASE("a long text is read in pieces and arrives whole, twice over", "[e2e]") {
+  Relay r;
+  r.enrol("natasha");
+  const auto b = r.book("natasha");
+  auto talent_ws = r.talent("natasha");
+  auto client_ws = r.client(b);
+  // Longer than one read piece (512 bytes), than Beast's own read size and
+  // than the parser's stack buffer; within relay.max_text_chars (4096).
+  std::string text;
+  for (int i = 0; text.size() < 4000; ++i) text += fmt::format("kalimat {} ", i);
+  for (const char* id : {"long1", "long2"}) {
+    client_ws.send(send_frame(b, id, text));
+    CHECK(expect(client_ws, "accepted")["id"] == id);
+    CHECK(expect(talent_ws, "message")["text"].as_string() == text);
+  }
+  // And a short one after, from the same buffer.
+  client_ws.send(send_frame(b, "short", "oke"));
+  expect(client_ws, "accepted");
+  CHECK(expect(talent_ws, "message")["text"] == "oke");
+}
+
+// The value of an unlabelled metric in /metrics.
+double metric(Relay& r, std::string_view name) {
+  const auto body = r.call("GET", "/metrics").body;
+  const auto line = fmt::format("\n{} ", name);
+  const auto at = body.find(line);
+  REQUIRE(at != std::string::npos);
+  return std::stod(body.substr(at + line.size()));
+}
+
+TEST_CASE("relay.max_connections refuses one more until a connection has ended", "[e2e]") {
+  Relay r("[relay]\nmax_connections = 2\n");
+  r.enrol("natasha");
+  auto first = r.talent("natasha");
+  auto second = r.daemon.ws();
+  CHECK_THROWS_AS(r.daemon.ws(), client::ClientError);  // accepted and closed at once: no handshake
+  first.close();
+  // The relay counts the first connection out when it has finished with it;
+  // /metrics is answered on the relay's thread, after that.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (metric(r, "tirai_connections") != 1) REQUIRE(std::chrono::steady_clock::now() < deadline);
+  auto third = r.talent("natasha");
+  CHECK_THROWS_AS(r.daemon.ws(), client::ClientError);
+}
+
 TEST_CASE("a canary number never reaches the talent, the debug log or the database in clear", "[e2e][privacy]") {
   const std::string canary = "+6289912345678";
   const std::string canary_text = "CANARY-c9f1-halo";
