@@ -13,7 +13,7 @@ constexpr std::int64_t application_id = 0x54495241;
 
 // Each step brings the schema from version i to i+1. Never edit a released
 // step; append a new one.
-constexpr std::array<std::string_view, 4> steps = {
+constexpr std::array<std::string_view, 5> steps = {
     R"sql(
 CREATE TABLE talents (
   id          INTEGER PRIMARY KEY,
@@ -137,6 +137,11 @@ INSERT INTO messages_new(session_id, seq, sender, send_id, sent_at, body, redact
   SELECT session_id, seq, sender, send_id, sent_at, body, redacted FROM messages;
 DROP TABLE messages;
 ALTER TABLE messages_new RENAME TO messages;
+)sql",
+    // 5: a new booking's client alias is checked against the talent's live
+    // sessions only, not every session the talent ever had on record.
+    R"sql(
+CREATE INDEX sessions_live_alias ON sessions(talent_id, client_alias) WHERE state != 'closed';
 )sql",
 };
 

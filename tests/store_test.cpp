@@ -203,6 +203,27 @@ TEST_CASE("teardown deletes queue, token hash, alias and data key, the session t
   CHECK_FALSE(st.session(s.id));
 }
 
+TEST_CASE("a client alias is taken only among the talent's live sessions, looked up by index", "[store]") {
+  OneSession w;
+  auto& st = w.st;
+  const auto natasha = st.talent("natasha")->id;
+  REQUIRE(st.add_talent("maya", "hash", 1));
+  CHECK(st.client_alias_in_use(natasha, "guest-abcd"));
+  CHECK_FALSE(st.client_alias_in_use(natasha, "guest-wxyz"));
+  CHECK_FALSE(st.client_alias_in_use(st.talent("maya")->id, "guest-abcd"));
+  CHECK(st.teardown(w.s.id, "ended_by_talent", 3000));
+  CHECK_FALSE(st.client_alias_in_use(natasha, "guest-abcd"));
+  // Every booking asks this (Store::client_alias_in_use): the partial index
+  // of live sessions answers it, so a talent's closed sessions on record do
+  // not make each booking slower.
+  auto& plan = st.db().cached(
+      "EXPLAIN QUERY PLAN SELECT 1 FROM sessions WHERE talent_id = ? AND client_alias = ? AND state != 'closed' "
+      "LIMIT 1");
+  std::string details;
+  while (plan.step()) details += plan.text(3) + "\n";
+  CHECK_THAT(details, Catch::Contains("USING INDEX sessions_live_alias (talent_id=? AND client_alias=?)"));
+}
+
 TEST_CASE("numbers and queued texts are never in clear in the database files", "[store][privacy]") {
   test::TempDir dir;
   const auto keys = test_keys();
