@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
+#include <thread>
 
 using namespace tirai::crypto;
 
@@ -89,6 +90,27 @@ TEST_CASE("AEAD round trip, tampering, wrong associated data and wrong key all f
   }
   CHECK_FALSE(open(key, Bytes(10), "x"));
   CHECK(seal(key, "same", "ad") != seal(key, "same", "ad"));  // fresh nonce each time
+}
+
+TEST_CASE("seal never repeats a nonce, within a thread or across threads", "[crypto]") {
+  const auto key = generate_key();
+  const auto nonces = [&key] {
+    std::vector<Bytes> out;
+    for (int i = 0; i < 5000; ++i) {
+      const auto sealed = seal(key, "x", "ad");
+      out.emplace_back(sealed.begin(), sealed.begin() + aead_nonce_bytes);
+    }
+    return out;
+  };
+  std::set<Bytes> seen;
+  for (auto& n : nonces()) seen.insert(n);
+  std::vector<Bytes> other;
+  std::thread t([&] { other = nonces(); });
+  t.join();
+  for (auto& n : other) seen.insert(n);
+  CHECK(seen.size() == 10000);
+  // Each sealed text opens: the nonce in front is the one it was sealed with.
+  CHECK(open(key, seal(key, "halo", "ad"), "ad") == "halo");
 }
 
 TEST_CASE("Argon2id hashes verify only the right secret", "[crypto]") {
