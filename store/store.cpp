@@ -39,9 +39,18 @@ constexpr std::string_view key_check_ad = "tirai/meta/key_check";
 constexpr std::string_view key_check_text = "tirai master key check v1";
 constexpr std::string_view alias_key_ad = "tirai/meta/alias_key";
 std::string data_key_ad(std::string_view session) { return fmt::format("tirai/sessions/data_key/{}", session); }
-std::string body_ad(std::string_view session, std::int64_t seq, Role sender) {
-  return fmt::format("tirai/messages/body/{}/{}/{}", session, seq, role_code(sender));
-}
+// A message body's associated data, built on the stack: there is one per
+// message stored or replayed.
+class BodyAd {
+ public:
+  BodyAd(std::string_view session, std::int64_t seq, Role sender) {
+    fmt::format_to(std::back_inserter(buf_), "tirai/messages/body/{}/{}/{}", session, seq, role_code(sender));
+  }
+  operator std::string_view() const { return {buf_.data(), buf_.size()}; }
+
+ private:
+  fmt::basic_memory_buffer<char, 128> buf_;
+};
 
 constexpr std::string_view session_columns =
     "s.id, s.talent_id, t.alias, s.client_id, s.client_alias, s.package, s.channels, s.max_messages, "
@@ -504,15 +513,14 @@ std::vector<SmsNotice> Store::sms_notices() {
 }
 
 const crypto::KeyArena::Key* Store::data_key(std::string_view session) {
-  const std::string key(session);
-  if (auto it = data_keys_.find(key); it != data_keys_.end()) return &it->second;
+  if (auto it = data_keys_.find(session); it != data_keys_.end()) return &it->second;
   auto& st = db_.cached("SELECT data_key FROM sessions WHERE id = ? AND data_key IS NOT NULL");
   st.bind(1, session);
   if (!st.step()) return nullptr;
   auto k = arena_.acquire();
   if (!crypto::open_to(keys_.data_key_wrap().bytes(), st.blob(0), data_key_ad(session), k.writable()))
     throw DbError(fmt::format("data key of session {} does not open under this master key", session));
-  return &data_keys_.emplace(key, std::move(k)).first->second;
+  return &data_keys_.emplace(std::string(session), std::move(k)).first->second;
 }
 
 namespace {
@@ -523,21 +531,20 @@ std::uint64_t send_key(Role sender, std::string_view send_id) {
 
 }  // namespace
 
-Store::SentIds& Store::sent_ids(const std::string& session) {
+Store::SentIds& Store::sent_ids(std::string_view session) {
   if (auto it = sent_.find(session); it != sent_.end()) return it->second;
   SentIds ids;
   auto& st = db_.cached("SELECT seq, sender, send_id FROM messages WHERE session_id = ?");
   st.bind(1, session);
   while (st.step()) ids[send_key(st.int64(1) == 0 ? Role::talent : Role::client, st.text(2))] = st.int64(0);
-  return sent_.emplace(session, std::move(ids)).first->second;
+  return sent_.emplace(std::string(session), std::move(ids)).first->second;
 }
 
 std::optional<AppendResult> Store::append(std::string_view session, Role sender, std::string_view send_id,
                                           std::string_view text, UnixMs now, bool redacted) {
   const auto* key = data_key(session);
   if (!key) return std::nullopt;
-  const std::string sid(session);
-  auto& sent = sent_ids(sid);
+  auto& sent = sent_ids(session);
   const auto h = send_key(sender, send_id);
   if (auto d = sent.find(h); d != sent.end()) {
     auto& st = db_.cached("SELECT sender, send_id, sent_at FROM messages WHERE session_id = ? AND seq = ?");
@@ -546,15 +553,15 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
       return AppendResult{d->second, st.int64(2), true};
     // Another message under the same hash: this one is new.
   }
-  auto seq_it = last_seq_.find(sid);
+  auto seq_it = last_seq_.find(session);
   if (seq_it == last_seq_.end()) {
     auto& st = db_.cached("SELECT coalesce(max(seq), 0) FROM messages WHERE session_id = ?");
     st.bind(1, session);
     st.step();
-    seq_it = last_seq_.emplace(sid, st.int64(0)).first;
+    seq_it = last_seq_.emplace(std::string(session), st.int64(0)).first;
   }
   const std::int64_t seq = seq_it->second + 1;
-  const auto body = crypto::seal(key->bytes(), text, body_ad(session, seq, sender));
+  const auto body = crypto::seal(key->bytes(), text, BodyAd(session, seq, sender));
   db_.cached("INSERT INTO messages(session_id, seq, sender, send_id, sent_at, body, redacted) VALUES(?,?,?,?,?,?,?)")
       .bind(1, session)
       .bind(2, seq)
@@ -571,8 +578,9 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
 }
 
 void Store::ack(std::string_view session, Role receiver, std::int64_t upto) {
-  const std::string sid(session);
-  auto& done = acked_[sid][static_cast<std::size_t>(role_code(receiver))];
+  auto acked = acked_.find(session);
+  if (acked == acked_.end()) acked = acked_.emplace(std::string(session), std::array<std::int64_t, 2>{}).first;
+  auto& done = acked->second[static_cast<std::size_t>(role_code(receiver))];
   if (upto <= done) return;  // already cleared
   db_.cached(
          "UPDATE messages SET body = NULL WHERE session_id = ? AND seq > ? AND seq <= ? AND sender = ? "
@@ -584,7 +592,7 @@ void Store::ack(std::string_view session, Role receiver, std::int64_t upto) {
       .run();
   // Only as far as messages exist: a later message under an early ack's
   // number must still be cleared by its own ack.
-  if (auto it = last_seq_.find(sid); it != last_seq_.end()) done = std::min(upto, it->second);
+  if (auto it = last_seq_.find(session); it != last_seq_.end()) done = std::min(upto, it->second);
 }
 
 std::vector<StoredMessage> Store::pending(std::string_view session, Role receiver) {
@@ -598,7 +606,7 @@ std::vector<StoredMessage> Store::pending(std::string_view session, Role receive
   st.bind(1, session).bind(2, role_code(sender));
   while (st.step()) {
     const auto seq = st.int64(0);
-    auto text = crypto::open(key->bytes(), st.blob(2), body_ad(session, seq, sender));
+    auto text = crypto::open(key->bytes(), st.blob(2), BodyAd(session, seq, sender));
     if (!text) throw DbError(fmt::format("message {} of session {} does not open", seq, session));
     out.push_back({std::string(session), seq, sender, std::move(*text), st.int64(1), st.int64(3) != 0});
   }

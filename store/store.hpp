@@ -230,20 +230,28 @@ class Store {
   const crypto::Keyring& keys_;
   crypto::KeyArena arena_;
   crypto::Secret alias_key_;
-  std::unordered_map<std::string, std::int64_t> last_seq_;
+  // Per-session maps, looked up by a string_view without building a string.
+  struct SessionHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <typename V>
+  using BySession = std::unordered_map<std::string, V, SessionHash, std::equal_to<>>;
+
+  BySession<std::int64_t> last_seq_;
   // Per live session: a hash of (sender, send id) -> seq, for every message
   // stored, so that a retry finds its first seq without an index (read from
   // the table on first use after a start; a hash match is checked against
   // the row).
   using SentIds = std::unordered_map<std::uint64_t, std::int64_t>;
-  SentIds& sent_ids(const std::string& session);
-  std::unordered_map<std::string, SentIds> sent_;
+  SentIds& sent_ids(std::string_view session);
+  BySession<SentIds> sent_;
   // Per session, per receiver (talent, client): bodies up to this seq are
   // cleared, so an ack touches only the rows after it.
-  std::unordered_map<std::string, std::array<std::int64_t, 2>> acked_;
+  BySession<std::array<std::int64_t, 2>> acked_;
   // Unwrapped session data keys, in arena_'s locked memory (the map is
   // declared after the arena, so it is destroyed before it).
-  std::unordered_map<std::string, crypto::KeyArena::Key> data_keys_;
+  BySession<crypto::KeyArena::Key> data_keys_;
   bool checkpoint_requested_ = false;
   bool checkpoint_now_ = false;
 };
