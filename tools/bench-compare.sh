@@ -94,6 +94,10 @@ for round in $(seq 1 "$ROUNDS"); do
     for rate in $RATES; do
       "${bench[@]}" "${args[@]}" --workload latency --pairs "$LAT_PAIRS" --rate "$rate" >> "$results"
     done
+    stop_server
+    # Churn on a fresh server: the overloaded 50k msg/s run before it leaves
+    # seconds of messages still being stored, which churn would measure.
+    start_server "$target"
     "${bench[@]}" "${args[@]}" --workload churn --workers "$CHURN_WORKERS" >> "$results"
     stop_server
     start_server "$target"  # idle on a fresh server, so RSS is the connections' alone
