@@ -13,7 +13,7 @@ constexpr std::int64_t application_id = 0x54495241;
 
 // Each step brings the schema from version i to i+1. Never edit a released
 // step; append a new one.
-constexpr std::array<std::string_view, 5> steps = {
+constexpr std::array<std::string_view, 6> steps = {
     R"sql(
 CREATE TABLE talents (
   id          INTEGER PRIMARY KEY,
@@ -142,6 +142,27 @@ ALTER TABLE messages_new RENAME TO messages;
     // sessions only, not every session the talent ever had on record.
     R"sql(
 CREATE INDEX sessions_live_alias ON sessions(talent_id, client_alias) WHERE state != 'closed';
+)sql",
+    // 6: messages in arrival order. Consecutive messages of all sessions share
+    // the newest page, so a commit of a few hundred messages writes a handful
+    // of pages instead of one leaf per busy session. The store keeps each live
+    // session's row ids in memory (read by one scan after a start), so no
+    // index by session is needed.
+    R"sql(
+CREATE TABLE messages_new (
+  id         INTEGER PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  seq        INTEGER NOT NULL,
+  sender     INTEGER NOT NULL,  -- 0 talent, 1 client
+  send_id    TEXT NOT NULL,
+  sent_at    INTEGER NOT NULL,
+  redacted   INTEGER NOT NULL DEFAULT 0,
+  body       BLOB
+);
+INSERT INTO messages_new(session_id, seq, sender, send_id, sent_at, redacted, body)
+  SELECT session_id, seq, sender, send_id, sent_at, redacted, body FROM messages ORDER BY session_id, seq;
+DROP TABLE messages;
+ALTER TABLE messages_new RENAME TO messages;
 )sql",
 };
 

@@ -55,10 +55,9 @@ class BodyAd {
 constexpr std::string_view session_columns =
     "s.id, s.talent_id, t.alias, s.client_id, s.client_alias, s.package, s.channels, s.max_messages, "
     "s.state, s.close_reason, s.booked_at, s.expires_at, s.closing_until, s.closed_at, s.warned, "
-    // A live session's count is its last seq (both directions share seq);
-    // teardown writes it into the minimal record before the messages go.
-    "CASE s.state WHEN 'closed' THEN s.message_count ELSE "
-    "(SELECT coalesce(max(m.seq), 0) FROM messages m WHERE m.session_id = s.id) END, "
+    // A live session's count is its last seq, read from the store's message
+    // positions; teardown writes it into the minimal record.
+    "s.message_count, "
     "s.token_hash, s.idle_timeout, s.proxy_number FROM sessions s JOIN talents t ON t.id = s.talent_id";
 
 }  // namespace
@@ -178,9 +177,15 @@ bool Store::remove_talent(std::int64_t talent_id) {
   find.bind(1, talent_id);
   if (!find.step()) return false;
   db_.cached("INSERT OR IGNORE INTO retired_aliases(hash) VALUES(?)").bind(1, alias_hash(find.text(0))).run();
-  db_.cached("DELETE FROM messages WHERE session_id IN (SELECT id FROM sessions WHERE talent_id = ?)")
-      .bind(1, talent_id)
-      .run();
+  {
+    // Only live sessions have messages; the caller tore them down already,
+    // but a session missed there must not leave its rows behind.
+    std::vector<std::string> live;
+    auto& st = db_.cached("SELECT id FROM sessions WHERE talent_id = ? AND state != 'closed'");
+    st.bind(1, talent_id);
+    while (st.step()) live.push_back(st.text(0));
+    for (const auto& id : live) delete_messages(id);
+  }
   db_.cached("DELETE FROM sessions WHERE talent_id = ?").bind(1, talent_id).run();
   db_.cached("DELETE FROM sms_sticky WHERE talent_id = ?").bind(1, talent_id).run();
   db_.cached("DELETE FROM talents WHERE id = ?").bind(1, talent_id).run();
@@ -296,10 +301,8 @@ std::vector<std::string> Store::erase_client(std::string_view number, UnixMs now
     st.bind(1, *client_id);
     while (st.step()) live.push_back(st.text(0));
   }
+  // Teardown deletes their messages; closed sessions have none.
   for (const auto& id : live) teardown(id, "client_erased", now);
-  db_.cached("DELETE FROM messages WHERE session_id IN (SELECT id FROM sessions WHERE client_id = ?)")
-      .bind(1, *client_id)
-      .run();
   db_.cached("DELETE FROM sessions WHERE client_id = ?").bind(1, *client_id).run();
   db_.cached("DELETE FROM ratings WHERE client_id = ?").bind(1, *client_id).run();
   db_.cached("DELETE FROM sms_sticky WHERE client_id = ?").bind(1, *client_id).run();
@@ -331,7 +334,6 @@ void Store::insert_session(const SessionRecord& r) {
       .bind(14, r.proxy_number.empty() ? std::nullopt : std::optional<std::string_view>(r.proxy_number))
       .run();
   data_keys_.insert_or_assign(r.id, std::move(key));
-  last_seq_[r.id] = 0;
 }
 
 SessionRecord Store::read_session(const Statement& st) {
@@ -352,6 +354,10 @@ SessionRecord Store::read_session(const Statement& st) {
   r.closed_at = st.opt_int64(13);
   r.warned = st.int64(14) != 0;
   r.message_count = st.int64(15);
+  if (r.state != SessionState::closed) {
+    const auto* p = positions(r.id);
+    r.message_count = p ? static_cast<std::int64_t>(p->slots.size()) : 0;
+  }
   r.token_hash = st.blob(16);
   r.idle_timeout_ms = st.int64(17);
   r.proxy_number = st.text(18);
@@ -406,23 +412,33 @@ void Store::mark_warned(std::string_view id) {
 }
 
 bool Store::teardown(std::string_view id, std::string_view reason, UnixMs closed_at) {
+  const auto* p = positions(id);
   db_.cached(
          "UPDATE sessions SET state = 'closed', close_reason = ?, closed_at = ?, closing_until = NULL, "
-         "client_alias = NULL, token_hash = NULL, data_key = NULL, proxy_number = NULL, "
-         "message_count = (SELECT coalesce(max(seq), 0) FROM messages WHERE session_id = sessions.id) "
+         "client_alias = NULL, token_hash = NULL, data_key = NULL, proxy_number = NULL, message_count = ? "
          "WHERE id = ? AND state != 'closed'")
       .bind(1, reason)
       .bind(2, closed_at)
-      .bind(3, id)
+      .bind(3, p ? static_cast<std::int64_t>(p->slots.size()) : 0)
+      .bind(4, id)
       .run();
   const bool changed = db_.changes() == 1;
-  db_.cached("DELETE FROM messages WHERE session_id = ?").bind(1, id).run();
-  const std::string key(id);
-  data_keys_.erase(key);
-  last_seq_.erase(key);
-  acked_.erase(key);
-  sent_.erase(key);
+  delete_messages(id);
+  data_keys_.erase(std::string(id));
   return changed;
+}
+
+void Store::delete_messages(std::string_view session) {
+  auto& all = positions();
+  const auto it = all.find(session);
+  if (it == all.end()) return;
+  auto& del = db_.cached("DELETE FROM messages WHERE id = ?");
+  for (const auto slot : it->second.slots) {
+    if (slot == 0) continue;
+    del.bind(1, slot >> 2).run();
+    del.reset();
+  }
+  all.erase(it);
 }
 
 int Store::purge_closed(UnixMs before) {
@@ -531,92 +547,117 @@ std::uint64_t send_key(Role sender, std::string_view send_id) {
 
 }  // namespace
 
-Store::SentIds& Store::sent_ids(std::string_view session) {
-  if (auto it = sent_.find(session); it != sent_.end()) return it->second;
-  SentIds ids;
-  auto& st = db_.cached("SELECT seq, sender, send_id FROM messages WHERE session_id = ?");
-  st.bind(1, session);
-  while (st.step()) ids[send_key(st.int64(1) == 0 ? Role::talent : Role::client, st.text(2))] = st.int64(0);
-  return sent_.emplace(std::string(session), std::move(ids)).first->second;
+Store::BySession<Store::Positions>& Store::positions() {
+  if (positions_loaded_) return positions_;
+  positions_.clear();
+  auto& st = db_.cached("SELECT id, session_id, seq, sender, send_id, body IS NULL FROM messages");
+  std::string session;
+  Positions* p = nullptr;
+  while (st.step()) {
+    // Rows come in arrival order, so runs of one session are common.
+    if (!p || st.text(1) != session) {
+      session = st.text(1);
+      p = &positions_[session];
+    }
+    const auto seq = st.int64(2);
+    if (seq < 1) throw DbError(fmt::format("message {} of session {} has seq {}", st.int64(0), session, seq));
+    const auto sender = st.int64(3) == 0 ? Role::talent : Role::client;
+    if (p->slots.size() < static_cast<std::size_t>(seq)) p->slots.resize(static_cast<std::size_t>(seq), 0);
+    p->slots[static_cast<std::size_t>(seq - 1)] = st.int64(0) << 2 | st.int64(5) << 1 | role_code(sender);
+    p->sent.put(send_key(sender, st.text(4)), seq);
+  }
+  positions_loaded_ = true;
+  return positions_;
+}
+
+const Store::Positions* Store::positions(std::string_view session) {
+  auto& all = positions();
+  const auto it = all.find(session);
+  return it == all.end() ? nullptr : &it->second;
 }
 
 std::optional<AppendResult> Store::append(std::string_view session, Role sender, std::string_view send_id,
                                           std::string_view text, UnixMs now, bool redacted) {
   const auto* key = data_key(session);
   if (!key) return std::nullopt;
-  auto& sent = sent_ids(session);
+  auto& all = positions();
+  auto it = all.find(session);
+  if (it == all.end()) it = all.emplace(std::string(session), Positions{}).first;
+  auto& p = it->second;
   const auto h = send_key(sender, send_id);
-  if (auto d = sent.find(h); d != sent.end()) {
-    auto& st = db_.cached("SELECT sender, send_id, sent_at FROM messages WHERE session_id = ? AND seq = ?");
-    st.bind(1, session).bind(2, d->second);
-    if (st.step() && st.int64(0) == role_code(sender) && st.text(1) == send_id)
-      return AppendResult{d->second, st.int64(2), true};
+  if (const auto first = p.sent.find(h); first != 0) {
+    const auto slot = p.slots[static_cast<std::size_t>(first - 1)];
+    auto& st = db_.cached("SELECT sender, send_id, sent_at FROM messages WHERE id = ?");
+    st.bind(1, slot >> 2);
+    if (slot != 0 && st.step() && st.int64(0) == role_code(sender) && st.text(1) == send_id)
+      return AppendResult{first, st.int64(2), true};
     // Another message under the same hash: this one is new.
   }
-  auto seq_it = last_seq_.find(session);
-  if (seq_it == last_seq_.end()) {
-    auto& st = db_.cached("SELECT coalesce(max(seq), 0) FROM messages WHERE session_id = ?");
-    st.bind(1, session);
-    st.step();
-    seq_it = last_seq_.emplace(std::string(session), st.int64(0)).first;
-  }
-  const std::int64_t seq = seq_it->second + 1;
+  const auto seq = static_cast<std::int64_t>(p.slots.size()) + 1;
   const auto body = crypto::seal(key->bytes(), text, BodyAd(session, seq, sender));
-  db_.cached("INSERT INTO messages(session_id, seq, sender, send_id, sent_at, body, redacted) VALUES(?,?,?,?,?,?,?)")
+  db_.cached("INSERT INTO messages(session_id, seq, sender, send_id, sent_at, redacted, body) VALUES(?,?,?,?,?,?,?)")
       .bind(1, session)
       .bind(2, seq)
       .bind(3, role_code(sender))
       .bind(4, send_id)
       .bind(5, now)
-      .bind(6, body)
-      .bind(7, std::int64_t{redacted})
+      .bind(6, std::int64_t{redacted})
+      .bind(7, body)
       .run();
-  seq_it->second = seq;
-  sent[h] = seq;
+  p.slots.push_back(db_.last_insert_rowid() << 2 | role_code(sender));
+  p.sent.put(h, seq);
   if (seq == 1) db_.cached("UPDATE sessions SET state = 'active' WHERE id = ? AND state = 'open'").bind(1, session).run();
   return AppendResult{seq, now, false};
 }
 
 void Store::ack(std::string_view session, Role receiver, std::int64_t upto) {
-  auto acked = acked_.find(session);
-  if (acked == acked_.end()) acked = acked_.emplace(std::string(session), std::array<std::int64_t, 2>{}).first;
-  auto& done = acked->second[static_cast<std::size_t>(role_code(receiver))];
-  if (upto <= done) return;  // already cleared
-  db_.cached(
-         "UPDATE messages SET body = NULL WHERE session_id = ? AND seq > ? AND seq <= ? AND sender = ? "
-         "AND body IS NOT NULL")
-      .bind(1, session)
-      .bind(2, done)
-      .bind(3, upto)
-      .bind(4, role_code(other(receiver)))
-      .run();
+  auto& all = positions();
+  const auto it = all.find(session);
+  if (it == all.end()) return;
+  auto& p = it->second;
+  auto& done = p.acked[static_cast<std::size_t>(role_code(receiver))];
   // Only as far as messages exist: a later message under an early ack's
   // number must still be cleared by its own ack.
-  if (auto it = last_seq_.find(session); it != last_seq_.end()) done = std::min(upto, it->second);
+  const auto last = std::min(upto, static_cast<std::int64_t>(p.slots.size()));
+  if (last <= done) return;  // already cleared
+  const auto from = role_code(other(receiver));
+  auto& clear = db_.cached("UPDATE messages SET body = NULL WHERE id = ?");
+  for (auto seq = done + 1; seq <= last; ++seq) {
+    auto& slot = p.slots[static_cast<std::size_t>(seq - 1)];
+    if (slot == 0 || (slot & 1) != from || (slot & 2) != 0) continue;
+    clear.bind(1, slot >> 2).run();
+    clear.reset();
+    slot |= 2;
+  }
+  done = last;
 }
 
 std::vector<StoredMessage> Store::pending(std::string_view session, Role receiver) {
   std::vector<StoredMessage> out;
   const auto* key = data_key(session);
   if (!key) return out;
+  const auto* p = positions(session);
+  if (!p) return out;
   const Role sender = other(receiver);
-  auto& st = db_.cached(
-      "SELECT seq, sent_at, body, redacted FROM messages WHERE session_id = ? AND sender = ? AND body IS NOT NULL "
-      "ORDER BY seq");
-  st.bind(1, session).bind(2, role_code(sender));
-  while (st.step()) {
-    const auto seq = st.int64(0);
-    auto text = crypto::open(key->bytes(), st.blob(2), BodyAd(session, seq, sender));
-    if (!text) throw DbError(fmt::format("message {} of session {} does not open", seq, session));
-    out.push_back({std::string(session), seq, sender, std::move(*text), st.int64(1), st.int64(3) != 0});
+  auto& st = db_.cached("SELECT sent_at, body, redacted FROM messages WHERE id = ? AND body IS NOT NULL");
+  for (auto seq = p->acked[static_cast<std::size_t>(role_code(receiver))] + 1;
+       seq <= static_cast<std::int64_t>(p->slots.size()); ++seq) {
+    const auto slot = p->slots[static_cast<std::size_t>(seq - 1)];
+    if (slot == 0 || (slot & 1) != role_code(sender) || (slot & 2) != 0) continue;
+    st.bind(1, slot >> 2);
+    if (st.step()) {
+      auto text = crypto::open(key->bytes(), st.blob(1), BodyAd(session, seq, sender));
+      if (!text) throw DbError(fmt::format("message {} of session {} does not open", seq, session));
+      out.push_back({std::string(session), seq, sender, std::move(*text), st.int64(0), st.int64(2) != 0});
+    }
+    st.reset();
   }
   return out;
 }
 
 void Store::drop_caches() {
-  last_seq_.clear();
-  acked_.clear();
-  sent_.clear();
+  positions_.clear();
+  positions_loaded_ = false;
   data_keys_.clear();
 }
 

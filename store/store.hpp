@@ -3,6 +3,7 @@
 #include "crypto/keyring.hpp"
 #include "proto/frames.hpp"
 #include "store/database.hpp"
+#include "store/send_id_table.hpp"
 
 #include <array>
 #include <memory>
@@ -202,8 +203,9 @@ class Store {
   // Unacknowledged messages to `receiver`, in seq order, decrypted.
   std::vector<StoredMessage> pending(std::string_view session, Role receiver);
 
-  // Forgets what this Store caches for the thread (seq counters, data keys);
-  // called when a transaction is rolled back.
+  // Forgets what this Store caches for the thread (message positions, data
+  // keys); called when a transaction is rolled back. They are read from the
+  // file again on next use, after the rollback.
   void drop_caches();
 
   // Asks the store worker to checkpoint (and truncate) the WAL, so content
@@ -238,17 +240,27 @@ class Store {
   template <typename V>
   using BySession = std::unordered_map<std::string, V, SessionHash, std::equal_to<>>;
 
-  BySession<std::int64_t> last_seq_;
-  // Per live session: a hash of (sender, send id) -> seq, for every message
-  // stored, so that a retry finds its first seq without an index (read from
-  // the table on first use after a start; a hash match is checked against
-  // the row).
-  using SentIds = std::unordered_map<std::uint64_t, std::int64_t>;
-  SentIds& sent_ids(std::string_view session);
-  BySession<SentIds> sent_;
-  // Per session, per receiver (talent, client): bodies up to this seq are
-  // cleared, so an ack touches only the rows after it.
-  BySession<std::array<std::int64_t, 2>> acked_;
+  // Per live session with messages: where each of its messages is. The
+  // messages table has no index by session (rows are in arrival order, so a
+  // group commit writes few pages); this record, read by one scan of the
+  // table on first use after a start or a rollback, finds a session's rows.
+  struct Positions {
+    // Index seq-1: rowid << 2 | cleared << 1 | sender (0 talent, 1 client);
+    // 0 for a seq without a row. The size is the session's last seq.
+    std::vector<std::int64_t> slots;
+    // Per receiver (talent, client): every body to it up to this seq is
+    // cleared, so an ack looks only at the slots after it.
+    std::array<std::int64_t, 2> acked{};
+    // A hash of (sender, send id) -> seq for every message stored, so that a
+    // retry finds its first seq (a hash match is checked against the row).
+    SendIdTable sent;
+  };
+  BySession<Positions>& positions();
+  const Positions* positions(std::string_view session);
+  // Deletes a session's message rows and forgets their positions.
+  void delete_messages(std::string_view session);
+  BySession<Positions> positions_;
+  bool positions_loaded_ = false;
   // Unwrapped session data keys, in arena_'s locked memory (the map is
   // declared after the arena, so it is destroyed before it).
   BySession<crypto::KeyArena::Key> data_keys_;

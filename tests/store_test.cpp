@@ -180,6 +180,95 @@ TEST_CASE("acks clear only what they cover: in steps, out of order, ahead of the
   CHECK(seqs_pending().empty());
 }
 
+TEST_CASE("interleaved sessions keep their own seqs, retries and queues, also after a restart", "[store]") {
+  OneSession w;
+  auto& st = w.st;
+  const auto a = w.s;
+  const auto b = new_session(st, st.talent("natasha")->id, "+6281111111111");
+  // Rows are in arrival order, the two sessions' messages interleaved; enough
+  // of them that the send-id tables grow several times.
+  for (int i = 1; i <= 1500; ++i) {
+    const auto id = "m" + std::to_string(i);
+    REQUIRE(st.append(a.id, i % 3 ? Role::client : Role::talent, id, "a" + std::to_string(i), 2000 + i)->seq == i);
+    REQUIRE(st.append(b.id, Role::client, id, "b" + std::to_string(i), 2000 + i)->seq == i);
+  }
+  st.ack(a.id, Role::talent, 1000);  // clears a's client messages up to 1000
+  const auto check = [&] {
+    for (int i = 7; i <= 1500; i += 7) {
+      const auto id = "m" + std::to_string(i);
+      const auto again = st.append(a.id, i % 3 ? Role::client : Role::talent, id, "retry", 9000);
+      REQUIRE(again);
+      CHECK(again->duplicate);
+      CHECK(again->seq == i);
+      CHECK(again->sent_at == 2000 + i);
+    }
+    // The same id from the other side of a is a new message; b's are b's.
+    CHECK(st.session(a.id)->message_count == 1500);
+    CHECK(st.session(b.id)->message_count == 1500);
+    const auto to_talent = st.pending(a.id, Role::talent);
+    REQUIRE(to_talent.size() == 500 - 167);  // client messages 1001..1500 (i % 3 != 0)
+    CHECK(to_talent.front().seq == 1001);
+    CHECK(to_talent.front().text == "a1001");
+    CHECK(to_talent.back().seq == 1499);
+    CHECK(st.pending(a.id, Role::client).size() == 500);  // the talent's, never acked
+    CHECK(st.pending(b.id, Role::talent).size() == 1500);
+  };
+  check();
+  st.drop_caches();  // as after a start: positions read back from the table
+  check();
+  // Teardown deletes its session's rows and no other's.
+  REQUIRE(st.teardown(a.id, "expired", 9500));
+  auto& rows = st.db().cached("SELECT session_id, count(*) FROM messages GROUP BY session_id");
+  REQUIRE(rows.step());
+  CHECK(rows.text(0) == b.id);
+  CHECK(rows.int64(1) == 1500);
+  CHECK_FALSE(rows.step());
+  CHECK(st.session(a.id)->message_count == 1500);
+  st.drop_caches();
+  CHECK(st.append(b.id, Role::client, "m1501", "lagi", 9600)->seq == 1501);
+}
+
+TEST_CASE("schema 6 moves queued messages into arrival order and keeps them whole", "[store]") {
+  test::TempDir dir;
+  const auto keys = test_keys();
+  const auto path = dir.path() / "t.db";
+  std::string sid;
+  {
+    // A schema-5 file with a live session and three queued messages, the
+    // bodies sealed as tirai sealed them then.
+    Store st(path, store::Synchronous::normal, keys);
+    REQUIRE(st.add_talent("natasha", "hash", 1));
+    const auto s = new_session(st, st.talent("natasha")->id, "+6281234567890");
+    sid = s.id;
+    REQUIRE(st.append(s.id, Role::client, "c1", "satu", 2001));
+    REQUIRE(st.append(s.id, Role::talent, "t1", "dua", 2002));
+    REQUIRE(st.append(s.id, Role::client, "c2", "tiga", 2003));
+  }
+  {
+    store::Database db(path, store::Synchronous::normal);
+    db.exec(
+        "CREATE TABLE old_messages (session_id TEXT NOT NULL, seq INTEGER NOT NULL, sender INTEGER NOT NULL, "
+        "send_id TEXT NOT NULL, sent_at INTEGER NOT NULL, body BLOB, redacted INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (session_id, seq)) WITHOUT ROWID;"
+        "INSERT INTO old_messages SELECT session_id, seq, sender, send_id, sent_at, body, redacted FROM messages "
+        "ORDER BY id DESC;"
+        "DROP TABLE messages; ALTER TABLE old_messages RENAME TO messages; PRAGMA user_version = 5;");
+  }
+  Store st(path, store::Synchronous::normal, keys);
+  CHECK(st.db().pragma_int("user_version") == 6);
+  auto& order = st.db().cached("SELECT seq FROM messages ORDER BY id");
+  std::vector<std::int64_t> seqs;
+  while (order.step()) seqs.push_back(order.int64(0));
+  CHECK(seqs == std::vector<std::int64_t>{1, 2, 3});
+  const auto to_talent = st.pending(sid, Role::talent);
+  REQUIRE(to_talent.size() == 2);
+  CHECK(to_talent[0].text == "satu");
+  CHECK(to_talent[1].text == "tiga");
+  CHECK(st.session(sid)->message_count == 3);
+  CHECK(st.append(sid, Role::client, "c2", "tiga (retry)", 2004)->duplicate);
+  CHECK(st.append(sid, Role::client, "c3", "empat", 2005)->seq == 4);
+}
+
 TEST_CASE("teardown deletes queue, token hash, alias and data key, the session then takes nothing", "[store]") {
   OneSession w;
   auto& st = w.st;
