@@ -154,6 +154,7 @@ int Daemon::run() {
   Metrics metrics;
   Poster post = [&ioc](std::function<void()> f) { asio::post(ioc, std::move(f)); };
   StoreWorker store_worker(std::move(store), post, metrics);
+  store_worker.wake_after_current_work();
   ThreadWorker hasher(post, 1);
   SystemClock clock;
   SessionManager manager(config_, store_worker, hasher, keys, clock, metrics);

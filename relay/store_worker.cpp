@@ -29,11 +29,23 @@ void StoreWorker::submit(Job job, Done done) {
   {
     std::lock_guard lock(mutex_);
     queue_.emplace_back(std::move(job), std::move(done));
-    wake = waiting_;
+    wake = waiting_ && !wake_posted_;
+    if (wake && defer_wake_) wake_posted_ = true;
   }
   // Only a sleeping worker needs the futex call; a busy one takes the whole
   // queue when it finishes its group.
-  if (wake) wake_.notify_one();
+  if (!wake) return;
+  if (!defer_wake_) {
+    wake_.notify_one();
+    return;
+  }
+  post_([this] {
+    {
+      std::lock_guard lock(mutex_);
+      wake_posted_ = false;
+    }
+    wake_.notify_one();
+  });
 }
 
 void StoreWorker::loop() {

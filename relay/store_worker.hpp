@@ -25,6 +25,14 @@ using Poster = std::function<void(std::function<void()>)>;
 class StoreWorker final : public StoreRunner {
  public:
   StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metrics& metrics, std::size_t max_group = 4096);
+
+  // Wakes the sleeping worker through `post` (a handler queued behind the
+  // relay thread's current work) instead of at once: the jobs of one pass of
+  // the event loop (every socket that was ready) then form one group, one
+  // commit, instead of the worker waking for the first job of the pass and
+  // committing a group of one. Only for a poster whose handlers surely run
+  // (the daemon's io_context); set before the first submit.
+  void wake_after_current_work() { defer_wake_ = true; }
   ~StoreWorker() override;
 
   void start();
@@ -54,6 +62,8 @@ class StoreWorker final : public StoreRunner {
   std::vector<std::pair<Job, Done>> queue_;
   bool stopping_ = false;
   bool waiting_ = false;  // the worker sleeps on wake_
+  bool defer_wake_ = false;
+  bool wake_posted_ = false;  // a deferred wake is queued and has not run
   std::thread thread_;
   std::function<void()> on_checkpoint_;
 };
