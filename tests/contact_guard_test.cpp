@@ -37,6 +37,12 @@ TEST_CASE("e-mail, handles, links and labels are hidden", "[contact]") {
   CHECK(redacted("follow @bella_rose") == "follow [hidden]");
   CHECK(redacted("klik https://wa.me/6281234567890 aja") == "klik [hidden] aja");
   CHECK(redacted("t.me/natasha") == "[hidden]");
+  // Links are found from the text's dots: in any case, after www., several
+  // in one text, and not inside another word.
+  CHECK(redacted("cek WWW.Instagram.COM/nat ya") == "cek [hidden] ya");
+  CHECK(redacted("wa.me/62812 atau t.me/nat.") == "[hidden] atau [hidden]");
+  CHECK(redacted("ok. sampai nanti. bye.") == "ok. sampai nanti. bye.");
+  CHECK(redacted("kuwa.me/abc") == "kuwa.me/abc");
   CHECK(redacted("IG: natasha_cute99") == "[hidden]");
   CHECK(redacted("line: natasha99 ya") == "[hidden] ya");
   CHECK(redacted("the line at the bank") == "the line at the bank");
