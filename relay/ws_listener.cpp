@@ -72,8 +72,12 @@ std::size_t text_frame_header(std::size_t n, char* out) {
 constexpr auto slow_write = std::chrono::seconds(2);
 constexpr auto slow_write_heavy = std::chrono::milliseconds(100);
 constexpr std::size_t slow_bytes = 4 * 1024 * 1024;
-using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+// Concrete executor types all the way down: with any_io_executor every
+// completion copied and destroyed a type-erased executor.
+using Executor = asio::io_context::executor_type;
+using Socket = tcp::socket::rebind_executor<Executor>::other;
+using PlainStream = beast::basic_stream<tcp, Executor>;
+using TlsStream = beast::ssl_stream<PlainStream>;
 
 // One WebSocket peer over plain TCP or TLS. It owns itself through its
 // pending operations (the handshake coroutine, then one read at a time, and a
@@ -88,7 +92,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   // `live` counts the relay's connections for relay.max_connections, from
   // here until the last pending operation lets the connection go.
   template <typename... Tls>
-  WsConnection(tcp::socket socket, std::shared_ptr<std::size_t> live, SessionManager& manager, const Config& config,
+  WsConnection(Socket socket, std::shared_ptr<std::size_t> live, SessionManager& manager, const Config& config,
                Tls&... tls)
       : ws_(std::move(socket), tls...),
         live_(std::move(live)),
@@ -297,8 +301,10 @@ void spawn_connection(std::shared_ptr<Conn> conn, tcp::acceptor& acceptor) {
 asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, SessionManager& manager, const Config& config,
                                       ssl::context* tls) {
   auto live = std::make_shared<std::size_t>(0);
+  const auto* ex = acceptor.get_executor().target<Executor>();
+  if (!ex) throw std::logic_error("the relay listener runs on an io_context");
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    auto [ec, socket] = co_await acceptor.async_accept(*ex, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       spdlog::warn("[relay] accept failed: {}", ec.message());
