@@ -154,7 +154,7 @@ int Daemon::run() {
   Metrics metrics;
   Poster post = [&ioc](std::function<void()> f) { asio::post(ioc, std::move(f)); };
   StoreWorker store_worker(std::move(store), post, metrics);
-  store_worker.wake_after_current_work();
+  store_worker.defer_wakes();
   ThreadWorker hasher(post, 1);
   SystemClock clock;
   SessionManager manager(config_, store_worker, hasher, keys, clock, metrics);
@@ -268,7 +268,16 @@ int Daemon::run() {
   };
   signals.async_wait(on_signal);
 
-  ioc.run();
+  // The loop, with the store worker woken between batches of handlers
+  // (StoreWorker::defer_wakes): after at most wake_every handlers, or as soon
+  // as nothing is ready.
+  constexpr int wake_every = 2048;
+  store_worker.wake();  // for the jobs of the start-up
+  while (ioc.run_one() > 0) {
+    for (int n = 1; n < wake_every && ioc.poll_one() > 0; ++n) {
+    }
+    store_worker.wake();
+  }
   hasher.stop();
   store_worker.stop();
   spdlog::info("[daemon] stopped");

@@ -29,23 +29,13 @@ void StoreWorker::submit(Job job, Done done) {
   {
     std::lock_guard lock(mutex_);
     queue_.emplace_back(std::move(job), std::move(done));
-    wake = waiting_ && !wake_posted_;
-    if (wake && defer_wake_) wake_posted_ = true;
+    wake = waiting_;
   }
   // Only a sleeping worker needs the futex call; a busy one takes the whole
   // queue when it finishes its group.
   if (!wake) return;
-  if (!defer_wake_) {
-    wake_.notify_one();
-    return;
-  }
-  post_([this] {
-    {
-      std::lock_guard lock(mutex_);
-      wake_posted_ = false;
-    }
-    wake_.notify_one();
-  });
+  if (defer_wake_) unwoken_.store(true, std::memory_order_release);
+  else wake_.notify_one();
 }
 
 void StoreWorker::loop() {

@@ -2,6 +2,7 @@
 #include "relay/metrics.hpp"
 #include "relay/runner.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -26,13 +27,17 @@ class StoreWorker final : public StoreRunner {
  public:
   StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metrics& metrics, std::size_t max_group = 4096);
 
-  // Wakes the sleeping worker through `post` (a handler queued behind the
-  // relay thread's current work) instead of at once: the jobs of one pass of
-  // the event loop (every socket that was ready) then form one group, one
-  // commit, instead of the worker waking for the first job of the pass and
-  // committing a group of one. Only for a poster whose handlers surely run
-  // (the daemon's io_context); set before the first submit.
-  void wake_after_current_work() { defer_wake_ = true; }
+  // From now on a job queued for a sleeping worker does not wake it; the
+  // relay thread calls wake() when it has run a batch of handlers or has
+  // nothing more to run. The jobs of a whole pass over the ready sockets
+  // then form one group and one commit, where a worker woken by the first
+  // job of the pass (and, on one core, preempting the relay thread) commits
+  // groups of a few jobs. Set before the first submit.
+  void defer_wakes() { defer_wake_ = true; }
+  // Wakes the worker if jobs came for it while it slept (deferred wakes).
+  void wake() {
+    if (unwoken_.exchange(false, std::memory_order_acq_rel)) wake_.notify_one();
+  }
   ~StoreWorker() override;
 
   void start();
@@ -63,7 +68,7 @@ class StoreWorker final : public StoreRunner {
   bool stopping_ = false;
   bool waiting_ = false;  // the worker sleeps on wake_
   bool defer_wake_ = false;
-  bool wake_posted_ = false;  // a deferred wake is queued and has not run
+  std::atomic<bool> unwoken_{false};  // deferred: jobs wait for a sleeping worker
   std::thread thread_;
   std::function<void()> on_checkpoint_;
 };

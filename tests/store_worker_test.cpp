@@ -159,19 +159,21 @@ TEST_CASE("store worker: teardowns within a second share one WAL checkpoint, an 
   worker.stop();
 }
 
-TEST_CASE("store worker: with wakes deferred to the relay thread, every job still runs", "[store]") {
+TEST_CASE("store worker: with deferred wakes, jobs run once the relay thread calls wake()", "[store]") {
   World w;
   auto& worker = w.worker;
-  worker.wake_after_current_work();
+  worker.defer_wakes();
   worker.start();
   int dones = 0;
-  // Bursts of jobs, as one pass of the event loop makes; after each, the
-  // "relay thread" runs what was posted (the wake, then the dones) until the
-  // burst is done. A lost wake would leave a burst waiting forever.
+  // Bursts of jobs, as one pass of the event loop makes, then wake(); the
+  // "relay thread" runs what is posted (the dones) until the burst is done,
+  // calling wake() between batches as the daemon's loop does. A lost wake
+  // would leave a burst waiting forever.
   for (int burst = 0; burst < 20; ++burst) {
     for (int i = 0; i < 10; ++i)
       worker.submit([=](store::Store& st) { st.add_talent(fmt::format("t{}-{}", burst, i), "h", 1); },
                     [&](std::exception_ptr e) { dones += e ? 1000 : 1; });
+    worker.wake();
     while (dones < (burst + 1) * 10) {
       std::vector<std::function<void()>> batch;
       {
@@ -180,6 +182,7 @@ TEST_CASE("store worker: with wakes deferred to the relay thread, every job stil
         batch.swap(w.posted);
       }
       for (auto& f : batch) f();
+      worker.wake();
     }
     CHECK(dones == (burst + 1) * 10);
   }
