@@ -97,12 +97,13 @@ Database::Database(const std::filesystem::path& path, Synchronous sync) {
     exec("PRAGMA foreign_keys = ON");
     exec(sync == Synchronous::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     exec("PRAGMA temp_store = MEMORY");
-    // Under load every session has a few hot pages in each B-tree (its newest
-    // messages, and the ones its next ack clears, 64 behind): 8 MiB keeps
-    // them for a few hundred busy sessions where SQLite's 2 MB default reads
-    // them back from the WAL. Checkpoints every 4,000 pages (16 MiB) instead
-    // of 1,000 copy a page rewritten by several commits once; teardown and
-    // erasure still truncate the WAL at once.
+    // 8 MiB of page cache (SQLite's default is 2 MB): bookings insert
+    // sessions at random places in their B-tree (the ids are random), and
+    // with a few thousand live sessions the default reads pages back from
+    // the WAL. Messages need little: they are appended in arrival order, and
+    // an ack clears bodies on the newest pages. Checkpoints every 4,000
+    // pages (16 MiB) instead of 1,000 copy a page rewritten by several
+    // commits once; teardown and erasure still truncate the WAL at once.
     exec("PRAGMA cache_size = -8192");
     exec("PRAGMA wal_autocheckpoint = 4000");
   } catch (...) {
