@@ -142,9 +142,14 @@ std::int64_t Database::pragma_int(std::string_view name) {
   return st.step() ? st.int64(0) : 0;
 }
 
+void Database::reset_statements() {
+  for (auto* st = sqlite3_next_stmt(db_, nullptr); st; st = sqlite3_next_stmt(db_, st))
+    if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
+}
+
 void Database::checkpoint_truncate() {
   // A stepped but unreset SELECT holds a read snapshot that blocks TRUNCATE.
-  for (auto& [sql, st] : cache_) st.reset();
+  reset_statements();
   int log = 0, done = 0;
   if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done) != SQLITE_OK)
     fail(db_, "wal checkpoint");
@@ -155,6 +160,7 @@ Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); 
 Transaction::~Transaction() {
   if (!done_) {
     try {
+      db_.reset_statements();
       db_.exec("ROLLBACK");
     } catch (...) {
       // The transaction is gone either way; nothing else can be done here.
@@ -163,6 +169,9 @@ Transaction::~Transaction() {
 }
 
 void Transaction::commit() {
+  // Statements left stepped would keep the connection's read snapshot after
+  // COMMIT, and the automatic checkpoint could copy nothing past it.
+  db_.reset_statements();
   db_.exec("COMMIT");
   done_ = true;
 }

@@ -85,6 +85,11 @@ class Database {
   // Copies the WAL into the database and truncates it, so deleted content does
   // not linger in the WAL file.
   void checkpoint_truncate();
+  // Resets every statement that was stepped and not run to its end (a
+  // single-row SELECT), so that it holds no read snapshot: a snapshot held
+  // past a commit pins the WAL, which then is never checkpointed or reset
+  // and grows without end.
+  void reset_statements();
   sqlite3* handle() const { return db_; }
 
  private:
