@@ -42,6 +42,7 @@ void StoreWorker::loop() {
   std::vector<std::pair<Job, Done>> group;
   bool checkpoint_due = false, checkpoint_now = false;
   auto last_checkpoint = std::chrono::steady_clock::time_point{};
+  auto last_writeback = std::chrono::steady_clock::time_point{};
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -76,6 +77,10 @@ void StoreWorker::loop() {
     // savepoint, so the failing job undoes only itself. Jobs are written to
     // be run twice (they set their results, they do not add to them).
     if (!run_group(group, *errors, false)) run_group(group, *errors, true);
+    if (started - last_writeback >= writeback_every) {
+      store_->db().start_wal_writeback();
+      last_writeback = started;
+    }
     // Teardowns ask for the WAL to be checkpointed and truncated; the
     // requests of one second share one checkpoint (it copies and syncs the
     // whole WAL), an erasure's is done at once.

@@ -53,6 +53,8 @@ class StoreWorker final : public StoreRunner {
   bool checkpoint();
   // Teardowns' checkpoints within this long of the last one wait for it.
   static constexpr std::chrono::seconds checkpoint_every{1};
+  // How often the WAL's new pages are handed to the kernel for writing out.
+  static constexpr std::chrono::milliseconds writeback_every{20};
   // Runs the group in one transaction; `isolated`: each job under its own
   // savepoint, its error in `errors`. Without it, returns false (everything
   // rolled back) as soon as a job fails.
