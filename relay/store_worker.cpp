@@ -6,6 +6,9 @@
 
 #include <chrono>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace tirai::relay {
 
 StoreWorker::StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metrics& metrics, std::size_t max_group)
@@ -13,7 +16,24 @@ StoreWorker::StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metri
 
 StoreWorker::~StoreWorker() { stop(); }
 
-void StoreWorker::start() { thread_ = std::thread([this] { loop(); }); }
+void StoreWorker::start() {
+  thread_ = std::thread([this] { loop(); });
+  writeback_thread_ = std::thread([this, wal = store_->db().wal_path()] { write_back(wal); });
+}
+
+void StoreWorker::write_back(const std::filesystem::path& wal) {
+  int fd = -1;
+  std::unique_lock lock(mutex_);
+  while (!writeback_wake_.wait_for(lock, writeback_every, [&] { return stopping_; })) {
+    lock.unlock();
+    // SQLite creates the WAL on the first write; until then there is nothing
+    // to write out. The WAL is truncated, never replaced, while tiraid runs.
+    if (fd < 0) fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    lock.lock();
+  }
+  if (fd >= 0) ::close(fd);
+}
 
 void StoreWorker::stop() {
   {
@@ -21,7 +41,9 @@ void StoreWorker::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  writeback_wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (writeback_thread_.joinable()) writeback_thread_.join();
 }
 
 void StoreWorker::submit(Job job, Done done) {
@@ -42,7 +64,6 @@ void StoreWorker::loop() {
   std::vector<std::pair<Job, Done>> group;
   bool checkpoint_due = false, checkpoint_now = false;
   auto last_checkpoint = std::chrono::steady_clock::time_point{};
-  auto last_writeback = std::chrono::steady_clock::time_point{};
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -77,10 +98,6 @@ void StoreWorker::loop() {
     // savepoint, so the failing job undoes only itself. Jobs are written to
     // be run twice (they set their results, they do not add to them).
     if (!run_group(group, *errors, false)) run_group(group, *errors, true);
-    if (started - last_writeback >= writeback_every) {
-      store_->db().start_wal_writeback();
-      last_writeback = started;
-    }
     // Teardowns ask for the WAL to be checkpointed and truncated; the
     // requests of one second share one checkpoint (it copies and syncs the
     // whole WAL), an erasure's is done at once.

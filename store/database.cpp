@@ -1,8 +1,5 @@
 #include "store/database.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <sqlite3.h>
 
@@ -119,9 +116,6 @@ Database::Database(const std::filesystem::path& path, Synchronous sync) : wal_pa
 Database::~Database() {
   cache_.clear();  // statements must be finalised before the connection closes
   sqlite3_close(db_);
-  // Closed after SQLite's own: the WAL holds no POSIX locks, but closing a
-  // descriptor drops the process's locks on that file, so not before.
-  if (wal_fd_ >= 0) ::close(wal_fd_);
 }
 
 void Database::exec(std::string_view sql) {
@@ -151,13 +145,6 @@ std::int64_t Database::pragma_int(std::string_view name) {
 void Database::reset_statements() {
   for (auto* st = sqlite3_next_stmt(db_, nullptr); st; st = sqlite3_next_stmt(db_, st))
     if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
-}
-
-void Database::start_wal_writeback() {
-  if (wal_fd_ < 0) wal_fd_ = ::open(wal_path_.c_str(), O_RDONLY | O_CLOEXEC);
-  // Without a WAL yet (or on a file system without it) nothing is lost:
-  // SQLite's own sync still does all the work.
-  if (wal_fd_ >= 0) ::sync_file_range(wal_fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 void Database::checkpoint_truncate() {

@@ -85,11 +85,8 @@ class Database {
   // Copies the WAL into the database and truncates it, so deleted content does
   // not linger in the WAL file.
   void checkpoint_truncate();
-  // Starts the kernel writing the WAL's dirty pages out, without waiting
-  // for it (sync_file_range). SQLite syncs the WAL before each checkpoint;
-  // with the WAL written out as it grows, that sync finds little left to do
-  // instead of stalling the store thread for the whole 16 MiB.
-  void start_wal_writeback();
+  // The WAL's file (it exists once the database has been written).
+  const std::filesystem::path& wal_path() const { return wal_path_; }
   // Resets every statement that was stepped and not run to its end (a
   // single-row SELECT), so that it holds no read snapshot: a snapshot held
   // past a commit pins the WAL, which then is never checkpointed or reset
@@ -101,7 +98,6 @@ class Database {
   sqlite3* db_ = nullptr;
   std::map<std::string, Statement, std::less<>> cache_;
   std::filesystem::path wal_path_;
-  int wal_fd_ = -1;  // our own descriptor of the WAL, opened on first use
 };
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back in the destructor unless committed.
