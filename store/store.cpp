@@ -52,6 +52,18 @@ class BodyAd {
   fmt::basic_memory_buffer<char, 128> buf_;
 };
 
+// A message's entry in Store::Positions::slots: its row id, whether its body
+// is cleared, and its sender's role code; 0 for a seq without a row.
+constexpr std::int64_t slot_cleared = 2;
+std::int64_t make_slot(std::int64_t rowid, bool cleared, std::int64_t sender) {
+  return rowid << 2 | (cleared ? slot_cleared : 0) | sender;
+}
+std::int64_t slot_row(std::int64_t slot) { return slot >> 2; }
+// A message from `sender` whose body is still queued.
+bool queued_from(std::int64_t slot, std::int64_t sender) {
+  return slot != 0 && (slot & 1) == sender && (slot & slot_cleared) == 0;
+}
+
 constexpr std::string_view session_columns =
     "s.id, s.talent_id, t.alias, s.client_id, s.client_alias, s.package, s.channels, s.max_messages, "
     "s.state, s.close_reason, s.booked_at, s.expires_at, s.closing_until, s.closed_at, s.warned, "
@@ -435,7 +447,7 @@ void Store::delete_messages(std::string_view session) {
   auto& del = db_.cached("DELETE FROM messages WHERE id = ?");
   for (const auto slot : it->second.slots) {
     if (slot == 0) continue;
-    del.bind(1, slot >> 2).run();
+    del.bind(1, slot_row(slot)).run();
     del.reset();
   }
   all.erase(it);
@@ -563,7 +575,7 @@ Store::BySession<Store::Positions>& Store::positions() {
     if (seq < 1) throw DbError(fmt::format("message {} of session {} has seq {}", st.int64(0), session, seq));
     const auto sender = st.int64(3) == 0 ? Role::talent : Role::client;
     if (p->slots.size() < static_cast<std::size_t>(seq)) p->slots.resize(static_cast<std::size_t>(seq), 0);
-    p->slots[static_cast<std::size_t>(seq - 1)] = st.int64(0) << 2 | st.int64(5) << 1 | role_code(sender);
+    p->slots[static_cast<std::size_t>(seq - 1)] = make_slot(st.int64(0), st.int64(5) != 0, role_code(sender));
     p->sent.put(send_key(sender, st.text(4)), seq);
   }
   positions_loaded_ = true;
@@ -588,7 +600,7 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
   if (const auto first = p.sent.find(h); first != 0) {
     const auto slot = p.slots[static_cast<std::size_t>(first - 1)];
     auto& st = db_.cached("SELECT sender, send_id, sent_at FROM messages WHERE id = ?");
-    st.bind(1, slot >> 2);
+    st.bind(1, slot_row(slot));
     if (slot != 0 && st.step() && st.int64(0) == role_code(sender) && st.text(1) == send_id)
       return AppendResult{first, st.int64(2), true};
     // Another message under the same hash: this one is new.
@@ -604,7 +616,7 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
       .bind(6, std::int64_t{redacted})
       .bind(7, body)
       .run();
-  p.slots.push_back(db_.last_insert_rowid() << 2 | role_code(sender));
+  p.slots.push_back(make_slot(db_.last_insert_rowid(), false, role_code(sender)));
   p.sent.put(h, seq);
   if (seq == 1) db_.cached("UPDATE sessions SET state = 'active' WHERE id = ? AND state = 'open'").bind(1, session).run();
   return AppendResult{seq, now, false};
@@ -624,10 +636,10 @@ void Store::ack(std::string_view session, Role receiver, std::int64_t upto) {
   auto& clear = db_.cached("UPDATE messages SET body = NULL WHERE id = ?");
   for (auto seq = done + 1; seq <= last; ++seq) {
     auto& slot = p.slots[static_cast<std::size_t>(seq - 1)];
-    if (slot == 0 || (slot & 1) != from || (slot & 2) != 0) continue;
-    clear.bind(1, slot >> 2).run();
+    if (!queued_from(slot, from)) continue;
+    clear.bind(1, slot_row(slot)).run();
     clear.reset();
-    slot |= 2;
+    slot |= slot_cleared;
   }
   done = last;
 }
@@ -643,8 +655,8 @@ std::vector<StoredMessage> Store::pending(std::string_view session, Role receive
   for (auto seq = p->acked[static_cast<std::size_t>(role_code(receiver))] + 1;
        seq <= static_cast<std::int64_t>(p->slots.size()); ++seq) {
     const auto slot = p->slots[static_cast<std::size_t>(seq - 1)];
-    if (slot == 0 || (slot & 1) != role_code(sender) || (slot & 2) != 0) continue;
-    st.bind(1, slot >> 2);
+    if (!queued_from(slot, role_code(sender))) continue;
+    st.bind(1, slot_row(slot));
     if (st.step()) {
       auto text = crypto::open(key->bytes(), st.blob(1), BodyAd(session, seq, sender));
       if (!text) throw DbError(fmt::format("message {} of session {} does not open", seq, session));
