@@ -31,6 +31,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           .Help("Store jobs committed together in one transaction")
                           .Register(*registry_)
                           .Add({}, Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024});
+  store_acked_uncleared = &BuildGauge()
+                               .Name("tirai_store_acked_uncleared")
+                               .Help("Acknowledged messages whose bodies the store has not cleared yet")
+                               .Register(*registry_)
+                               .Add({});
   auto& errors = BuildCounter().Name("tirai_errors_total").Help("Error frames sent, by code").Register(*registry_);
   for (auto c : proto::all_error_codes)
     errors_[static_cast<std::size_t>(c)] = &errors.Add({{"code", std::string(proto::to_string(c))}});

@@ -40,6 +40,7 @@ class Metrics {
   prometheus::Counter* bookings;
   prometheus::Histogram* store_commit_seconds;
   prometheus::Histogram* store_batch_jobs;
+  prometheus::Gauge* store_acked_uncleared;
   prometheus::Counter* sms_out_of_session;
   prometheus::Counter* sms_out_of_session_replies;
   prometheus::Counter* sms_sent;

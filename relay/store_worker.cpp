@@ -69,16 +69,21 @@ void StoreWorker::loop() {
       std::unique_lock lock(mutex_);
       waiting_ = true;
       const auto ready = [&] { return stopping_ || !queue_.empty(); };
-      if (checkpoint_due) wake_.wait_until(lock, last_checkpoint + checkpoint_every, ready);
+      const bool clearing = store_->acked_uncleared() > 0;
+      if (clearing) wake_.wait_for(lock, clear_pause, ready);
+      else if (checkpoint_due) wake_.wait_until(lock, last_checkpoint + checkpoint_every, ready);
       else wake_.wait(lock, ready);
       waiting_ = false;
       if (queue_.empty()) {
-        // Stopping, or a deferred checkpoint's time has come.
-        if (!checkpoint_due) return;
+        // Stopping, a pause between clears is over, or a deferred
+        // checkpoint's time has come.
         const bool stopping = stopping_;
         lock.unlock();
-        checkpoint_due = !checkpoint();
-        last_checkpoint = std::chrono::steady_clock::now();
+        clear_acked_alone(stopping);
+        if (checkpoint_due && (stopping || std::chrono::steady_clock::now() - last_checkpoint >= checkpoint_every)) {
+          checkpoint_due = !checkpoint();
+          last_checkpoint = std::chrono::steady_clock::now();
+        }
         if (stopping) return;  // closing the database checkpoints what is left
         continue;
       }
@@ -114,6 +119,7 @@ void StoreWorker::loop() {
     metrics_.store_commit_seconds->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     metrics_.store_batch_jobs->Observe(static_cast<double>(group.size()));
+    metrics_.store_acked_uncleared->Set(static_cast<double>(store_->acked_uncleared()));
     auto dones = std::make_shared<std::vector<Done>>();
     dones->reserve(group.size());
     for (auto& [job, done] : group) dones->push_back(std::move(done));
@@ -137,10 +143,31 @@ bool StoreWorker::checkpoint() {
   }
 }
 
+void StoreWorker::clear_acked(std::chrono::steady_clock::time_point until) {
+  while (store_->clear_acked(group_clear_chunk) == group_clear_chunk &&
+         (store_->acked_uncleared() > max_uncleared || std::chrono::steady_clock::now() < until)) {
+  }
+}
+
+void StoreWorker::clear_acked_alone(bool all) {
+  if (store_->acked_uncleared() == 0) return;
+  try {
+    store::Transaction tx(store_->db());
+    store_->clear_acked(all ? store_->acked_uncleared() : idle_clear_chunk);
+    tx.commit();
+  } catch (const std::exception& e) {
+    // The acks are forgotten with the caches; those messages are sent again.
+    spdlog::error("[store] clearing acknowledged messages failed: {}", e.what());
+    store_->drop_caches();
+  }
+  metrics_.store_acked_uncleared->Set(static_cast<double>(store_->acked_uncleared()));
+}
+
 bool StoreWorker::run_group(std::vector<std::pair<Job, Done>>& group, std::vector<std::exception_ptr>& errors,
                             bool isolated) {
   try {
     store::Transaction tx(store_->db());
+    const auto started = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < group.size(); ++i) {
       if (!isolated) {
         try {
@@ -160,6 +187,8 @@ bool StoreWorker::run_group(std::vector<std::pair<Job, Done>>& group, std::vecto
         store_->drop_caches();
       }
     }
+    const auto now = std::chrono::steady_clock::now();
+    clear_acked(now + (now - started));
     tx.commit();
   } catch (const std::exception& e) {
     spdlog::error("[store] group of {} jobs failed to commit: {}", group.size(), e.what());

@@ -61,6 +61,24 @@ class StoreWorker final : public StoreRunner {
   // sync finds little left to do.
   static constexpr std::chrono::milliseconds writeback_every{20};
   void write_back(const std::filesystem::path& wal);
+  // Bodies of acknowledged messages are cleared (Store::clear_acked) off the
+  // messages' path. A group clears some after its own jobs, in its
+  // transaction: chunks of group_clear_chunk rows for as long as its jobs
+  // took (so a saturated store still clears as fast as peers ack). An idle
+  // worker clears idle_clear_chunk rows per transaction, clear_pause apart:
+  // a burst of acks (every peer acking a few dozen messages within the same
+  // few milliseconds is tens of thousands of rows) would otherwise keep the
+  // store's thread busy for a quarter of a second, sharing its core with the
+  // relay thread and delaying every message by milliseconds. Past
+  // max_uncleared rows waiting, a group clears down to it whatever the time.
+  static constexpr std::size_t group_clear_chunk = 16;
+  static constexpr std::size_t idle_clear_chunk = 128;
+  static constexpr std::chrono::microseconds clear_pause{1000};
+  static constexpr std::size_t max_uncleared = 1 << 20;
+  void clear_acked(std::chrono::steady_clock::time_point until);
+  // Clears acknowledged bodies in a transaction of its own (idle worker;
+  // `all`: everything, when stopping).
+  void clear_acked_alone(bool all);
   // Runs the group in one transaction; `isolated`: each job under its own
   // savepoint, its error in `errors`. Without it, returns false (everything
   // rolled back) as soon as a job fails.

@@ -52,8 +52,9 @@ class BodyAd {
   fmt::basic_memory_buffer<char, 128> buf_;
 };
 
-// A message's entry in Store::Positions::slots: its row id, whether its body
-// is cleared, and its sender's role code; 0 for a seq without a row.
+// A message's entry in Store::Positions::slots: its row id, whether it is
+// acknowledged (its body cleared, or in Store::to_clear_ to be), and its
+// sender's role code; 0 for a seq without a row.
 constexpr std::int64_t slot_cleared = 2;
 std::int64_t make_slot(std::int64_t rowid, bool cleared, std::int64_t sender) {
   return rowid << 2 | (cleared ? slot_cleared : 0) | sender;
@@ -577,6 +578,7 @@ Store::BySession<Store::Positions>& Store::positions() {
     if (p->slots.size() < static_cast<std::size_t>(seq)) p->slots.resize(static_cast<std::size_t>(seq), 0);
     p->slots[static_cast<std::size_t>(seq - 1)] = make_slot(st.int64(0), st.int64(5) != 0, role_code(sender));
     p->sent.put(send_key(sender, st.text(4)), seq);
+    next_message_id_ = std::max(next_message_id_, st.int64(0) + 1);
   }
   positions_loaded_ = true;
   return positions_;
@@ -607,16 +609,18 @@ std::optional<AppendResult> Store::append(std::string_view session, Role sender,
   }
   const auto seq = static_cast<std::int64_t>(p.slots.size()) + 1;
   const auto body = crypto::seal(key->bytes(), text, BodyAd(session, seq, sender));
-  db_.cached("INSERT INTO messages(session_id, seq, sender, send_id, sent_at, redacted, body) VALUES(?,?,?,?,?,?,?)")
-      .bind(1, session)
-      .bind(2, seq)
-      .bind(3, role_code(sender))
-      .bind(4, send_id)
-      .bind(5, now)
-      .bind(6, std::int64_t{redacted})
-      .bind(7, body)
+  const auto row = next_message_id_++;
+  db_.cached("INSERT INTO messages(id, session_id, seq, sender, send_id, sent_at, redacted, body) VALUES(?,?,?,?,?,?,?,?)")
+      .bind(1, row)
+      .bind(2, session)
+      .bind(3, seq)
+      .bind(4, role_code(sender))
+      .bind(5, send_id)
+      .bind(6, now)
+      .bind(7, std::int64_t{redacted})
+      .bind(8, body)
       .run();
-  p.slots.push_back(make_slot(db_.last_insert_rowid(), false, role_code(sender)));
+  p.slots.push_back(make_slot(row, false, role_code(sender)));
   p.sent.put(h, seq);
   if (seq == 1) db_.cached("UPDATE sessions SET state = 'active' WHERE id = ? AND state = 'open'").bind(1, session).run();
   return AppendResult{seq, now, false};
@@ -631,17 +635,27 @@ void Store::ack(std::string_view session, Role receiver, std::int64_t upto) {
   // Only as far as messages exist: a later message under an early ack's
   // number must still be cleared by its own ack.
   const auto last = std::min(upto, static_cast<std::int64_t>(p.slots.size()));
-  if (last <= done) return;  // already cleared
+  if (last <= done) return;  // already acknowledged
   const auto from = role_code(other(receiver));
-  auto& clear = db_.cached("UPDATE messages SET body = NULL WHERE id = ?");
   for (auto seq = done + 1; seq <= last; ++seq) {
     auto& slot = p.slots[static_cast<std::size_t>(seq - 1)];
     if (!queued_from(slot, from)) continue;
-    clear.bind(1, slot_row(slot)).run();
-    clear.reset();
+    to_clear_.push(slot_row(slot));
     slot |= slot_cleared;
   }
   done = last;
+}
+
+std::size_t Store::clear_acked(std::size_t max_rows) {
+  if (to_clear_.empty()) return 0;
+  auto& clear = db_.cached("UPDATE messages SET body = NULL WHERE id = ?");
+  std::size_t n = 0;
+  for (; n < max_rows && !to_clear_.empty(); ++n) {
+    clear.bind(1, to_clear_.top()).run();
+    clear.reset();
+    to_clear_.pop();
+  }
+  return n;
 }
 
 std::vector<StoredMessage> Store::pending(std::string_view session, Role receiver) {
@@ -670,6 +684,9 @@ std::vector<StoredMessage> Store::pending(std::string_view session, Role receive
 void Store::drop_caches() {
   positions_.clear();
   positions_loaded_ = false;
+  // Acks whose bodies were not cleared in a committed transaction are
+  // forgotten with the positions: those messages are pending again.
+  to_clear_ = {};
   data_keys_.clear();
 }
 

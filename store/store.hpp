@@ -6,6 +6,8 @@
 #include "store/send_id_table.hpp"
 
 #include <array>
+#include <functional>
+#include <queue>
 #include <memory>
 #include <utility>
 #include <unordered_map>
@@ -198,8 +200,19 @@ class Store {
   // stores nothing. nullopt when the session has no data key (torn down).
   std::optional<AppendResult> append(std::string_view session, Role sender, std::string_view send_id,
                                      std::string_view text, UnixMs now, bool redacted = false);
-  // Clears the bodies of messages to `receiver` with seq <= upto.
+  // Marks the messages to `receiver` with seq <= upto acknowledged: from now
+  // on pending() leaves them out. Their bodies are cleared by clear_acked,
+  // which the store worker runs after its jobs, so that a burst of acks
+  // (thousands of rows at once) does not hold up the messages behind it.
   void ack(std::string_view session, Role receiver, std::int64_t upto);
+  // Clears (with secure_delete, overwrites) the bodies of up to `max_rows`
+  // acknowledged messages, oldest first (in file order, so that a run of
+  // clears rewrites each page once); returns how many it took.
+  std::size_t clear_acked(std::size_t max_rows);
+  // Acknowledged messages whose bodies are not cleared yet. If the process
+  // dies before they are, their ack is lost: they are sent again (a peer
+  // drops what it has by seq) and cleared by the next ack.
+  std::size_t acked_uncleared() const { return to_clear_.size(); }
   // Unacknowledged messages to `receiver`, in seq order, decrypted.
   std::vector<StoredMessage> pending(std::string_view session, Role receiver);
 
@@ -245,7 +258,7 @@ class Store {
   // group commit writes few pages); this record, read by one scan of the
   // table on first use after a start or a rollback, finds a session's rows.
   struct Positions {
-    // Index seq-1: rowid << 2 | cleared << 1 | sender (0 talent, 1 client);
+    // Index seq-1: rowid << 2 | acked << 1 | sender (0 talent, 1 client);
     // 0 for a seq without a row. The size is the session's last seq.
     std::vector<std::int64_t> slots;
     // Per receiver (talent, client): every body to it up to this seq is
@@ -261,6 +274,13 @@ class Store {
   void delete_messages(std::string_view session);
   BySession<Positions> positions_;
   bool positions_loaded_ = false;
+  // Row ids of acknowledged messages whose bodies are still to clear,
+  // smallest first. Their slots are marked cleared already.
+  std::priority_queue<std::int64_t, std::vector<std::int64_t>, std::greater<>> to_clear_;
+  // The next message row id. Ids are never reused while tiraid runs (a
+  // teardown deleting the newest rows does not give their ids out again), so
+  // a row id in to_clear_ whose row is gone matches nothing.
+  std::int64_t next_message_id_ = 1;
   // Unwrapped session data keys, in arena_'s locked memory (the map is
   // declared after the arena, so it is destroyed before it).
   BySession<crypto::KeyArena::Key> data_keys_;

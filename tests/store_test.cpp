@@ -176,9 +176,63 @@ TEST_CASE("acks clear only what they cover: in steps, out of order, ahead of the
   CHECK(st.pending(s.id, Role::client).size() == 1);
   // After a restart (caches gone) acks still work from the file alone.
   st.append(s.id, Role::client, "c8", "lagi", 2021);  // seq 9
+  st.clear_acked(100);  // as the store worker does before it commits
   st.drop_caches();
   st.ack(s.id, Role::talent, 9);
   CHECK(seqs_pending().empty());
+}
+
+TEST_CASE("an ack hides messages at once; their bodies are cleared later, oldest ack first", "[store]") {
+  OneSession w;
+  auto& st = w.st;
+  const auto a = w.s;
+  const auto b = new_session(st, st.talent("natasha")->id, "+6281111111111");
+  for (int i = 1; i <= 10; ++i) {
+    st.append(a.id, Role::client, "a" + std::to_string(i), "pesan", 2000 + i);
+    st.append(b.id, Role::client, "b" + std::to_string(i), "pesan", 2000 + i);
+  }
+  st.append(b.id, Role::talent, "t1", "balas", 2100);  // b's seq 11, to the client
+  auto bodies = [&](const std::string& session) {
+    auto& q = st.db().cached("SELECT count(*) FROM messages WHERE session_id = ? AND body IS NOT NULL");
+    q.bind(1, session);
+    REQUIRE(q.step());
+    const auto n = q.int64(0);
+    q.reset();
+    return n;
+  };
+  st.ack(a.id, Role::talent, 10);
+  st.ack(b.id, Role::talent, 11);  // seq 11 is the talent's own: not cleared by her ack
+  CHECK(st.pending(a.id, Role::talent).empty());
+  CHECK(st.pending(b.id, Role::talent).empty());
+  CHECK(st.acked_uncleared() == 20);
+  CHECK(bodies(a.id) == 10);
+  // A budget of 6 takes the oldest rows first, whichever session they are in.
+  CHECK(st.clear_acked(6) == 6);
+  CHECK(bodies(a.id) == 7);
+  CHECK(bodies(b.id) == 8);
+  CHECK(st.clear_acked(100) == 14);
+  CHECK(bodies(a.id) == 0);
+  CHECK(bodies(b.id) == 1);
+  CHECK(st.pending(b.id, Role::client).size() == 1);
+  CHECK(st.acked_uncleared() == 0);
+  CHECK(st.clear_acked(100) == 0);
+
+  // An ack not yet cleared when the transaction rolls back (the caches are
+  // dropped) is forgotten: the messages are pending again, not lost.
+  for (int i = 11; i <= 13; ++i) st.append(a.id, Role::client, "a" + std::to_string(i), "pesan", 3000 + i);
+  st.ack(a.id, Role::talent, 13);
+  st.drop_caches();
+  CHECK(st.acked_uncleared() == 0);
+  CHECK(st.pending(a.id, Role::talent).size() == 3);
+  // A teardown deletes rows waiting to be cleared; their ids are not given to
+  // new rows, so clearing them later touches nothing else.
+  st.ack(a.id, Role::talent, 13);
+  REQUIRE(st.teardown(a.id, "expired", 9000));
+  st.append(b.id, Role::client, "b12", "baru", 9001);  // b's seq 12: the newest row
+  CHECK(st.clear_acked(100) == 3);
+  CHECK(bodies(b.id) == 1);
+  CHECK(st.pending(b.id, Role::talent).size() == 1);
+  CHECK(st.pending(b.id, Role::talent).front().text == "baru");
 }
 
 TEST_CASE("interleaved sessions keep their own seqs, retries and queues, also after a restart", "[store]") {
@@ -193,7 +247,8 @@ TEST_CASE("interleaved sessions keep their own seqs, retries and queues, also af
     REQUIRE(st.append(a.id, i % 3 ? Role::client : Role::talent, id, "a" + std::to_string(i), 2000 + i)->seq == i);
     REQUIRE(st.append(b.id, Role::client, id, "b" + std::to_string(i), 2000 + i)->seq == i);
   }
-  st.ack(a.id, Role::talent, 1000);  // clears a's client messages up to 1000
+  st.ack(a.id, Role::talent, 1000);  // a's client messages up to 1000
+  CHECK(st.clear_acked(10000) == 1000 - 333);
   const auto check = [&] {
     for (int i = 7; i <= 1500; i += 7) {
       const auto id = "m" + std::to_string(i);

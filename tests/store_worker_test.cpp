@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 using namespace tirai;
+using proto::Role;
 
 namespace {
 
@@ -189,4 +190,53 @@ TEST_CASE("store worker: with deferred wakes, jobs run once the relay thread cal
   worker.stop();
   store::Store st(w.path, store::Synchronous::normal, w.keys);
   CHECK(st.talents().size() == 200);
+}
+
+TEST_CASE("store worker: acked bodies are cleared after the group's jobs, and all of them by stop()", "[store]") {
+  World w;
+  auto& worker = w.worker;
+  std::string session;
+  std::size_t uncleared_in_group = 0, uncleared_after = 0;
+  const int messages = 2000;
+  // One group (queued before start): messages stored, all acked, and a probe
+  // that sees the bodies still there: a burst of acks does not make the
+  // group's own jobs wait for it.
+  worker.submit(
+      [&](store::Store& st) {
+        st.add_talent("natasha", "h", 1);
+        store::SessionRecord r;
+        r.id = session = crypto::new_session_id();
+        r.talent_id = st.talent("natasha")->id;
+        r.client_id = st.client_for_number("+6281234567890", 1000);
+        r.client_alias = "guest-abcd";
+        r.package = "chat-30m";
+        r.channels = {"chat"};
+        r.booked_at = 1000;
+        r.expires_at = 1000 + 1'800'000;
+        st.insert_session(r);
+        for (int i = 1; i <= messages; ++i) st.append(session, Role::client, fmt::format("m{}", i), "pesan", 2000 + i);
+      },
+      {});
+  worker.submit([&](store::Store& st) { st.ack(session, Role::talent, messages); }, {});
+  worker.submit([&](store::Store& st) { uncleared_in_group = st.acked_uncleared(); }, {});
+  worker.start();
+  auto wait_posted = [&](std::size_t groups) {
+    std::unique_lock lock(w.mutex);
+    REQUIRE(w.posted_cv.wait_for(lock, std::chrono::seconds(10), [&] { return w.posted.size() == groups; }));
+  };
+  wait_posted(1);
+  // The next group clears at least a chunk of them after its own jobs.
+  worker.submit([&](store::Store& st) { uncleared_after = st.acked_uncleared(); }, {});
+  wait_posted(2);
+  worker.stop();
+  CHECK(uncleared_in_group == messages);
+  CHECK(uncleared_after < messages);
+  CHECK(w.metrics.store_acked_uncleared->Value() == 0);
+  // Stopping cleared the rest: no body is left in the file.
+  store::Store st(w.path, store::Synchronous::normal, w.keys);
+  auto& q = st.db().cached("SELECT count(*), count(body) FROM messages");
+  REQUIRE(q.step());
+  CHECK(q.int64(0) == messages);
+  CHECK(q.int64(1) == 0);
+  CHECK(st.pending(session, Role::talent).empty());
 }
