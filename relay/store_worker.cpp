@@ -17,8 +17,66 @@ StoreWorker::StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metri
 StoreWorker::~StoreWorker() { stop(); }
 
 void StoreWorker::start() {
+  auto& db = store_->db();
+  checkpoint_db_ = std::make_unique<store::Database>(db.path(), db.synchronous());
+  db.on_wal_commit([this](int frames) { wal_committed(frames); });
   thread_ = std::thread([this] { loop(); });
-  writeback_thread_ = std::thread([this, wal = store_->db().wal_path()] { write_back(wal); });
+  writeback_thread_ = std::thread([this, wal = db.wal_path()] { write_back(wal); });
+  checkpoint_thread_ = std::thread([this] { checkpoint_in_background(); });
+}
+
+void StoreWorker::wal_committed(int frames) {
+  // The commit after the store thread's own checkpoint has started the WAL
+  // over (no pass of the checkpointer could hold a read mark meanwhile).
+  if (restart_lock_.owns_lock()) restart_lock_.unlock();
+  if (frames >= store_frames || (frames >= restart_frames && restart_ready_.load(std::memory_order_acquire))) {
+    // Only if the checkpointer is not in a pass: it is doing this already.
+    // Held until the next commit.
+    if (!restart_lock_.try_lock()) return;
+    restart_ready_.store(false, std::memory_order_relaxed);
+    try {
+      store_->db().checkpoint_passive();
+    } catch (const std::exception& e) {
+      spdlog::warn("[store] WAL checkpoint failed: {}", e.what());
+    }
+    return;
+  }
+  // Once per background_frames of WAL: a pass after every commit would
+  // overlap the next commit's start nearly always, and the WAL, though
+  // copied whole, would never start over.
+  if (frames < wal_frames_) next_request_ = background_frames;  // it started over
+  wal_frames_ = frames;
+  if (frames < next_request_) return;
+  next_request_ = frames + background_frames;
+  if (checkpoint_asked_.exchange(true, std::memory_order_acq_rel)) return;
+  {
+    std::lock_guard lock(checkpointer_mutex_);
+    checkpoint_wanted_ = true;
+  }
+  checkpointer_wake_.notify_one();
+}
+
+void StoreWorker::checkpoint_in_background() {
+  std::unique_lock lock(checkpointer_mutex_);
+  for (;;) {
+    checkpointer_wake_.wait(lock, [&] { return checkpointer_stopping_ || checkpoint_wanted_; });
+    if (checkpointer_stopping_) return;
+    checkpoint_wanted_ = false;
+    lock.unlock();
+    checkpoint_asked_.store(false, std::memory_order_release);
+    int log = 0, copied = 0;
+    {
+      std::lock_guard ck(checkpoint_mutex_);
+      try {
+        std::tie(log, copied) = checkpoint_db_->checkpoint_passive();
+        if (log >= restart_frames && copied >= log) restart_ready_.store(true, std::memory_order_release);
+      } catch (const std::exception& e) {
+        spdlog::warn("[store] background WAL checkpoint failed: {}", e.what());
+      }
+    }
+    if (on_background_checkpoint_) on_background_checkpoint_(log, copied);
+    lock.lock();
+  }
 }
 
 void StoreWorker::write_back(const std::filesystem::path& wal) {
@@ -43,6 +101,13 @@ void StoreWorker::stop() {
   wake_.notify_all();
   writeback_wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(checkpointer_mutex_);
+    checkpointer_stopping_ = true;
+  }
+  checkpointer_wake_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  checkpoint_db_.reset();
   if (writeback_thread_.joinable()) writeback_thread_.join();
 }
 
@@ -84,7 +149,10 @@ void StoreWorker::loop() {
           checkpoint_due = !checkpoint();
           last_checkpoint = std::chrono::steady_clock::now();
         }
-        if (stopping) return;  // closing the database checkpoints what is left
+        if (stopping) {
+          if (restart_lock_.owns_lock()) restart_lock_.unlock();
+          return;  // closing the database checkpoints what is left
+        }
         continue;
       }
       if (queue_.size() <= max_group_) {
@@ -133,6 +201,8 @@ void StoreWorker::loop() {
 
 bool StoreWorker::checkpoint() {
   try {
+    std::unique_lock ck(checkpoint_mutex_, std::defer_lock);
+    if (!restart_lock_.owns_lock()) ck.lock();
     store_->db().checkpoint_truncate();
     if (on_checkpoint_) on_checkpoint_();
     return true;

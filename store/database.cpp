@@ -76,7 +76,8 @@ Bytes Statement::blob(int col) const {
   return p ? Bytes(p, p + n) : Bytes();
 }
 
-Database::Database(const std::filesystem::path& path, Synchronous sync) : wal_path_(path.string() + "-wal") {
+Database::Database(const std::filesystem::path& path, Synchronous sync)
+    : path_(path), wal_path_(path.string() + "-wal"), sync_(sync) {
   // Before SQLite initialises (the first open): no allocation statistics.
   // Keeping them took a process-wide mutex on every sqlite3_malloc and
   // sqlite3_free (3% of the server's time at full load), and nothing reads
@@ -153,6 +154,25 @@ void Database::checkpoint_truncate() {
   int log = 0, done = 0;
   if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done) != SQLITE_OK)
     fail(db_, "wal checkpoint");
+}
+
+std::pair<int, int> Database::checkpoint_passive() {
+  int log = 0, done = 0;
+  const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+  if (rc == SQLITE_BUSY) return {0, 0};
+  if (rc != SQLITE_OK) fail(db_, "wal checkpoint");
+  return {log, done};
+}
+
+void Database::on_wal_commit(std::function<void(int frames)> f) {
+  on_wal_commit_ = std::move(f);
+  sqlite3_wal_hook(
+      db_,
+      [](void* self, sqlite3*, const char*, int frames) {
+        static_cast<Database*>(self)->on_wal_commit_(frames);
+        return SQLITE_OK;
+      },
+      this);
 }
 
 Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -85,6 +86,17 @@ class Database {
   // Copies the WAL into the database and truncates it, so deleted content does
   // not linger in the WAL file.
   void checkpoint_truncate();
+  // A passive checkpoint: copies into the database what it can without
+  // waiting for writers or readers, and syncs. Returns {frames in the WAL,
+  // frames copied}; when they are equal the next write starts the WAL over.
+  // Throws on an error; SQLITE_BUSY (another checkpoint runs) is {0, 0}.
+  std::pair<int, int> checkpoint_passive();
+  // Replaces SQLite's automatic checkpoint, which runs inside COMMIT on the
+  // committing thread: `f` is called after each commit with the WAL's
+  // length in frames, and decides who checkpoints and when.
+  void on_wal_commit(std::function<void(int frames)> f);
+  const std::filesystem::path& path() const { return path_; }
+  Synchronous synchronous() const { return sync_; }
   // The WAL's file (it exists once the database has been written).
   const std::filesystem::path& wal_path() const { return wal_path_; }
   // Resets every statement that was stepped and not run to its end (a
@@ -97,7 +109,10 @@ class Database {
  private:
   sqlite3* db_ = nullptr;
   std::map<std::string, Statement, std::less<>> cache_;
+  std::filesystem::path path_;
   std::filesystem::path wal_path_;
+  Synchronous sync_;
+  std::function<void(int)> on_wal_commit_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back in the destructor unless committed.

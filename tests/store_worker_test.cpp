@@ -240,3 +240,66 @@ TEST_CASE("store worker: acked bodies are cleared after the group's jobs, and al
   CHECK(q.int64(1) == 0);
   CHECK(st.pending(session, Role::talent).empty());
 }
+
+TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and starts over while groups commit", "[store]") {
+  World w;
+  auto& worker = w.worker;
+  const auto wal = std::filesystem::path(w.path.string() + "-wal");
+  std::mutex m;
+  std::condition_variable cv;
+  int passes = 0, longest = 0;
+  worker.on_background_checkpoint([&](int log, int copied) {
+    {
+      std::lock_guard lock(m);
+      ++passes;
+      if (copied >= log) longest = std::max(longest, log);
+    }
+    cv.notify_all();
+  });
+  worker.start();
+  std::string session;
+  int sent = 0;
+  // One group at a time, waiting for each, as a relay under load commits.
+  auto group = [&](std::function<void(store::Store&)> job) {
+    std::unique_lock lock(w.mutex);
+    const auto before = w.posted.size();
+    lock.unlock();
+    worker.submit(std::move(job), {});
+    lock.lock();
+    REQUIRE(w.posted_cv.wait_for(lock, std::chrono::seconds(10), [&] { return w.posted.size() > before; }));
+  };
+  group([&](store::Store& st) {
+    st.add_talent("natasha", "h", 1);
+    store::SessionRecord r;
+    r.id = session = crypto::new_session_id();
+    r.talent_id = st.talent("natasha")->id;
+    r.client_id = st.client_for_number("+6281234567890", 1000);
+    r.client_alias = "guest-abcd";
+    r.package = "chat-30m";
+    r.channels = {"chat"};
+    r.booked_at = 1000;
+    r.expires_at = 1000 + 1'800'000;
+    st.insert_session(r);
+  });
+  const std::string text(3000, 'x');  // about a page per message
+  const std::uintmax_t frame = 4096 + 24;
+  // 14,000 frames, in groups of 50; with the WAL copied by nobody (or only
+  // by the checkpointer, never started over) the file would reach them.
+  while (sent < 14000)
+    group([&](store::Store& st) {
+      for (int i = 0; i < 50; ++i) st.append(session, Role::client, fmt::format("m{}", ++sent), text, 2000);
+    });
+  {
+    std::lock_guard lock(m);
+    CHECK(passes > 0);
+    CHECK(longest >= 4000);
+  }
+  // The database file got the pages while the worker ran, and the WAL
+  // started over once a pass had copied 4,000 frames or more (some slack
+  // for the checkpointer's lag).
+  CHECK(std::filesystem::file_size(w.path) > 4000 * 4096);
+  CHECK(std::filesystem::file_size(wal) < 10000 * frame);
+  worker.stop();
+  store::Store st(w.path, store::Synchronous::normal, w.keys);
+  CHECK(st.session(session)->message_count == sent);
+}
