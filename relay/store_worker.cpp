@@ -41,12 +41,15 @@ void StoreWorker::wal_committed(int frames) {
     }
     return;
   }
-  // Once per background_frames of WAL: a pass after every commit would
-  // overlap the next commit's start nearly always, and the WAL, though
-  // copied whole, would never start over.
+  // Once per background_frames of WAL, and at most once per
+  // background_every: each pass syncs both files, and at full load the WAL
+  // grows by 1,000 frames in 20 ms.
   if (frames < wal_frames_) next_request_ = background_frames;  // it started over
   wal_frames_ = frames;
   if (frames < next_request_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_request_ < background_every) return;
+  last_request_ = now;
   next_request_ = frames + background_frames;
   if (checkpoint_asked_.exchange(true, std::memory_order_acq_rel)) return;
   {

@@ -71,7 +71,8 @@ class StoreWorker final : public StoreRunner {
   // the COMMIT of whichever group crossed 4,000 frames: every ~0.4 s at 10k
   // msg/s the messages of that group and those queued behind it waited for
   // the copy and two syncs (3 ms; 10 ms after a burst of acks). The store
-  // thread asks for a pass every background_frames. The WAL starts over only
+  // thread asks for a pass every background_frames (at most one per
+  // background_every). The WAL starts over only
   // when a commit begins with all of it copied, which a pass running beside
   // commits (7,000 a second at 10k msg/s) never sees: so once a pass has
   // copied restart_frames, the store thread's next commit copies the few
@@ -79,6 +80,7 @@ class StoreWorker final : public StoreRunner {
   // WAL over. Past store_frames (the checkpointer fell behind) it copies
   // whatever is left.
   static constexpr int background_frames = 1000;
+  static constexpr std::chrono::milliseconds background_every{100};
   static constexpr int restart_frames = 4000;
   static constexpr int store_frames = 16000;
   void checkpoint_in_background();
@@ -136,6 +138,7 @@ class StoreWorker final : public StoreRunner {
   std::atomic<bool> checkpoint_asked_{false};  // the store thread's side: asked, not yet started
   int wal_frames_ = 0;  // the store thread's: the WAL's length at the last commit
   int next_request_ = background_frames;  // ... and the length that asks for the next pass
+  std::chrono::steady_clock::time_point last_request_{};
 };
 
 // A small pool for CPU-heavy work (Argon2id) off the relay thread.

@@ -121,6 +121,7 @@ struct Options {
   int server_pid = 0;
   bool json_out = false;
   bool smoke = false;
+  std::string slow_windows;  // latency: where to write the slow 10 ms windows
   std::string run_id = std::to_string(::getpid());
 };
 
@@ -229,12 +230,25 @@ Result latency(const Options& o) {
   auto driver = make_driver(ioc, o);
   const std::size_t endpoints = 2 * o.pairs;
   Histogram hist;
+  // Per 10 ms of scheduled send time: the slowest message and how many took
+  // over 1 ms. A tail made of a few long stalls, of periodic ones or of a
+  // storm shows here (--slow-windows), where the histogram cannot tell them apart.
+  constexpr std::uint64_t slice_ns = 10'000'000, slow_ns = 1'000'000;
+  struct Slice {
+    std::uint64_t max_ns = 0, slow = 0;
+  };
+  std::vector<Slice> slices(static_cast<std::size_t>(o.seconds * 1e9 / slice_ns) + 1);
   bool measuring = false;
   std::uint64_t window_start = 0, window_end = ~0ull, sent = 0, received = 0;
   driver->on_receive = [&](std::size_t, std::string_view p) {
     const auto scheduled = payload_time(p);
     ++received;
-    if (measuring && scheduled >= window_start && scheduled < window_end) hist.record(now_ns() - scheduled);
+    if (!measuring || scheduled < window_start || scheduled >= window_end) return;
+    const auto took = now_ns() - scheduled;
+    hist.record(took);
+    auto& slice = slices[std::min<std::size_t>((scheduled - window_start) / slice_ns, slices.size() - 1)];
+    slice.max_ns = std::max(slice.max_ns, took);
+    slice.slow += took > slow_ns;
   };
   double self0 = 0, self1 = 0;
   run(ioc, [&]() -> asio::awaitable<void> {
@@ -268,6 +282,15 @@ Result latency(const Options& o) {
     driver->close();
   });
   require_no_lost(*driver);
+  if (!o.slow_windows.empty()) {
+    std::ofstream out(o.slow_windows);
+    out << "# seconds_into_window max_ms messages_over_1ms\n";
+    for (std::size_t i = 0; i < slices.size(); ++i)
+      if (slices[i].max_ns > slow_ns)
+        out << fmt::format("{:.2f} {:.2f} {}\n", static_cast<double>(i * slice_ns) / 1e9,
+                           static_cast<double>(slices[i].max_ns) / 1e6, slices[i].slow);
+    if (!out) throw std::runtime_error("cannot write " + o.slow_windows);
+  }
   auto us = [](std::uint64_t ns) { return std::round(static_cast<double>(ns) / 100.0) / 10.0; };
   Result r;
   r.row = {{"workload", "latency"},      {"target", driver->name()},          {"pairs", o.pairs},
@@ -419,6 +442,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup, "seconds before measuring");
   app.add_option("--inflight", o.inflight, "throughput: messages in flight per endpoint");
   app.add_option("--rate", o.rate, "latency: offered messages per second, all endpoints together");
+  app.add_option("--slow-windows", o.slow_windows,
+                 "latency: write each 10 ms of the run whose slowest message took over 1 ms to this file");
   app.add_option("--connections", o.connections, "idle: connections to open");
   app.add_option("--workers", o.churn_workers, "churn: concurrent bookings");
   app.add_option("--sessions-per-talent", o.sessions_per_talent, "tirai: sessions booked per enrolled talent");
