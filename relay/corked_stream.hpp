@@ -9,7 +9,7 @@
 // caller that frames its own messages (WsConnection). Order is kept: bytes
 // leave in the order they were written.
 //
-// Back-pressure is the writer's: buffered(), writes_waiting() and stuck_for()
+// Back-pressure is the writer's: buffered(), writes_waiting() and writing_for()
 // tell how much waits and for how long, and async_drain() waits until all of
 // it was handed over. Reads pass through.
 #include <boost/asio/async_result.hpp>
@@ -22,6 +22,7 @@
 #include <boost/beast/websocket/teardown.hpp>
 
 #include <chrono>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -84,9 +85,11 @@ class CorkedStream {
   }
   // Writes taken since the write now under way began.
   std::size_t writes_waiting() const { return state_->writes_waiting; }
-  // A write to the layer below has been under way for at least `d`.
-  bool stuck_for(std::chrono::steady_clock::duration d) const {
-    return state_->writing && std::chrono::steady_clock::now() - state_->write_started >= d;
+  // How long the write to the layer below has been under way at `now`;
+  // none when no write is.
+  std::optional<std::chrono::steady_clock::duration> writing_for(std::chrono::steady_clock::time_point now) const {
+    if (!state_->writing) return std::nullopt;
+    return now - state_->write_started;
   }
 
   // While held, writes only gather; release() sends what gathered in one go.

@@ -1,6 +1,7 @@
 #include "relay/listeners.hpp"
 
 #include "relay/corked_stream.hpp"
+#include "relay/slow_peer.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -65,13 +66,6 @@ std::size_t text_frame_header(std::size_t n, char* out) {
   for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<char>((static_cast<std::uint64_t>(n) >> (56 - 8 * i)) & 0xFF);
   return 10;
 }
-// A peer is slow when relay.max_outbound_frames frames wait behind a write
-// its socket has not finished taking for 2 s, or for 100 ms with 4 MiB
-// waiting. A burst (a store group's frames, a replay after reconnecting) is
-// not: the socket takes it on the next turn of the loop.
-constexpr auto slow_write = std::chrono::seconds(2);
-constexpr auto slow_write_heavy = std::chrono::milliseconds(100);
-constexpr std::size_t slow_bytes = 4 * 1024 * 1024;
 // Concrete executor types all the way down: with any_io_executor every
 // completion copied and destroyed a type-erased executor.
 using Executor = asio::io_context::executor_type;
@@ -114,8 +108,8 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     if (closing_ || finished_ || !accepted_ || !ws_.is_open()) return;
     auto& cork = ws_.next_layer();
     // Slow is a socket that stopped taking bytes, not a burst.
-    if (cork.writes_waiting() >= config_.relay.max_outbound_frames &&
-        (cork.stuck_for(slow_write) || (cork.buffered() >= slow_bytes && cork.stuck_for(slow_write_heavy)))) {
+    if (too_slow({cork.writes_waiting(), cork.buffered(), cork.writing_for(std::chrono::steady_clock::now())},
+                 config_.relay.max_outbound_frames)) {
       // Everything queued is durable; the peer gets it again when it reconnects.
       manager_.metrics().slow_peers->Increment();
       close(CloseCode::try_again_later, "peer too slow");
