@@ -46,6 +46,11 @@ struct OneSession {
   }();
 };
 
+// Two sessions of natasha's, with different clients.
+struct TwoSessions : OneSession {
+  store::SessionRecord b = new_session(st, st.talent("natasha")->id, "+6281111111111");
+};
+
 }  // namespace
 
 TEST_CASE("migrations build the schema in an empty file and are idempotent", "[store]") {
@@ -182,11 +187,11 @@ TEST_CASE("acks clear only what they cover: in steps, out of order, ahead of the
   CHECK(seqs_pending().empty());
 }
 
-TEST_CASE("an ack hides messages at once; their bodies are cleared later, oldest ack first", "[store]") {
-  OneSession w;
+TEST_CASE("an ack hides messages at once; their bodies are cleared later, oldest row first", "[store]") {
+  TwoSessions w;
   auto& st = w.st;
-  const auto a = w.s;
-  const auto b = new_session(st, st.talent("natasha")->id, "+6281111111111");
+  const auto& a = w.s;
+  const auto& b = w.b;
   for (int i = 1; i <= 10; ++i) {
     st.append(a.id, Role::client, "a" + std::to_string(i), "pesan", 2000 + i);
     st.append(b.id, Role::client, "b" + std::to_string(i), "pesan", 2000 + i);
@@ -236,10 +241,10 @@ TEST_CASE("an ack hides messages at once; their bodies are cleared later, oldest
 }
 
 TEST_CASE("interleaved sessions keep their own seqs, retries and queues, also after a restart", "[store]") {
-  OneSession w;
+  TwoSessions w;
   auto& st = w.st;
-  const auto a = w.s;
-  const auto b = new_session(st, st.talent("natasha")->id, "+6281111111111");
+  const auto& a = w.s;
+  const auto& b = w.b;
   // Rows are in arrival order, the two sessions' messages interleaved; enough
   // of them that the send-id tables grow several times.
   for (int i = 1; i <= 1500; ++i) {

@@ -48,6 +48,22 @@ struct World {
   }
 };
 
+// Enrols "natasha" and books a session of hers; returns its id.
+std::string book_session(store::Store& st) {
+  st.add_talent("natasha", "h", 1);
+  store::SessionRecord r;
+  r.id = crypto::new_session_id();
+  r.talent_id = st.talent("natasha")->id;
+  r.client_id = st.client_for_number("+6281234567890", 1000);
+  r.client_alias = "guest-abcd";
+  r.package = "chat-30m";
+  r.channels = {"chat"};
+  r.booked_at = 1000;
+  r.expires_at = 1000 + 1'800'000;
+  st.insert_session(r);
+  return r.id;
+}
+
 }  // namespace
 
 TEST_CASE("store worker: a failing job undoes only itself, the rest of its group commits", "[store]") {
@@ -204,17 +220,7 @@ TEST_CASE("store worker: acked bodies are cleared after the group's jobs, and al
   // group's own jobs wait for it.
   worker.submit(
       [&](store::Store& st) {
-        st.add_talent("natasha", "h", 1);
-        store::SessionRecord r;
-        r.id = session = crypto::new_session_id();
-        r.talent_id = st.talent("natasha")->id;
-        r.client_id = st.client_for_number("+6281234567890", 1000);
-        r.client_alias = "guest-abcd";
-        r.package = "chat-30m";
-        r.channels = {"chat"};
-        r.booked_at = 1000;
-        r.expires_at = 1000 + 1'800'000;
-        st.insert_session(r);
+        session = book_session(st);
         for (int i = 1; i <= messages; ++i) st.append(session, Role::client, fmt::format("m{}", i), "pesan", 2000 + i);
       },
       {});
@@ -265,17 +271,7 @@ TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and star
     REQUIRE(w.posted_cv.wait_for(lock, std::chrono::seconds(10), [&] { return w.posted.size() > before; }));
   };
   group([&](store::Store& st) {
-    st.add_talent("natasha", "h", 1);
-    store::SessionRecord r;
-    r.id = session = crypto::new_session_id();
-    r.talent_id = st.talent("natasha")->id;
-    r.client_id = st.client_for_number("+6281234567890", 1000);
-    r.client_alias = "guest-abcd";
-    r.package = "chat-30m";
-    r.channels = {"chat"};
-    r.booked_at = 1000;
-    r.expires_at = 1000 + 1'800'000;
-    st.insert_session(r);
+    session = book_session(st);
   });
   const std::string text(3000, 'x');  // about a page per message
   // The WAL header's checkpoint sequence number counts the times the WAL
