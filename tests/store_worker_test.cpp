@@ -253,10 +253,14 @@ TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and star
   auto& worker = w.worker;
   const auto wal = std::filesystem::path(w.path.string() + "-wal");
   std::mutex m;
+  std::condition_variable cv;
   int longest = 0;  // the longest WAL a pass copied whole
   worker.on_background_checkpoint([&](int log, int copied) {
-    std::lock_guard lock(m);
-    if (copied >= log) longest = std::max(longest, log);
+    {
+      std::lock_guard lock(m);
+      if (copied >= log) longest = std::max(longest, log);
+    }
+    cv.notify_all();
   });
   worker.start();
   std::string session;
@@ -288,22 +292,33 @@ TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and star
     });
   };
   const auto first = wal_starts();
-  // Groups of 50 frames until a pass has copied all of the 4,000 frames or
-  // more there were when it began (the store thread asks for passes as the
-  // WAL grows, at most ten a second). With nobody copying the WAL, or only
-  // the checkpointer (whose passes never see the WAL whole), it would not
-  // start over below 16,000 frames.
-  auto copied_4000 = [&] {
+  const std::uintmax_t frame = 4096 + 24;
+  auto frames = [&] { return std::filesystem::file_size(wal) / frame; };
+  // 5,000 frames in groups of 50. With nobody copying the WAL, or only the
+  // checkpointer (whose passes never find the WAL whole at the start of a
+  // commit), it would not start over below 16,000.
+  while (frames() < 5000) write(50);
+  // Until a pass has copied all of the 4,000 frames or more there were when
+  // it began. Passes are asked for by commits, at most one per 100 ms: keep
+  // committing a little while waiting.
+  auto copied_4000 = [&] { return longest >= 4000; };
+  for (int i = 0; i < 3000; ++i) {
+    std::unique_lock lock(m);
+    if (cv.wait_for(lock, std::chrono::milliseconds(10), copied_4000)) break;
+    lock.unlock();
+    write(1);
+  }
+  {
     std::lock_guard lock(m);
-    return longest >= 4000;
-  };
-  while (!copied_4000() && sent < 15000) write(50);
-  REQUIRE(copied_4000());
-  // ... so the database file has the pages while the worker runs, and within
-  // a few commits (the store thread copies what came since, when the
-  // checkpointer is not in a pass) the WAL starts over.
+    REQUIRE(copied_4000());
+  }
+  // So the database file has the pages while the worker runs, and soon the
+  // WAL starts over: at the first commit that finds the checkpointer out of
+  // a pass (another may have begun meanwhile, and its syncs take long on a
+  // busy disk), the store thread copies what came since, and the commit
+  // after starts the WAL over; in any case before 15,000 frames.
   CHECK(std::filesystem::file_size(w.path) > 4000 * 4096);
-  for (int i = 0; i < 100 && wal_starts() == first; ++i) write(1);
+  while (wal_starts() == first && frames() < 15000) write(1);
   CHECK(wal_starts() != first);
   worker.stop();
   store::Store st(w.path, store::Synchronous::normal, w.keys);
