@@ -51,7 +51,6 @@ void StoreWorker::wal_committed(int frames) {
   if (now - last_request_ < background_every) return;
   last_request_ = now;
   next_request_ = frames + background_frames;
-  if (checkpoint_asked_.exchange(true, std::memory_order_acq_rel)) return;
   {
     std::lock_guard lock(checkpointer_mutex_);
     checkpoint_wanted_ = true;
@@ -66,7 +65,6 @@ void StoreWorker::checkpoint_in_background() {
     if (checkpointer_stopping_) return;
     checkpoint_wanted_ = false;
     lock.unlock();
-    checkpoint_asked_.store(false, std::memory_order_release);
     int log = 0, copied = 0;
     {
       std::lock_guard ck(checkpoint_mutex_);

@@ -135,7 +135,6 @@ class StoreWorker final : public StoreRunner {
   bool checkpoint_wanted_ = false;  // under checkpointer_mutex_
   bool checkpointer_stopping_ = false;
   std::atomic<bool> restart_ready_{false};  // a pass copied restart_frames or more
-  std::atomic<bool> checkpoint_asked_{false};  // the store thread's side: asked, not yet started
   int wal_frames_ = 0;  // the store thread's: the WAL's length at the last commit
   int next_request_ = background_frames;  // ... and the length that asks for the next pass
   std::chrono::steady_clock::time_point last_request_{};
