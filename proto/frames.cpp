@@ -100,16 +100,20 @@ Inbound parse_frame(std::string_view frame, const Limits& limits) {
   json::static_resource mr(buf, sizeof(buf));
   json::parse_options opts;
   opts.max_depth = 8;
-  json::value v;
-  try {
-    v = json::parse(frame, ec, &mr, opts);
-  } catch (const std::bad_alloc&) {
-    // The stack buffer is too small for a large but valid frame (a long
-    // text): the static resource throws, whatever the error-code overload
-    // says of parse errors. Parse again on the heap.
-    ec = {};
-    v = json::parse(frame, ec, {}, opts);
-  }
+  // Parsed straight into the value it returns: assigning a tree to a value
+  // with other storage would copy it to the heap.
+  const auto parse = [&]() -> json::value {
+    try {
+      return json::parse(frame, ec, &mr, opts);
+    } catch (const std::bad_alloc&) {
+      // The stack buffer is too small for a large but valid frame (a long
+      // text): the static resource throws, whatever the error-code overload
+      // says of parse errors. Parse again on the heap.
+      ec = {};
+      return json::parse(frame, ec, {}, opts);
+    }
+  };
+  const json::value v = parse();
   if (ec) return bad("malformed JSON");
   if (!v.is_object()) return bad("a frame must be a JSON object");
   const auto& o = v.get_object();
@@ -193,8 +197,9 @@ void append_session_fields(std::string& out, const SessionView& s) {
   }
   out += "],\"state\":";
   append_json_string(out, to_string(s.state));
-  out += ",\"expires_at\":";
-  append_json_string(out, rfc3339(s.expires_at));
+  out += ",\"expires_at\":\"";
+  append_rfc3339(out, s.expires_at);
+  out += '"';
   if (s.client) {
     out += ",\"client\":{\"verified\":";
     out += s.client->verified ? "true" : "false";
@@ -254,8 +259,9 @@ std::string message_frame(std::string_view session, std::int64_t seq, std::strin
   append_json_string(out, from);
   out += ",\"text\":";
   append_json_string(out, text);
-  out += ",\"sent_at\":";
-  append_json_string(out, rfc3339(sent_at));
+  out += ",\"sent_at\":\"";
+  append_rfc3339(out, sent_at);
+  out += '"';
   if (redacted) out += ",\"redacted\":true";
   out += '}';
   return out;

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <ctime>
 
 namespace tirai::proto {
 
@@ -23,20 +22,72 @@ bool read_int(std::string_view s, std::size_t pos, std::size_t len, int& out) {
   auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, out);
   return ec == std::errc{} && p == s.data() + pos + len;
 }
+
+// The civil date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+struct Civil {
+  std::int64_t year;
+  unsigned month, day;
+};
+Civil civil_from_days(std::int64_t z) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  return {static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2), m, d};
+}
+
+// Writes `v` as exactly `n` decimal digits at `p`.
+void digits(char* p, unsigned v, int n) {
+  for (int i = n - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+}
 }  // namespace
 
 std::string rfc3339(UnixMs t) {
-  std::int64_t secs = t / 1000;
-  std::int64_t ms = t % 1000;
-  if (ms < 0) {
-    ms += 1000;
-    secs -= 1;
+  std::string out;
+  append_rfc3339(out, t);
+  return out;
+}
+
+// Every message frame carries a time, so this is written by hand: no time
+// zone lookup, no format string.
+void append_rfc3339(std::string& out, UnixMs t) {
+  std::int64_t days = t / 86'400'000;
+  std::int64_t rest = t % 86'400'000;
+  if (rest < 0) {
+    rest += 86'400'000;
+    days -= 1;
   }
-  const std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  const auto date = civil_from_days(days);
+  if (date.year < 0 || date.year > 9999) {  // not a time tirai ever writes; still well-formed
+    out += fmt::format("{:04}-{:02}-{:02}T", date.year, date.month, date.day);
+  } else {
+    char buf[11];
+    digits(buf, static_cast<unsigned>(date.year), 4);
+    buf[4] = '-';
+    digits(buf + 5, date.month, 2);
+    buf[7] = '-';
+    digits(buf + 8, date.day, 2);
+    buf[10] = 'T';
+    out.append(buf, sizeof buf);
+  }
+  const auto ms = static_cast<unsigned>(rest);
+  char buf[13];
+  digits(buf, ms / 3'600'000, 2);
+  buf[2] = ':';
+  digits(buf + 3, ms / 60'000 % 60, 2);
+  buf[5] = ':';
+  digits(buf + 6, ms / 1000 % 60, 2);
+  buf[8] = '.';
+  digits(buf + 9, ms % 1000, 3);
+  buf[12] = 'Z';
+  out.append(buf, sizeof buf);
 }
 
 std::optional<UnixMs> parse_rfc3339(std::string_view s) {

@@ -6,6 +6,9 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <ctime>
+
 using namespace tirai::proto;
 namespace json = boost::json;
 
@@ -154,4 +157,24 @@ TEST_CASE("RFC 3339 times round trip", "[proto]") {
   const UnixMs t = 1'795'336'836'123;
   CHECK(parse_rfc3339(rfc3339(t)) == t);
   CHECK_FALSE(parse_rfc3339("2026-11-22 08:40:36Z"));
+}
+
+TEST_CASE("RFC 3339 formatting agrees with the C library's calendar", "[proto]") {
+  CHECK(rfc3339(951'782'400'000) == "2000-02-29T00:00:00.000Z");   // a leap day of a century year
+  CHECK(rfc3339(4'107'542'399'999) == "2100-02-28T23:59:59.999Z");  // 2100 is not a leap year
+  CHECK(rfc3339(-1) == "1969-12-31T23:59:59.999Z");
+  CHECK(rfc3339(253'402'300'799'999) == "9999-12-31T23:59:59.999Z");
+  // Every day for 160 years, at a time of day that moves through the hours.
+  for (std::int64_t day = -3650; day < 55'000; day += 7) {
+    const UnixMs t = day * 86'400'000 + (day * 3'599'999) % 86'400'000 + (day < 0 ? 86'400'000 : 0);
+    const auto ms = ((t % 1000) + 1000) % 1000;
+    const std::time_t secs = static_cast<std::time_t>((t - ms) / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char want[96];
+    std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    REQUIRE(rfc3339(t) == want);
+    REQUIRE(parse_rfc3339(want) == t);
+  }
 }
