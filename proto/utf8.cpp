@@ -1,5 +1,8 @@
 #include "proto/utf8.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 namespace tirai::proto {
 
 namespace {
@@ -45,8 +48,21 @@ bool next_code_point(std::string_view s, std::size_t& i, char32_t& cp) noexcept 
 std::optional<std::size_t> utf8_length(std::string_view s) noexcept {
   std::size_t count = 0;
   char32_t cp;
-  for (std::size_t i = 0; i < s.size(); ++count)
+  std::size_t i = 0;
+  while (i < s.size()) {
+    // Most text is ASCII: eight bytes at a time while none has its high bit.
+    if (i + 8 <= s.size()) {
+      std::uint64_t word;
+      std::memcpy(&word, s.data() + i, sizeof word);
+      if ((word & 0x8080'8080'8080'8080ULL) == 0) {
+        i += 8;
+        count += 8;
+        continue;
+      }
+    }
     if (!next_code_point(s, i, cp)) return std::nullopt;
+    ++count;
+  }
   return count;
 }
 

@@ -149,6 +149,12 @@ TEST_CASE("UTF-8 validation rejects overlongs, surrogates and truncation", "[pro
   CHECK_FALSE(valid_utf8("\xed\xa0\x80"));      // surrogate
   CHECK_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
   CHECK_FALSE(valid_utf8("\xe2\x82"));          // truncated
+  // Long ASCII runs are checked eight bytes at a time: what follows them still counts.
+  CHECK(utf8_length("abcdefghijklmnop") == 16);
+  CHECK(utf8_length("abcdefghé12345678ü") == 18);
+  CHECK_FALSE(valid_utf8("abcdefghijklmno\xff"));
+  CHECK_FALSE(valid_utf8("abcdefgh\xed\xa0\x80" "abcdefgh"));
+  CHECK_FALSE(valid_utf8("abcdefghijklmn\xe2\x82"));
 }
 
 TEST_CASE("RFC 3339 times round trip", "[proto]") {
