@@ -21,6 +21,7 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <memory>
@@ -64,6 +65,7 @@ class CorkedStream {
             n = boost::asio::buffer_size(b);
             auto& out = state_->pending;
             const auto old = out.size();
+            make_room(*state_, n);
             out.resize(old + n);
             boost::asio::buffer_copy(boost::asio::buffer(out.data() + old, n), b);
             ++state_->writes_waiting;
@@ -79,6 +81,7 @@ class CorkedStream {
   // own messages and is their only writer (see WsConnection).
   void write_now(std::string_view a, std::string_view b) {
     if (state_->failed) return;
+    make_room(*state_, a.size() + b.size());
     state_->pending.append(a).append(b);
     ++state_->writes_waiting;
     if (!state_->held) schedule(state_);
@@ -132,6 +135,7 @@ class CorkedStream {
     std::string pending;   // written, waiting for the next flush
     std::string flushing;  // handed to the layer below, not yet complete
     std::size_t writes_waiting = 0;
+    std::size_t last_write = 0;  // bytes the last write to the layer below carried
     std::chrono::steady_clock::time_point write_started;
     bool held = false;
     bool writing = false;
@@ -139,6 +143,15 @@ class CorkedStream {
     boost::beast::error_code failed;
     std::unique_ptr<boost::asio::steady_timer> drained;  // its waits end when all is handed over
   };
+
+  // A buffer that must grow takes at once what the last write carried: a
+  // busy connection fills its buffer with one allocation, not one per
+  // doubling, and a quiet one still keeps no buffer between writes.
+  static void make_room(State& st, std::size_t n) {
+    const auto need = st.pending.size() + n;
+    if (need > st.pending.capacity()) st.pending.reserve(std::max(need, std::min(st.last_write, keep_limit)));
+  }
+  static constexpr std::size_t keep_limit = 64 * 1024;
 
   // A write nobody holds goes down on the next turn of the loop, with
   // whatever else was written by then.
@@ -157,12 +170,13 @@ class CorkedStream {
     st->writing = true;
     st->writes_waiting = 0;
     st->write_started = std::chrono::steady_clock::now();
+    st->last_write = st->pending.size();
     std::swap(st->pending, st->flushing);
     boost::asio::async_write(*st->next, boost::asio::buffer(st->flushing),
                              [st](boost::beast::error_code ec, std::size_t) {
                                st->writing = false;
                                // A quiet connection keeps one small buffer, not a burst's two.
-                               if (st->pending.empty() || st->flushing.capacity() > 64 * 1024)
+                               if (st->pending.empty() || st->flushing.capacity() > keep_limit)
                                  std::string().swap(st->flushing);
                                else
                                  st->flushing.clear();
