@@ -648,12 +648,30 @@ void Store::ack(std::string_view session, Role receiver, std::int64_t upto) {
 
 std::size_t Store::clear_acked(std::size_t max_rows) {
   if (to_clear_.empty()) return 0;
-  auto& clear = db_.cached("UPDATE messages SET body = NULL WHERE id = ?");
+  // Rows come out oldest first, and once every session has acknowledged a
+  // stretch of messages their ids follow each other: a run of consecutive
+  // ids is one range update (one descent of the B-tree, then along a leaf),
+  // not one descent per row.
+  auto& one = db_.cached("UPDATE messages SET body = NULL WHERE id = ?");
+  auto& run = db_.cached("UPDATE messages SET body = NULL WHERE id >= ? AND id <= ?");
   std::size_t n = 0;
-  for (; n < max_rows && !to_clear_.empty(); ++n) {
-    clear.bind(1, to_clear_.top()).run();
-    clear.reset();
+  while (n < max_rows && !to_clear_.empty()) {
+    const auto first = to_clear_.top();
+    auto last = first;
     to_clear_.pop();
+    ++n;
+    while (n < max_rows && !to_clear_.empty() && to_clear_.top() == last + 1) {
+      last = to_clear_.top();
+      to_clear_.pop();
+      ++n;
+    }
+    if (first == last) {
+      one.bind(1, first).run();
+      one.reset();
+    } else {
+      run.bind(1, first).bind(2, last).run();
+      run.reset();
+    }
   }
   return n;
 }

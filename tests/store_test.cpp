@@ -240,6 +240,39 @@ TEST_CASE("an ack hides messages at once; their bodies are cleared later, oldest
   CHECK(st.pending(b.id, Role::talent).front().text == "baru");
 }
 
+TEST_CASE("clearing runs of acked rows stops at every row not acked", "[store]") {
+  TwoSessions w;
+  auto& st = w.st;
+  const auto& a = w.s;
+  const auto& b = w.b;
+  // Rows 1..300 in arrival order: b's client messages, and in a every third
+  // one the talent's (to the client, never acked) between the client's.
+  for (int i = 1; i <= 150; ++i) {
+    const auto id = "m" + std::to_string(i);
+    st.append(a.id, i % 3 ? Role::client : Role::talent, id, "a" + std::to_string(i), 2000 + i);
+    st.append(b.id, Role::client, id, "b" + std::to_string(i), 2000 + i);
+  }
+  st.ack(a.id, Role::talent, 150);
+  st.ack(b.id, Role::talent, 150);
+  CHECK(st.acked_uncleared() == 100 + 150);
+  // Runs of three rows between the talent's; budgets that end inside a run.
+  CHECK(st.clear_acked(7) == 7);
+  CHECK(st.clear_acked(1) == 1);
+  CHECK(st.clear_acked(1000) == 250 - 8);
+  auto& q = st.db().cached("SELECT session_id, seq, body IS NULL FROM messages ORDER BY id");
+  int rows = 0;
+  while (q.step()) {
+    ++rows;
+    const bool talents = q.text(0) == a.id && q.int64(1) % 3 == 0;
+    INFO("session " << q.text(0) << " seq " << q.int64(1));
+    CHECK((q.int64(2) != 0) == !talents);
+  }
+  q.reset();
+  CHECK(rows == 300);
+  CHECK(st.pending(a.id, Role::client).size() == 50);
+  CHECK(st.pending(a.id, Role::client).back().text == "a150");
+}
+
 TEST_CASE("interleaved sessions keep their own seqs, retries and queues, also after a restart", "[store]") {
   TwoSessions w;
   auto& st = w.st;
