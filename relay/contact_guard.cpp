@@ -140,25 +140,27 @@ void find_emails_and_handles(std::string_view t, std::vector<Span>& out) {
 
 struct Token {
   std::size_t begin, end;
-  std::string word;  // lowercase, without surrounding punctuation
+  std::string_view word;  // lowercase, without surrounding punctuation (a view into the lowered text)
 };
 
-std::vector<Token> tokens(std::string_view t) {
+// `lower` is `t` lowercased: tokens view it rather than each holding a copy.
+std::vector<Token> tokens(std::string_view t, std::string_view lower) {
   std::vector<Token> out;
+  out.reserve(t.size() / 4 + 1);
   std::size_t i = 0;
   while (i < t.size()) {
     while (i < t.size() && space(t[i])) ++i;
     std::size_t b = i;
     while (i < t.size() && !space(t[i])) ++i;
     if (i == b) break;
-    std::string w = lowered(t.substr(b, i - b));
+    std::string_view w = lower.substr(b, i - b);
     while (!w.empty() && (w.back() == ':' || w.back() == ',' || w.back() == '!' || w.back() == '?' ||
                           w.back() == '=' || w.back() == ')' || (w.back() == '.' && w.size() > 1)))
-      w.pop_back();
+      w.remove_suffix(1);
     while (!w.empty() && (w.front() == '(' || w.front() == '['))
-      w.erase(w.begin());
-    if (!w.empty() && w.back() == ']') w.pop_back();
-    out.push_back({b, i, std::move(w)});
+      w.remove_prefix(1);
+    if (!w.empty() && w.back() == ']') w.remove_suffix(1);
+    out.push_back({b, i, w});
   }
   return out;
 }
@@ -169,7 +171,7 @@ void find_spelled_emails(const std::vector<Token>& tok, std::vector<Span>& out) 
   for (std::size_t k = 0; k < tok.size(); ++k) {
     const auto& w = tok[k].word;
     const bool provider = std::any_of(providers.begin(), providers.end(),
-                                      [&](const char* p) { return w.rfind(p, 0) == 0; });
+                                      [&](std::string_view p) { return w.substr(0, p.size()) == p; });
     if (!provider || k == 0) continue;
     const auto& prev = tok[k - 1].word;
     if (prev != "at" && prev != "@" && prev != "et") continue;
@@ -180,7 +182,7 @@ void find_spelled_emails(const std::vector<Token>& tok, std::vector<Span>& out) 
   }
 }
 
-void find_links(std::string_view t, std::vector<Span>& out) {
+void find_links(std::string_view t, std::string_view l, std::vector<Span>& out) {
   static constexpr std::array<std::string_view, 24> hosts = {
       "wa.me/",       "whatsapp.com", "wa.link/",    "t.me/",         "telegram.me/", "telegram.dog/",
       "instagram.com", "instagr.am",  "ig.me/",      "line.me/",      "lin.ee/",      "facebook.com",
@@ -194,9 +196,7 @@ void find_links(std::string_view t, std::vector<Span>& out) {
     for (std::size_t i = 0; i < hosts.size(); ++i) d[i] = hosts[i].find('.');
     return d;
   }();
-  if (t.find('.') == std::string_view::npos) return;
-  const std::string l = lowered(t);
-  for (std::size_t dot = l.find('.'); dot != std::string::npos; dot = l.find('.', dot + 1)) {
+  for (std::size_t dot = l.find('.'); dot != std::string_view::npos; dot = l.find('.', dot + 1)) {
     for (std::size_t h = 0; h < hosts.size(); ++h) {
       if (dot < first_dot[h]) continue;
       const std::size_t pos = dot - first_dot[h];
@@ -262,9 +262,10 @@ std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view text, st
   std::vector<Span> found;
   find_phones(text, carried_digits, found);
   find_emails_and_handles(text, found);
-  const auto tok = tokens(text);
+  const std::string lower = lowered(text);
+  const auto tok = tokens(text, lower);
   find_spelled_emails(tok, found);
-  find_links(text, found);
+  find_links(text, lower, found);
   find_labels(text, tok, found);
   // Merge overlaps, so every detail is hidden once and whole.
   std::sort(found.begin(), found.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
