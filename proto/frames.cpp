@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <charconv>
+
 namespace tirai::proto {
 
 namespace json = boost::json;
@@ -183,6 +185,11 @@ std::optional<SessionState> session_state_from(std::string_view s) {
 }
 
 namespace {
+void append_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
 void append_session_fields(std::string& out, const SessionView& s) {
   out += "\"session\":";
   append_json_string(out, s.session);
@@ -235,26 +242,37 @@ std::string session_booked_frame(const SessionView& s) {
 
 std::string accepted_frame(std::string_view id, std::string_view session, std::int64_t seq, bool redacted) {
   std::string out;
-  out.reserve(64 + id.size() + session.size());
+  append_accepted_frame(out, id, session, seq, redacted);
+  return out;
+}
+
+void append_accepted_frame(std::string& out, std::string_view id, std::string_view session, std::int64_t seq,
+                           bool redacted) {
+  out.reserve(out.size() + 64 + id.size() + session.size());
   out += "{\"type\":\"accepted\",\"id\":";
   append_json_string(out, id);
   out += ",\"session\":";
   append_json_string(out, session);
   out += ",\"seq\":";
-  out += std::to_string(seq);
+  append_int(out, seq);
   if (redacted) out += ",\"redacted\":true";
   out += '}';
-  return out;
 }
 
 std::string message_frame(std::string_view session, std::int64_t seq, std::string_view from,
                           std::string_view text, UnixMs sent_at, bool redacted) {
   std::string out;
-  out.reserve(112 + session.size() + from.size() + text.size());
+  append_message_frame(out, session, seq, from, text, sent_at, redacted);
+  return out;
+}
+
+void append_message_frame(std::string& out, std::string_view session, std::int64_t seq, std::string_view from,
+                          std::string_view text, UnixMs sent_at, bool redacted) {
+  out.reserve(out.size() + 112 + session.size() + from.size() + text.size());
   out += "{\"type\":\"message\",\"session\":";
   append_json_string(out, session);
   out += ",\"seq\":";
-  out += std::to_string(seq);
+  append_int(out, seq);
   out += ",\"from\":";
   append_json_string(out, from);
   out += ",\"text\":";
@@ -264,7 +282,6 @@ std::string message_frame(std::string_view session, std::int64_t seq, std::strin
   out += '"';
   if (redacted) out += ",\"redacted\":true";
   out += '}';
-  return out;
 }
 
 std::string session_state_frame(std::string_view session, SessionState state, std::string_view reason,

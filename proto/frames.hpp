@@ -98,6 +98,12 @@ std::string session_booked_frame(const SessionView& s);
 std::string accepted_frame(std::string_view id, std::string_view session, std::int64_t seq, bool redacted = false);
 std::string message_frame(std::string_view session, std::int64_t seq, std::string_view from,
                           std::string_view text, UnixMs sent_at, bool redacted = false);
+// The same two frames appended to `out`: the relay writes every message's
+// pair into one reused buffer.
+void append_accepted_frame(std::string& out, std::string_view id, std::string_view session, std::int64_t seq,
+                           bool redacted = false);
+void append_message_frame(std::string& out, std::string_view session, std::int64_t seq, std::string_view from,
+                          std::string_view text, UnixMs sent_at, bool redacted = false);
 // A state change; grace_seconds is written for "closing" only.
 std::string session_state_frame(std::string_view session, SessionState state, std::string_view reason,
                                 std::optional<std::int64_t> grace_seconds);

@@ -2,8 +2,8 @@
 #include "proto/frames.hpp"
 
 #include <cstdint>
-#include <memory>
 #include <string>
+#include <string_view>
 
 namespace tirai::relay {
 
@@ -21,9 +21,9 @@ enum class CloseCode : std::uint16_t {
 class Peer {
  public:
   virtual ~Peer() = default;
-  // Queues a frame. Never blocks; a peer whose queue is full disconnects itself.
-  virtual void deliver(std::shared_ptr<const std::string> frame) = 0;
-  void deliver(std::string frame) { deliver(std::make_shared<const std::string>(std::move(frame))); }
+  // Queues a frame (copied: nothing is kept of `frame`). Never blocks; a
+  // peer whose queue is full disconnects itself.
+  virtual void deliver(std::string_view frame) = 0;
   // Sends what is queued, then closes.
   virtual void close(CloseCode code, std::string_view reason) = 0;
 

@@ -11,7 +11,8 @@ namespace tirai::relay {
 // Where the session manager sends its storage work. `job` runs on the store's
 // own thread inside a group transaction; `done` runs back on the relay thread
 // after that transaction committed (or with the exception that rolled the job
-// back). Jobs run, and dones are called, in submission order.
+// back). Jobs run, and dones are called, in submission order. A runner keeps
+// each done until its job has run, so a job may use what its done owns.
 class StoreRunner {
  public:
   using Job = std::function<void(store::Store&)>;

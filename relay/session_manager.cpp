@@ -49,8 +49,7 @@ SessionManager::SessionManager(const Config& config, StoreRunner& store, Worker&
       policy_(config.policy),
       alias_mode_(config.sessions.client_alias),
       dummy_hash_(crypto::hash_password(crypto::base64url(crypto::random_bytes(24)), cost)),
-      auth_failed_frame_(std::make_shared<const std::string>(
-          proto::error_frame(ErrorCode::auth_failed, "authentication failed"))) {}
+      auth_failed_frame_(proto::error_frame(ErrorCode::auth_failed, "authentication failed")) {}
 
 void SessionManager::submit(StoreRunner::Job job, StoreRunner::Done done) {
   if (!done) {
@@ -302,9 +301,8 @@ Peer* SessionManager::talent_peer(const Live& s) {
 }
 
 void SessionManager::notify_both(Live& s, const std::string& frame) {
-  auto shared = std::make_shared<const std::string>(frame);
-  if (Peer* t = talent_peer(s)) t->deliver(shared);
-  if (s.client) s.client->deliver(shared);
+  if (Peer* t = talent_peer(s)) t->deliver(frame);
+  if (s.client) s.client->deliver(frame);
 }
 
 bool SessionManager::Bucket::take(double capacity, UnixMs now) {
@@ -350,19 +348,20 @@ std::optional<SessionManager::Refusal> SessionManager::admit(Live& s, Role sende
   return std::nullopt;
 }
 
-void SessionManager::append(Live& s, Role sender, std::string send_id, std::shared_ptr<const std::string> text,
-                            bool redacted, UnixMs now, Appended then) {
+void SessionManager::append(Live& s, std::shared_ptr<Appending> a) {
   ++s.reserved;
-  auto result = std::make_shared<std::optional<store::AppendResult>>();
+  // The job's pointer stays good: a runner keeps a job's done, which owns
+  // `a`, until the job has run (StoreRunner).
+  Appending* op = a.get();
   submit(
-      [session = s.rec.id, send_id = std::move(send_id), text, result, sender, now, redacted](store::Store& st) {
-        *result = st.append(session, sender, send_id, *text, now, redacted);
+      [op](store::Store& st) {
+        op->result = st.append(op->session, op->sender, op->send_id, op->text, op->now, op->redacted);
       },
-      [this, session = s.rec.id, result, then = std::move(then)](std::exception_ptr e) {
-        auto it = live_.find(session);
+      [this, a = std::move(a)](std::exception_ptr e) {
+        auto it = live_.find(a->session);
         Live* s = it == live_.end() ? nullptr : &it->second;
-        if (s && (e || !*result || (*result)->duplicate)) --s->reserved;
-        then(s, e, *result);
+        if (s && (e || !a->result || a->result->duplicate)) --s->reserved;
+        a->then(s, e, *a);
       });
 }
 
@@ -373,30 +372,40 @@ void SessionManager::on_send(Peer& p, proto::Send&& send) {
   bool redacted = false;
   if (auto refusal = admit(*s, sender, send.text, redacted, clock_.now()))
     return reply_error(p, refusal->first, refusal->second, send.id);
-  auto text = std::make_shared<const std::string>(std::move(send.text));
-  append(*s, sender, send.id, text, redacted, clock_.now(),
-         [this, pid = p.id, session = send.session, id = send.id, text, sender, redacted](
-             Live* s, std::exception_ptr e, const std::optional<store::AppendResult>& result) {
-           Peer* peer = find_peer(pid);
-           if (e) {
-             if (peer) reply_error(*peer, ErrorCode::internal, "the message could not be stored", id);
-             return;
-           }
-           if (!result) {
-             if (peer) reply_error(*peer, ErrorCode::not_in_session, "no such session", id);
-             return;
-           }
-           const auto& r = *result;
-           const auto accepted = [this, pid, id, session, seq = r.seq, redacted, dup = r.duplicate] {
-             if (Peer* peer = find_peer(pid)) peer->deliver(proto::accepted_frame(id, session, seq, redacted && !dup));
-           };
-           // To an SMS client, `accepted` means the gateway accepted it.
-           const bool by_sms = s && !r.duplicate && sender == Role::talent && !s->client && sms_session(*s);
-           if (by_sms) send_sms(*s, r.seq, *text, accepted);
-           else accepted();
-           if (r.duplicate || !s) return;
-           relay_stored(*s, sender, r, *text, redacted, by_sms);
-         });
+  auto a = std::make_shared<Appending>();
+  a->session = std::move(send.session);
+  a->send_id = std::move(send.id);
+  a->text = std::move(send.text);
+  a->sender = sender;
+  a->redacted = redacted;
+  a->now = clock_.now();
+  a->then = [this, pid = p.id](Live* s, std::exception_ptr e, const Appending& a) {
+    Peer* peer = find_peer(pid);
+    if (e) {
+      if (peer) reply_error(*peer, ErrorCode::internal, "the message could not be stored", a.send_id);
+      return;
+    }
+    if (!a.result) {
+      if (peer) reply_error(*peer, ErrorCode::not_in_session, "no such session", a.send_id);
+      return;
+    }
+    const auto& r = *a.result;
+    const bool redacted = a.redacted && !r.duplicate;
+    // To an SMS client, `accepted` means the gateway accepted it.
+    const bool by_sms = s && !r.duplicate && a.sender == Role::talent && !s->client && sms_session(*s);
+    if (by_sms) {
+      send_sms(*s, r.seq, a.text, [this, pid, id = a.send_id, session = a.session, seq = r.seq, redacted] {
+        if (Peer* peer = find_peer(pid)) peer->deliver(proto::accepted_frame(id, session, seq, redacted));
+      });
+    } else if (peer) {
+      frame_.clear();
+      proto::append_accepted_frame(frame_, a.send_id, a.session, r.seq, redacted);
+      peer->deliver(frame_);
+    }
+    if (r.duplicate || !s) return;
+    relay_stored(*s, a.sender, r, a.text, a.redacted, by_sms);
+  };
+  append(*s, std::move(a));
 }
 
 void SessionManager::relay_stored(Live& s, Role sender, const store::AppendResult& r, const std::string& text,
@@ -408,7 +417,9 @@ void SessionManager::relay_stored(Live& s, Role sender, const store::AppendResul
   Peer* to = peer_for(s, other(sender));
   if (!sent_by_sms && to && !to->replay_pending) {
     const std::string& from = sender == Role::talent ? s.rec.talent_alias : s.rec.client_alias;
-    to->deliver(proto::message_frame(s.rec.id, r.seq, from, text, r.sent_at, redacted));
+    frame_.clear();
+    proto::append_message_frame(frame_, s.rec.id, r.seq, from, text, r.sent_at, redacted);
+    to->deliver(frame_);
   }
   if (s.rec.idle_timeout_ms > 0) schedule(s);
   if (s.rec.max_messages) {
@@ -950,24 +961,30 @@ void SessionManager::on_sms(InboundSms in, std::function<void(InboundResult)> do
   // Kannel's id makes a retried request store nothing twice.
   std::string send_id = !in.gateway_id.empty() && in.gateway_id.size() <= 56 ? "kannel:" + in.gateway_id
                                                                              : "sms:" + crypto::new_token().substr(0, 24);
-  auto text = std::make_shared<const std::string>(std::move(in.text));
-  append(s, Role::client, std::move(send_id), text, redacted, now,
-         [this, text, redacted, done = std::move(done)](Live* s, std::exception_ptr e,
-                                                        const std::optional<store::AppendResult>& result) {
-           if (e) {
-             spdlog::error("[sms] an inbound SMS could not be stored: {}", what(e));
-             return done(InboundResult{500, "internal", "the message could not be stored"});
-           }
-           if (!result) {
-             metrics_.sms_inbound("out_of_session");
-             return done(InboundResult{200, "out_of_session", "not delivered: the session has ended"});
-           }
-           metrics_.sms_inbound("stored");
-           done(InboundResult{200, "stored", "stored for delivery"});
-           if (result->duplicate || !s) return;
-           spdlog::info("[sms] an SMS from the client of session {} was stored", s->rec.id);
-           relay_stored(*s, Role::client, *result, *text, redacted, false);
-         });
+  auto a = std::make_shared<Appending>();
+  a->session = s.rec.id;
+  a->send_id = std::move(send_id);
+  a->text = std::move(in.text);
+  a->sender = Role::client;
+  a->redacted = redacted;
+  a->now = now;
+  a->then = [this, done = std::move(done)](Live* s, std::exception_ptr e, const Appending& a) {
+    const auto& result = a.result;
+    if (e) {
+      spdlog::error("[sms] an inbound SMS could not be stored: {}", what(e));
+      return done(InboundResult{500, "internal", "the message could not be stored"});
+    }
+    if (!result) {
+      metrics_.sms_inbound("out_of_session");
+      return done(InboundResult{200, "out_of_session", "not delivered: the session has ended"});
+    }
+    metrics_.sms_inbound("stored");
+    done(InboundResult{200, "stored", "stored for delivery"});
+    if (result->duplicate || !s) return;
+    spdlog::info("[sms] an SMS from the client of session {} was stored", s->rec.id);
+    relay_stored(*s, Role::client, *result, a.text, a.redacted, false);
+  };
+  append(s, std::move(a));
 }
 
 void SessionManager::resume_sms() {

@@ -144,7 +144,21 @@ class SessionManager {
   };
   using Refusal = std::pair<proto::ErrorCode, std::string_view>;
 
-  using Appended = std::function<void(Live*, std::exception_ptr, const std::optional<store::AppendResult>&)>;
+  struct Appending;
+  // What follows a stored message, with the session if still live.
+  using Appended = std::function<void(Live*, std::exception_ptr, const Appending&)>;
+  // A message on its way to the store: one allocation carries it there and
+  // back (the job refers to it; the done owns it).
+  struct Appending {
+    std::string session;
+    std::string send_id;
+    std::string text;
+    proto::Role sender{};
+    bool redacted = false;
+    UnixMs now{};
+    Appended then;
+    std::optional<store::AppendResult> result;  // set by the job
+  };
   struct TalentEntry {
     std::int64_t id{};
     std::string secret_hash;
@@ -162,9 +176,8 @@ class SessionManager {
   // The session's policy on a text about to be sent: quota, rate, contact
   // guard (which may redact `text`). A refusal, or nullopt when it may go.
   std::optional<Refusal> admit(Live& s, proto::Role sender, std::string& text, bool& redacted, UnixMs now);
-  // Stores a message; `then` runs after the commit with the session (if still live).
-  void append(Live& s, proto::Role sender, std::string send_id, std::shared_ptr<const std::string> text, bool redacted,
-              UnixMs now, Appended then);
+  // Stores a message; its `then` runs after the commit.
+  void append(Live& s, std::shared_ptr<Appending> a);
   // What follows a stored message: counts, state, delivery to the other side
   // (unless it went by SMS), quota notices.
   void relay_stored(Live& s, proto::Role sender, const store::AppendResult& r, const std::string& text, bool redacted,
@@ -234,7 +247,8 @@ class SessionManager {
   std::unordered_map<std::string, std::string> sms_routes_;  // blind index + proxy number → session id
   std::unordered_map<std::string, UnixMs> oos_replied_;      // blind index + proxy number → last reply
   std::string dummy_hash_;  // verified against for unknown aliases, so both cost the same
-  std::shared_ptr<const std::string> auth_failed_frame_;
+  std::string auth_failed_frame_;
+  std::string frame_;  // each message's frames are written here, then copied out by deliver()
 };
 
 }  // namespace tirai::relay

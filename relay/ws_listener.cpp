@@ -104,7 +104,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   // operation per frame, and everything delivered in one turn of the loop
   // (a store group's worth) leaves in one write. Beast still writes its own
   // control frames (pong, ping, close) through the same layer, in order.
-  void deliver(std::shared_ptr<const std::string> frame) override {
+  void deliver(std::string_view frame) override {
     if (closing_ || finished_ || !accepted_ || !ws_.is_open()) return;
     auto& cork = ws_.next_layer();
     // Slow is a socket that stopped taking bytes, not a burst.
@@ -116,7 +116,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
       return;
     }
     char header[10];
-    cork.write_now(std::string_view(header, text_frame_header(frame->size(), header)), *frame);
+    cork.write_now(std::string_view(header, text_frame_header(frame.size(), header)), frame);
   }
 
   void close(CloseCode code, std::string_view reason) override {

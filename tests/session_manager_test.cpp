@@ -69,8 +69,8 @@ class QueuedWorker final : public Worker {
 
 class FakePeer final : public Peer {
  public:
-  void deliver(std::shared_ptr<const std::string> frame) override {
-    if (!closed) frames.push_back(*frame);
+  void deliver(std::string_view frame) override {
+    if (!closed) frames.emplace_back(frame);
   }
   void close(CloseCode code, std::string_view) override {
     if (!closed) closed = code;
