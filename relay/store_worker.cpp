@@ -215,8 +215,10 @@ bool StoreWorker::checkpoint() {
 }
 
 void StoreWorker::clear_acked(std::chrono::steady_clock::time_point until) {
-  while (store_->clear_acked(group_clear_chunk) == group_clear_chunk &&
-         (store_->acked_uncleared() > max_uncleared || std::chrono::steady_clock::now() < until)) {
+  for (;;) {
+    const bool behind = store_->acked_uncleared() > max_uncleared;
+    if (store_->clear_acked(group_clear_chunk, behind ? 0 : clear_spare) < group_clear_chunk) return;
+    if (!behind && std::chrono::steady_clock::now() >= until) return;
   }
 }
 

@@ -95,11 +95,21 @@ class StoreWorker final : public StoreRunner {
   // store's thread busy for a quarter of a second, sharing its core with the
   // relay thread and delaying every message by milliseconds. Past
   // max_uncleared rows waiting, a group clears down to it whatever the time.
+  // A group leaves the rows among the newest clear_spare alone: under load
+  // the sessions' acks reach a stretch of rows at different times, and
+  // clearing each as its ack came dirtied the same pages in commit after
+  // commit (each a WAL frame); a stretch that old is whole, and its pages
+  // are written once. An idle worker clears everything.
   static constexpr std::size_t group_clear_chunk = 16;
   static constexpr std::size_t idle_clear_chunk = 128;
   static constexpr std::chrono::microseconds clear_pause{1000};
   static constexpr std::size_t max_uncleared = 1 << 20;
   void clear_acked(std::chrono::steady_clock::time_point until);
+
+ public:
+  static constexpr std::int64_t clear_spare = 16384;
+
+ private:
   // Clears acknowledged bodies in a transaction of its own (idle worker;
   // `all`: everything, when stopping).
   void clear_acked_alone(bool all);

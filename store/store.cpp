@@ -646,8 +646,9 @@ void Store::ack(std::string_view session, Role receiver, std::int64_t upto) {
   done = last;
 }
 
-std::size_t Store::clear_acked(std::size_t max_rows) {
-  if (to_clear_.empty()) return 0;
+std::size_t Store::clear_acked(std::size_t max_rows, std::int64_t spare_newest) {
+  const std::int64_t below = next_message_id_ - spare_newest;
+  if (to_clear_.empty() || to_clear_.top() >= below) return 0;
   // Rows come out oldest first, and once every session has acknowledged a
   // stretch of messages their ids follow each other: a run of consecutive
   // ids is one range update (one descent of the B-tree, then along a leaf),
@@ -655,12 +656,12 @@ std::size_t Store::clear_acked(std::size_t max_rows) {
   auto& one = db_.cached("UPDATE messages SET body = NULL WHERE id = ?");
   auto& run = db_.cached("UPDATE messages SET body = NULL WHERE id >= ? AND id <= ?");
   std::size_t n = 0;
-  while (n < max_rows && !to_clear_.empty()) {
+  while (n < max_rows && !to_clear_.empty() && to_clear_.top() < below) {
     const auto first = to_clear_.top();
     auto last = first;
     to_clear_.pop();
     ++n;
-    while (n < max_rows && !to_clear_.empty() && to_clear_.top() == last + 1) {
+    while (n < max_rows && !to_clear_.empty() && to_clear_.top() == last + 1 && last + 1 < below) {
       last = to_clear_.top();
       to_clear_.pop();
       ++n;

@@ -207,8 +207,11 @@ class Store {
   void ack(std::string_view session, Role receiver, std::int64_t upto);
   // Clears (with secure_delete, overwrites) the bodies of up to `max_rows`
   // acknowledged messages, oldest first (in file order, so that a run of
-  // clears rewrites each page once); returns how many it took.
-  std::size_t clear_acked(std::size_t max_rows);
+  // clears rewrites each page once); returns how many it took. Rows among
+  // the `spare_newest` newest message rows wait: their neighbours are likely
+  // still to be acked, and a page cleared row by row over several commits
+  // is written to the WAL at each of them.
+  std::size_t clear_acked(std::size_t max_rows, std::int64_t spare_newest = 0);
   // Acknowledged messages whose bodies are not cleared yet. If the process
   // dies before they are, their ack is lost: they are sent again (a peer
   // drops what it has by seq) and cleared by the next ack.

@@ -255,10 +255,13 @@ TEST_CASE("clearing runs of acked rows stops at every row not acked", "[store]")
   st.ack(a.id, Role::talent, 150);
   st.ack(b.id, Role::talent, 150);
   CHECK(st.acked_uncleared() == 100 + 150);
+  // Spared: all but the oldest ten rows (of which a3 is the talent's).
+  CHECK(st.clear_acked(1000, 300 - 10) == 9);
+  CHECK(st.clear_acked(1000, 300 - 10) == 0);
   // Runs of three rows between the talent's; budgets that end inside a run.
   CHECK(st.clear_acked(7) == 7);
   CHECK(st.clear_acked(1) == 1);
-  CHECK(st.clear_acked(1000) == 250 - 8);
+  CHECK(st.clear_acked(1000) == 250 - 8 - 9);
   auto& q = st.db().cached("SELECT session_id, seq, body IS NULL FROM messages ORDER BY id");
   int rows = 0;
   while (q.step()) {

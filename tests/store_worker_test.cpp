@@ -214,17 +214,19 @@ TEST_CASE("store worker: acked bodies are cleared after the group's jobs, and al
   auto& worker = w.worker;
   std::string session;
   std::size_t uncleared_in_group = 0, uncleared_after = 0;
-  const int messages = 2000;
+  // More than the newest rows a group leaves to later acks.
+  const std::size_t messages = static_cast<std::size_t>(relay::StoreWorker::clear_spare) + 2000;
   // One group (queued before start): messages stored, all acked, and a probe
   // that sees the bodies still there: a burst of acks does not make the
   // group's own jobs wait for it.
   worker.submit(
       [&](store::Store& st) {
         session = book_session(st);
-        for (int i = 1; i <= messages; ++i) st.append(session, Role::client, fmt::format("m{}", i), "pesan", 2000 + i);
+        for (std::size_t i = 1; i <= messages; ++i)
+          st.append(session, Role::client, fmt::format("m{}", i), "pesan", 2000 + static_cast<std::int64_t>(i));
       },
       {});
-  worker.submit([&](store::Store& st) { st.ack(session, Role::talent, messages); }, {});
+  worker.submit([&](store::Store& st) { st.ack(session, Role::talent, static_cast<std::int64_t>(messages)); }, {});
   worker.submit([&](store::Store& st) { uncleared_in_group = st.acked_uncleared(); }, {});
   worker.start();
   auto wait_posted = [&](std::size_t groups) {
@@ -243,7 +245,7 @@ TEST_CASE("store worker: acked bodies are cleared after the group's jobs, and al
   store::Store st(w.path, store::Synchronous::normal, w.keys);
   auto& q = st.db().cached("SELECT count(*), count(body) FROM messages");
   REQUIRE(q.step());
-  CHECK(q.int64(0) == messages);
+  CHECK(q.int64(0) == static_cast<std::int64_t>(messages));
   CHECK(q.int64(1) == 0);
   CHECK(st.pending(session, Role::talent).empty());
 }
