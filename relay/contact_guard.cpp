@@ -11,11 +11,11 @@ bool digit(char c) { return c >= '0' && c <= '9'; }
 bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool alnum(char c) { return digit(c) || alpha(c); }
 bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char tolower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string lowered(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
+  std::transform(out.begin(), out.end(), out.begin(), tolower_ascii);
   return out;
 }
 
@@ -144,9 +144,8 @@ struct Token {
 };
 
 // `lower` is `t` lowercased: tokens view it rather than each holding a copy.
-std::vector<Token> tokens(std::string_view t, std::string_view lower) {
-  std::vector<Token> out;
-  out.reserve(t.size() / 4 + 1);
+void tokens(std::string_view t, std::string_view lower, std::vector<Token>& out) {
+  out.clear();
   std::size_t i = 0;
   while (i < t.size()) {
     while (i < t.size() && space(t[i])) ++i;
@@ -162,7 +161,6 @@ std::vector<Token> tokens(std::string_view t, std::string_view lower) {
     if (!w.empty() && w.back() == ']') w.remove_suffix(1);
     out.push_back({b, i, w});
   }
-  return out;
 }
 
 // "nama at gmail dot com", "nama (at) yahoo.co.id".
@@ -260,10 +258,16 @@ void find_labels(std::string_view t, const std::vector<Token>& tok, std::vector<
 
 std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view text, std::size_t carried_digits) const {
   std::vector<Span> found;
-  find_phones(text, carried_digits, found);
+  // A phone number has digits (an O counts only beside one).
+  if (std::any_of(text.begin(), text.end(), digit)) find_phones(text, carried_digits, found);
   find_emails_and_handles(text, found);
-  const std::string lower = lowered(text);
-  const auto tok = tokens(text, lower);
+  // Every message is scanned on the relay's thread: the lowercase copy and
+  // the tokens reuse this thread's buffers.
+  thread_local std::string lower;
+  thread_local std::vector<Token> tok;
+  lower.assign(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(), tolower_ascii);
+  tokens(text, lower, tok);
   find_spelled_emails(tok, found);
   find_links(text, lower, found);
   find_labels(text, tok, found);

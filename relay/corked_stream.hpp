@@ -88,6 +88,8 @@ class CorkedStream {
   }
   // Writes taken since the write now under way began.
   std::size_t writes_waiting() const { return state_->writes_waiting; }
+  // Whether a write to the layer below is under way.
+  bool writing() const { return state_->writing; }
   // How long the write to the layer below has been under way at `now`;
   // none when no write is.
   std::optional<std::chrono::steady_clock::duration> writing_for(std::chrono::steady_clock::time_point now) const {

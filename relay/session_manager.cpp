@@ -370,7 +370,8 @@ void SessionManager::on_send(Peer& p, proto::Send&& send) {
   if (!s) return reply_error(p, ErrorCode::not_in_session, "no such session", send.id);
   const Role sender = p.role;
   bool redacted = false;
-  if (auto refusal = admit(*s, sender, send.text, redacted, clock_.now()))
+  const UnixMs now = clock_.now();
+  if (auto refusal = admit(*s, sender, send.text, redacted, now))
     return reply_error(p, refusal->first, refusal->second, send.id);
   auto a = std::make_shared<Appending>();
   a->session = std::move(send.session);
@@ -378,7 +379,7 @@ void SessionManager::on_send(Peer& p, proto::Send&& send) {
   a->text = std::move(send.text);
   a->sender = sender;
   a->redacted = redacted;
-  a->now = clock_.now();
+  a->now = now;
   a->then = [this, pid = p.id](Live* s, std::exception_ptr e, const Appending& a) {
     Peer* peer = find_peer(pid);
     if (e) {

@@ -108,8 +108,9 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     if (closing_ || finished_ || !accepted_ || !ws_.is_open()) return;
     auto& cork = ws_.next_layer();
     // Slow is a socket that stopped taking bytes, not a burst.
-    if (too_slow({cork.writes_waiting(), cork.buffered(), cork.writing_for(std::chrono::steady_clock::now())},
-                 config_.relay.max_outbound_frames)) {
+    // (The clock is read only when a write is under way.)
+    const auto writing_for = cork.writing() ? cork.writing_for(std::chrono::steady_clock::now()) : std::nullopt;
+    if (too_slow({cork.writes_waiting(), cork.buffered(), writing_for}, config_.relay.max_outbound_frames)) {
       // Everything queued is durable; the peer gets it again when it reconnects.
       manager_.metrics().slow_peers->Increment();
       close(CloseCode::try_again_later, "peer too slow");
