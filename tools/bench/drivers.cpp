@@ -63,6 +63,9 @@ class RawConn : public std::enable_shared_from_this<RawConn> {
     asio::co_spawn(socket_.get_executor(), reader(shared_from_this()), asio::detached);
   }
 
+  // Takes over a socket already connected (and past any handshake).
+  void adopt(tcp::socket socket) { socket_ = std::move(socket); }
+
   void write(std::string_view bytes) {
     pending_.append(bytes);
     wake_.cancel();
@@ -86,6 +89,10 @@ class RawConn : public std::enable_shared_from_this<RawConn> {
     ready_ = true;
     ready_timer_.cancel();
   }
+  // What write() appends to, for a protocol that builds its units in place;
+  // call wake() after.
+  std::string& pending() { return pending_; }
+  void wake() { wake_.cancel(); }
 
  private:
   asio::awaitable<void> writer(std::shared_ptr<RawConn>) {
@@ -317,96 +324,118 @@ std::string_view field(std::string_view frame, std::string_view key) {
   return frame.substr(start, end - start);
 }
 
-// A WebSocket client whose writer gathers every queued frame into one write,
-// as the raw TCP drivers do, so that the generator does for tirai what it does
-// for the peers. A connection the server ends during a run is reported, not
-// silently left waiting: the run's figures would be wrong.
-class WsConn : public std::enable_shared_from_this<WsConn> {
+// A WebSocket client on the raw connection: Beast does the handshake, the
+// hello and the welcome; from then on frames are parsed and built here, so
+// that, as with the raw drivers, every frame one read brought is handled
+// before the writer's next write, and whatever was queued meanwhile leaves
+// in that one write. (Beast's reader handed over one frame per completion,
+// and the writer ran between them: almost a write per message, which cost
+// the generator and the relay a segment each.) A connection the server ends
+// during a run is reported, not silently left waiting: the run's figures
+// would be wrong.
+class WsConn final : public RawConn {
  public:
   WsConn(asio::io_context& ioc, std::function<void(std::string_view)> on_frame,
-         std::function<void(const std::string&)> on_lost)
-      : ws_(ioc), wake_(ioc), on_frame_(std::move(on_frame)), on_lost_(std::move(on_lost)) {}
+         std::function<void(const std::string&)> lost)
+      : RawConn(ioc, std::move(on_frame)), ioc_(ioc), mask_state_(0x9E3779B97F4A7C15ULL ^ reinterpret_cast<std::uintptr_t>(this)) {
+    on_lost = std::move(lost);
+  }
 
   asio::awaitable<void> open(const std::string& host, std::uint16_t port, std::string hello) {
-    auto& stream = beast::get_lowest_layer(ws_);
-    tcp::resolver resolver(ws_.get_executor());
+    websocket::stream<beast::tcp_stream> ws(ioc_);
+    auto& stream = beast::get_lowest_layer(ws);
+    tcp::resolver resolver(ws.get_executor());
     auto [ec, results] = co_await resolver.async_resolve(host, std::to_string(port), use_tuple);
     if (ec) throw std::runtime_error("resolve: " + ec.message());
     auto [cec, ep] = co_await stream.async_connect(results, use_tuple);
     if (cec) throw std::runtime_error("connect: " + cec.message());
     stream.socket().set_option(tcp::no_delay(true));
-    auto [hec] = co_await ws_.async_handshake(host, "/v1/ws", use_tuple);
+    auto [hec] = co_await ws.async_handshake(host, "/v1/ws", use_tuple);
     if (hec) throw std::runtime_error("handshake: " + hec.message());
-    ws_.text(true);
-    auto [wec, wn] = co_await ws_.async_write(asio::buffer(hello), use_tuple);
+    ws.text(true);
+    auto [wec, wn] = co_await ws.async_write(asio::buffer(hello), use_tuple);
     if (wec) throw std::runtime_error("hello: " + wec.message());
     beast::flat_buffer b;
-    auto [rec, rn] = co_await ws_.async_read(b, use_tuple);
+    auto [rec, rn] = co_await ws.async_read(b, use_tuple);
     if (rec) throw std::runtime_error("welcome: " + rec.message());
     const auto welcome = beast::buffers_to_string(b.data());
     if (welcome.find("\"welcome\"") == std::string::npos) throw std::runtime_error("hello refused: " + welcome);
-    asio::co_spawn(ws_.get_executor(), reader(shared_from_this()), asio::detached);
-    asio::co_spawn(ws_.get_executor(), writer(shared_from_this()), asio::detached);
+    // The relay sends nothing more until a message arrives, so Beast holds
+    // no bytes that the raw reader would miss.
+    adopt(stream.release_socket());
+    start();
   }
 
-  void write(std::string frame) {
-    out_.push_back(std::move(frame));
-    wake_.cancel();
-  }
+  // A text frame from a client: masked (RFC 6455 5.3), with a key from a
+  // cheap generator; the relay unmasks whatever the key.
+  void write(std::string_view text) { put_frame(0x1, text); }
 
-  void close() {
-    closed_ = true;
-    beast::error_code ec;
-    beast::get_lowest_layer(ws_).socket().close(ec);
-    wake_.cancel();
+ protected:
+  std::size_t parse(std::string_view in) override {
+    std::size_t pos = 0;
+    for (;;) {
+      if (in.size() - pos < 2) return pos;
+      const auto b0 = static_cast<std::uint8_t>(in[pos]);
+      const auto b1 = static_cast<std::uint8_t>(in[pos + 1]);
+      if (b1 & 0x80) throw std::runtime_error("the server sent a masked frame");
+      std::size_t len = b1 & 0x7F, head = 2;
+      if (len == 126 || len == 127) {
+        const std::size_t n = len == 126 ? 2 : 8;
+        if (in.size() - pos < 2 + n) return pos;
+        len = 0;
+        for (std::size_t k = 0; k < n; ++k) len = (len << 8) | static_cast<std::uint8_t>(in[pos + 2 + k]);
+        head += n;
+      }
+      if (in.size() - pos - head < len) return pos;
+      const auto payload = in.substr(pos + head, len);
+      pos += head + len;
+      switch (b0 & 0x0F) {
+        case 0x1:
+          if (!(b0 & 0x80)) throw std::runtime_error("the server sent a fragmented frame");
+          on_msg_(payload);
+          break;
+        case 0x8: {
+          std::string why = "closed by the server";
+          if (payload.size() >= 2)
+            why += fmt::format(" ({}: {})", (static_cast<std::uint8_t>(payload[0]) << 8) | static_cast<std::uint8_t>(payload[1]),
+                               payload.substr(2));
+          if (on_lost) on_lost(why);
+          close();
+          return pos;
+        }
+        case 0x9: put_frame(0xA, payload); break;  // ping: pong
+        default: break;
+      }
+    }
   }
 
  private:
-  asio::awaitable<void> reader(std::shared_ptr<WsConn>) {
-    beast::flat_buffer b;
-    while (!closed_) {
-      auto [ec, n] = co_await ws_.async_read(b, use_tuple);
-      if (ec) {
-        if (!closed_) {
-          const auto& why = ws_.reason();
-          on_lost_(ec == websocket::error::closed ? fmt::format("closed by the server ({}: {})", why.code,
-                                                                std::string(why.reason.c_str()))
-                                                  : ec.message());
-        }
-        co_return;
-      }
-      on_frame_(std::string_view(static_cast<const char*>(b.data().data()), b.size()));
-      b.consume(b.size());
+  void put_frame(std::uint8_t opcode, std::string_view payload) {
+    auto& out = pending();
+    out.push_back(static_cast<char>(0x80 | opcode));
+    if (payload.size() < 126) {
+      out.push_back(static_cast<char>(0x80 | payload.size()));
+    } else if (payload.size() <= 0xFFFF) {
+      out.push_back(static_cast<char>(0x80 | 126));
+      put_u16(out, payload.size());
+    } else {
+      out.push_back(static_cast<char>(0x80 | 127));
+      for (int k = 7; k >= 0; --k) out.push_back(static_cast<char>((payload.size() >> (8 * k)) & 0xFF));
     }
+    mask_state_ ^= mask_state_ << 13;
+    mask_state_ ^= mask_state_ >> 7;
+    mask_state_ ^= mask_state_ << 17;
+    char key[4];
+    for (int k = 0; k < 4; ++k) key[k] = static_cast<char>((mask_state_ >> (8 * k)) & 0xFF);
+    out.append(key, 4);
+    const auto at = out.size();
+    out.append(payload);
+    for (std::size_t k = 0; k < payload.size(); ++k) out[at + k] = static_cast<char>(out[at + k] ^ key[k & 3]);
+    wake();
   }
 
-  asio::awaitable<void> writer(std::shared_ptr<WsConn>) {
-    auto& cork = ws_.next_layer();
-    while (!closed_) {
-      if (out_.empty()) {
-        wake_.expires_at(asio::steady_timer::time_point::max());
-        co_await wake_.async_wait(use_tuple);
-        continue;
-      }
-      cork.hold();
-      while (!out_.empty() && cork.buffered() < 256 * 1024) {
-        auto frame = std::move(out_.front());
-        out_.pop_front();
-        auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), use_tuple);
-        if (ec) co_return;
-      }
-      cork.release();
-      auto [dec] = co_await cork.async_drain(use_tuple);
-      if (dec) co_return;
-    }
-  }
-
-  websocket::stream<relay::CorkedStream<beast::tcp_stream>> ws_;
-  asio::steady_timer wake_;
-  std::deque<std::string> out_;
-  std::function<void(std::string_view)> on_frame_;
-  std::function<void(const std::string&)> on_lost_;
-  bool closed_ = false;
+  asio::io_context& ioc_;
+  std::uint64_t mask_state_;
 };
 
 class TiraiDriver final : public Driver {
