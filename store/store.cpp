@@ -637,18 +637,20 @@ void Store::ack(std::string_view session, Role receiver, std::int64_t upto) {
   const auto last = std::min(upto, static_cast<std::int64_t>(p.slots.size()));
   if (last <= done) return;  // already acknowledged
   const auto from = role_code(other(receiver));
+  const auto now = std::chrono::steady_clock::now();
   for (auto seq = done + 1; seq <= last; ++seq) {
     auto& slot = p.slots[static_cast<std::size_t>(seq - 1)];
     if (!queued_from(slot, from)) continue;
-    to_clear_.push(slot_row(slot));
+    to_clear_.push({slot_row(slot), now});
     slot |= slot_cleared;
   }
   done = last;
 }
 
-std::size_t Store::clear_acked(std::size_t max_rows, std::int64_t spare_newest) {
+std::size_t Store::clear_acked(std::size_t max_rows, std::int64_t spare_newest,
+                              std::chrono::steady_clock::time_point acked_by) {
   const std::int64_t below = next_message_id_ - spare_newest;
-  if (to_clear_.empty() || to_clear_.top() >= below) return 0;
+  if (to_clear_.empty() || !clearable(to_clear_.top(), below, acked_by)) return 0;
   // Rows come out oldest first, and once every session has acknowledged a
   // stretch of messages their ids follow each other: a run of consecutive
   // ids is one range update (one descent of the B-tree, then along a leaf),
@@ -656,13 +658,14 @@ std::size_t Store::clear_acked(std::size_t max_rows, std::int64_t spare_newest) 
   auto& one = db_.cached("UPDATE messages SET body = NULL WHERE id = ?");
   auto& run = db_.cached("UPDATE messages SET body = NULL WHERE id >= ? AND id <= ?");
   std::size_t n = 0;
-  while (n < max_rows && !to_clear_.empty() && to_clear_.top() < below) {
-    const auto first = to_clear_.top();
+  while (n < max_rows && !to_clear_.empty() && clearable(to_clear_.top(), below, acked_by)) {
+    const auto first = to_clear_.top().row;
     auto last = first;
     to_clear_.pop();
     ++n;
-    while (n < max_rows && !to_clear_.empty() && to_clear_.top() == last + 1 && last + 1 < below) {
-      last = to_clear_.top();
+    while (n < max_rows && !to_clear_.empty() && to_clear_.top().row == last + 1 &&
+           clearable(to_clear_.top(), below, acked_by)) {
+      last = to_clear_.top().row;
       to_clear_.pop();
       ++n;
     }

@@ -6,6 +6,7 @@
 #include "store/send_id_table.hpp"
 
 #include <array>
+#include <chrono>
 #include <functional>
 #include <queue>
 #include <memory>
@@ -208,10 +209,12 @@ class Store {
   // Clears (with secure_delete, overwrites) the bodies of up to `max_rows`
   // acknowledged messages, oldest first (in file order, so that a run of
   // clears rewrites each page once); returns how many it took. Rows among
-  // the `spare_newest` newest message rows wait: their neighbours are likely
-  // still to be acked, and a page cleared row by row over several commits
-  // is written to the WAL at each of them.
-  std::size_t clear_acked(std::size_t max_rows, std::int64_t spare_newest = 0);
+  // the `spare_newest` newest message rows wait, and so do rows acked after
+  // `acked_by`: their neighbours are likely still to be acked (peers ack at
+  // their own pace, and after a reconnect many ack at once), and a page
+  // cleared row by row over several commits is written to the WAL at each.
+  std::size_t clear_acked(std::size_t max_rows, std::int64_t spare_newest = 0,
+                          std::chrono::steady_clock::time_point acked_by = std::chrono::steady_clock::time_point::max());
   // Acknowledged messages whose bodies are not cleared yet. If the process
   // dies before they are, their ack is lost: they are sent again (a peer
   // drops what it has by seq) and cleared by the next ack.
@@ -277,9 +280,17 @@ class Store {
   void delete_messages(std::string_view session);
   BySession<Positions> positions_;
   bool positions_loaded_ = false;
-  // Row ids of acknowledged messages whose bodies are still to clear,
-  // smallest first. Their slots are marked cleared already.
-  std::priority_queue<std::int64_t, std::vector<std::int64_t>, std::greater<>> to_clear_;
+  // Acknowledged messages whose bodies are still to clear, smallest row id
+  // first, with when their ack came. Their slots are marked cleared already.
+  struct ToClear {
+    std::int64_t row;
+    std::chrono::steady_clock::time_point acked;
+    bool operator>(const ToClear& o) const { return row > o.row; }
+  };
+  std::priority_queue<ToClear, std::vector<ToClear>, std::greater<>> to_clear_;
+  bool clearable(const ToClear& c, std::int64_t below, std::chrono::steady_clock::time_point acked_by) const {
+    return c.row < below && c.acked <= acked_by;
+  }
   // The next message row id. Ids are never reused while tiraid runs (a
   // teardown deleting the newest rows does not give their ids out again), so
   // a row id in to_clear_ whose row is gone matches nothing.

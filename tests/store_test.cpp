@@ -255,6 +255,8 @@ TEST_CASE("clearing runs of acked rows stops at every row not acked", "[store]")
   st.ack(a.id, Role::talent, 150);
   st.ack(b.id, Role::talent, 150);
   CHECK(st.acked_uncleared() == 100 + 150);
+  // Acked "after" an hour ago: nothing is settled yet.
+  CHECK(st.clear_acked(1000, 0, std::chrono::steady_clock::now() - std::chrono::hours(1)) == 0);
   // Spared: all but the oldest ten rows (of which a3 is the talent's).
   CHECK(st.clear_acked(1000, 300 - 10) == 9);
   CHECK(st.clear_acked(1000, 300 - 10) == 0);
