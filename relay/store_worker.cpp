@@ -7,14 +7,24 @@
 #include <chrono>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace tirai::relay {
 
-StoreWorker::StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metrics& metrics, std::size_t max_group)
-    : store_(std::move(store)), post_(std::move(post)), metrics_(metrics), max_group_(max_group) {}
+StoreWorker::StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metrics& metrics, std::size_t max_group,
+                         std::chrono::milliseconds clear_settle)
+    : store_(std::move(store)),
+      post_(std::move(post)),
+      metrics_(metrics),
+      max_group_(max_group),
+      clear_settle_(clear_settle) {}
 
 StoreWorker::~StoreWorker() { stop(); }
+
+namespace {
+void background_priority() { ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19); }
+}  // namespace
 
 void StoreWorker::start() {
   auto& db = store_->db();
@@ -29,11 +39,16 @@ void StoreWorker::wal_committed(int frames) {
   // The commit after the store thread's own checkpoint has started the WAL
   // over (no pass of the checkpointer could hold a read mark meanwhile).
   if (restart_lock_.owns_lock()) restart_lock_.unlock();
-  if (frames >= store_frames || (frames >= restart_frames && restart_ready_.load(std::memory_order_acquire))) {
+  const int copied = restart_copied_.load(std::memory_order_acquire);
+  if (copied > 0 && frames - copied > restart_slack) {
+    // Too much came since that pass to copy here without holding up the
+    // groups behind: wait for another.
+    restart_copied_.store(0, std::memory_order_relaxed);
+  } else if (frames >= store_frames || copied > 0) {
     // Only if the checkpointer is not in a pass: it is doing this already.
     // Held until the next commit.
     if (!restart_lock_.try_lock()) return;
-    restart_ready_.store(false, std::memory_order_relaxed);
+    restart_copied_.store(0, std::memory_order_relaxed);
     try {
       store_->db().checkpoint_passive();
     } catch (const std::exception& e) {
@@ -59,6 +74,7 @@ void StoreWorker::wal_committed(int frames) {
 }
 
 void StoreWorker::checkpoint_in_background() {
+  background_priority();
   std::unique_lock lock(checkpointer_mutex_);
   for (;;) {
     checkpointer_wake_.wait(lock, [&] { return checkpointer_stopping_ || checkpoint_wanted_; });
@@ -70,7 +86,7 @@ void StoreWorker::checkpoint_in_background() {
       std::lock_guard ck(checkpoint_mutex_);
       try {
         std::tie(log, copied) = checkpoint_db_->checkpoint_passive();
-        if (log >= restart_frames && copied >= log) restart_ready_.store(true, std::memory_order_release);
+        if (log >= restart_frames && copied >= log) restart_copied_.store(log, std::memory_order_release);
       } catch (const std::exception& e) {
         spdlog::warn("[store] background WAL checkpoint failed: {}", e.what());
       }
@@ -81,6 +97,7 @@ void StoreWorker::checkpoint_in_background() {
 }
 
 void StoreWorker::write_back(const std::filesystem::path& wal) {
+  background_priority();
   int fd = -1;
   std::unique_lock lock(mutex_);
   while (!writeback_wake_.wait_for(lock, writeback_every, [&] { return stopping_; })) {
@@ -217,7 +234,8 @@ bool StoreWorker::checkpoint() {
 void StoreWorker::clear_acked(std::chrono::steady_clock::time_point until) {
   for (;;) {
     const bool behind = store_->acked_uncleared() > max_uncleared;
-    if (store_->clear_acked(group_clear_chunk, behind ? 0 : clear_spare) < group_clear_chunk) return;
+    const auto settled = behind ? std::chrono::steady_clock::time_point::max() : std::chrono::steady_clock::now() - clear_settle_;
+    if (store_->clear_acked(group_clear_chunk, behind ? 0 : clear_spare, settled) < group_clear_chunk) return;
     if (!behind && std::chrono::steady_clock::now() >= until) return;
   }
 }
@@ -226,7 +244,8 @@ void StoreWorker::clear_acked_alone(bool all) {
   if (store_->acked_uncleared() == 0) return;
   try {
     store::Transaction tx(store_->db());
-    store_->clear_acked(all ? store_->acked_uncleared() : idle_clear_chunk);
+    if (all) store_->clear_acked(store_->acked_uncleared());
+    else store_->clear_acked(idle_clear_chunk, 0, std::chrono::steady_clock::now() - clear_settle_);
     tx.commit();
   } catch (const std::exception& e) {
     // The acks are forgotten with the caches; those messages are sent again.

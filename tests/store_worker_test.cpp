@@ -26,6 +26,16 @@ crypto::Keyring test_keys() {
 // A store worker on a fresh file; what it posts to "the relay thread" is
 // kept here, to be run by the test.
 struct World {
+  explicit World(std::chrono::milliseconds clear_settle = std::chrono::milliseconds(250))
+      : worker{std::make_unique<store::Store>(path, store::Synchronous::normal, keys),
+               [this](std::function<void()> f) {
+                 {
+                   std::lock_guard lock(mutex);
+                   posted.push_back(std::move(f));
+                 }
+                 posted_cv.notify_all();
+               },
+               metrics, 4096, clear_settle} {}
   test::TempDir dir;
   crypto::Keyring keys = test_keys();
   std::filesystem::path path = dir.path() / "t.db";
@@ -33,15 +43,7 @@ struct World {
   std::mutex mutex;
   std::condition_variable posted_cv;
   std::vector<std::function<void()>> posted;
-  relay::StoreWorker worker{std::make_unique<store::Store>(path, store::Synchronous::normal, keys),
-                            [this](std::function<void()> f) {
-                              {
-                                std::lock_guard lock(mutex);
-                                posted.push_back(std::move(f));
-                              }
-                              posted_cv.notify_all();
-                            },
-                            metrics};
+  relay::StoreWorker worker;
 
   void run_posted() {
     for (auto& f : posted) f();
@@ -210,7 +212,7 @@ TEST_CASE("store worker: with deferred wakes, jobs run once the relay thread cal
 }
 
 TEST_CASE("store worker: acked bodies are cleared after the group's jobs, and all of them by stop()", "[store]") {
-  World w;
+  World w{std::chrono::milliseconds(0)};  // acks count as settled at once
   auto& worker = w.worker;
   std::string session;
   std::size_t uncleared_in_group = 0, uncleared_after = 0;
@@ -248,6 +250,35 @@ TEST_CASE("store worker: acked bodies are cleared after the group's jobs, and al
   CHECK(q.int64(0) == static_cast<std::int64_t>(messages));
   CHECK(q.int64(1) == 0);
   CHECK(st.pending(session, Role::talent).empty());
+}
+
+TEST_CASE("store worker: an acked body waits until its ack has settled, and stop() clears it anyway", "[store]") {
+  World w{std::chrono::hours(1)};
+  auto& worker = w.worker;
+  std::string session;
+  const std::size_t messages = static_cast<std::size_t>(relay::StoreWorker::clear_spare) + 500;
+  std::vector<std::size_t> uncleared;
+  worker.submit(
+      [&](store::Store& st) {
+        session = book_session(st);
+        for (std::size_t i = 1; i <= messages; ++i) st.append(session, Role::client, fmt::format("m{}", i), "pesan", 2000);
+        st.ack(session, Role::talent, static_cast<std::int64_t>(messages));
+      },
+      {});
+  worker.start();
+  // Groups after it, each waited for: none clears a row acked an hour
+  // "ago" at most, nor does the worker between them.
+  for (std::size_t g = 1; g <= 5; ++g) {
+    worker.submit([&](store::Store& st) { uncleared.push_back(st.acked_uncleared()); }, {});
+    std::unique_lock lock(w.mutex);
+    REQUIRE(w.posted_cv.wait_for(lock, std::chrono::seconds(10), [&] { return w.posted.size() == g + 1; }));
+  }
+  worker.stop();
+  CHECK(uncleared == std::vector<std::size_t>(5, messages));
+  store::Store st(w.path, store::Synchronous::normal, w.keys);
+  auto& q = st.db().cached("SELECT count(body) FROM messages");
+  REQUIRE(q.step());
+  CHECK(q.int64(0) == 0);
 }
 
 TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and starts over while groups commit", "[store]") {
@@ -296,31 +327,33 @@ TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and star
   const auto first = wal_starts();
   const std::uintmax_t frame = 4096 + 24;
   auto frames = [&] { return std::filesystem::file_size(wal) / frame; };
-  // 5,000 frames in groups of 50. With nobody copying the WAL, or only the
-  // checkpointer (whose passes never find the WAL whole at the start of a
-  // commit), it would not start over below 16,000.
-  while (frames() < 5000) write(50);
-  // Until a pass has copied all of the 4,000 frames or more there were when
-  // it began. Passes are asked for by commits, at most one per 100 ms: keep
-  // committing a little while waiting.
-  auto copied_4000 = [&] { return longest >= 4000; };
+  constexpr auto restart_frames = static_cast<std::uintmax_t>(relay::StoreWorker::restart_frames);
+  constexpr auto store_frames = static_cast<std::uintmax_t>(relay::StoreWorker::store_frames);
+  // Past restart_frames, in groups of 50. With nobody copying the WAL, or
+  // only the checkpointer (whose passes never find the WAL whole at the
+  // start of a commit), it would not start over below store_frames.
+  while (frames() < restart_frames + 1000) write(50);
+  // Until a pass has copied all of the restart_frames or more there were
+  // when it began. Passes are asked for by commits, at most one per 100 ms:
+  // keep committing a little while waiting.
+  auto copied_restart = [&] { return static_cast<std::uintmax_t>(longest) >= restart_frames; };
   for (int i = 0; i < 3000; ++i) {
     std::unique_lock lock(m);
-    if (cv.wait_for(lock, std::chrono::milliseconds(10), copied_4000)) break;
+    if (cv.wait_for(lock, std::chrono::milliseconds(10), copied_restart)) break;
     lock.unlock();
     write(1);
   }
   {
     std::lock_guard lock(m);
-    REQUIRE(copied_4000());
+    REQUIRE(copied_restart());
   }
   // So the database file has the pages while the worker runs, and soon the
   // WAL starts over: at the first commit that finds the checkpointer out of
   // a pass (another may have begun meanwhile, and its syncs take long on a
   // busy disk), the store thread copies what came since, and the commit
-  // after starts the WAL over; in any case before 15,000 frames.
-  CHECK(std::filesystem::file_size(w.path) > 4000 * 4096);
-  while (wal_starts() == first && frames() < 15000) write(1);
+  // after starts the WAL over; in any case before store_frames.
+  CHECK(std::filesystem::file_size(w.path) > restart_frames * 4096 * 9 / 10);  // a few frames rewrote a page
+  while (wal_starts() == first && frames() < store_frames - 1000) write(1);
   CHECK(wal_starts() != first);
   worker.stop();
   store::Store st(w.path, store::Synchronous::normal, w.keys);
