@@ -589,7 +589,7 @@ TEST_CASE_METHOD(Fixture, "per-pair client alias: stable for one talent, differe
   CHECK(someone_else.client_alias != a1.client_alias);
 }
 
-TEST_CASE_METHOD(Fixture, "message rate limit per sender per session; nothing is lost", "[policy][limits]") {
+TEST_CASE_METHOD(Fixture, "message rate limit per sender per session, and nothing is lost", "[policy][limits]") {
   config.policy.messages_per_minute = 3;
   mgr = make_manager();
   enrol("natasha");
@@ -878,7 +878,7 @@ TEST_CASE_METHOD(SmsFixture, "a stop word ends the session, the expiry notice ca
   CHECK(sms(C1, P1, "stop please").code == "stored");  // not just a stop word: a farewell in the grace
 }
 
-TEST_CASE_METHOD(SmsFixture, "a client on the web socket gets messages there, not by SMS; --no-sms bookings have no number",
+TEST_CASE_METHOD(SmsFixture, "a client on the web socket gets messages there, not by SMS, and --no-sms bookings have no number",
                  "[session][sms]") {
   enrol("natasha");
   const auto b = book("natasha", C1);

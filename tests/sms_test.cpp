@@ -58,7 +58,7 @@ TEST_CASE("SMS parts: 160/153 septets, 70/67 UTF-16 units, extension characters 
   CHECK(proto::sms_parts(emoji + "a") == 2);
 }
 
-TEST_CASE("inbound charsets convert to UTF-8; malformed input is refused", "[sms][proto]") {
+TEST_CASE("inbound charsets convert to UTF-8, and malformed input is refused", "[sms][proto]") {
   CHECK(proto::to_utf8("caf\xC3\xA9", "UTF-8") == "café");
   CHECK(proto::to_utf8("caf\xC3\xA9", "") == "café");
   CHECK_FALSE(proto::to_utf8("caf\xE9", "UTF-8"));

@@ -48,6 +48,12 @@ struct World {
   void run_posted() {
     for (auto& f : posted) f();
   }
+  // Until `groups` groups have posted their dones (a group of thousands of
+  // appends takes a while under the sanitizers).
+  void wait_posted(std::size_t groups) {
+    std::unique_lock lock(mutex);
+    REQUIRE(posted_cv.wait_for(lock, std::chrono::seconds(60), [&] { return posted.size() == groups; }));
+  }
 };
 
 // Enrols "natasha" and books a session of hers; returns its id.
@@ -231,14 +237,10 @@ TEST_CASE("store worker: acked bodies are cleared after the group's jobs, and al
   worker.submit([&](store::Store& st) { st.ack(session, Role::talent, static_cast<std::int64_t>(messages)); }, {});
   worker.submit([&](store::Store& st) { uncleared_in_group = st.acked_uncleared(); }, {});
   worker.start();
-  auto wait_posted = [&](std::size_t groups) {
-    std::unique_lock lock(w.mutex);
-    REQUIRE(w.posted_cv.wait_for(lock, std::chrono::seconds(10), [&] { return w.posted.size() == groups; }));
-  };
-  wait_posted(1);
+  w.wait_posted(1);
   // The next group clears at least a chunk of them after its own jobs.
   worker.submit([&](store::Store& st) { uncleared_after = st.acked_uncleared(); }, {});
-  wait_posted(2);
+  w.wait_posted(2);
   worker.stop();
   CHECK(uncleared_in_group == messages);
   CHECK(uncleared_after < messages);
@@ -266,12 +268,12 @@ TEST_CASE("store worker: an acked body waits until its ack has settled, and stop
       },
       {});
   worker.start();
+  w.wait_posted(1);
   // Groups after it, each waited for: none clears a row acked an hour
   // "ago" at most, nor does the worker between them.
   for (std::size_t g = 1; g <= 5; ++g) {
     worker.submit([&](store::Store& st) { uncleared.push_back(st.acked_uncleared()); }, {});
-    std::unique_lock lock(w.mutex);
-    REQUIRE(w.posted_cv.wait_for(lock, std::chrono::seconds(10), [&] { return w.posted.size() == g + 1; }));
+    w.wait_posted(g + 1);
   }
   worker.stop();
   CHECK(uncleared == std::vector<std::size_t>(5, messages));
