@@ -453,17 +453,28 @@ TEST_CASE("tiraictl drives the admin API and explains what went wrong", "[e2e][t
 TEST_CASE("tirai-bench smoke: every workload runs against a real tiraid", "[e2e][bench]") {
   Relay r("[policy]\nlogin_attempts_per_minute = 0\nmessages_per_minute = 0\n");
   const auto token = (r.dir.path() / "secrets" / "admin.token").string();
+  const auto windows = r.dir.path() / "slow-windows.txt";
   for (const auto* workload : {"throughput", "latency", "idle", "churn"}) {
-    auto [rc, out] = client::run_program(
-        TIRAI_BENCH_PATH, {"--smoke", "--json", "--workload", workload, "--port", std::to_string(r.daemon.relay_port()),
-                           "--admin-port", std::to_string(r.daemon.admin_port()), "--token-file", token,
-                           "--server-pid", std::to_string(r.daemon.pid())});
+    std::vector<std::string> args{"--smoke", "--json", "--workload", workload, "--port", std::to_string(r.daemon.relay_port()),
+                                  "--admin-port", std::to_string(r.daemon.admin_port()), "--token-file", token,
+                                  "--server-pid", std::to_string(r.daemon.pid())};
+    if (std::string_view(workload) == "latency") args.insert(args.end(), {"--slow-windows", windows.string()});
+    auto [rc, out] = client::run_program(TIRAI_BENCH_PATH, args);
     INFO(workload << ": " << out);
     REQUIRE(rc == 0);
     const auto row = parse(out.substr(out.rfind("\n{") == std::string::npos ? out.find('{') : out.rfind("\n{") + 1));
     CHECK(row.at("workload") == workload);
     if (std::string_view(workload) == "throughput") CHECK(row.at("messages").as_int64() > 0);
-    if (std::string_view(workload) == "latency") CHECK(row.at("samples").as_int64() > 0);
+    if (std::string_view(workload) == "latency") {
+      CHECK(row.at("samples").as_int64() > 0);
+      CHECK(row.at("sent_late").as_int64() <= row.at("samples").as_int64());
+      std::ifstream in(windows);
+      std::string first, second;
+      std::getline(in, first);
+      std::getline(in, second);
+      CHECK(first.starts_with("# window_start_monotonic_ns="));
+      CHECK(second == "# seconds_into_window max_ms messages_over_1ms generator_late_ms");
+    }
     if (std::string_view(workload) == "churn") CHECK(row.at("churns").as_int64() > 0);
   }
 }

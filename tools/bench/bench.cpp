@@ -234,19 +234,26 @@ Result latency(const Options& o) {
   // over 1 ms. A tail made of a few long stalls, of periodic ones or of a
   // storm shows here (--slow-windows), where the histogram cannot tell them apart.
   constexpr std::uint64_t slice_ns = 10'000'000, slow_ns = 1'000'000;
+  // `late_ns`: how late this generator itself sent the window's latest
+  // message. A host that stops the generator's core for a few milliseconds
+  // (this VM does, every few seconds, whichever server runs) shows there,
+  // and in `sent_late`, the sends that left over 1 ms after their time.
   struct Slice {
-    std::uint64_t max_ns = 0, slow = 0;
+    std::uint64_t max_ns = 0, slow = 0, late_ns = 0;
   };
   std::vector<Slice> slices(static_cast<std::size_t>(o.seconds * 1e9 / slice_ns) + 1);
   bool measuring = false;
-  std::uint64_t window_start = 0, window_end = ~0ull, sent = 0, received = 0;
+  std::uint64_t window_start = 0, window_end = ~0ull, sent = 0, received = 0, sent_late = 0;
+  auto slice_of = [&](std::uint64_t scheduled) -> Slice& {
+    return slices[std::min<std::size_t>((scheduled - window_start) / slice_ns, slices.size() - 1)];
+  };
   driver->on_receive = [&](std::size_t, std::string_view p) {
     const auto scheduled = payload_time(p);
     ++received;
     if (!measuring || scheduled < window_start || scheduled >= window_end) return;
     const auto took = now_ns() - scheduled;
     hist.record(took);
-    auto& slice = slices[std::min<std::size_t>((scheduled - window_start) / slice_ns, slices.size() - 1)];
+    auto& slice = slice_of(scheduled);
     slice.max_ns = std::max(slice.max_ns, took);
     slice.slow += took > slow_ns;
   };
@@ -270,6 +277,12 @@ Result latency(const Options& o) {
         const auto scheduled = start + static_cast<std::uint64_t>(static_cast<double>(k) * interval_ns);
         if (scheduled > now) break;
         driver->send(k % endpoints, payload(k % endpoints, k, scheduled));
+        if (scheduled >= window_start && scheduled < window_end) {
+          const auto late = now - scheduled;
+          auto& slice = slice_of(scheduled);
+          slice.late_ns = std::max(slice.late_ns, late);
+          sent_late += late > slow_ns;
+        }
         ++k;
         ++sent;
       }
@@ -284,11 +297,15 @@ Result latency(const Options& o) {
   require_no_lost(*driver);
   if (!o.slow_windows.empty()) {
     std::ofstream out(o.slow_windows);
-    out << "# seconds_into_window max_ms messages_over_1ms\n";
+    // The window's start on the monotonic clock, to set these against a
+    // server's own traces (perf record -k CLOCK_MONOTONIC, its logs).
+    out << fmt::format("# window_start_monotonic_ns={}\n", window_start);
+    out << "# seconds_into_window max_ms messages_over_1ms generator_late_ms\n";
     for (std::size_t i = 0; i < slices.size(); ++i)
       if (slices[i].max_ns > slow_ns)
-        out << fmt::format("{:.2f} {:.2f} {}\n", static_cast<double>(i * slice_ns) / 1e9,
-                           static_cast<double>(slices[i].max_ns) / 1e6, slices[i].slow);
+        out << fmt::format("{:.2f} {:.2f} {} {:.2f}\n", static_cast<double>(i * slice_ns) / 1e9,
+                           static_cast<double>(slices[i].max_ns) / 1e6, slices[i].slow,
+                           static_cast<double>(slices[i].late_ns) / 1e6);
     if (!out) throw std::runtime_error("cannot write " + o.slow_windows);
   }
   auto us = [](std::uint64_t ns) { return std::round(static_cast<double>(ns) / 100.0) / 10.0; };
@@ -296,7 +313,7 @@ Result latency(const Options& o) {
   r.row = {{"workload", "latency"},      {"target", driver->name()},          {"pairs", o.pairs},
            {"rate", o.rate},             {"samples", hist.count()},           {"lost", sent - received},
            {"p50_us", us(hist.quantile(0.5))}, {"p99_us", us(hist.quantile(0.99))}, {"p999_us", us(hist.quantile(0.999))},
-           {"max_us", us(hist.max())},   {"generator_cpu", std::round((self1 - self0) / (o.warmup + o.seconds) * 100) / 100}};
+           {"max_us", us(hist.max())},   {"sent_late", sent_late},            {"generator_cpu", std::round((self1 - self0) / (o.warmup + o.seconds) * 100) / 100}};
   return r;
 }
 
