@@ -164,9 +164,13 @@ void StoreWorker::loop() {
       std::unique_lock lock(mutex_);
       waiting_ = true;
       const auto ready = [&] { return stopping_ || !queue_.empty(); };
-      const bool clearing = store_->acked_uncleared() > 0;
-      if (clearing) wake_.wait_for(lock, clear_pause, ready);
-      else if (checkpoint_due) wake_.wait_until(lock, last_checkpoint + checkpoint_every, ready);
+      // Idle: clear acknowledged bodies clear_pause apart, but none before
+      // the first one settles (until then a turn would find nothing to do).
+      auto until = std::chrono::steady_clock::time_point::max();
+      if (const auto acked = store_->first_uncleared_acked_at(); acked != until)
+        until = std::max(std::chrono::steady_clock::now() + clear_pause, acked + clear_settle_);
+      if (checkpoint_due) until = std::min(until, last_checkpoint + checkpoint_every);
+      if (until != std::chrono::steady_clock::time_point::max()) wake_.wait_until(lock, until, ready);
       else wake_.wait(lock, ready);
       waiting_ = false;
       if (queue_.empty()) {

@@ -219,6 +219,11 @@ class Store {
   // dies before they are, their ack is lost: they are sent again (a peer
   // drops what it has by seq) and cleared by the next ack.
   std::size_t acked_uncleared() const { return to_clear_.size(); }
+  // When the ack of the first body clear_acked would take came (rows go out
+  // in file order, so none is taken before it); max() when none waits.
+  std::chrono::steady_clock::time_point first_uncleared_acked_at() const {
+    return to_clear_.empty() ? std::chrono::steady_clock::time_point::max() : to_clear_.top().acked;
+  }
   // Unacknowledged messages to `receiver`, in seq order, decrypted.
   std::vector<StoredMessage> pending(std::string_view session, Role receiver);
 

@@ -284,6 +284,28 @@ TEST_CASE("clearing runs of acked rows stops at every row not acked", "[store]")
   CHECK(st.pending(a.id, Role::client).back().text == "a150");
 }
 
+TEST_CASE("the first body to clear is the first row in the file, with its own ack time", "[store]") {
+  // The idle store worker sleeps until this ack is clear_settle old.
+  using std::chrono::steady_clock;
+  TwoSessions w;
+  auto& st = w.st;
+  w.interleave(3);  // rows 1..6: a1 b1 a2 b2 a3 b3 (a3 from the talent)
+  CHECK(st.first_uncleared_acked_at() == steady_clock::time_point::max());
+  const auto before_b = steady_clock::now();
+  st.ack(w.b.id, Role::talent, 3);
+  const auto b_acked = st.first_uncleared_acked_at();
+  CHECK(b_acked >= before_b);
+  CHECK(b_acked <= steady_clock::now());
+  // a's row 1 comes before b's rows in the file: its later ack is first.
+  const auto before_a = steady_clock::now();
+  st.ack(w.s.id, Role::talent, 3);
+  CHECK(st.first_uncleared_acked_at() >= before_a);
+  CHECK(st.clear_acked(1) == 1);  // row 1
+  CHECK(st.first_uncleared_acked_at() == b_acked);
+  CHECK(st.clear_acked(100) == 4);  // b1 a2 b2 b3
+  CHECK(st.first_uncleared_acked_at() == steady_clock::time_point::max());
+}
+
 TEST_CASE("interleaved sessions keep their own seqs, retries and queues, also after a restart", "[store]") {
   TwoSessions w;
   auto& st = w.st;
