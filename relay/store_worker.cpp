@@ -13,12 +13,14 @@
 namespace tirai::relay {
 
 StoreWorker::StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metrics& metrics, std::size_t max_group,
-                         std::chrono::milliseconds clear_settle)
+                         std::chrono::milliseconds clear_settle, WalFrames wal)
     : store_(std::move(store)),
       post_(std::move(post)),
       metrics_(metrics),
       max_group_(max_group),
-      clear_settle_(clear_settle) {}
+      clear_settle_(clear_settle),
+      wal_(wal),
+      next_request_(wal.background) {}
 
 StoreWorker::~StoreWorker() { stop(); }
 
@@ -43,11 +45,11 @@ void StoreWorker::wal_committed(int frames) {
   // After a pass copied the WAL whole, this thread copies what came since:
   // at once when that is a few frames; when more came (a steady load
   // commits thousands of frames during a pass, and a pass then never finds
-  // the WAL whole) only past store_frames, whatever the checkpointer did:
+  // the WAL whole) only past wal_.store, whatever the checkpointer did:
   // then waiting for its pass to end (at nice 19 under full load it is
   // nearly always in one).
-  const bool forced = frames >= store_frames;
-  if (forced || (copied > 0 && frames - copied <= restart_slack)) {
+  const bool forced = frames >= wal_.store;
+  if (forced || (copied > 0 && frames - copied <= wal_.restart_slack)) {
     // Held until the next commit. Unless forced, only if the checkpointer
     // is not in a pass (it is doing this already).
     if (forced) restart_lock_.lock();
@@ -60,16 +62,16 @@ void StoreWorker::wal_committed(int frames) {
     }
     return;
   }
-  // Once per background_frames of WAL, and at most once per
+  // Once per wal_.background frames of WAL, and at most once per
   // background_every: each pass syncs both files, and at full load the WAL
   // grows by 1,000 frames in 20 ms.
-  if (frames < wal_frames_) next_request_ = background_frames;  // it started over
+  if (frames < wal_frames_) next_request_ = wal_.background;  // it started over
   wal_frames_ = frames;
   if (frames < next_request_) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_request_ < background_every) return;
   last_request_ = now;
-  next_request_ = frames + background_frames;
+  next_request_ = frames + wal_.background;
   {
     std::lock_guard lock(checkpointer_mutex_);
     checkpoint_wanted_ = true;
@@ -96,7 +98,7 @@ void StoreWorker::checkpoint_in_background() {
       std::lock_guard ck(checkpoint_mutex_);
       try {
         std::tie(log, copied) = checkpoint_db_->checkpoint_passive();
-        if (log >= restart_frames && copied >= log) restart_copied_.store(log, std::memory_order_release);
+        if (log >= wal_.restart && copied >= log) restart_copied_.store(log, std::memory_order_release);
       } catch (const std::exception& e) {
         spdlog::warn("[store] background WAL checkpoint failed: {}", e.what());
       }

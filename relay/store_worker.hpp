@@ -18,6 +18,15 @@ namespace tirai::relay {
 // Posts a callable to the relay thread.
 using Poster = std::function<void(std::function<void()>)>;
 
+// WAL lengths, in frames, at which the store worker acts (see
+// StoreWorker::checkpoint_in_background); tests shorten them.
+struct WalFrames {
+  int background = 1000;   // ask the checkpointer for a pass each this many
+  int restart = 16000;     // a pass that copied this many whole lets the WAL start over
+  int restart_slack = 256; // ... if at most this many came since
+  int store = 48000;       // the store thread copies what is left itself
+};
+
 // The one thread that owns the Store. Jobs are grouped: everything queued
 // when the thread wakes runs in one transaction, the group commits once, and
 // only then are the jobs' `done`s posted back, in order. This is what lets
@@ -30,7 +39,7 @@ class StoreWorker final : public StoreRunner {
   // `clear_settle`: how long an acked body waits before it is cleared (see
   // clear_acked below).
   StoreWorker(std::unique_ptr<store::Store> store, Poster post, Metrics& metrics, std::size_t max_group = 4096,
-              std::chrono::milliseconds clear_settle = std::chrono::milliseconds(250));
+              std::chrono::milliseconds clear_settle = std::chrono::milliseconds(250), WalFrames wal = {});
 
   // From now on a job queued for a sleeping worker does not wake it; the
   // relay thread calls wake() when it has run a batch of handlers or has
@@ -74,23 +83,16 @@ class StoreWorker final : public StoreRunner {
   // the COMMIT of whichever group crossed 4,000 frames: every ~0.4 s at 10k
   // msg/s the messages of that group and those queued behind it waited for
   // the copy and two syncs (3 ms; 10 ms after a burst of acks). The store
-  // thread asks for a pass every background_frames (at most one per
+  // thread asks for a pass every WalFrames::background (at most one per
   // background_every). The WAL starts over only
   // when a commit begins with all of it copied, which a pass running beside
   // commits (7,000 a second at 10k msg/s) never sees: so once a pass has
-  // copied restart_frames, the store thread's next commit copies the few
+  // copied WalFrames::restart, the store thread's next commit copies the few
   // frames written since then itself, and the commit after it starts the
-  // WAL over. Past store_frames (the checkpointer fell behind) it copies
+  // WAL over. Past WalFrames::store (the checkpointer fell behind) it copies
   // whatever is left.
-  static constexpr int background_frames = 1000;
   static constexpr std::chrono::milliseconds background_every{100};
 
- public:
-  static constexpr int restart_frames = 16000;
-  static constexpr int restart_slack = 256;
-  static constexpr int store_frames = 48000;
-
- private:
   void checkpoint_in_background();
   void wal_committed(int frames);
   // Bodies of acknowledged messages are cleared (Store::clear_acked) off the
@@ -137,6 +139,7 @@ class StoreWorker final : public StoreRunner {
   Metrics& metrics_;
   std::size_t max_group_;
   std::chrono::milliseconds clear_settle_;
+  WalFrames wal_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<std::pair<Job, Done>> queue_;
@@ -159,9 +162,9 @@ class StoreWorker final : public StoreRunner {
   std::condition_variable checkpointer_wake_;
   bool checkpoint_wanted_ = false;  // under checkpointer_mutex_
   bool checkpointer_stopping_ = false;
-  std::atomic<int> restart_copied_{0};  // the WAL's length when a pass copied it whole (restart_frames or more)
+  std::atomic<int> restart_copied_{0};  // the WAL's length when a pass copied it whole (WalFrames::restart or more)
   int wal_frames_ = 0;  // the store thread's: the WAL's length at the last commit
-  int next_request_ = background_frames;  // ... and the length that asks for the next pass
+  int next_request_;  // ... and the length that asks for the next pass
   std::chrono::steady_clock::time_point last_request_{};
 };
 

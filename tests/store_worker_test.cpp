@@ -26,7 +26,8 @@ crypto::Keyring test_keys() {
 // A store worker on a fresh file; what it posts to "the relay thread" is
 // kept here, to be run by the test.
 struct World {
-  explicit World(std::chrono::milliseconds clear_settle = std::chrono::milliseconds(250))
+  explicit World(std::chrono::milliseconds clear_settle = std::chrono::milliseconds(250),
+                 relay::WalFrames wal = {})
       : worker{std::make_unique<store::Store>(path, store::Synchronous::normal, keys),
                [this](std::function<void()> f) {
                  {
@@ -35,7 +36,7 @@ struct World {
                  }
                  posted_cv.notify_all();
                },
-               metrics, 4096, clear_settle} {}
+               metrics, 4096, clear_settle, wal} {}
   test::TempDir dir;
   crypto::Keyring keys = test_keys();
   std::filesystem::path path = dir.path() / "t.db";
@@ -71,6 +72,21 @@ std::string book_session(store::Store& st) {
   st.insert_session(r);
   return r.id;
 }
+
+// About a page per message.
+const std::string page_text(3000, 'x');
+
+// The WAL header's checkpoint sequence number counts the times the WAL
+// started over (SQLite writes a new header with the first frame after).
+std::uint32_t times_wal_started(const std::filesystem::path& wal) {
+  std::ifstream f(wal, std::ios::binary);
+  unsigned char h[16]{};
+  f.read(reinterpret_cast<char*>(h), sizeof h);
+  return std::uint32_t{h[12]} << 24 | std::uint32_t{h[13]} << 16 | std::uint32_t{h[14]} << 8 | h[15];
+}
+
+// The frames the WAL file has room for (it is not truncated when it starts over).
+std::uintmax_t wal_frames(const std::filesystem::path& wal) { return std::filesystem::file_size(wal) / (4096 + 24); }
 
 }  // namespace
 
@@ -312,25 +328,16 @@ TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and star
   group([&](store::Store& st) {
     session = book_session(st);
   });
-  const std::string text(3000, 'x');  // about a page per message
-  // The WAL header's checkpoint sequence number counts the times the WAL
-  // started over (SQLite writes a new header with the first frame after).
-  auto wal_starts = [&] {
-    std::ifstream f(wal, std::ios::binary);
-    unsigned char h[16]{};
-    f.read(reinterpret_cast<char*>(h), sizeof h);
-    return std::uint32_t{h[12]} << 24 | std::uint32_t{h[13]} << 16 | std::uint32_t{h[14]} << 8 | h[15];
-  };
   auto write = [&](int messages) {
     group([&, messages](store::Store& st) {
-      for (int i = 0; i < messages; ++i) st.append(session, Role::client, fmt::format("m{}", ++sent), text, 2000);
+      for (int i = 0; i < messages; ++i) st.append(session, Role::client, fmt::format("m{}", ++sent), page_text, 2000);
     });
   };
+  auto wal_starts = [&] { return times_wal_started(wal); };
+  auto frames = [&] { return wal_frames(wal); };
   const auto first = wal_starts();
-  const std::uintmax_t frame = 4096 + 24;
-  auto frames = [&] { return std::filesystem::file_size(wal) / frame; };
-  constexpr auto restart_frames = static_cast<std::uintmax_t>(relay::StoreWorker::restart_frames);
-  constexpr auto store_frames = static_cast<std::uintmax_t>(relay::StoreWorker::store_frames);
+  constexpr auto restart_frames = static_cast<std::uintmax_t>(relay::WalFrames{}.restart);
+  constexpr auto store_frames = static_cast<std::uintmax_t>(relay::WalFrames{}.store);
   // Past restart_frames, in groups of 50. With nobody copying the WAL, or
   // only the checkpointer (whose passes never find the WAL whole at the
   // start of a commit), it would not start over below store_frames.
@@ -360,6 +367,59 @@ TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and star
   while (wal_starts() == first && frames() < store_frames + 2000) write(1);
   INFO("WAL frames when the loop ended: " << frames());
   CHECK(wal_starts() != first);
+  worker.stop();
+  store::Store st(w.path, store::Synchronous::normal, w.keys);
+  CHECK(st.session(session)->message_count == sent);
+}
+
+TEST_CASE("store worker: with the checkpointer stuck, the store thread copies the WAL at WalFrames::store", "[store]") {
+  // Short lengths: a pass asked for at 100 frames, forced copy at 1,000.
+  World w(std::chrono::milliseconds(250), relay::WalFrames{100, 400, 32, 1000});
+  auto& worker = w.worker;
+  const auto wal = std::filesystem::path(w.path.string() + "-wal");
+  // The checkpointer's first pass (at 100 frames, so it copies no
+  // WalFrames::restart) never returns until the end of the test: no pass
+  // can let the WAL start over, only the store thread's own copy.
+  std::mutex m;
+  std::condition_variable cv;
+  int passes = 0;
+  bool release = false;
+  worker.on_background_checkpoint([&](int, int) {
+    std::unique_lock lock(m);
+    ++passes;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  worker.start();
+  std::string session;
+  int sent = 0;
+  worker.submit([&](store::Store& st) { session = book_session(st); }, {});
+  std::size_t groups = 1;
+  w.wait_posted(groups);  // one group per submit from here on
+  auto write = [&](int messages) {
+    worker.submit(
+        [&, messages](store::Store& st) {
+          for (int i = 0; i < messages; ++i) st.append(session, Role::client, fmt::format("m{}", ++sent), page_text, 2000);
+        },
+        {});
+    w.wait_posted(++groups);
+  };
+  const auto first = times_wal_started(wal);
+  while (wal_frames(wal) < 150) write(10);
+  {
+    std::unique_lock lock(m);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return passes == 1; }));
+  }
+  while (times_wal_started(wal) == first && wal_frames(wal) < 1200) write(10);
+  INFO("WAL frames when the loop ended: " << wal_frames(wal));
+  CHECK(times_wal_started(wal) != first);
+  CHECK(wal_frames(wal) < 1100);  // past 1,000 by a group or two
+  {
+    std::lock_guard lock(m);
+    CHECK(passes == 1);
+    release = true;
+  }
+  cv.notify_all();
   worker.stop();
   store::Store st(w.path, store::Synchronous::normal, w.keys);
   CHECK(st.session(session)->message_count == sent);
