@@ -390,6 +390,20 @@ TEST_CASE("store worker: with the checkpointer stuck, the store thread copies th
     cv.notify_all();
     cv.wait(lock, [&] { return release; });
   });
+  // Lets the checkpointer go however the test ends (a failed REQUIRE
+  // unwinds into World's stop(), which joins it).
+  struct Release {
+    std::mutex& m;
+    std::condition_variable& cv;
+    bool& release;
+    ~Release() {
+      {
+        std::lock_guard lock(m);
+        release = true;
+      }
+      cv.notify_all();
+    }
+  } let_go{m, cv, release};
   worker.start();
   std::string session;
   int sent = 0;
