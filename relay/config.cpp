@@ -2,6 +2,7 @@
 
 #include "proto/identifiers.hpp"
 #include "proto/utf8.hpp"
+#include "relay/client_address.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -266,6 +267,12 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     r.duration("idle_timeout", c.relay.idle_timeout);
     r.duration("hello_timeout", c.relay.hello_timeout);
     r.boolean("allow_plaintext", c.relay.allow_plaintext);
+    r.integer("max_unauthenticated_per_address", c.relay.max_unauthenticated_per_address, 1, 1'000'000);
+    if (const auto* n = r.get("trusted_proxies")) {
+      r.string_list("trusted_proxies", c.relay.trusted_proxies);
+      std::string why;
+      if (!TrustedProxies::parse(c.relay.trusted_proxies, why)) r.error("trusted_proxies", *n, why);
+    }
   });
   section("admin", [&](TableReader& r) {
     r.address("listen", c.admin.listen);
@@ -452,6 +459,8 @@ max_outbound_frames = 1024       # frames queued behind a socket that stopped ta
 idle_timeout = "5m"              # a connection that answers no ping for this long is closed
 hello_timeout = "10s"            # a connection must say hello within this time
 allow_plaintext = false          # without [tls], listening on a non-loopback address needs this (and logs a warning)
+max_unauthenticated_per_address = 32  # connections not yet past hello, per source address (IPv6: per /64); more are closed at once
+trusted_proxies = []             # your reverse proxies, e.g. ["127.0.0.1", "10.0.0.0/8"]: their X-Forwarded-For / Forwarded name the client for the login limits
 
 [admin]
 listen = "127.0.0.1:8081"        # admin HTTP API; keep it on loopback
@@ -501,7 +510,7 @@ restrict_below_rating = 0        # clients whose average rating falls below this
 restrict_min_ratings = 3         # ...once they have at least this many ratings
 rating_window = "24h"            # a talent may rate the client while closing and this long after the session closed
 messages_per_minute = 60         # per sender per session; more gets rate_limited (nothing is lost); 0 means no limit
-login_attempts_per_minute = 10   # hellos per alias and per source address; more gets rate_limited; 0 means no limit
+login_attempts_per_minute = 10   # failed hellos per source address (then rate_limited) and per alias (then failures answer slowly); a right secret is never refused; 0 means no limit
 
 # Proxy numbers: clients text a pool number through Kannel (bearerbox +
 # smsbox); see docs/kannel.conf and README "SMS through Kannel". Off by default.

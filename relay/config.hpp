@@ -62,7 +62,7 @@ struct Policy {
   int restrict_min_ratings = 3;
   Millis rating_window = std::chrono::hours(24);
   int messages_per_minute = 60;        // per sender per session; 0: no limit
-  int login_attempts_per_minute = 10;  // per alias and per source address; 0: no limit
+  int login_attempts_per_minute = 10;  // failed hellos per alias and per source address; 0: no limit
 };
 
 enum class LogFormat { text, json };
@@ -117,6 +117,12 @@ struct Config {
     Millis idle_timeout = std::chrono::minutes(5);
     Millis hello_timeout = std::chrono::seconds(10);
     bool allow_plaintext = false;  // without [tls], a non-loopback listener needs this
+    // Connections that have not said hello yet, per source address (IPv6 per
+    // /64); trusted proxies are exempt.
+    std::size_t max_unauthenticated_per_address = 32;
+    // Reverse proxies whose X-Forwarded-For / Forwarded name the client for
+    // the login limits: addresses or networks. Empty: none.
+    std::vector<std::string> trusted_proxies;
   } relay;
   struct Admin {
     Address listen{"127.0.0.1", 8081};

@@ -88,6 +88,29 @@ void harden_process() {
   ::setrlimit(RLIMIT_CORE, &none);
 }
 
+// Raises the soft open-file limit to the hard one, and keeps the relay's
+// connections below it: files beyond its sockets (the database, its WAL and
+// lock, the listeners, admin and gateway connections) must always find a
+// descriptor, so an operator's health check still gets through when the
+// relay is full.
+void fit_open_files(Config& config) {
+  constexpr std::size_t reserved = 64;
+  struct rlimit lim {};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  const auto limit = static_cast<std::size_t>(lim.rlim_cur);
+  if (lim.rlim_cur == RLIM_INFINITY || limit >= config.relay.max_connections + reserved) return;
+  const std::size_t fits = limit > 2 * reserved ? limit - reserved : limit / 2;
+  spdlog::warn("[daemon] the open-file limit is {}: relay.max_connections lowered from {} to {} (raise the "
+               "limit, e.g. LimitNOFILE= in the systemd unit, to allow more)",
+               limit, config.relay.max_connections, fits);
+  config.relay.max_connections = fits;
+}
+
 tcp::endpoint resolve(asio::io_context& ioc, const Address& a, std::string_view key) {
   boost::system::error_code ec;
   tcp::resolver resolver(ioc);
@@ -133,6 +156,7 @@ int Daemon::run() {
   ::umask(077);
   harden_process();
   spdlog::info("[daemon] tirai {} starting with {}", "0.1.0", config_file_.string());
+  fit_open_files(config_);
   for (const auto* p : {&config_.store.path, &config_.keys.master_key_file, &config_.admin.token_file})
     if (p->has_parent_path()) std::filesystem::create_directories(p->parent_path());
   DatabaseLock lock(config_.store.path);

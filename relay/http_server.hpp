@@ -11,6 +11,8 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "relay/accept_pause.hpp"
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -129,12 +131,15 @@ asio::awaitable<void> serve(std::shared_ptr<Stream> owned, Handler handler, std:
 // each connection its handler.
 inline asio::awaitable<void> run_listener(tcp::acceptor& acceptor, asio::ssl::context* tls,
                                           std::function<Handler()> make_handler, std::string tag) {
+  AcceptPause pause(acceptor.get_executor(), tag);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      co_await pause.failed(ec);
       continue;
     }
+    pause.accepted();
     auto handler = make_handler();
     if (tls) {
       auto s = std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(socket), *tls);

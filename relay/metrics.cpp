@@ -9,6 +9,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   connections = &BuildGauge().Name("tirai_connections").Help("Open WebSocket connections").Register(*registry_).Add({});
   talents_online =
       &BuildGauge().Name("tirai_talents_online").Help("Talents with a live connection").Register(*registry_).Add({});
+  login_entries = &BuildGauge()
+                       .Name("tirai_login_limiter_entries")
+                       .Help("Source addresses and aliases the login limits remember (failures only, bounded)")
+                       .Register(*registry_)
+                       .Add({});
   messages_relayed = &BuildCounter()
                           .Name("tirai_messages_relayed_total")
                           .Help("Messages accepted and stored for delivery")
@@ -68,6 +73,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Register(*registry_);
   closed_family_ =
       &BuildCounter().Name("tirai_sessions_closed_total").Help("Sessions torn down, by reason").Register(*registry_);
+  refused_family_ = &BuildCounter()
+                         .Name("tirai_connections_refused_total")
+                         .Help("Connections closed as they were accepted, by the limit they met")
+                         .Register(*registry_);
 }
 
 void Metrics::sms_inbound(std::string_view result) {
@@ -79,6 +88,10 @@ void Metrics::proxy_sessions(const std::string& number, double delta) {
 }
 
 void Metrics::closed(std::string_view reason) { closed_family_->Add({{"reason", std::string(reason)}}).Increment(); }
+
+void Metrics::connections_refused(std::string_view reason) {
+  refused_family_->Add({{"reason", std::string(reason)}}).Increment();
+}
 
 std::string Metrics::render() const {
   prometheus::TextSerializer s;

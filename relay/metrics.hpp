@@ -27,6 +27,8 @@ class Metrics {
     if (auto* g = states_[static_cast<std::size_t>(s)]) g->Increment(delta);
   }
   void closed(std::string_view reason);
+  // Connections closed at accept: "max_connections" or "per_address".
+  void connections_refused(std::string_view reason);
   // SMS: inbound requests by result ("stored", "ended", "out_of_session", error codes).
   void sms_inbound(std::string_view result);
   // Live sessions per proxy number (the operator's own numbers, the one
@@ -35,6 +37,7 @@ class Metrics {
 
   prometheus::Gauge* connections;
   prometheus::Gauge* talents_online;
+  prometheus::Gauge* login_entries;
   prometheus::Counter* messages_relayed;
   prometheus::Counter* slow_peers;
   prometheus::Counter* bookings;
@@ -52,6 +55,7 @@ class Metrics {
   std::array<prometheus::Counter*, std::size(proto::all_error_codes)> errors_{};
   std::array<prometheus::Gauge*, 4> states_{};
   prometheus::Family<prometheus::Counter>* closed_family_;
+  prometheus::Family<prometheus::Counter>* refused_family_;
   prometheus::Family<prometheus::Counter>* sms_inbound_family_;
   prometheus::Family<prometheus::Gauge>* proxy_family_;
 };

@@ -26,6 +26,9 @@ class Peer {
   virtual void deliver(std::string_view frame) = 0;
   // Sends what is queued, then closes.
   virtual void close(CloseCode code, std::string_view reason) = 0;
+  // Called once hello has succeeded (authenticated is set): the connection
+  // stops counting as unauthenticated and drops its hello deadline.
+  virtual void logged_in() {}
 
   // Who this is once hello succeeded; set by the session manager.
   std::uint64_t id = 0;

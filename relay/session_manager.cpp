@@ -48,6 +48,7 @@ SessionManager::SessionManager(const Config& config, StoreRunner& store, Worker&
       packages_(config.packages),
       policy_(config.policy),
       alias_mode_(config.sessions.client_alias),
+      login_guard_(LoginGuard::Limits{config.policy.login_attempts_per_minute}),
       dummy_hash_(crypto::hash_password(crypto::base64url(crypto::random_bytes(24)), cost)),
       auth_failed_frame_(proto::error_frame(ErrorCode::auth_failed, "authentication failed")) {}
 
@@ -166,22 +167,39 @@ void SessionManager::fail_auth(Peer& p) {
   p.close(CloseCode::policy, "authentication failed");
 }
 
+void SessionManager::refuse_login(Peer& p, std::string_view why) {
+  metrics_.error(ErrorCode::rate_limited);
+  p.deliver(proto::error_frame(ErrorCode::rate_limited, why));
+  p.close(CloseCode::policy, "rate limited");
+}
+
 void SessionManager::on_hello(Peer& p, proto::Hello&& h) {
   if (p.authenticated || p.replay_pending) {
     reply_error(p, ErrorCode::not_allowed, "already said hello");
     return;
   }
-  if (!login_allowed(p, h.role == Role::talent ? h.alias : std::string())) {
-    metrics_.error(ErrorCode::rate_limited);
-    p.deliver(proto::error_frame(ErrorCode::rate_limited, "too many login attempts; try again in a minute"));
-    p.close(CloseCode::policy, "rate limited");
-    return;
-  }
+  const UnixMs now = clock_.now();
+  constexpr std::string_view too_many = "too many failed logins; try again in a minute";
+  // A hello that needs no hash (a token, or an alias that cannot exist) is
+  // checked first: a right token is never refused for other people's failures.
+  const auto fail_cheaply = [&] {
+    const bool limited = login_guard_.address_limited(p.address, now);
+    login_guard_.failed(p.address, {}, now);
+    metrics_.login_entries->Set(static_cast<double>(login_guard_.tracked()));
+    return limited ? refuse_login(p, too_many) : fail_auth(p);
+  };
   if (h.role == Role::client) {
     auto it = by_token_.find(key_of(crypto::token_hash(h.token)));
-    if (it == by_token_.end()) return fail_auth(p);
+    if (it == by_token_.end()) return fail_cheaply();
     login_client(p, live_.at(it->second));
     return;
+  }
+  // No state and no hash for what the design's alias form rules out.
+  if (!proto::valid_alias(h.alias)) return fail_cheaply();
+  switch (login_guard_.start_hash(p.address, now)) {
+    case LoginGuard::Start::go: break;
+    case LoginGuard::Start::address_limited: return refuse_login(p, too_many);
+    case LoginGuard::Start::busy: return refuse_login(p, "a login is being checked already; try again in a moment");
   }
   // An unknown alias is checked against a dummy hash so that it costs what a
   // wrong secret costs, and both get the same bytes back.
@@ -192,16 +210,39 @@ void SessionManager::on_hello(Peer& p, proto::Hello&& h) {
   auto ok = std::make_shared<bool>(false);
   p.replay_pending = true;  // blocks a second hello while this one is verified
   worker_.run([hash, secret, ok] { *ok = crypto::verify_password(*hash, secret->view()); },
-              [this, pid = p.id, alias = std::move(h.alias), known, hash, ok] {
-                Peer* peer = find_peer(pid);
-                if (!peer) return;
-                peer->replay_pending = false;
+              [this, pid = p.id, address = p.address, alias = std::move(h.alias), known, hash, ok] {
+                login_guard_.hashed();
                 auto it = talents_.find(alias);
                 // The talent may have been removed, or re-enrolled, while we hashed.
-                if (!known || !*ok || it == talents_.end() || it->second.secret_hash != *hash)
-                  return fail_auth(*peer);
-                login_talent(*peer, alias);
+                const bool right = known && *ok && it != talents_.end() && it->second.secret_hash == *hash;
+                finish_talent_hello(pid, address, alias, right);
               });
+}
+
+void SessionManager::finish_talent_hello(std::uint64_t pid, const std::string& address, const std::string& alias,
+                                         bool ok) {
+  Peer* peer = find_peer(pid);
+  if (ok) {
+    login_guard_.release(address);
+    login_guard_.succeeded(alias);
+    if (!peer) return;
+    peer->replay_pending = false;
+    return login_talent(*peer, alias);
+  }
+  const UnixMs now = clock_.now();
+  const UnixMs wait = login_guard_.failed(address, alias, now);
+  metrics_.login_entries->Set(static_cast<double>(login_guard_.tracked()));
+  if (wait > 0) return fail_later(pid, address, now + wait);
+  login_guard_.release(address);
+  if (!peer) return;
+  peer->replay_pending = false;
+  fail_auth(*peer);
+}
+
+void SessionManager::fail_later(std::uint64_t pid, std::string address, UnixMs at) {
+  const bool earlier = !next_deadline() || at < *next_deadline();
+  delayed_failures_.emplace(at, std::pair{pid, std::move(address)});
+  if (earlier && deadline_changed_) deadline_changed_();
 }
 
 proto::SessionView SessionManager::view_for(const Live& s, Role role) const {
@@ -226,6 +267,7 @@ void SessionManager::login_talent(Peer& p, const std::string& alias) {
   p.authenticated = true;
   p.role = Role::talent;
   p.name = alias;
+  p.logged_in();
   std::vector<proto::SessionView> views;
   std::vector<std::string> ids;
   for (const auto& id : t.sessions) {
@@ -249,6 +291,7 @@ void SessionManager::login_client(Peer& p, Live& s) {
   p.authenticated = true;
   p.role = Role::client;
   p.name = s.rec.id;
+  p.logged_in();
   p.deliver(proto::welcome_frame(Role::client, {view_for(s, Role::client)}));
   spdlog::info("[session] client {} of session {} connected", s.rec.client_alias, s.rec.id);
   replay(p, {s.rec.id});
@@ -312,16 +355,6 @@ bool SessionManager::Bucket::take(double capacity, UnixMs now) {
   if (tokens < 1) return false;
   tokens -= 1;
   return true;
-}
-
-bool SessionManager::login_allowed(const Peer& p, const std::string& alias) {
-  const int limit = policy_.login_attempts_per_minute;
-  if (limit == 0) return true;
-  const UnixMs now = clock_.now();
-  // Both buckets are charged, whether or not the alias exists.
-  bool ok = login_buckets_["ip:" + p.address].take(limit, now);
-  if (!alias.empty()) ok = login_buckets_["alias:" + alias].take(limit, now) && ok;
-  return ok;
 }
 
 std::optional<SessionManager::Refusal> SessionManager::admit(Live& s, Role sender, std::string& text, bool& redacted,
@@ -581,12 +614,17 @@ void SessionManager::tick() {
   std::sort(due.begin(), due.end());
   due.erase(std::unique(due.begin(), due.end()), due.end());
   for (const auto& id : due) evaluate(id, now);
+  while (!delayed_failures_.empty() && delayed_failures_.begin()->first <= now) {
+    auto node = delayed_failures_.extract(delayed_failures_.begin());
+    login_guard_.release(node.mapped().second);
+    if (Peer* peer = find_peer(node.mapped().first)) {
+      peer->replay_pending = false;
+      fail_auth(*peer);
+    }
+  }
   if (now >= next_purge_) {
-    // Buckets that have refilled completely carry no information: drop them.
-    const double cap = policy_.login_attempts_per_minute;
-    std::erase_if(login_buckets_, [&](const auto& kv) {
-      return cap == 0 || kv.second.tokens + static_cast<double>(now - kv.second.last) * cap / 60'000.0 >= cap;
-    });
+    login_guard_.purge(now);
+    metrics_.login_entries->Set(static_cast<double>(login_guard_.tracked()));
     std::erase_if(oos_replied_, [&](const auto& kv) {
       return now - kv.second >= config_.sms.out_of_session_interval.count();
     });
@@ -601,6 +639,7 @@ void SessionManager::tick() {
 std::optional<UnixMs> SessionManager::next_deadline() const {
   UnixMs next = next_purge_;
   if (!deadlines_.empty()) next = std::min(next, deadlines_.begin()->first);
+  if (!delayed_failures_.empty()) next = std::min(next, delayed_failures_.begin()->first);
   return next;
 }
 

@@ -5,6 +5,7 @@
 #include "relay/clock.hpp"
 #include "relay/config.hpp"
 #include "relay/contact_guard.hpp"
+#include "relay/login_guard.hpp"
 #include "relay/metrics.hpp"
 #include "relay/peer.hpp"
 #include "relay/runner.hpp"
@@ -74,7 +75,12 @@ class SessionManager {
   // SIGHUP: new bookings use the new packages; running sessions keep theirs.
   void set_packages(std::map<std::string, Package> packages) { packages_ = std::move(packages); }
   // SIGHUP: the new policy applies from the next frame or booking on.
-  void set_policy(Policy policy) { policy_ = std::move(policy); }
+  void set_policy(Policy policy) {
+    policy_ = std::move(policy);
+    login_guard_.set_failures_per_minute(policy_.login_attempts_per_minute);
+  }
+  // Addresses and aliases the login limits remember (for tests and metrics).
+  std::size_t login_entries() const { return login_guard_.tracked(); }
   // Shutdown: closes every connection with 1001.
   void close_all();
 
@@ -193,8 +199,12 @@ class SessionManager {
   void queue_notice(std::int64_t id, std::string proxy, std::shared_ptr<const crypto::ArenaText> to, std::string text);
   void out_of_session(const std::string& key, const std::string& from, const std::string& proxy);
   bool is_stop_word(std::string_view text) const;
-  // Login rate limit per alias and per source address; false when exceeded.
-  bool login_allowed(const Peer& p, const std::string& alias);
+  // A hello refused by the login limits: rate_limited, then a 1008 close.
+  void refuse_login(Peer& p, std::string_view why);
+  // The end of a talent's hello after its hash: welcome, or a failure whose
+  // answer may wait (LoginGuard's per-alias backoff).
+  void finish_talent_hello(std::uint64_t pid, const std::string& address, const std::string& alias, bool ok);
+  void fail_later(std::uint64_t pid, std::string address, UnixMs at);
   store::RestrictionRule restriction_rule() const { return {policy_.restrict_below_rating, policy_.restrict_min_ratings}; }
   bool kyc_window_now() const;
   void login_talent(Peer& p, const std::string& alias);
@@ -232,7 +242,9 @@ class SessionManager {
   Policy policy_;
   ClientAliasMode alias_mode_;
   ContactScanner scanner_;
-  std::unordered_map<std::string, Bucket> login_buckets_;
+  LoginGuard login_guard_;
+  // Failed hellos whose answer waits: when, the peer, its address's slot.
+  std::multimap<UnixMs, std::pair<std::uint64_t, std::string>> delayed_failures_;
 
   std::map<std::string, TalentEntry> talents_;
   std::unordered_map<std::string, Live> live_;

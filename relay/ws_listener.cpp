@@ -1,5 +1,7 @@
 #include "relay/listeners.hpp"
 
+#include "relay/accept_pause.hpp"
+#include "relay/client_address.hpp"
 #include "relay/corked_stream.hpp"
 #include "relay/slow_peer.hpp"
 
@@ -66,6 +68,14 @@ std::size_t text_frame_header(std::size_t n, char* out) {
   for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<char>((static_cast<std::uint64_t>(n) >> (56 - 8 * i)) & 0xFF);
   return 10;
 }
+// What the listener shares with its connections (relay thread only).
+struct ListenerState {
+  std::size_t live = 0;  // for relay.max_connections
+  // Connections not past hello, per limit_key() of their source address.
+  std::unordered_map<std::string, std::size_t> unauthenticated;
+  TrustedProxies trusted;
+};
+
 // Concrete executor types all the way down: with any_io_executor every
 // completion copied and destroyed a type-erased executor.
 using Executor = asio::io_context::executor_type;
@@ -83,19 +93,25 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
  public:
   static constexpr bool is_tls = std::is_same_v<NextLayer, TlsStream>;
 
-  // `live` counts the relay's connections for relay.max_connections, from
-  // here until the last pending operation lets the connection go.
+  // The connection counts in `state` (live, and unauthenticated under
+  // `source` unless that is empty) from here until it has said hello, or
+  // the last pending operation lets it go.
   template <typename... Tls>
-  WsConnection(Socket socket, std::shared_ptr<std::size_t> live, SessionManager& manager, const Config& config,
-               Tls&... tls)
+  WsConnection(Socket socket, std::shared_ptr<ListenerState> state, std::string source, SessionManager& manager,
+               const Config& config, Tls&... tls)
       : ws_(std::move(socket), tls...),
-        live_(std::move(live)),
+        state_(std::move(state)),
+        source_(std::move(source)),
         manager_(manager),
         config_(config),
         hello_timer_(ws_.get_executor()) {
-    ++*live_;
+    ++state_->live;
+    if (!source_.empty()) ++state_->unauthenticated[source_];
   }
-  ~WsConnection() override { --*live_; }
+  ~WsConnection() override {
+    --state_->live;
+    stop_counting_unauthenticated();
+  }
   WsConnection(const WsConnection&) = delete;
   WsConnection& operator=(const WsConnection&) = delete;
 
@@ -118,6 +134,14 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     }
     char header[10];
     cork.write_now(std::string_view(header, text_frame_header(frame.size(), header)), frame);
+  }
+
+  // Once authenticated, the hello timeout's pending wait is let go (memory
+  // per idle connection), and the connection no longer counts against its
+  // address's unauthenticated connections.
+  void logged_in() override {
+    hello_timer_.cancel();
+    stop_counting_unauthenticated();
   }
 
   void close(CloseCode code, std::string_view reason) override {
@@ -144,9 +168,6 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     if (!co_await upgrade()) co_return;
     buffer_.shrink_to_fit();  // the upgrade request's capacity is not needed for small frames
 
-    beast::error_code aec;
-    const auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(aec);
-    if (!aec) address = remote.address().to_string();
     accepted_ = true;
     manager_.attach(*this);
     start_writer();  // a close asked for during the handshake
@@ -196,13 +217,15 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     if (buffer_.capacity() > 4 * read_piece) buffer_.shrink_to_fit();
     const bool bad = std::holds_alternative<proto::FrameError>(frame);
     manager_.on_frame(*this, std::move(frame));
-    // Once authenticated, the hello timeout's pending wait is let go (memory per idle connection).
-    if (authenticated && !hello_done_) {
-      hello_done_ = true;
-      hello_timer_.cancel();
-    }
     bad_in_row_ = bad ? bad_in_row_ + 1 : 0;
     if (bad_in_row_ >= max_bad_frames_in_row) close(CloseCode::policy, "too many bad frames");
+  }
+
+  void stop_counting_unauthenticated() {
+    if (source_.empty()) return;
+    auto it = state_->unauthenticated.find(source_);
+    if (it != state_->unauthenticated.end() && --it->second == 0) state_->unauthenticated.erase(it);
+    source_.clear();
   }
 
   void finish() {
@@ -221,6 +244,12 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     auto [ec, n] = co_await http::async_read(stream, buffer_, parser, use_tuple);
     if (ec) co_return false;
     auto req = parser.release();
+    // The login limits count the client, which a trusted proxy names.
+    beast::error_code rec;
+    const auto remote = lowest.socket().remote_endpoint(rec);
+    if (rec) co_return false;
+    address = limit_key(state_->trusted.client_address(remote.address(), req["X-Forwarded-For"],
+                                                       req[http::field::forwarded]));
     if (req.target() != "/v1/ws" || !websocket::is_upgrade(req)) {
       http::response<http::string_body> res{req.target() == "/v1/ws" ? http::status::upgrade_required
                                                                      : http::status::not_found,
@@ -265,7 +294,8 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   }
 
   websocket::stream<CorkedStream<NextLayer>> ws_;
-  std::shared_ptr<std::size_t> live_;
+  std::shared_ptr<ListenerState> state_;
+  std::string source_;
   beast::flat_buffer buffer_;
   int bad_in_row_ = 0;
   SessionManager& manager_;
@@ -275,7 +305,6 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   bool closing_ = false;
   bool accepted_ = false;  // the WebSocket handshake is done: frames may be written
   bool writing_ = false;   // the closing handshake is under way
-  bool hello_done_ = false;
   bool finished_ = false;
 };
 
@@ -295,26 +324,50 @@ void spawn_connection(std::shared_ptr<Conn> conn, tcp::acceptor& acceptor) {
 
 asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, SessionManager& manager, const Config& config,
                                       ssl::context* tls) {
-  auto live = std::make_shared<std::size_t>(0);
+  auto state = std::make_shared<ListenerState>();
+  std::string why;
+  state->trusted = TrustedProxies::parse(config.relay.trusted_proxies, why).value();  // checked with the config
   const auto* ex = acceptor.get_executor().target<Executor>();
   if (!ex) throw std::logic_error("the relay listener runs on an io_context");
+  AcceptPause pause(acceptor.get_executor(), "relay");
+  bool full = false;  // at relay.max_connections: said once until below it again
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(*ex, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      spdlog::warn("[relay] accept failed: {}", ec.message());
+      co_await pause.failed(ec);
       continue;
     }
-    if (*live >= config.relay.max_connections) {
-      spdlog::warn("[relay] connection refused: relay.max_connections ({}) reached", config.relay.max_connections);
+    pause.accepted();
+    if (state->live >= config.relay.max_connections) {
+      if (!full) spdlog::warn("[relay] refusing connections: relay.max_connections ({}) reached", config.relay.max_connections);
+      full = true;
+      manager.metrics().connections_refused("max_connections");
       continue;  // the socket closes as it goes out of scope
+    }
+    if (full) spdlog::info("[relay] accepting connections again: below relay.max_connections");
+    full = false;
+    const auto remote = socket.remote_endpoint(ec);
+    if (ec) continue;
+    std::string source = state->trusted.contains(remote.address()) ? std::string() : limit_key(remote.address());
+    if (!source.empty()) {
+      auto it = state->unauthenticated.find(source);
+      if (it != state->unauthenticated.end() && it->second >= config.relay.max_unauthenticated_per_address) {
+        // Debug only: a flood must not turn into a flood of log lines.
+        spdlog::debug("[relay] connection refused: relay.max_unauthenticated_per_address reached for one address");
+        manager.metrics().connections_refused("per_address");
+        continue;
+      }
     }
     socket.set_option(tcp::no_delay(true), ec);
     if (tls)
-      spawn_connection(std::make_shared<WsConnection<TlsStream>>(std::move(socket), live, manager, config, *tls),
+      spawn_connection(std::make_shared<WsConnection<TlsStream>>(std::move(socket), state, std::move(source), manager,
+                                                                 config, *tls),
                        acceptor);
     else
-      spawn_connection(std::make_shared<WsConnection<PlainStream>>(std::move(socket), live, manager, config), acceptor);
+      spawn_connection(
+          std::make_shared<WsConnection<PlainStream>>(std::move(socket), state, std::move(source), manager, config),
+          acceptor);
   }
 }
 

@@ -1,3 +1,4 @@
+#include "relay/client_address.hpp"
 #include "relay/config.hpp"
 
 #include <catch2/catch.hpp>
@@ -104,4 +105,35 @@ sendsms_url = "http://kannel.local:13013/cgi-bin/sendsms?smsc=carrier"
   CHECK_THAT(error_for("[sms]\nstop_words = [\"two words\"]\n"), Catch::Contains("sms.stop_words"));
   CHECK_THAT(error_for("[sms]\nretry_min = \"10s\"\nretry_max = \"1s\"\n"), Catch::Contains("sms.retry_min"));
   CHECK_THAT(error_for("[sms]\nbogus = 1\n"), Catch::Contains("sms.bogus (line 2): unknown key"));
+}
+
+TEST_CASE("trusted proxies: networks, the forwarded client, and IPv6 counted by its /64", "[config][limits]") {
+  namespace ip = boost::asio::ip;
+  std::string why;
+  CHECK_FALSE(TrustedProxies::parse({"10.0.0.0/33"}, why));
+  CHECK(why.find("10.0.0.0/33") != std::string::npos);
+  CHECK_FALSE(TrustedProxies::parse({"proxy.example"}, why));
+  CHECK_FALSE(TrustedProxies::parse({"10.0.0.0/"}, why));
+  const auto t = TrustedProxies::parse({"10.0.0.0/8", "127.0.0.1", "fd00::/8"}, why).value();
+  CHECK(t.contains(ip::make_address("10.200.1.1")));
+  CHECK(t.contains(ip::make_address("::ffff:10.0.0.1")));  // IPv4-mapped
+  CHECK_FALSE(t.contains(ip::make_address("11.0.0.1")));
+  CHECK(t.contains(ip::make_address("fd12::1")));
+  CHECK_FALSE(t.contains(ip::make_address("2001:db8::1")));
+
+  const auto proxy = ip::make_address("10.0.0.5");
+  const auto a = [&](const char* s) { return ip::make_address(s); };
+  CHECK(t.client_address(a("203.0.113.1"), "198.51.100.1", "") == a("203.0.113.1"));  // not a proxy: ignored
+  CHECK(t.client_address(proxy, "198.51.100.1, 203.0.113.7", "") == a("203.0.113.7"));
+  CHECK(t.client_address(proxy, "203.0.113.7, 10.0.0.9", "") == a("203.0.113.7"));  // our own hops are skipped
+  CHECK(t.client_address(proxy, "203.0.113.7:5555", "") == a("203.0.113.7"));
+  CHECK(t.client_address(proxy, "", R"(for=192.0.2.60;proto=http, for="[2001:db8::17]:4711")") == a("2001:db8::17"));
+  CHECK(t.client_address(proxy, "", "for=unknown") == proxy);
+  CHECK(t.client_address(proxy, "not an address", "") == proxy);
+  CHECK(t.client_address(proxy, "", "") == proxy);
+
+  CHECK(limit_key(a("203.0.113.7")) == "203.0.113.7");
+  CHECK(limit_key(a("::ffff:203.0.113.7")) == "203.0.113.7");
+  CHECK(limit_key(a("2001:db8:1:2:aaaa::1")) == limit_key(a("2001:db8:1:2:bbbb::9")));
+  CHECK(limit_key(a("2001:db8:1:2::1")) != limit_key(a("2001:db8:1:3::1")));
 }

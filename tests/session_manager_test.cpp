@@ -54,6 +54,7 @@ class QueuedWorker final : public Worker {
   void run(std::function<void()> work, std::function<void()> done) override {
     queue_.emplace_back(std::move(work), std::move(done));
   }
+  std::size_t size() const { return queue_.size(); }
   bool run_one() {
     if (queue_.empty()) return false;
     auto item = std::move(queue_.front());
@@ -614,41 +615,138 @@ TEST_CASE_METHOD(Fixture, "message rate limit per sender per session, and nothin
   CHECK(talent.of_type("message").size() == 4);
 }
 
-TEST_CASE_METHOD(Fixture, "login rate limit per alias and per address, the same for unknown aliases",
+TEST_CASE_METHOD(Fixture, "login limits count failures: per address, the same for unknown aliases",
                  "[policy][limits]") {
   config.policy.login_attempts_per_minute = 2;
   mgr = make_manager();
   enrol("natasha");
-  std::vector<std::string> answers;
-  for (const char* alias : {"natasha", "natasha", "natasha"}) {
-    FakePeer p;
-    p.address = std::string("10.0.0.") + std::to_string(answers.size() + 1);  // three addresses, one alias
-    hello_talent(p, alias, "wrong secret here");
-    answers.push_back(p.frames.at(0));
-  }
-  CHECK(json::parse(answers[0]).as_object()["code"] == "auth_failed");
-  CHECK(json::parse(answers[2]).as_object()["code"] == "rate_limited");
-  std::string unknown_answer;
-  for (int i = 0; i < 3; ++i) {
-    FakePeer p;
-    p.address = "10.0.1." + std::to_string(i);
-    hello_talent(p, "nobody-at-all", "wrong secret here");
-    unknown_answer = p.frames.at(0);
-  }
-  CHECK(unknown_answer == answers[2]);  // an unknown alias is limited the same way
-  FakePeer same_address;
-  same_address.address = "10.0.2.1";
-  for (int i = 0; i < 3; ++i) {
-    FakePeer c;
-    c.address = "10.0.2.1";
-    hello_client(c, crypto::new_token());
-    if (i == 2) CHECK(json::parse(c.frames.at(0)).as_object()["code"] == "rate_limited");
-  }
+  const auto codes = [&](const std::string& address, const std::string& alias, int n) {
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i) {
+      FakePeer p;
+      p.address = address;
+      hello_talent(p, alias, "wrong secret here");
+      out.push_back(std::string(json::parse(p.frames.at(0)).as_object()["code"].as_string()));
+    }
+    return out;
+  };
+  CHECK(codes("10.0.0.1", "natasha", 3) == std::vector<std::string>{"auth_failed", "auth_failed", "rate_limited"});
+  // An unknown alias is limited the same way, with the same bytes.
+  CHECK(codes("10.0.0.2", "nobody-at-all", 3) == std::vector<std::string>{"auth_failed", "auth_failed", "rate_limited"});
+  // Over its failures, an address is refused before any hashing.
+  FakePeer more;
+  more.address = "10.0.0.1";
+  mgr->attach(more);
+  frame(more, R"({"type":"hello","role":"talent","alias":"natasha","secret":"correct horse battery"})");
+  CHECK(worker.size() == 0);
+  CHECK(more.last()["code"] == "rate_limited");
   advance_to(clock.now() + 60'000);
   FakePeer later;
-  later.address = "10.0.0.9";
+  later.address = "10.0.0.1";
   hello_talent(later, "natasha");
   CHECK(later.of_type("welcome").size() == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "other people's failures never refuse a right secret or token", "[policy][limits]") {
+  enrol("natasha");
+  const auto b = book("natasha");
+  // Ten wrong secrets for her alias from one address, ten junk tokens from another.
+  for (int i = 0; i < 10; ++i) {
+    FakePeer p, c;
+    p.address = "10.0.0.1";
+    c.address = "10.0.0.2";
+    hello_talent(p, "natasha", "wrong secret here");
+    hello_client(c, crypto::new_token());
+    CHECK(p.last()["code"] == "auth_failed");
+    CHECK(c.last()["code"] == "auth_failed");
+  }
+  FakePeer talent, client;
+  talent.address = "10.0.0.3";
+  client.address = "10.0.0.2";  // the same address as the junk tokens (a proxy, a carrier's NAT)
+  hello_talent(talent, "natasha");
+  hello_client(client, b.client_token);
+  CHECK(talent.of_type("welcome").size() == 1);
+  CHECK(client.of_type("welcome").size() == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "an alias over its failures: wrong secrets wait for their answer, the right one does not",
+                 "[policy][limits]") {
+  enrol("natasha");
+  for (int i = 0; i < 10; ++i) {
+    FakePeer p;
+    p.address = "10.0.1." + std::to_string(i);
+    hello_talent(p, "natasha", "wrong secret here");
+    REQUIRE(p.last()["code"] == "auth_failed");
+  }
+  FakePeer slow;
+  slow.address = "10.0.2.1";
+  hello_talent(slow, "natasha", "wrong secret here");
+  CHECK(slow.frames.empty());  // hashed, but the answer waits
+  FakePeer again;
+  again.address = "10.0.2.1";  // the address's slot is still taken
+  hello_talent(again, "natasha", "wrong secret here");
+  CHECK(again.last()["code"] == "rate_limited");
+  FakePeer right;
+  right.address = "10.0.2.2";
+  hello_talent(right, "natasha");
+  CHECK(right.of_type("welcome").size() == 1);
+  const UnixMs failed_at = clock.now();
+  advance_to(failed_at + 5'999);  // one failure over ten a minute: six seconds
+  CHECK(slow.frames.empty());
+  advance_to(failed_at + 6'000);
+  REQUIRE(slow.frames.size() == 1);
+  CHECK(slow.last()["code"] == "auth_failed");
+  CHECK(slow.closed == CloseCode::policy);
+}
+
+TEST_CASE_METHOD(Fixture, "hashing: one pending per address, a bounded queue, and the talent still gets in",
+                 "[policy][limits]") {
+  enrol("natasha");
+  std::vector<std::unique_ptr<FakePeer>> peers;
+  for (int a = 0; a < 14; ++a)
+    for (int i = 0; i < 10; ++i) {
+      auto& p = *peers.emplace_back(std::make_unique<FakePeer>());
+      p.address = "10.1.0." + std::to_string(a);
+      mgr->attach(p);
+      frame(p, R"({"type":"hello","role":"talent","alias":"natasha","secret":"wrong secret here"})");
+      if (i > 0) CHECK(p.last()["code"] == "rate_limited");
+    }
+  CHECK(worker.size() == 14);
+  for (int a = 0; a < 100; ++a) {
+    auto& p = *peers.emplace_back(std::make_unique<FakePeer>());
+    p.address = "10.2.0." + std::to_string(a);
+    mgr->attach(p);
+    frame(p, R"({"type":"hello","role":"talent","alias":"natasha","secret":"wrong secret here"})");
+  }
+  CHECK(worker.size() == 64);  // the queue's bound; the rest were refused at once
+  settle();
+  FakePeer talent;
+  talent.address = "10.3.0.1";
+  hello_talent(talent, "natasha");
+  CHECK(talent.of_type("welcome").size() == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "hellos with aliases that cannot exist leave no state and cost no hash", "[policy][limits]") {
+  const std::string huge(16 * 1024, 'x');
+  for (int i = 0; i < 4000; ++i) {
+    FakePeer p;
+    p.address = "10.0.0.1";
+    mgr->attach(p);
+    frame(p, fmt::format(R"({{"type":"hello","role":"talent","alias":"{}{}","secret":"wrong secret here"}})", huge, i));
+    CHECK(worker.size() == 0);
+    mgr->detach(p);
+  }
+  CHECK(mgr->login_entries() == 1);  // the one address
+  // Valid aliases from an address over its failures: refused before any state.
+  for (int i = 0; i < 4000; ++i) {
+    FakePeer p;
+    p.address = "10.0.0.1";
+    hello_talent(p, fmt::format("alias-{}", i), "wrong secret here");
+    mgr->detach(p);
+  }
+  CHECK(mgr->login_entries() == 1);
+  advance_to(clock.now() + 60'000);
+  CHECK(mgr->login_entries() == 0);  // refilled entries are dropped
 }
 
 TEST_CASE_METHOD(Fixture, "contact guard: redact, split numbers, and block", "[policy][contact]") {

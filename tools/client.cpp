@@ -132,7 +132,7 @@ struct WsClient::Impl {
 };
 
 WsClient::WsClient(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
-                   std::string_view target, const Tls& tls)
+                   std::string_view target, const Tls& tls, const Headers& headers)
     : impl_(std::make_unique<Impl>()) {
   if (tls.enabled) {
     impl_->ctx.emplace(client_context(tls));
@@ -148,6 +148,10 @@ WsClient::WsClient(const std::string& host, std::uint16_t port, std::chrono::mil
   }
   impl_->with([&](auto& ws) {
     beast::error_code ec;
+    if (!headers.empty())
+      ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+        for (const auto& [name, value] : headers) req.set(name, value);
+      }));
     ws.handshake(host + ":" + std::to_string(port), target, ec);
     if (ec) throw ClientError("WebSocket handshake failed: " + ec.message());
     ws.text(true);

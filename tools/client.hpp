@@ -8,8 +8,13 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tirai::client {
+
+// Extra header fields for a WebSocket upgrade request (name, value).
+using Headers = std::vector<std::pair<std::string, std::string>>;
 
 class ClientError : public std::runtime_error {
  public:
@@ -50,7 +55,7 @@ class AdminClient {
 class WsClient {
  public:
   WsClient(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10),
-           std::string_view target = "/v1/ws", const Tls& tls = {});
+           std::string_view target = "/v1/ws", const Tls& tls = {}, const Headers& headers = {});
   ~WsClient();
   WsClient(WsClient&&) noexcept;
   WsClient& operator=(WsClient&&) noexcept;

@@ -144,7 +144,7 @@ void LoggedProcess::signal(int sig) {
 }
 
 TiraidProcess::TiraidProcess(std::filesystem::path tiraid, std::filesystem::path dir, std::string extra_toml)
-    : dir_(std::move(dir)), process_(std::move(tiraid), dir_ / "tiraid.log") {
+    : dir_(std::move(dir)), process_(tiraid, dir_ / "tiraid.log"), tiraid_(tiraid) {
   // A test that tunes [relay] gets the loopback listener added to its table.
   const std::string relay_listen = "[relay]\nlisten = \"127.0.0.1:0\"\n";
   std::string relay_table = relay_listen;
@@ -160,9 +160,20 @@ TiraidProcess::TiraidProcess(std::filesystem::path tiraid, std::filesystem::path
       << extra_toml;
 }
 
-void TiraidProcess::start() {
+void TiraidProcess::start() { start_with({}); }
+
+void TiraidProcess::start_with(std::vector<std::string> launcher) {
   const std::size_t from = process_.log_lines();
-  process_.start({"--config", config_file().string()});
+  std::vector<std::string> args;
+  if (launcher.empty()) {
+    process_.set_program(tiraid_);
+  } else {
+    process_.set_program(launcher.front());
+    args.assign(launcher.begin() + 1, launcher.end());
+    args.push_back(tiraid_.string());
+  }
+  args.insert(args.end(), {"--config", config_file().string()});
+  process_.start(args);
   if (!wait_for_log("[daemon] ready:", from, std::chrono::seconds(30)))
     throw std::runtime_error("tiraid did not become ready:\n" + log());
   static const std::regex ready(R"(ready: relay 127\.0\.0\.1:(\d+) admin 127\.0\.0\.1:(\d+)(?: sms 127\.0\.0\.1:(\d+))?)");

@@ -25,6 +25,8 @@ class LoggedProcess {
   LoggedProcess& operator=(const LoggedProcess&) = delete;
 
   void start(const std::vector<std::string>& args);
+  // Runs `program` from the next start() on (a launcher such as prlimit).
+  void set_program(std::filesystem::path program) { program_ = std::move(program); }
   // Sends `sig` and waits for the exit; returns the exit status (128+signal
   // when killed), -1 when not running.
   int stop(int sig);
@@ -67,6 +69,9 @@ class TiraidProcess {
 
   // Starts tiraid and waits for its ready line (30 s at most).
   void start();
+  // Starts tiraid through `launcher` (its program and arguments, then
+  // tiraid's), e.g. {"/usr/bin/prlimit", "--nofile=160:160", "--"}.
+  void start_with(std::vector<std::string> launcher);
   // SIGTERM and wait for the exit; returns the exit status.
   int stop() { return process_.stop(SIGTERM); }
   // SIGKILL: no chance to flush or clean up anything.
@@ -98,6 +103,7 @@ class TiraidProcess {
   std::uint16_t relay_port_ = 0;
   std::uint16_t admin_port_ = 0;
   std::uint16_t sms_port_ = 0;
+  std::filesystem::path tiraid_;
 };
 
 // Runs `program` with `args` and `input` on its stdin to completion; returns

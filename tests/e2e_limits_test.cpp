@@ -1,0 +1,196 @@
+// Limits under abuse, end to end: open files, unauthenticated connections per
+// address, and the login limits behind a trusted proxy, on a real tiraid.
+#include "support/relay_fixture.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <regex>
+#include <set>
+
+using namespace tirai;
+using namespace tirai::test;
+
+namespace {
+
+// A plain TCP connection to the relay from `source` (any 127.x address).
+class RawConnection {
+ public:
+  RawConnection(const std::string& source, std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    REQUIRE(fd_ >= 0);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    REQUIRE(::inet_pton(AF_INET, source.c_str(), &from.sin_addr) == 1);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
+  }
+  ~RawConnection() { close(); }
+  RawConnection(RawConnection&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  RawConnection& operator=(RawConnection&&) = delete;
+
+  void close() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
+  void write(std::string_view s) { REQUIRE(::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size())); }
+  // What the relay sends until it closes (or `timeout` passes: then nullopt).
+  std::optional<std::string> read_to_end(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+      char buf[4096];
+      const auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return out;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+std::size_t count_lines(const std::string& log, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// The lowest file descriptor number the process does not use.
+int lowest_free_fd(pid_t pid) {
+  std::set<int> used;
+  for (const auto& e : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid)))
+    used.insert(std::stoi(e.path().filename().string()));
+  int fd = 0;
+  while (used.count(fd)) ++fd;
+  return fd;
+}
+
+// Sets the soft limit (raising a hard one back needs a privilege tests lack).
+void set_open_files(pid_t pid, rlim_t n) {
+  rlimit lim{};
+  REQUIRE(::prlimit(pid, RLIMIT_NOFILE, nullptr, &lim) == 0);
+  lim.rlim_cur = n;
+  REQUIRE(::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a low open-file limit: the relay keeps files in reserve and the health check gets through",
+          "[e2e][limits]") {
+  test::TempDir dir;
+  client::TiraidProcess daemon(TIRAID_PATH, dir.path(), "[relay]\nhello_timeout = \"60s\"\nmax_unauthenticated_per_address = 1000\n");
+  daemon.start_with({"/usr/bin/prlimit", "--nofile=160:160", "--"});
+  CHECK(daemon.wait_for_log("relay.max_connections lowered from 50000 to 96"));
+  const auto from = daemon.log_lines();
+  std::vector<RawConnection> idle;
+  for (int i = 0; i < 140; ++i) idle.emplace_back("127.0.0.1", daemon.relay_port());
+  REQUIRE(daemon.wait_for_log("refusing connections: relay.max_connections (96) reached", from));
+  // The 44 over the limit were closed as they were accepted.
+  std::size_t closed = 0;
+  for (std::size_t i = 96; i < idle.size(); ++i) closed += idle[i].read_to_end().has_value();
+  CHECK(closed == 44);
+  auto health = daemon.admin().request("GET", "/v1/health");
+  CHECK(health.status == 200);
+  const auto log = daemon.log();
+  CHECK(count_lines(log, "refusing connections") == 1);  // once per episode, not per connection
+}
+
+TEST_CASE("out of file descriptors: the accept loops wait instead of spinning, and say so once", "[e2e][limits]") {
+  Relay r;
+  auto& d = r.daemon;
+  const auto from = d.log_lines();
+  set_open_files(d.pid(), static_cast<rlim_t>(lowest_free_fd(d.pid())));
+  std::vector<RawConnection> waiting;
+  for (int i = 0; i < 20; ++i) waiting.emplace_back("127.0.0.1", d.relay_port());
+  REQUIRE(d.wait_for_log("[relay] cannot accept connections", from));
+  // Nothing can be accepted now: the admin listener cannot answer either.
+  RawConnection health("127.0.0.1", d.admin_port());
+  health.write("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK_FALSE(health.read_to_end(std::chrono::milliseconds(500)));
+  set_open_files(d.pid(), 4096);
+  REQUIRE(d.wait_for_log("[relay] accepting connections again after", from));
+  CHECK(r.call("GET", "/v1/health").status == 200);
+  const auto log = d.log();
+  CHECK(count_lines(log, "[relay] cannot accept connections") == 1);
+  CHECK(count_lines(log, "[admin] cannot accept connections") <= 1);
+  // A retry every 50 ms: a few dozen attempts in this time, not a spinning core's millions.
+  std::smatch m;
+  REQUIRE(std::regex_search(log, m, std::regex(R"(\[relay\] accepting connections again after (\d+) failed)")));
+  CHECK(std::stoul(m[1]) < 400);
+  CHECK(d.log_lines() - from < 12);
+  // The connections that waited in the backlog are served now.
+  waiting.front().write("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto answer = waiting.front().read_to_end();
+  REQUIRE(answer);
+  CHECK(answer->starts_with("HTTP/1.1 404"));
+}
+
+TEST_CASE("unauthenticated connections are capped per source address, and logged-in ones do not count",
+          "[e2e][limits]") {
+  Relay r("[relay]\nmax_unauthenticated_per_address = 4\n");
+  r.enrol("natasha");
+  auto& d = r.daemon;
+  // Logged in: these four no longer count.
+  std::vector<WsClient> talents;
+  for (int i = 0; i < 4; ++i) talents.push_back(r.talent("natasha"));
+  std::vector<RawConnection> idle;
+  for (int i = 0; i < 6; ++i) idle.emplace_back("127.0.0.1", d.relay_port());
+  // The fifth and sixth are closed at once, without a word.
+  for (int i = 4; i < 6; ++i) {
+    auto got = idle[static_cast<std::size_t>(i)].read_to_end();
+    REQUIRE(got);
+    CHECK(got->empty());
+  }
+  // Another address is not affected, and the first four are served.
+  RawConnection other("127.0.0.2", d.relay_port());
+  for (auto* c : {&other, &idle[0]}) {
+    c->write("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto got = c->read_to_end();
+    REQUIRE(got);
+    INFO(*got);
+    CHECK(got->starts_with("HTTP/1.1 404"));
+  }
+  const auto metrics = r.call("GET", "/metrics").body;
+  INFO(metrics);
+  CHECK(metrics.find("tirai_connections_refused_total{reason=\"per_address\"} 2") != std::string::npos);
+}
+
+TEST_CASE("behind a trusted proxy the login limits count the forwarded client, and only then", "[e2e][limits]") {
+  const auto wrong_hello = R"({"type":"hello","role":"talent","alias":"natasha","secret":"wrong secret here"})";
+  const auto right_hello = fmt::format(R"({{"type":"hello","role":"talent","alias":"natasha","secret":"{}"}})", secret);
+  const auto code_for = [](Relay& r, const std::string& hello, const client::Headers& headers) {
+    WsClient ws("127.0.0.1", r.daemon.relay_port(), std::chrono::seconds(10), "/v1/ws", {}, headers);
+    ws.send(hello);
+    auto f = parse(ws.receive());
+    return std::string(f["type"] == "welcome" ? "welcome" : f["code"].as_string().c_str());
+  };
+  SECTION("trusted: each forwarded client has its own failures") {
+    Relay r("[relay]\ntrusted_proxies = [\"127.0.0.0/8\"]\n[policy]\nlogin_attempts_per_minute = 2\n");
+    r.enrol("natasha");
+    // The rightmost address that is not a proxy counts: what the client wrote to its left is ignored.
+    const client::Headers a{{"X-Forwarded-For", "198.51.100.1, 203.0.113.7"}};
+    CHECK(code_for(r, wrong_hello, a) == "auth_failed");
+    CHECK(code_for(r, wrong_hello, {{"X-Forwarded-For", "198.51.100.2, 203.0.113.7"}}) == "auth_failed");
+    CHECK(code_for(r, right_hello, a) == "rate_limited");
+    CHECK(code_for(r, right_hello, {{"Forwarded", "for=203.0.113.8;proto=https"}}) == "welcome");
+    CHECK(code_for(r, right_hello, {{"X-Forwarded-For", "203.0.113.9"}}) == "welcome");
+  }
+  SECTION("not trusted: the headers are ignored and the peer's address counts") {
+    Relay r("[policy]\nlogin_attempts_per_minute = 2\n");
+    r.enrol("natasha");
+    CHECK(code_for(r, wrong_hello, {{"X-Forwarded-For", "203.0.113.1"}}) == "auth_failed");
+    CHECK(code_for(r, wrong_hello, {{"X-Forwarded-For", "203.0.113.2"}}) == "auth_failed");
+    CHECK(code_for(r, right_hello, {{"X-Forwarded-For", "203.0.113.3"}}) == "rate_limited");
+  }
+}
