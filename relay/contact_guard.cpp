@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <span>
 
 namespace tirai::relay {
 
@@ -20,6 +21,134 @@ std::string lowered(std::string_view s) {
 }
 
 using Span = ContactScanner::Span;
+
+// Where a byte of the text the scan reads came from: bytes [begin, end) of
+// the message.
+struct Origin {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+// The text a finder reads, and where each of its bytes came from. An empty
+// `from` means the text is the message itself.
+struct View {
+  std::string_view text;
+  std::span<const Origin> from;
+
+  Origin origin(std::size_t i) const { return from.empty() ? Origin{i, i + 1} : from[i]; }
+  // A span of `text` as the bytes of the message it covers: from where its
+  // first byte came from to where its last byte came from, so an invisible
+  // character just after a number stays outside its span.
+  Span original(Span s) const { return {origin(s.begin).begin, origin(s.end - 1).end}; }
+};
+
+// A rewritten copy of the message, in buffers that are reused.
+struct Rewritten {
+  std::string text;
+  std::vector<Origin> from;
+
+  void clear() {
+    text.clear();
+    from.clear();
+  }
+  void push(char c, Origin o) {
+    text.push_back(c);
+    from.push_back(o);
+  }
+  View view() const { return {text, from}; }
+};
+
+// The code point starting at t[i] and its length in bytes. A byte that does
+// not start a well-formed sequence (a stray continuation byte, an overlong
+// form, a cut-off end) reads as `invalid`, one byte long.
+constexpr char32_t invalid = 0xFFFFFFFF;
+std::pair<char32_t, std::size_t> decode(std::string_view t, std::size_t i) {
+  const auto b = static_cast<unsigned char>(t[i]);
+  if (b < 0x80) return {b, 1};
+  const std::size_t len = b >= 0xC2 && b < 0xE0 ? 2 : b >= 0xE0 && b < 0xF0 ? 3 : b >= 0xF0 && b < 0xF5 ? 4 : 0;
+  if (len == 0 || i + len > t.size()) return {invalid, 1};
+  char32_t c = b & (0x7F >> len);
+  for (std::size_t k = 1; k < len; ++k) {
+    const auto cont = static_cast<unsigned char>(t[i + k]);
+    if ((cont & 0xC0) != 0x80) return {invalid, 1};
+    c = (c << 6) | (cont & 0x3F);
+  }
+  const bool shortest = len == 2 || (len == 3 && c >= 0x800) || (len == 4 && c >= 0x10000 && c <= 0x10FFFF);
+  if (!shortest || (c >= 0xD800 && c <= 0xDFFF)) return {invalid, 1};
+  return {c, len};
+}
+
+// The first code point (the zero) of each block of ten decimal digits that
+// people could type or paste instead of 0-9: Arabic-Indic, Extended
+// Arabic-Indic, the scripts of South and South-East Asia (Javanese, Balinese
+// and Sundanese among them), full-width, and the mathematical digits.
+constexpr char32_t digit_zeros[] = {
+    0x0660,  0x06F0,  0x07C0,  0x0966,  0x09E6,  0x0A66,  0x0AE6,  0x0B66,  0x0BE6,  0x0C66,  0x0CE6,  0x0D66,
+    0x0DE6,  0x0E50,  0x0ED0,  0x0F20,  0x1040,  0x1090,  0x17E0,  0x1810,  0x1946,  0x19D0,  0x1A80,  0x1A90,
+    0x1B50,  0x1BB0,  0x1C40,  0x1C50,  0xA9D0,  0xFF10,  0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0xA8D0};
+
+// How the scan reads a character that is not ASCII: as an ASCII character
+// (a digit in another script, a full-width form, a space or dash of another
+// kind), as nothing (an invisible format character or a combining mark,
+// which could sit between the digits of a number), or as itself (`keep`).
+constexpr int keep = -1;
+constexpr int drop = 0;
+int fold(char32_t c) {
+  for (const char32_t zero : digit_zeros)
+    if (c >= zero && c <= zero + 9) return '0' + static_cast<int>(c - zero);
+  if (c >= 0xFF01 && c <= 0xFF5E) return static_cast<int>(c - 0xFF01) + '!';  // full-width ASCII
+  struct Run {
+    char32_t first, last;
+    int as;  // what the first of the run reads as; a digit counts up along the run
+  };
+  static constexpr Run runs[] = {
+      {0x00B2, 0x00B3, '2'}, {0x00B9, 0x00B9, '1'}, {0x2070, 0x2070, '0'}, {0x2074, 0x2079, '4'},  // superscript
+      {0x2080, 0x2089, '0'},                                                                          // subscript
+      {0x2460, 0x2468, '1'}, {0x24EA, 0x24EA, '0'}, {0x24FF, 0x24FF, '0'}, {0x2776, 0x277E, '1'},  // circled
+      {0x2780, 0x2788, '1'}, {0x278A, 0x2792, '1'},
+      {0x00A0, 0x00A0, ' '}, {0x1680, 0x1680, ' '}, {0x2000, 0x200A, ' '}, {0x202F, 0x202F, ' '},  // spaces
+      {0x205F, 0x205F, ' '}, {0x3000, 0x3000, ' '},
+      {0x2010, 0x2015, '-'}, {0x2212, 0x2212, '-'}, {0xFE58, 0xFE58, '-'}, {0xFE63, 0xFE63, '-'},  // dashes
+      {0x00B7, 0x00B7, '.'}, {0x2022, 0x2022, '.'}, {0x2024, 0x2024, '.'}, {0x2027, 0x2027, '.'},  // dots
+      {0x066B, 0x066B, '.'}, {0x30FB, 0x30FB, '.'}, {0xFF61, 0xFF61, '.'},
+      {0x00AD, 0x00AD, drop}, {0x0300, 0x036F, drop}, {0x061C, 0x061C, drop}, {0x180B, 0x180F, drop},
+      {0x200B, 0x200F, drop}, {0x202A, 0x202E, drop}, {0x2060, 0x206F, drop}, {0x20D0, 0x20FF, drop},
+      {0xFE00, 0xFE0F, drop}, {0xFEFF, 0xFEFF, drop},
+  };
+  for (const auto& r : runs) {
+    if (c < r.first || c > r.last) continue;
+    const bool counts = r.as >= '0' && r.as <= '9';
+    return counts ? r.as + static_cast<int>(c - r.first) : r.as;
+  }
+  if ((c >= 0xE0000 && c <= 0xE007F) || (c >= 0xE0100 && c <= 0xE01EF)) return drop;  // tags, variation selectors
+  return keep;
+}
+
+// `text` with the characters above folded, or `text` itself (no copy) when
+// it is all ASCII, as most messages are.
+View fold_unicode(std::string_view text, Rewritten& out) {
+  if (std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }))
+    return {text, {}};
+  out.clear();
+  for (std::size_t i = 0; i < text.size();) {
+    const auto [c, len] = decode(text, i);
+    const int as = c < 0x80 || c == invalid ? keep : fold(c);
+    if (as == keep) {
+      for (std::size_t k = i; k < i + len; ++k) out.push(text[k], {k, k + 1});
+    } else if (as != drop) {
+      out.push(static_cast<char>(as), {i, i + len});
+    }
+    i += len;
+  }
+  return out.view();
+}
+
+// What the finders read: the message with its characters folded. Views into
+// this thread's buffers, good until the next call on the thread.
+View normalise(std::string_view text) {
+  thread_local Rewritten folded;
+  return fold_unicode(text, folded);
+}
 
 // The letter O standing for a zero: next to a digit, not inside a word.
 bool o_as_zero(std::string_view t, std::size_t i) {
@@ -64,7 +193,9 @@ bool price_context(std::string_view t, std::size_t begin, std::size_t end) {
   return false;
 }
 
-void find_phones(std::string_view t, std::size_t carried, std::vector<Span>& out) {
+// Phone numbers in `v`, as spans of the message.
+void find_phones(View v, std::size_t carried, std::vector<Span>& out) {
+  const std::string_view t = v.text;
   std::size_t i = 0;
   bool first_run = true;
   while (i < t.size()) {
@@ -99,7 +230,7 @@ void find_phones(std::string_view t, std::size_t carried, std::vector<Span>& out
     // The second half of a number split across two messages.
     if (!phone && first_run && carried > 0 && digits >= 3 && carried + digits >= 10) phone = true;
     if (phone && price_context(t, begin, end)) phone = false;
-    if (phone) out.push_back({begin, end});
+    if (phone) out.push_back(v.original({begin, end}));
     first_run = false;
     i = std::max(end, begin + 1);
   }
@@ -256,10 +387,12 @@ void find_labels(std::string_view t, const std::vector<Token>& tok, std::vector<
 
 }  // namespace
 
-std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view text, std::size_t carried_digits) const {
+std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view message, std::size_t carried_digits) const {
+  // The finders read the message folded (see normalise) and find spans of
+  // that text, which are mapped back to the message's own bytes.
+  const View v = normalise(message);
+  const std::string_view text = v.text;
   std::vector<Span> found;
-  // A phone number has digits (an O counts only beside one).
-  if (std::any_of(text.begin(), text.end(), digit)) find_phones(text, carried_digits, found);
   find_emails_and_handles(text, found);
   // Every message is scanned on the relay's thread: the lowercase copy and
   // the tokens reuse this thread's buffers.
@@ -271,6 +404,9 @@ std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view text, st
   find_spelled_emails(tok, found);
   find_links(text, lower, found);
   find_labels(text, tok, found);
+  for (auto& s : found) s = v.original(s);
+  // A phone number has digits (an O counts only beside one).
+  if (std::any_of(text.begin(), text.end(), digit)) find_phones(v, carried_digits, found);
   // Merge overlaps, so every detail is hidden once and whole.
   std::sort(found.begin(), found.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
   std::vector<Span> merged;
@@ -281,7 +417,8 @@ std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view text, st
   return merged;
 }
 
-std::size_t ContactScanner::trailing_digits(std::string_view text) {
+std::size_t ContactScanner::trailing_digits(std::string_view message) {
+  const std::string_view text = normalise(message).text;
   std::size_t e = text.size();
   while (e > 0 && space(text[e - 1])) --e;
   std::size_t digits = 0;

@@ -59,6 +59,27 @@ TEST_CASE("a number split across two messages is found in its second half", "[co
   CHECK(ContactScanner::trailing_digits("jam 10 ya") == 0);
 }
 
+TEST_CASE("full-width and Arabic-Indic digits are read as digits", "[contact]") {
+  CHECK(redacted("nomorku ０８１２-３４５６-７８９０ ya") == "nomorku [hidden] ya");
+  CHECK(redacted("call me ＋６２ ８１２ ３４５６ ７８９０") == "call me [hidden]");
+  CHECK(redacted("٠٨١٢٣٤٥٦٧٨٩٠") == "[hidden]");
+  CHECK(redacted("hubungi ۰۸۱۲ ۳۴۵۶ ۷۸۹۰ ok") == "hubungi [hidden] ok");
+  CHECK(redacted("08١٢ ３４56 7890") == "[hidden]");  // mixed within one number
+  // Folded digits are still prices and times.
+  CHECK(redacted("１５０ ribu aja, jam ２２:００") == "１５０ ribu aja, jam ２２:００");
+  // The first half of a number split across two messages.
+  CHECK(ContactScanner::trailing_digits("nomorku ０８１２ ３４５６") == 8);
+}
+
+TEST_CASE("format characters between digits do not hide a number", "[contact]") {
+  CHECK(redacted("0\u200B8\u200B1\u200B2\u200B3\u200B4\u200B5\u200B6\u200B7\u200B8\u200B9\u200B0") == "[hidden]");
+  CHECK(redacted("nomor 0812\u200C3456\u200D7890 ya") == "nomor [hidden] ya");
+  CHECK(redacted("0812\u2060 3456\uFEFF7890") == "[hidden]");
+  CHECK(redacted("nomor 0812\u00AD3456\u00AD7890") == "nomor [hidden]");
+  // The span ends at the last digit, not at the invisible character after it.
+  CHECK(redacted("0812\u200B3456\u200B7890\u200B ya") == "[hidden]\u200B ya");
+}
+
 TEST_CASE("the labelled corpus: precision at least 0.95, recall at least 0.90", "[contact]") {
   std::ifstream in(TIRAI_TEST_DATA "/contact_corpus.tsv");
   REQUIRE(in);
