@@ -162,7 +162,8 @@ bool o_as_zero(std::string_view t, std::size_t i) {
 
 bool phone_char(std::string_view t, std::size_t i) { return digit(t[i]) || o_as_zero(t, i); }
 
-bool separator(char c) { return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '_'; }
+// "0812/3456/7890" too: a date has too few digits to pass for a number.
+bool separator(char c) { return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')' || c == '_'; }
 
 // The word just before `pos` (lowercase), skipping spaces.
 std::string word_before(std::string_view t, std::size_t pos) {

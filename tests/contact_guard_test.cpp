@@ -80,6 +80,12 @@ TEST_CASE("format characters between digits do not hide a number", "[contact]") 
   CHECK(redacted("0812\u200B3456\u200B7890\u200B ya") == "[hidden]\u200B ya");
 }
 
+TEST_CASE("digits separated by slashes are a number", "[contact]") {
+  CHECK(redacted("0812/3456/7891") == "[hidden]");
+  CHECK(redacted("wa aku +62/812/3456/7890 ya") == "wa aku [hidden] ya");
+  CHECK(redacted("tgl 12/12/2026 jam 20:00") == "tgl 12/12/2026 jam 20:00");
+}
+
 TEST_CASE("the labelled corpus: precision at least 0.95, recall at least 0.90", "[contact]") {
   std::ifstream in(TIRAI_TEST_DATA "/contact_corpus.tsv");
   REQUIRE(in);
