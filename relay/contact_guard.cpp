@@ -143,24 +143,74 @@ View fold_unicode(std::string_view text, Rewritten& out) {
   return out.view();
 }
 
-// What the finders read: the message with its characters folded. Views into
-// this thread's buffers, good until the next call on the thread.
-View normalise(std::string_view text) {
-  thread_local Rewritten folded;
-  return fold_unicode(text, folded);
+// The digit a letter stands for inside a number, as in "o8l2": O for 0; l,
+// I and i for 1; S for 5. '\0' for any other character.
+char digit_letter(char c) {
+  switch (c) {
+    case 'o': case 'O': return '0';
+    case 'l': case 'I': case 'i': return '1';
+    case 's': case 'S': return '5';
+    default: return '\0';
+  }
 }
 
-// The letter O standing for a zero: next to a digit, not inside a word.
-bool o_as_zero(std::string_view t, std::size_t i) {
-  if (t[i] != 'o' && t[i] != 'O') return false;
-  const bool prev_digit = i > 0 && digit(t[i - 1]);
-  const bool next_digit = i + 1 < t.size() && digit(t[i + 1]);
-  const bool prev_alpha = i > 0 && alpha(t[i - 1]);
-  const bool next_alpha = i + 1 < t.size() && alpha(t[i + 1]);
-  return (prev_digit || next_digit) && !prev_alpha && !next_alpha;
+// Whether `w`, a run of letters and digits, is a number with letters for
+// some of its digits: it has a digit, and each letter stands for one. An S
+// only between two digits, so that "80s" stays a decade; "lol" or "Oil",
+// with no digit, stay words.
+bool letters_for_digits(std::string_view w) {
+  bool has_digit = false, has_letter = false;
+  for (std::size_t k = 0; k < w.size(); ++k) {
+    if (digit(w[k])) {
+      has_digit = true;
+      continue;
+    }
+    if (!digit_letter(w[k])) return false;
+    const bool s = w[k] == 's' || w[k] == 'S';
+    if (s && (k == 0 || k + 1 == w.size() || !digit(w[k - 1]) || !digit(w[k + 1]))) return false;
+    has_letter = true;
+  }
+  return has_digit && has_letter;
 }
 
-bool phone_char(std::string_view t, std::size_t i) { return digit(t[i]) || o_as_zero(t, i); }
+// `v` with the letters that stand for digits read as those digits, for the
+// phone search; `v` itself (no copy) when it has none.
+View read_digits(View v, Rewritten& out) {
+  const std::string_view t = v.text;
+  bool rewriting = false;
+  std::size_t copied = 0;  // t[0, copied) is in `out`
+  for (std::size_t b = 0; b < t.size();) {
+    if (!alnum(t[b])) {
+      ++b;
+      continue;
+    }
+    std::size_t e = b;
+    while (e < t.size() && alnum(t[e])) ++e;
+    if (letters_for_digits(t.substr(b, e - b))) {
+      if (!rewriting) out.clear();
+      rewriting = true;
+      for (; copied < b; ++copied) out.push(t[copied], v.origin(copied));
+      for (; copied < e; ++copied) out.push(digit(t[copied]) ? t[copied] : digit_letter(t[copied]), v.origin(copied));
+    }
+    b = e;
+  }
+  if (!rewriting) return v;
+  for (; copied < t.size(); ++copied) out.push(t[copied], v.origin(copied));
+  return out.view();
+}
+
+// What the finders read: `folded`, the message with its characters folded,
+// and `digits`, that with letters read as digits, for the phone search.
+// Views into this thread's buffers, good until the next call on the thread.
+struct Normalised {
+  View folded;
+  View digits;
+};
+Normalised normalise(std::string_view text) {
+  thread_local Rewritten folded, digits;
+  const View f = fold_unicode(text, folded);
+  return {f, read_digits(f, digits)};
+}
 
 // "0812/3456/7890" too: a date has too few digits to pass for a number.
 bool separator(char c) { return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')' || c == '_'; }
@@ -201,7 +251,7 @@ void find_phones(View v, std::size_t carried, std::vector<Span>& out) {
   bool first_run = true;
   while (i < t.size()) {
     const bool plus = t[i] == '+' && i + 1 < t.size() && (digit(t[i + 1]) || t[i + 1] == ' ');
-    if (!plus && !phone_char(t, i)) {
+    if (!plus && !digit(t[i])) {
       if (!space(t[i])) first_run = false;
       ++i;
       continue;
@@ -211,8 +261,8 @@ void find_phones(View v, std::size_t carried, std::vector<Span>& out) {
     std::size_t digits = 0, end = j;
     std::string leading;
     while (j < t.size()) {
-      if (phone_char(t, j)) {
-        if (leading.size() < 2) leading.push_back(digit(t[j]) ? t[j] : '0');
+      if (digit(t[j])) {
+        if (leading.size() < 2) leading.push_back(t[j]);
         ++digits;
         end = ++j;
         continue;
@@ -220,7 +270,7 @@ void find_phones(View v, std::size_t carried, std::vector<Span>& out) {
       // Up to two separators in a row, and only when the number goes on.
       std::size_t k = j;
       while (k < t.size() && k - j < 2 && separator(t[k])) ++k;
-      if (k > j && k < t.size() && phone_char(t, k)) {
+      if (k > j && k < t.size() && digit(t[k])) {
         j = k;
         continue;
       }
@@ -391,7 +441,7 @@ void find_labels(std::string_view t, const std::vector<Token>& tok, std::vector<
 std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view message, std::size_t carried_digits) const {
   // The finders read the message folded (see normalise) and find spans of
   // that text, which are mapped back to the message's own bytes.
-  const View v = normalise(message);
+  const auto [v, digits] = normalise(message);
   const std::string_view text = v.text;
   std::vector<Span> found;
   find_emails_and_handles(text, found);
@@ -406,8 +456,8 @@ std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view message,
   find_links(text, lower, found);
   find_labels(text, tok, found);
   for (auto& s : found) s = v.original(s);
-  // A phone number has digits (an O counts only beside one).
-  if (std::any_of(text.begin(), text.end(), digit)) find_phones(v, carried_digits, found);
+  // A phone number has digits (letters count as digits only beside one).
+  if (std::any_of(text.begin(), text.end(), digit)) find_phones(digits, carried_digits, found);
   // Merge overlaps, so every detail is hidden once and whole.
   std::sort(found.begin(), found.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
   std::vector<Span> merged;
@@ -419,16 +469,16 @@ std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view message,
 }
 
 std::size_t ContactScanner::trailing_digits(std::string_view message) {
-  const std::string_view text = normalise(message).text;
+  const std::string_view text = normalise(message).digits.text;
   std::size_t e = text.size();
   while (e > 0 && space(text[e - 1])) --e;
   std::size_t digits = 0;
   std::size_t i = e;
   while (i > 0) {
-    if (phone_char(text, i - 1)) {
+    if (digit(text[i - 1])) {
       ++digits;
       --i;
-    } else if (separator(text[i - 1]) && i > 1 && phone_char(text, i - 2)) {
+    } else if (separator(text[i - 1]) && i > 1 && digit(text[i - 2])) {
       --i;
     } else {
       break;

@@ -86,6 +86,16 @@ TEST_CASE("digits separated by slashes are a number", "[contact]") {
   CHECK(redacted("tgl 12/12/2026 jam 20:00") == "tgl 12/12/2026 jam 20:00");
 }
 
+TEST_CASE("the letters people use for digits are read as digits", "[contact]") {
+  CHECK(redacted("o8l2 3456 789l") == "[hidden]");
+  CHECK(redacted("nomor O8I2-3456-789i ya") == "nomor [hidden] ya");
+  CHECK(redacted("08l2 34S6 7890") == "[hidden]");  // S only between digits
+  for (const char* text : {"hello, look at the lol", "Illinois is cold", "80s 90s 2000s music", "laptop i5 i7 i9"}) {
+    INFO(text);
+    CHECK(redacted(text) == text);
+  }
+}
+
 TEST_CASE("the labelled corpus: precision at least 0.95, recall at least 0.90", "[contact]") {
   std::ifstream in(TIRAI_TEST_DATA "/contact_corpus.tsv");
   REQUIRE(in);
