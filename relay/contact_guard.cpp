@@ -23,10 +23,11 @@ std::string lowered(std::string_view s) {
 using Span = ContactScanner::Span;
 
 // Where a byte of the text the scan reads came from: bytes [begin, end) of
-// the message.
+// the message; `word` when it is a digit the message spelled out.
 struct Origin {
   std::size_t begin = 0;
   std::size_t end = 0;
+  bool word = false;
 };
 
 // The text a finder reads, and where each of its bytes came from. An empty
@@ -173,23 +174,90 @@ bool letters_for_digits(std::string_view w) {
   return has_digit && has_letter;
 }
 
-// `v` with the letters that stand for digits read as those digits, for the
-// phone search; `v` itself (no copy) when it has none.
+// Whether `w` is `lower` in any case.
+bool equals_lower(std::string_view w, std::string_view lower) {
+  return w.size() == lower.size() &&
+         std::equal(w.begin(), w.end(), lower.begin(), [](char a, char b) { return tolower_ascii(a) == b; });
+}
+
+// The digit a number word stands for, in Indonesian or English, or '\0'.
+// "oh" and "o" are how English speakers say a zero in a number.
+char word_digit(std::string_view w) {
+  struct Word {
+    std::string_view word;
+    char digit;
+  };
+  static constexpr Word words[] = {
+      {"nol", '0'},   {"kosong", '0'}, {"satu", '1'},    {"dua", '2'},   {"tiga", '3'},  {"empat", '4'},
+      {"lima", '5'},  {"enam", '6'},   {"tujuh", '7'},   {"delapan", '8'}, {"lapan", '8'}, {"sembilan", '9'},
+      {"zero", '0'},  {"oh", '0'},     {"o", '0'},       {"one", '1'},   {"two", '2'},   {"three", '3'},
+      {"four", '4'},  {"five", '5'},   {"six", '6'},     {"seven", '7'}, {"eight", '8'}, {"nine", '9'}};
+  if (w.size() > 8) return '\0';
+  for (const auto& x : words)
+    if (equals_lower(w, x.word)) return x.digit;
+  return '\0';
+}
+
+// How many times "double" or "triple" says the next digit, or 0.
+int repeat_count(std::string_view w) {
+  if (equals_lower(w, "double") || equals_lower(w, "dobel")) return 2;
+  if (equals_lower(w, "triple") || equals_lower(w, "tripel")) return 3;
+  return 0;
+}
+
+// The end of the run of letters and digits that starts at t[b].
+std::size_t run_end(std::string_view t, std::size_t b) {
+  while (b < t.size() && alnum(t[b])) ++b;
+  return b;
+}
+
+// `v` with number words ("nol delapan satu dua", "oh eight one two double
+// three") and the letters that stand for digits read as those digits, for
+// the phone search; `v` itself (no copy) when it has neither.
 View read_digits(View v, Rewritten& out) {
   const std::string_view t = v.text;
   bool rewriting = false;
   std::size_t copied = 0;  // t[0, copied) is in `out`
+  auto rewrite_from = [&](std::size_t b) {
+    if (!rewriting) out.clear();
+    rewriting = true;
+    for (; copied < b; ++copied) out.push(t[copied], v.origin(copied));
+  };
   for (std::size_t b = 0; b < t.size();) {
     if (!alnum(t[b])) {
       ++b;
       continue;
     }
-    std::size_t e = b;
-    while (e < t.size() && alnum(t[e])) ++e;
-    if (letters_for_digits(t.substr(b, e - b))) {
-      if (!rewriting) out.clear();
-      rewriting = true;
-      for (; copied < b; ++copied) out.push(t[copied], v.origin(copied));
+    std::size_t e = run_end(t, b);
+    const auto w = t.substr(b, e - b);
+    char d = word_digit(w);
+    int times = 1;
+    if (const int n = d ? 0 : repeat_count(w)) {  // "double three", "triple 0"
+      std::size_t nb = e;
+      while (nb < t.size() && t[nb] == ' ') ++nb;
+      const std::size_t ne = run_end(t, nb);
+      const auto next = t.substr(nb, ne - nb);
+      d = next.size() == 1 && digit(next[0]) ? next[0] : word_digit(next);
+      if (d) {
+        times = n;
+        e = ne;
+      }
+    }
+    if (d) {
+      rewrite_from(b);
+      for (int k = 0; k < times; ++k) out.push(d, {v.origin(b).begin, v.origin(e - 1).end, true});
+      copied = e;
+      // What stands between two number words ("satu, dua", "dua - tiga")
+      // reads as one space, as it does between digits.
+      std::size_t k = e;
+      while (k < t.size() && k - e < 3 && (t[k] == ' ' || t[k] == ',' || t[k] == '-' || t[k] == '.' || t[k] == '/'))
+        ++k;
+      if (k > e && k < t.size() && (digit(t[k]) || word_digit(t.substr(k, run_end(t, k) - k)))) {
+        out.push(' ', {v.origin(e).begin, v.origin(k - 1).end});
+        copied = k;
+      }
+    } else if (letters_for_digits(w)) {
+      rewrite_from(b);
       for (; copied < e; ++copied) out.push(digit(t[copied]) ? t[copied] : digit_letter(t[copied]), v.origin(copied));
     }
     b = e;
@@ -258,12 +326,20 @@ void find_phones(View v, std::size_t carried, std::vector<Span>& out) {
     }
     const std::size_t begin = i;
     std::size_t j = plus ? i + 1 : i;
-    std::size_t digits = 0, end = j;
+    std::size_t digits = 0, spoken = 0, end = j;
     std::string leading;
+    bool counting = true;  // each digit one more (or each one less) than the last
+    int step = 0;
     while (j < t.size()) {
       if (digit(t[j])) {
         if (leading.size() < 2) leading.push_back(t[j]);
+        if (digits > 0) {
+          const int diff = t[j] - t[end - 1];
+          if (digits == 1) step = diff;
+          counting = counting && diff == step && (diff == 1 || diff == -1);
+        }
         ++digits;
+        if (v.origin(j).word) ++spoken;
         end = ++j;
         continue;
       }
@@ -277,7 +353,10 @@ void find_phones(View v, std::size_t carried, std::vector<Span>& out) {
       break;
     }
     const bool local_or_intl = plus || leading.rfind('0', 0) == 0 || leading == "62";
-    bool phone = (digits >= 10 && local_or_intl) || digits >= 11;
+    // Nobody spells out eight digits in a row but to give a number, or to
+    // count: "one two three four …" is counting, whatever its length.
+    bool phone = (digits >= 10 && local_or_intl) || digits >= 11 || spoken >= 8;
+    if (spoken >= 4 && digits >= 8 && counting) phone = false;
     // The second half of a number split across two messages.
     if (!phone && first_run && carried > 0 && digits >= 3 && carried + digits >= 10) phone = true;
     if (phone && price_context(t, begin, end)) phone = false;
@@ -456,8 +535,8 @@ std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view message,
   find_links(text, lower, found);
   find_labels(text, tok, found);
   for (auto& s : found) s = v.original(s);
-  // A phone number has digits (letters count as digits only beside one).
-  if (std::any_of(text.begin(), text.end(), digit)) find_phones(digits, carried_digits, found);
+  // A phone number has digits, written or spelled out.
+  if (std::any_of(digits.text.begin(), digits.text.end(), digit)) find_phones(digits, carried_digits, found);
   // Merge overlaps, so every detail is hidden once and whole.
   std::sort(found.begin(), found.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
   std::vector<Span> merged;

@@ -8,8 +8,9 @@ namespace tirai::relay {
 
 // Finds contact details in message text, the way people really write them:
 // phone numbers with spaces, dashes, dots or slashes, with letters for some
-// digits ("o8l2": O for 0; l, I, i for 1; S for 5 between digits); numbers
-// split across two messages; e-mail addresses (also "nama at gmail dot com");
+// digits ("o8l2": O for 0; l, I, i for 1; S for 5 between digits) or
+// spelled out in Indonesian or English words ("nol delapan satu dua …",
+// "oh eight one two double three …"); numbers split across two messages; e-mail addresses (also "nama at gmail dot com");
 // @handles; links to WhatsApp, Telegram, Instagram, LINE, Facebook, TikTok and
 // the like; and labels such as "IG: nama" or "WA aku 0812…". Digits of
 // other scripts and full-width forms read as 0-9, and invisible format

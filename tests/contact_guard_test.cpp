@@ -96,6 +96,32 @@ TEST_CASE("the letters people use for digits are read as digits", "[contact]") {
   }
 }
 
+TEST_CASE("a number written in Indonesian words is a number", "[contact]") {
+  CHECK(redacted("nol delapan satu dua tiga empat lima enam tujuh delapan sembilan") == "[hidden]");
+  CHECK(redacted("wa ke kosong delapan satu tiga dua dua dua dua satu satu satu satu ya") == "wa ke [hidden] ya");
+  CHECK(redacted("nomorku 0812 tiga empat lima enam 7890") == "nomorku [hidden]");
+  CHECK(redacted("nol delapan satu dua, tiga empat lima enam, tujuh delapan sembilan") == "[hidden]");
+  for (const char* text : {"satu dua hari lagi", "lima ratus ribu untuk satu jam", "tiga empat kali aku coba",
+                           "satu dua tiga empat lima enam tujuh delapan sembilan sepuluh"}) {
+    INFO(text);
+    CHECK(redacted(text) == text);
+  }
+  // A number split across two messages.
+  CHECK(ContactScanner::trailing_digits("nomorku nol delapan satu dua tiga empat") == 6);
+  CHECK(redacted("lima enam tujuh delapan ya", 6) == "[hidden] ya");
+}
+
+TEST_CASE("a number written in English words is a number", "[contact]") {
+  CHECK(redacted("zero eight one two three four five six seven eight nine") == "[hidden]");
+  CHECK(redacted("call oh eight one two three four five six seven eight nine oh now") == "call [hidden] now");
+  CHECK(redacted("Oh Eight One Two double three four five six seven eight") == "[hidden]");
+  for (const char* text : {"I'll be there at eight", "oh no, one more thing", "two or three times, maybe four",
+                           "zero one two three four five six seven eight nine"}) {
+    INFO(text);
+    CHECK(redacted(text) == text);
+  }
+}
+
 TEST_CASE("the labelled corpus: precision at least 0.95, recall at least 0.90", "[contact]") {
   std::ifstream in(TIRAI_TEST_DATA "/contact_corpus.tsv");
   REQUIRE(in);
