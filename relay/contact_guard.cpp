@@ -312,6 +312,30 @@ bool price_context(std::string_view t, std::size_t begin, std::size_t end) {
   return false;
 }
 
+// Whether the digit groups of a run are dates and nothing else, one after
+// another: day, month, year ("01/12/2026-05/12/2026") or year, month, day.
+// A phone number's groups never are: no group of one is a year 1900-2099
+// beside a day and a month.
+bool only_dates(std::string_view t, std::span<const Span> groups) {
+  auto value = [&](const Span& g) {
+    int n = 0;
+    for (std::size_t k = g.begin; k < g.end; ++k) n = n * 10 + (t[k] - '0');
+    return n;
+  };
+  auto day_month = [&](const Span& d, const Span& m) {
+    return d.end - d.begin <= 2 && m.end - m.begin <= 2 && value(d) >= 1 && value(d) <= 31 && value(m) >= 1 &&
+           value(m) <= 12;
+  };
+  auto year = [&](const Span& y) { return y.end - y.begin == 4 && value(y) >= 1900 && value(y) <= 2099; };
+  if (groups.empty() || groups.size() % 3 != 0) return false;
+  for (std::size_t g = 0; g < groups.size(); g += 3) {
+    const bool dmy = day_month(groups[g], groups[g + 1]) && year(groups[g + 2]);
+    const bool ymd = year(groups[g]) && day_month(groups[g + 2], groups[g + 1]);
+    if (!dmy && !ymd) return false;
+  }
+  return true;
+}
+
 // Phone numbers in `v`, as spans of the message.
 void find_phones(View v, std::size_t carried, std::vector<Span>& out) {
   const std::string_view t = v.text;
@@ -328,15 +352,24 @@ void find_phones(View v, std::size_t carried, std::vector<Span>& out) {
     std::size_t j = plus ? i + 1 : i;
     std::size_t digits = 0, spoken = 0, end = j;
     std::string leading;
-    bool counting = true;  // each digit one more (or each one less) than the last
+    // Each digit one more than the last, one less, or the same.
+    bool counting = true;
     int step = 0;
+    std::array<Span, 9> groups;  // the run's digit groups, if no more than 9
+    std::size_t group_count = 0;
     while (j < t.size()) {
       if (digit(t[j])) {
         if (leading.size() < 2) leading.push_back(t[j]);
         if (digits > 0) {
           const int diff = t[j] - t[end - 1];
           if (digits == 1) step = diff;
-          counting = counting && diff == step && (diff == 1 || diff == -1);
+          counting = counting && diff == step && diff >= -1 && diff <= 1;
+        }
+        if (digits == 0 || j != end) {  // after a separator: a new group
+          if (group_count < groups.size()) groups[group_count] = {j, j + 1};
+          ++group_count;
+        } else if (group_count <= groups.size()) {
+          groups[group_count - 1].end = j + 1;
         }
         ++digits;
         if (v.origin(j).word) ++spoken;
@@ -354,9 +387,11 @@ void find_phones(View v, std::size_t carried, std::vector<Span>& out) {
     }
     const bool local_or_intl = plus || leading.rfind('0', 0) == 0 || leading == "62";
     // Nobody spells out eight digits in a row but to give a number, or to
-    // count: "one two three four …" is counting, whatever its length.
+    // count: "one two three four …" is counting and "oh oh oh …" a cry,
+    // whatever their length.
     bool phone = (digits >= 10 && local_or_intl) || digits >= 11 || spoken >= 8;
     if (spoken >= 4 && digits >= 8 && counting) phone = false;
+    if (phone && group_count <= groups.size() && only_dates(t, {groups.data(), group_count})) phone = false;
     // The second half of a number split across two messages.
     if (!phone && first_run && carried > 0 && digits >= 3 && carried + digits >= 10) phone = true;
     if (phone && price_context(t, begin, end)) phone = false;
