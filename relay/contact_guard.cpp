@@ -180,28 +180,48 @@ bool equals_lower(std::string_view w, std::string_view lower) {
          std::equal(w.begin(), w.end(), lower.begin(), [](char a, char b) { return tolower_ascii(a) == b; });
 }
 
-// The digit a number word stands for, in Indonesian or English, or '\0'.
-// "oh" and "o" are how English speakers say a zero in a number.
+// Number words in Indonesian and English, and the digit each stands for.
+// "oh" and "o" are how English speakers say a zero in a number; "double" and
+// "triple" say the next digit two or three times.
+struct NumberWord {
+  std::string_view word;
+  char digit;  // for "double" and "triple", how many times
+};
+constexpr NumberWord number_words[] = {
+    {"nol", '0'},  {"kosong", '0'}, {"satu", '1'}, {"dua", '2'},     {"tiga", '3'},  {"empat", '4'},
+    {"lima", '5'}, {"enam", '6'},   {"tujuh", '7'}, {"delapan", '8'}, {"lapan", '8'}, {"sembilan", '9'},
+    {"zero", '0'}, {"oh", '0'},     {"o", '0'},    {"one", '1'},     {"two", '2'},   {"three", '3'},
+    {"four", '4'}, {"five", '5'},   {"six", '6'},  {"seven", '7'},   {"eight", '8'}, {"nine", '9'}};
+constexpr NumberWord repeat_words[] = {{"double", 2}, {"dobel", 2}, {"triple", 3}, {"tripel", 3}};
+
+// For each first letter, the lengths (as bits) of the number and repeat
+// words that start with it: most words of a message are told apart from
+// every number word by one look-up.
+constexpr auto number_word_shapes = [] {
+  std::array<unsigned, 26> shapes{};
+  for (const auto& w : number_words) shapes[w.word[0] - 'a'] |= 1u << w.word.size();
+  for (const auto& w : repeat_words) shapes[w.word[0] - 'a'] |= 1u << w.word.size();
+  return shapes;
+}();
+
+bool maybe_number_word(std::string_view w) {
+  if (w.empty() || w.size() > 8 || !alpha(w[0])) return false;
+  return (number_word_shapes[tolower_ascii(w[0]) - 'a'] >> w.size()) & 1u;
+}
+
+// The digit the number word `w` stands for, or '\0'.
 char word_digit(std::string_view w) {
-  struct Word {
-    std::string_view word;
-    char digit;
-  };
-  static constexpr Word words[] = {
-      {"nol", '0'},   {"kosong", '0'}, {"satu", '1'},    {"dua", '2'},   {"tiga", '3'},  {"empat", '4'},
-      {"lima", '5'},  {"enam", '6'},   {"tujuh", '7'},   {"delapan", '8'}, {"lapan", '8'}, {"sembilan", '9'},
-      {"zero", '0'},  {"oh", '0'},     {"o", '0'},       {"one", '1'},   {"two", '2'},   {"three", '3'},
-      {"four", '4'},  {"five", '5'},   {"six", '6'},     {"seven", '7'}, {"eight", '8'}, {"nine", '9'}};
-  if (w.size() > 8) return '\0';
-  for (const auto& x : words)
+  if (!maybe_number_word(w)) return '\0';
+  for (const auto& x : number_words)
     if (equals_lower(w, x.word)) return x.digit;
   return '\0';
 }
 
 // How many times "double" or "triple" says the next digit, or 0.
 int repeat_count(std::string_view w) {
-  if (equals_lower(w, "double") || equals_lower(w, "dobel")) return 2;
-  if (equals_lower(w, "triple") || equals_lower(w, "tripel")) return 3;
+  if (!maybe_number_word(w)) return 0;
+  for (const auto& x : repeat_words)
+    if (equals_lower(w, x.word)) return x.digit;
   return 0;
 }
 
@@ -228,11 +248,13 @@ View read_digits(View v, Rewritten& out) {
       ++b;
       continue;
     }
-    std::size_t e = run_end(t, b);
+    std::size_t e = b;
+    bool letters_only = true;
+    for (; e < t.size() && alnum(t[e]); ++e) letters_only = letters_only && alpha(t[e]);
     const auto w = t.substr(b, e - b);
-    char d = word_digit(w);
+    char d = letters_only ? word_digit(w) : '\0';
     int times = 1;
-    if (const int n = d ? 0 : repeat_count(w)) {  // "double three", "triple 0"
+    if (const int n = d || !letters_only ? 0 : repeat_count(w)) {  // "double three", "triple 0"
       std::size_t nb = e;
       while (nb < t.size() && t[nb] == ' ') ++nb;
       const std::size_t ne = run_end(t, nb);
@@ -256,7 +278,7 @@ View read_digits(View v, Rewritten& out) {
         out.push(' ', {v.origin(e).begin, v.origin(k - 1).end});
         copied = k;
       }
-    } else if (letters_for_digits(w)) {
+    } else if (!letters_only && letters_for_digits(w)) {
       rewrite_from(b);
       for (; copied < e; ++copied) out.push(digit(t[copied]) ? t[copied] : digit_letter(t[copied]), v.origin(copied));
     }
@@ -583,6 +605,20 @@ std::vector<ContactScanner::Span> ContactScanner::scan(std::string_view message,
 }
 
 std::size_t ContactScanner::trailing_digits(std::string_view message) {
+  // Most messages end in a sign or an ordinary word that no folding or
+  // reading turns into a digit: those need no normalising.
+  std::size_t last = message.size();
+  while (last > 0 && space(message[last - 1])) --last;
+  if (last == 0) return 0;
+  const auto ascii = [](char c) { return static_cast<unsigned char>(c) < 0x80; };
+  const char end = message[last - 1];
+  if (ascii(end) && !alnum(end) && !separator(end)) return 0;
+  if (alpha(end)) {
+    std::size_t b = last;
+    while (b > 0 && alpha(message[b - 1])) --b;
+    const bool whole_word = b == 0 || (ascii(message[b - 1]) && !digit(message[b - 1]));
+    if (whole_word && !word_digit(message.substr(b, last - b))) return 0;
+  }
   const std::string_view text = normalise(message).digits.text;
   std::size_t e = text.size();
   while (e > 0 && space(text[e - 1])) --e;

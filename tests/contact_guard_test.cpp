@@ -57,6 +57,8 @@ TEST_CASE("a number split across two messages is found in its second half", "[co
   CHECK(ContactScanner::redact("7890 ya", s.scan("7890 ya", carried)) == "[hidden] ya");
   CHECK(s.scan("7890 ya", 0).empty());
   CHECK(ContactScanner::trailing_digits("jam 10 ya") == 0);
+  CHECK(ContactScanner::trailing_digits("nomor aku 0812 3456.") == 8);
+  CHECK(ContactScanner::trailing_digits("nomor aku 0812 3456 lagi") == 0);
 }
 
 TEST_CASE("full-width and Arabic-Indic digits are read as digits", "[contact]") {
@@ -93,6 +95,7 @@ TEST_CASE("the letters people use for digits are read as digits", "[contact]") {
   CHECK(redacted("o8l2 3456 789l") == "[hidden]");
   CHECK(redacted("nomor O8I2-3456-789i ya") == "nomor [hidden] ya");
   CHECK(redacted("08l2 34S6 7890") == "[hidden]");  // S only between digits
+  CHECK(ContactScanner::trailing_digits("nomor 0812 345l") == 8);
   for (const char* text : {"hello, look at the lol", "Illinois is cold", "80s 90s 2000s music", "laptop i5 i7 i9"}) {
     INFO(text);
     CHECK(redacted(text) == text);
