@@ -302,7 +302,8 @@ Normalised normalise(std::string_view text) {
   return {f, read_digits(f, digits)};
 }
 
-// "0812/3456/7890" too: a date has too few digits to pass for a number.
+// "0812/3456/7890" too: a date has too few digits to pass for a number, and
+// a range of dates is told apart by only_dates.
 bool separator(char c) { return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')' || c == '_'; }
 
 // The word just before `pos` (lowercase), skipping spaces.
@@ -336,8 +337,7 @@ bool price_context(std::string_view t, std::size_t begin, std::size_t end) {
 
 // Whether the digit groups of a run are dates and nothing else, one after
 // another: day, month, year ("01/12/2026-05/12/2026") or year, month, day.
-// A phone number's groups never are: no group of one is a year 1900-2099
-// beside a day and a month.
+// A phone number's are not: 0812/3456/7890 has no day, month and year.
 bool only_dates(std::string_view t, std::span<const Span> groups) {
   auto value = [&](const Span& g) {
     int n = 0;
