@@ -7,12 +7,16 @@
 namespace tirai::relay {
 
 // Finds contact details in message text, the way people really write them:
-// phone numbers with spaces, dashes, dots or the letter O for zero; numbers
-// split across two messages; e-mail addresses (also "nama at gmail dot com");
+// phone numbers with spaces, dashes, dots or slashes, with letters for some
+// digits ("o8l2": O for 0; l, I, i for 1; S for 5 between digits) or
+// spelled out in Indonesian or English words ("nol delapan satu dua …",
+// "oh eight one two double three …"); numbers split across two messages; e-mail addresses (also "nama at gmail dot com");
 // @handles; links to WhatsApp, Telegram, Instagram, LINE, Facebook, TikTok and
-// the like; and labels such as "IG: nama" or "WA aku 0812…". Prices
-// ("Rp 300.000", "300rb"), times ("22:00"), dates and ordinary numbers are
-// not contact details. Pure text processing: no state, no I/O.
+// the like; and labels such as "IG: nama" or "WA aku 0812…". Digits of
+// other scripts and full-width forms read as 0-9, and invisible format
+// characters (U+200B and the like) as nothing, so neither hides a number.
+// Prices ("Rp 300.000", "300rb"), times ("22:00"), dates and ordinary numbers
+// are not contact details. Pure text processing: no state, no I/O.
 class ContactScanner {
  public:
   struct Span {

@@ -57,6 +57,75 @@ TEST_CASE("a number split across two messages is found in its second half", "[co
   CHECK(ContactScanner::redact("7890 ya", s.scan("7890 ya", carried)) == "[hidden] ya");
   CHECK(s.scan("7890 ya", 0).empty());
   CHECK(ContactScanner::trailing_digits("jam 10 ya") == 0);
+  CHECK(ContactScanner::trailing_digits("nomor aku 0812 3456.") == 8);
+  CHECK(ContactScanner::trailing_digits("nomor aku 0812 3456 lagi") == 0);
+}
+
+TEST_CASE("full-width and Arabic-Indic digits are read as digits", "[contact]") {
+  CHECK(redacted("nomorku ０８１２-３４５６-７８９０ ya") == "nomorku [hidden] ya");
+  CHECK(redacted("call me ＋６２ ８１２ ３４５６ ７８９０") == "call me [hidden]");
+  CHECK(redacted("٠٨١٢٣٤٥٦٧٨٩٠") == "[hidden]");
+  CHECK(redacted("hubungi ۰۸۱۲ ۳۴۵۶ ۷۸۹۰ ok") == "hubungi [hidden] ok");
+  CHECK(redacted("08١٢ ３４56 7890") == "[hidden]");  // mixed within one number
+  // Folded digits are still prices and times.
+  CHECK(redacted("１５０ ribu aja, jam ２２:００") == "１５０ ribu aja, jam ２２:００");
+  // The first half of a number split across two messages.
+  CHECK(ContactScanner::trailing_digits("nomorku ０８１２ ３４５６") == 8);
+}
+
+TEST_CASE("format characters between digits do not hide a number", "[contact]") {
+  CHECK(redacted("0\u200B8\u200B1\u200B2\u200B3\u200B4\u200B5\u200B6\u200B7\u200B8\u200B9\u200B0") == "[hidden]");
+  CHECK(redacted("nomor 0812\u200C3456\u200D7890 ya") == "nomor [hidden] ya");
+  CHECK(redacted("0812\u2060 3456\uFEFF7890") == "[hidden]");
+  CHECK(redacted("nomor 0812\u00AD3456\u00AD7890") == "nomor [hidden]");
+  // The span ends at the last digit, not at the invisible character after it.
+  CHECK(redacted("0812\u200B3456\u200B7890\u200B ya") == "[hidden]\u200B ya");
+}
+
+TEST_CASE("digits separated by slashes are a number", "[contact]") {
+  CHECK(redacted("0812/3456/7891") == "[hidden]");
+  CHECK(redacted("wa aku +62/812/3456/7890 ya") == "wa aku [hidden] ya");
+  CHECK(redacted("tgl 12/12/2026 jam 20:00") == "tgl 12/12/2026 jam 20:00");
+  // A range of dates has enough digits, but every group is a day, a month or a year.
+  CHECK(redacted("cuti 01/12/2026-05/12/2026 ya") == "cuti 01/12/2026-05/12/2026 ya");
+  CHECK(redacted("2026/12/01-2026/12/05") == "2026/12/01-2026/12/05");
+}
+
+TEST_CASE("the letters people use for digits are read as digits", "[contact]") {
+  CHECK(redacted("o8l2 3456 789l") == "[hidden]");
+  CHECK(redacted("nomor O8I2-3456-789i ya") == "nomor [hidden] ya");
+  CHECK(redacted("08l2 34S6 7890") == "[hidden]");  // S only between digits
+  CHECK(ContactScanner::trailing_digits("nomor 0812 345l") == 8);
+  for (const char* text : {"hello, look at the lol", "Illinois is cold", "80s 90s 2000s music", "laptop i5 i7 i9"}) {
+    INFO(text);
+    CHECK(redacted(text) == text);
+  }
+}
+
+TEST_CASE("a number written in Indonesian words is a number", "[contact]") {
+  CHECK(redacted("nol delapan satu dua tiga empat lima enam tujuh delapan sembilan") == "[hidden]");
+  CHECK(redacted("wa ke kosong delapan satu tiga dua dua dua dua satu satu satu satu ya") == "wa ke [hidden] ya");
+  CHECK(redacted("nomorku 0812 tiga empat lima enam 7890") == "nomorku [hidden]");
+  CHECK(redacted("nol delapan satu dua, tiga empat lima enam, tujuh delapan sembilan") == "[hidden]");
+  for (const char* text : {"satu dua hari lagi", "lima ratus ribu untuk satu jam", "tiga empat kali aku coba",
+                           "satu dua tiga empat lima enam tujuh delapan sembilan sepuluh"}) {
+    INFO(text);
+    CHECK(redacted(text) == text);
+  }
+  // A number split across two messages.
+  CHECK(ContactScanner::trailing_digits("nomorku nol delapan satu dua tiga empat") == 6);
+  CHECK(redacted("lima enam tujuh delapan ya", 6) == "[hidden] ya");
+}
+
+TEST_CASE("a number written in English words is a number", "[contact]") {
+  CHECK(redacted("zero eight one two three four five six seven eight nine") == "[hidden]");
+  CHECK(redacted("call oh eight one two three four five six seven eight nine oh now") == "call [hidden] now");
+  CHECK(redacted("Oh Eight One Two double three four five six seven eight") == "[hidden]");
+  for (const char* text : {"I'll be there at eight", "oh no, one more thing", "two or three times, maybe four",
+                           "zero one two three four five six seven eight nine", "oh oh oh oh oh oh oh oh oh"}) {
+    INFO(text);
+    CHECK(redacted(text) == text);
+  }
 }
 
 TEST_CASE("the labelled corpus: precision at least 0.95, recall at least 0.90", "[contact]") {
