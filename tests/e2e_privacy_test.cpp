@@ -3,6 +3,7 @@
 #include "support/relay_fixture.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -256,4 +257,29 @@ TEST_CASE("without TLS, a listener on a non-loopback address is refused", "[e2e]
   auto [rc, out] = client::run_program(TIRAID_PATH, {"--config", cfg.string()});
   CHECK(rc == 2);
   CHECK_THAT(out, Catch::Contains("relay.listen: 0.0.0.0 is not a loopback address"));
+}
+
+namespace {
+
+unsigned mode_of(const std::filesystem::path& file) {
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+}  // namespace
+
+TEST_CASE("tiraid --init writes the new config 0600 in a folder of its own", "[e2e][privacy][config]") {
+  TempDir dir;
+  const auto cfg = dir.path() / "etc" / "tiraid.toml";
+  // With --rotate-master-key, tiraid stops right after writing and reading
+  // the config (there is no master key to rotate yet): no listener is opened
+  // on the example's fixed ports.
+  auto [rc, out] = client::run_program(
+      TIRAID_PATH, {"--init", "--config", cfg.string(), "--rotate-master-key", (dir.path() / "new.key").string()});
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("wrote a new config"));
+  CHECK(rc == 1);
+  CHECK(mode_of(cfg) == 0600);
+  CHECK(mode_of(cfg.parent_path()) == 0700);
 }
