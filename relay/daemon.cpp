@@ -56,8 +56,18 @@ DatabaseLock::DatabaseLock(const std::filesystem::path& db) {
 
 DatabaseLock::~DatabaseLock() { ::close(fd_); }
 
+void harden_process() {
+  // A closed stderr (a log pipe whose reader went away) must not kill the relay.
+  ::signal(SIGPIPE, SIG_IGN);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct rlimit none {0, 0};
+  ::setrlimit(RLIMIT_CORE, &none);
+}
+
 void rotate_master_key(const Config& config, const std::filesystem::path& new_key_file) {
+  // Both master keys and every data key pass through this process.
   ::umask(077);
+  harden_process();
   if (!std::filesystem::exists(config.keys.master_key_file))
     throw std::runtime_error(fmt::format("the current master key file {} does not exist",
                                          config.keys.master_key_file.string()));
@@ -78,15 +88,6 @@ void rotate_master_key(const Config& config, const std::filesystem::path& new_ke
 }
 
 namespace {
-
-// Keeps keys out of core files and /proc/PID/mem readers of the same user.
-void harden_process() {
-  // A closed stderr (a log pipe whose reader went away) must not kill the relay.
-  ::signal(SIGPIPE, SIG_IGN);
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  struct rlimit none {0, 0};
-  ::setrlimit(RLIMIT_CORE, &none);
-}
 
 tcp::endpoint resolve(asio::io_context& ioc, const Address& a, std::string_view key) {
   boost::system::error_code ec;

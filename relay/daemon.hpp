@@ -21,6 +21,11 @@ class Daemon {
   std::filesystem::path config_file_;
 };
 
+// Keeps keys out of core files and away from /proc/PID/mem readers of the
+// same user: no core dumps, not dumpable (also ignores SIGPIPE). Called by
+// every path that loads keys; cannot fail.
+void harden_process();
+
 // Creates the admin token file (0600, with its folder) when missing and returns the token.
 std::string load_or_create_token(const std::filesystem::path& file);
 

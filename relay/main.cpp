@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   // the config that --init writes included: it will hold sms.inbound_secret
   // and the Kannel password.
   ::umask(077);
+  // From here on the process holds secrets (the config's, then keys) on every path.
+  tirai::relay::harden_process();
   if (config_path.empty()) {
     std::cerr << "tiraid: --config PATH is required (try --init --config var/dev/tiraid.toml)\n";
     return 2;
