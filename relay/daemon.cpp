@@ -27,6 +27,27 @@ namespace tirai::relay {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+void require_private(const std::filesystem::path& file, std::string_view what) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return;  // whoever opens it reports what is wrong
+  if (st.st_mode & 077)
+    throw std::runtime_error(fmt::format("{} {}: permissions {:o} let group or others at it; run chmod 600 {}", what,
+                                         file.string(), st.st_mode & 0777, file.string()));
+}
+
+void check_config_file(const Config& config, const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH))) return;
+  std::string secrets;
+  if (!config.sms.inbound_secret.empty()) secrets = "sms.inbound_secret";
+  if (!config.sms.password.empty()) secrets += secrets.empty() ? "sms.password" : " and sms.password";
+  if ((st.st_mode & S_IROTH) && !secrets.empty())
+    throw std::runtime_error(fmt::format("config file {}: permissions {:o} let others read {}; run chmod 600 {}",
+                                         file.string(), st.st_mode & 0777, secrets, file.string()));
+  spdlog::warn("[daemon] config file {} is readable by group or others (permissions {:o}){}; run chmod 600 {}",
+               file.string(), st.st_mode & 0777, secrets.empty() ? "" : " and holds " + secrets, file.string());
+}
+
 std::string load_or_create_token(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file)) {
     if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
@@ -37,6 +58,7 @@ std::string load_or_create_token(const std::filesystem::path& file) {
     std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     spdlog::info("[admin] created a new admin token file {}", file.string());
   }
+  require_private(file, "admin token file");
   std::ifstream in(file);
   std::string token;
   std::getline(in, token);
@@ -134,6 +156,8 @@ int Daemon::run() {
   ::umask(077);
   harden_process();
   spdlog::info("[daemon] tirai {} starting with {}", "0.1.0", config_file_.string());
+  check_config_file(config_, config_file_);
+  if (config_.tls.enabled()) require_private(config_.tls.key, "tls.key");
   for (const auto* p : {&config_.store.path, &config_.keys.master_key_file, &config_.admin.token_file})
     if (p->has_parent_path()) std::filesystem::create_directories(p->parent_path());
   DatabaseLock lock(config_.store.path);

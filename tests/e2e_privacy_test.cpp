@@ -261,10 +261,32 @@ TEST_CASE("without TLS, a listener on a non-loopback address is refused", "[e2e]
 
 namespace {
 
+// Writes `text` to `file` with exactly `mode` (whatever the umask).
+void write_with_mode(const std::filesystem::path& file, std::string_view text, std::filesystem::perms mode) {
+  std::filesystem::create_directories(file.parent_path());
+  std::ofstream(file, std::ios::trunc) << text;
+  std::filesystem::permissions(file, mode);
+}
+
+constexpr auto mode_600 = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+constexpr auto mode_640 = mode_600 | std::filesystem::perms::group_read;
+constexpr auto mode_644 = mode_640 | std::filesystem::perms::others_read;
+
 unsigned mode_of(const std::filesystem::path& file) {
   struct stat st {};
   REQUIRE(::stat(file.c_str(), &st) == 0);
   return st.st_mode & 07777;
+}
+
+// Starts tiraid on `d`'s config, which must refuse to start; returns its exit status.
+int refused_start(client::TiraidProcess& d) {
+  try {
+    d.start();
+  } catch (const std::runtime_error&) {
+    return d.stop();
+  }
+  FAIL("tiraid started:\n" << d.log());
+  return 0;
 }
 
 }  // namespace
@@ -282,4 +304,61 @@ TEST_CASE("tiraid --init writes the new config 0600 in a folder of its own", "[e
   CHECK(rc == 1);
   CHECK(mode_of(cfg) == 0600);
   CHECK(mode_of(cfg.parent_path()) == 0700);
+}
+
+TEST_CASE("an admin token file readable by group or others stops the start", "[e2e][privacy][config]") {
+  TempDir dir;
+  client::TiraidProcess d(TIRAID_PATH, dir.path());
+  const auto token = dir.path() / "secrets" / "admin.token";
+  write_with_mode(token, "0123456789abcdef0123456789abcdef\n", mode_640);
+  CHECK(refused_start(d) == 1);
+  const auto log = d.log();
+  CHECK_THAT(log, Catch::Contains(token.string()) && Catch::Contains("chmod 600"));
+  CHECK_FALSE(file_contains(d.log_file(), "0123456789abcdef"));
+
+  std::filesystem::permissions(token, mode_600);
+  d.start();
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("a tls.key readable by group or others stops the start", "[e2e][privacy][tls][config]") {
+  TempDir certs;
+  make_certificate(certs.path());
+  const auto key = certs.path() / "key.pem";
+  std::filesystem::permissions(key, mode_644);
+  TempDir dir;
+  client::TiraidProcess d(
+      TIRAID_PATH, dir.path(),
+      fmt::format("[tls]\ncert = \"{}\"\nkey = \"{}\"\n", (certs.path() / "cert.pem").string(), key.string()));
+  CHECK(refused_start(d) == 1);
+  CHECK_THAT(d.log(), Catch::Contains(key.string()) && Catch::Contains("chmod 600"));
+
+  std::filesystem::permissions(key, mode_600);
+  d.start();
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("a config file holding a secret and readable by others stops the start, without one it warns",
+          "[e2e][privacy][config]") {
+  TempDir dir;
+  client::TiraidProcess d(TIRAID_PATH, dir.path(), "[sms]\npassword = \"canary-kannel-pw-7731\"\n");
+  std::filesystem::permissions(d.config_file(), mode_644);
+  CHECK(refused_start(d) == 1);
+  CHECK_THAT(d.log(), Catch::Contains(d.config_file().string()) && Catch::Contains("chmod 600") &&
+                          Catch::Contains("sms.password"));
+  CHECK_FALSE(file_contains(d.log_file(), "canary-kannel-pw"));
+
+  // Readable by the group only: it starts, with a warning.
+  std::filesystem::permissions(d.config_file(), mode_640);
+  d.start();
+  CHECK(d.wait_for_log("readable by group or others"));
+  CHECK(d.stop() == 0);
+
+  // No secret in it: readable by anyone starts, with a warning.
+  TempDir plain_dir;
+  client::TiraidProcess plain(TIRAID_PATH, plain_dir.path());
+  std::filesystem::permissions(plain.config_file(), mode_644);
+  plain.start();
+  CHECK(plain.wait_for_log("readable by group or others"));
+  CHECK(plain.stop() == 0);
 }

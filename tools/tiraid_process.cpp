@@ -152,12 +152,17 @@ TiraidProcess::TiraidProcess(std::filesystem::path tiraid, std::filesystem::path
     extra_toml.replace(at, 8, relay_listen);
     relay_table.clear();
   }
-  std::ofstream cfg(config_file());
-  cfg << relay_table
-      << "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"secrets/admin.token\"\n"
-      << "[store]\npath = \"data/tirai.db\"\n"
-      << "[keys]\nmaster_key_file = \"secrets/master.key\"\n"
-      << extra_toml;
+  {
+    std::ofstream cfg(config_file());
+    cfg << relay_table
+        << "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"secrets/admin.token\"\n"
+        << "[store]\npath = \"data/tirai.db\"\n"
+        << "[keys]\nmaster_key_file = \"secrets/master.key\"\n"
+        << extra_toml;
+  }
+  // As an operator must: the [sms] secrets may be in it (tiraid refuses a
+  // config with secrets that others can read).
+  std::filesystem::permissions(config_file(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 void TiraidProcess::start() {
