@@ -245,7 +245,7 @@ int Daemon::run() {
   if (config_.sms.enabled) {
     const auto sms_ep = endpoint_str(sms_acceptor.local_endpoint());
     spdlog::info("[sms] listening on http://{}/v1/sms/kannel; sending through {} ({} proxy numbers)", sms_ep,
-                 config_.sms.sendsms_url_text, config_.sms.proxy_numbers.size());
+                 sendsms_url_for_log(config_.sms.sendsms_url), config_.sms.proxy_numbers.size());
     sms_ready = " sms " + sms_ep;
   }
   spdlog::info("[daemon] ready: relay {} admin {}{}", relay_ep, admin_ep, sms_ready);

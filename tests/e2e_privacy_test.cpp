@@ -362,3 +362,31 @@ TEST_CASE("a config file holding a secret and readable by others stops the start
   CHECK(plain.wait_for_log("readable by group or others"));
   CHECK(plain.stop() == 0);
 }
+
+TEST_CASE("sms.sendsms_url is logged without its query, credentials in its authority are refused",
+          "[e2e][privacy][sms]") {
+  const auto sms = [](std::string_view url) {
+    return fmt::format(
+        "[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
+        "sendsms_url = \"{}\"\nusername = \"tirai\"\npassword = \"kannel-pw\"\nproxy_numbers = [\"+6281100000001\"]\n"
+        "[log]\nlevel = \"trace\"\n",
+        url);
+  };
+  {
+    Relay r(sms("http://127.0.0.1:9/cgi-bin/sendsms?smsc=telkomsel&password=CANARY-query-5521"));
+    CHECK(r.daemon.stop() == 0);
+    const auto log = r.daemon.log();
+    CHECK_THAT(log, Catch::Contains("sending through http://127.0.0.1:9/cgi-bin/sendsms?[query hidden]"));
+    CHECK_FALSE(file_contains(r.daemon.log_file(), "CANARY-query"));
+    CHECK_FALSE(file_contains(r.daemon.log_file(), "telkomsel"));
+  }
+  for (const auto* url : {"http://CANARY-user-6632@127.0.0.1:9/cgi-bin/sendsms",
+                          "http://tirai:CANARY-pass-7743@127.0.0.1:9/cgi-bin/sendsms"}) {
+    INFO(url);
+    TempDir dir;
+    client::TiraidProcess d(TIRAID_PATH, dir.path(), sms(url));
+    CHECK(refused_start(d) == 2);
+    CHECK_THAT(d.log(), Catch::Contains("sms.sendsms_url"));
+    CHECK_FALSE(file_contains(d.log_file(), "CANARY-"));
+  }
+}
