@@ -300,7 +300,13 @@ asio::awaitable<void> run_admin_listener(tcp::acceptor& acceptor, AdminContext& 
     auto router = std::make_shared<AdminRouter>(context);
     return [router](const Request& req) { return router->handle(req); };
   };
-  co_await run_listener(acceptor, context.tls, make, "admin");
+  // What the log may say of a path (AdminRouter::handle is the truth).
+  static constexpr std::string_view routes[] = {
+      "/v1/health",         "/metrics",           "/v1/packages",       "/v1/talents",
+      "/v1/talents/{alias}", "/v1/clients/erase", "/v1/clients/lookup", "/v1/clients/verify",
+      "/v1/clients/restrict", "/v1/sessions",     "/v1/sessions/{id}",  "/v1/sessions/{id}/end",
+  };
+  co_await run_listener(acceptor, context.tls, make, "admin", routes);
 }
 
 }  // namespace tirai::relay

@@ -390,3 +390,30 @@ TEST_CASE("sms.sendsms_url is logged without its query, credentials in its autho
     CHECK_FALSE(file_contains(d.log_file(), "CANARY-"));
   }
 }
+
+TEST_CASE("a number typed into a request path leaves no trace in the log, at trace level", "[e2e][privacy]") {
+  const std::string digits = "81234567890";
+  Relay r("[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
+          "sendsms_url = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"tirai\"\npassword = \"kannel-pw\"\n"
+          "proxy_numbers = [\"+6281100000001\"]\n[log]\nlevel = \"trace\"\n");
+  r.enrol("natasha");
+  // What an operator might type by mistake; each answer is an error.
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/v1/sessions/+6" + digits},
+           {"GET", "/v1/sessions/%2B6" + digits},
+           {"POST", "/v1/sessions/+6" + digits + "/end"},
+           {"DELETE", "/v1/talents/+6" + digits},
+           {"POST", "/v1/clients/+6" + digits},
+           {"GET", "/+6" + digits}}) {
+    INFO(method << " " << path);
+    CHECK(r.call(method, path).status >= 400);
+  }
+  client::AdminClient sms("127.0.0.1", r.daemon.sms_port(), "no-token-here");
+  CHECK(sms.request("GET", "/v1/sms/+6" + digits).status == 404);
+  CHECK(sms.request("GET", "/+6" + digits + "?from=x").status == 404);
+  // The last request's line comes after every other one.
+  CHECK(r.call("GET", "/v1/health").status == 200);
+  REQUIRE(r.daemon.wait_for_log("GET /v1/health -> 200"));
+  CHECK_THAT(r.daemon.log(), Catch::Contains("GET /v1/sessions/") && Catch::Contains("-> 404"));
+  CHECK_FALSE(file_contains(r.daemon.log_file(), digits));
+}
