@@ -75,6 +75,10 @@ class AdminRouter {
     const std::string_view path = target.substr(0, q);
     const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
     const auto method = req.method();
+    // Only GET /v1/sessions takes a query. Elsewhere one is refused, not
+    // dropped: DELETE /v1/talents/bob?x must not remove bob.
+    if (q != std::string_view::npos && path != "/v1/sessions")
+      co_return error_reply(400, "bad_request", "this endpoint takes no query string");
 
     if (path == "/v1/health") {
       if (method != http::verb::get) co_return not_allowed();

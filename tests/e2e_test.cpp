@@ -450,6 +450,43 @@ TEST_CASE("tiraictl drives the admin API and explains what went wrong", "[e2e][t
   CHECK_THAT(down_out, Catch::Contains("is tiraid running?"));
 }
 
+namespace {
+
+// tiraictl against `r`'s admin API, through a config that names its port.
+struct Ctl {
+  explicit Ctl(const Relay& r) : config((r.dir.path() / "ctl.toml").string()) {
+    std::ofstream(config) << "[admin]\nlisten = \"127.0.0.1:" << r.daemon.admin_port()
+                          << "\"\ntoken_file = \"secrets/admin.token\"\n";
+  }
+  std::pair<int, std::string> operator()(std::vector<std::string> args, std::string_view input = {}) const {
+    args.insert(args.begin(), {"--config", config});
+    return client::run_program(TIRAICTL_PATH, args, input);
+  }
+  std::string config;
+};
+
+}  // namespace
+
+TEST_CASE("tiraictl talent remove 'bob?x' leaves bob enrolled, a query on a path that takes none is refused",
+          "[e2e][tiraictl]") {
+  Relay r;
+  r.enrol("bob");
+  Ctl ctl(r);
+  auto [removed, removed_out] = ctl({"talent", "remove", "bob?x"});
+  CHECK(removed == 1);
+  CHECK_THAT(removed_out, Catch::Contains("unknown_talent"));
+  auto [removed2, removed2_out] = ctl({"talent", "remove", "bob/../bob"});
+  CHECK(removed2 == 1);
+  auto bad = r.call("DELETE", "/v1/talents/bob?x");
+  CHECK(bad.status == 400);
+  CHECK(parse(bad.body)["error"] == "bad_request");
+  CHECK(r.call("GET", "/v1/packages?x=1").status == 400);
+  CHECK(r.call("GET", "/v1/sessions?state=open").status == 200);
+  auto talents = parse(r.call("GET", "/v1/talents").body)["talents"].as_array();
+  REQUIRE(talents.size() == 1);
+  CHECK(talents[0].as_object()["alias"] == "bob");
+}
+
 TEST_CASE("tirai-bench smoke: every workload runs against a real tiraid", "[e2e][bench]") {
   Relay r("[policy]\nlogin_attempts_per_minute = 0\nmessages_per_minute = 0\n");
   const auto token = (r.dir.path() / "secrets" / "admin.token").string();

@@ -1,5 +1,6 @@
 // tiraictl: the operator's CLI over tiraid's admin API. A thin main over
 // tools/client and the relay's config parser.
+#include "proto/sms.hpp"
 #include "relay/config.hpp"
 #include "relay/daemon.hpp"
 #include "tools/client.hpp"
@@ -55,6 +56,10 @@ void print_table(const std::vector<std::string>& headers, const std::vector<std:
   for (const auto& r : rows) line(r);
   if (rows.empty()) std::cout << "(none)\n";
 }
+
+// One path segment of an API URL: an alias or id the operator typed must
+// stay one segment ("bob?x" is not "bob", "a/../b" is not "b").
+std::string segment(std::string_view s) { return tirai::proto::url_encode(s); }
 
 // Reads the secret without echo from a terminal, or one line from a pipe.
 std::string read_secret() {
@@ -216,7 +221,7 @@ int main(int argc, char** argv) {
         print_table({"ALIAS", "STATUS", "ONLINE", "OPEN SESSIONS", "ENROLLED"}, rows);
       });
     } else if (*talent_remove) {
-      ctl.call("DELETE", "/v1/talents/" + alias);
+      ctl.call("DELETE", "/v1/talents/" + segment(alias));
       ctl.emit(json::object{{"removed", alias}}, [&] { std::cout << "talent " << alias << " removed and erased\n"; });
     } else if (*open) {
       json::object req{{"talent", talent_alias}, {"client", client_number}, {"package", package}};
@@ -233,7 +238,7 @@ int main(int argc, char** argv) {
                   << "(give the token to the client now: it is shown once and never stored)\n";
       });
     } else if (*list) {
-      auto v = ctl.call("GET", state.empty() ? "/v1/sessions" : "/v1/sessions?state=" + state);
+      auto v = ctl.call("GET", state.empty() ? "/v1/sessions" : "/v1/sessions?state=" + segment(state));
       ctl.emit(v, [&] {
         std::vector<std::vector<std::string>> rows;
         for (const auto& s : v.at("sessions").as_array()) {
@@ -248,12 +253,12 @@ int main(int argc, char** argv) {
                     rows);
       });
     } else if (*show) {
-      auto v = ctl.call("GET", "/v1/sessions/" + id);
+      auto v = ctl.call("GET", "/v1/sessions/" + segment(id));
       ctl.emit(v, [&] {
         for (const auto& [k, val] : v.as_object()) std::cout << fmt::format("{:<14}{}\n", std::string(k), str(val));
       });
     } else if (*end) {
-      ctl.call("POST", "/v1/sessions/" + id + "/end");
+      ctl.call("POST", "/v1/sessions/" + segment(id) + "/end");
       ctl.emit(json::object{{"ending", id}}, [&] { std::cout << "session " << id << " is ending (ended_by_operator)\n"; });
     } else if (*client_erase) {
       ctl.call("POST", "/v1/clients/erase", json::object{{"client", client_number}});
