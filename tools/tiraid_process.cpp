@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -193,10 +194,24 @@ client::WsClient TiraidProcess::ws() const { return client::WsClient("127.0.0.1"
 
 std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args,
                                         std::string_view input) {
-  int fds[2], in[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  return run_program(program, args, input, {});
+}
+
+std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args,
+                                        std::string_view input, const std::function<void(pid_t)>& running) {
+  int fds[2], in[2], exec_done[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(exec_done, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe failed");
   const pid_t pid = spawn(program, args, fds[1], in[0]);
   ::close(in[0]);
+  // The child's copy of exec_done closes when execv succeeds (or the child
+  // exits): end of file here means `program` runs, with its own argv.
+  ::close(exec_done[1]);
+  char ignored;
+  while (::read(exec_done[0], &ignored, 1) < 0 && errno == EINTR) {
+  }
+  ::close(exec_done[0]);
+  if (running) running(pid);
   // Small inputs fit the pipe buffer, so writing before reading cannot block.
   if (!input.empty() && ::write(in[1], input.data(), input.size()) != static_cast<ssize_t>(input.size()))
     throw std::runtime_error("cannot write the program's input");
