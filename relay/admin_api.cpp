@@ -75,6 +75,10 @@ class AdminRouter {
     const std::string_view path = target.substr(0, q);
     const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
     const auto method = req.method();
+    // Only GET /v1/sessions takes a query. Elsewhere one is refused, not
+    // dropped: DELETE /v1/talents/bob?x must not remove bob.
+    if (q != std::string_view::npos && path != "/v1/sessions")
+      co_return error_reply(400, "bad_request", "this endpoint takes no query string");
 
     if (path == "/v1/health") {
       if (method != http::verb::get) co_return not_allowed();
@@ -300,7 +304,13 @@ asio::awaitable<void> run_admin_listener(tcp::acceptor& acceptor, AdminContext& 
     auto router = std::make_shared<AdminRouter>(context);
     return [router](const Request& req) { return router->handle(req); };
   };
-  co_await run_listener(acceptor, context.tls, make, "admin");
+  // What the log may say of a path (AdminRouter::handle is the truth).
+  static constexpr std::string_view routes[] = {
+      "/v1/health",         "/metrics",           "/v1/packages",       "/v1/talents",
+      "/v1/talents/{alias}", "/v1/clients/erase", "/v1/clients/lookup", "/v1/clients/verify",
+      "/v1/clients/restrict", "/v1/sessions",     "/v1/sessions/{id}",  "/v1/sessions/{id}/end",
+  };
+  co_await run_listener(acceptor, context.tls, make, "admin", routes);
 }
 
 }  // namespace tirai::relay

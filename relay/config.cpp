@@ -333,7 +333,9 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     if (const auto* n = r.get("sendsms_url")) {
       const auto s = n->value<std::string>();
       auto url = s ? parse_http_url(*s) : std::nullopt;
-      if (!url) r.error("sendsms_url", *n, "must be an http:// URL such as \"http://127.0.0.1:13013/cgi-bin/sendsms\"");
+      if (s && s->starts_with("http://") && s->substr(0, s->find_first_of("/?", 7)).find('@') != std::string::npos)
+        r.error("sendsms_url", *n, "must not carry user:password@ (Kannel's credentials go in sms.username and sms.password)");
+      else if (!url) r.error("sendsms_url", *n, "must be an http:// URL such as \"http://127.0.0.1:13013/cgi-bin/sendsms\"");
       else {
         m.sendsms_url = *url;
         m.sendsms_url_text = *s;

@@ -27,6 +27,27 @@ namespace tirai::relay {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+void require_private(const std::filesystem::path& file, std::string_view what) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return;  // whoever opens it reports what is wrong
+  if (st.st_mode & 077)
+    throw std::runtime_error(fmt::format("{} {}: permissions {:o} let group or others at it; run chmod 600 {}", what,
+                                         file.string(), st.st_mode & 0777, file.string()));
+}
+
+void check_config_file(const Config& config, const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH))) return;
+  std::string secrets;
+  if (!config.sms.inbound_secret.empty()) secrets = "sms.inbound_secret";
+  if (!config.sms.password.empty()) secrets += secrets.empty() ? "sms.password" : " and sms.password";
+  if ((st.st_mode & S_IROTH) && !secrets.empty())
+    throw std::runtime_error(fmt::format("config file {}: permissions {:o} let others read {}; run chmod 600 {}",
+                                         file.string(), st.st_mode & 0777, secrets, file.string()));
+  spdlog::warn("[daemon] config file {} is readable by group or others (permissions {:o}){}; run chmod 600 {}",
+               file.string(), st.st_mode & 0777, secrets.empty() ? "" : " and holds " + secrets, file.string());
+}
+
 std::string load_or_create_token(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file)) {
     if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
@@ -37,6 +58,7 @@ std::string load_or_create_token(const std::filesystem::path& file) {
     std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     spdlog::info("[admin] created a new admin token file {}", file.string());
   }
+  require_private(file, "admin token file");
   std::ifstream in(file);
   std::string token;
   std::getline(in, token);
@@ -56,8 +78,18 @@ DatabaseLock::DatabaseLock(const std::filesystem::path& db) {
 
 DatabaseLock::~DatabaseLock() { ::close(fd_); }
 
+void harden_process() {
+  // A closed stderr (a log pipe whose reader went away) must not kill the relay.
+  ::signal(SIGPIPE, SIG_IGN);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct rlimit none {0, 0};
+  ::setrlimit(RLIMIT_CORE, &none);
+}
+
 void rotate_master_key(const Config& config, const std::filesystem::path& new_key_file) {
+  // Both master keys and every data key pass through this process.
   ::umask(077);
+  harden_process();
   if (!std::filesystem::exists(config.keys.master_key_file))
     throw std::runtime_error(fmt::format("the current master key file {} does not exist",
                                          config.keys.master_key_file.string()));
@@ -78,15 +110,6 @@ void rotate_master_key(const Config& config, const std::filesystem::path& new_ke
 }
 
 namespace {
-
-// Keeps keys out of core files and /proc/PID/mem readers of the same user.
-void harden_process() {
-  // A closed stderr (a log pipe whose reader went away) must not kill the relay.
-  ::signal(SIGPIPE, SIG_IGN);
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  struct rlimit none {0, 0};
-  ::setrlimit(RLIMIT_CORE, &none);
-}
 
 // Raises the soft open-file limit to the hard one, and keeps the relay's
 // connections below it: files beyond its sockets (the database, its WAL and
@@ -157,6 +180,8 @@ int Daemon::run() {
   harden_process();
   spdlog::info("[daemon] tirai {} starting with {}", "0.1.0", config_file_.string());
   fit_open_files(config_);
+  check_config_file(config_, config_file_);
+  if (config_.tls.enabled()) require_private(config_.tls.key, "tls.key");
   for (const auto* p : {&config_.store.path, &config_.keys.master_key_file, &config_.admin.token_file})
     if (p->has_parent_path()) std::filesystem::create_directories(p->parent_path());
   DatabaseLock lock(config_.store.path);
@@ -244,7 +269,7 @@ int Daemon::run() {
   if (config_.sms.enabled) {
     const auto sms_ep = endpoint_str(sms_acceptor.local_endpoint());
     spdlog::info("[sms] listening on http://{}/v1/sms/kannel; sending through {} ({} proxy numbers)", sms_ep,
-                 config_.sms.sendsms_url_text, config_.sms.proxy_numbers.size());
+                 sendsms_url_for_log(config_.sms.sendsms_url), config_.sms.proxy_numbers.size());
     sms_ready = " sms " + sms_ep;
   }
   spdlog::info("[daemon] ready: relay {} admin {}{}", relay_ep, admin_ep, sms_ready);

@@ -2,6 +2,7 @@
 #include "relay/config.hpp"
 
 #include <filesystem>
+#include <string_view>
 
 namespace tirai::relay {
 
@@ -21,8 +22,25 @@ class Daemon {
   std::filesystem::path config_file_;
 };
 
-// Creates the admin token file (0600, with its folder) when missing and returns the token.
+// Keeps keys out of core files and away from /proc/PID/mem readers of the
+// same user: no core dumps, not dumpable (also ignores SIGPIPE). Called by
+// every path that loads keys; cannot fail.
+void harden_process();
+
+// Creates the admin token file (0600, with its folder) when missing and
+// returns the token. Throws when the file is open to group or others (or
+// holds no usable token).
 std::string load_or_create_token(const std::filesystem::path& file);
+
+// Throws, naming `what` and `file` and the chmod that fixes it, when `file`
+// (a key or token) is open to group or others. A missing file passes: its
+// reader reports that.
+void require_private(const std::filesystem::path& file, std::string_view what);
+
+// The config file holds secrets once [sms] is set up: throws when others may
+// read it and it holds sms.inbound_secret or sms.password; warns when group
+// or others may read it otherwise.
+void check_config_file(const Config& config, const std::filesystem::path& file);
 
 // Offline: re-wraps every data key and recomputes every blind index of the
 // configured database under the master key in `new_key_file` (created 0600

@@ -15,7 +15,9 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 
 namespace tirai::relay::httpd {
 
@@ -67,10 +69,34 @@ asio::awaitable<T> await_callback(Start start) {
 // A connection's request handler.
 using Handler = std::function<asio::awaitable<Reply>(const Request&)>;
 
+// The routes a listener serves, as templates such as "/v1/sessions/{id}/end"
+// where a "{…}" segment stands for any one segment. Static strings.
+using Routes = std::span<const std::string_view>;
+
+// What the log says of a request's path: the route template it matches, or
+// "(other path)". Never the path as sent: a caller may have typed a number
+// (or anything else) into it.
+inline std::string_view route_for_log(std::string_view path, Routes routes) {
+  for (const auto route : routes) {
+    std::string_view p = path, r = route;
+    bool same = true;
+    while (same && !p.empty() && !r.empty()) {
+      const auto pe = p.find('/', 1), re = r.find('/', 1);
+      const auto ps = p.substr(0, pe), rs = r.substr(0, re);
+      same = ps == rs || (rs.starts_with("/{") && rs.ends_with('}') && ps.size() > 1);
+      p = pe == std::string_view::npos ? std::string_view{} : p.substr(pe);
+      r = re == std::string_view::npos ? std::string_view{} : r.substr(re);
+    }
+    if (same && p.empty() && r.empty()) return route;
+  }
+  return "(other path)";
+}
+
 // One connection, plain or TLS: requests in order, keep-alive. `tag` names
-// the listener in log lines, which carry the path but never the query.
+// the listener in log lines, which carry the method, the matching route of
+// `routes` and the status: nothing the caller wrote.
 template <typename Stream>
-asio::awaitable<void> serve(std::shared_ptr<Stream> owned, Handler handler, std::string tag) {
+asio::awaitable<void> serve(std::shared_ptr<Stream> owned, Handler handler, std::string tag, Routes routes) {
   constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
   auto& stream = *owned;
   auto& lowest = beast::get_lowest_layer(stream);
@@ -98,15 +124,16 @@ asio::awaitable<void> serve(std::shared_ptr<Stream> owned, Handler handler, std:
       break;
     }
     auto req = parser.release();
-    const std::string path(req.target().substr(0, req.target().find('?')));
+    const auto route = route_for_log(req.target().substr(0, req.target().find('?')), routes);
     Reply reply;
     try {
       reply = co_await handler(req);
     } catch (const std::exception& e) {
-      spdlog::error("[{}] {} failed: {}", tag, path, e.what());
+      spdlog::error("[{}] {} failed: {}", tag, route, e.what());
       reply = error_reply(500, "internal", "internal error");
     }
-    spdlog::debug("[{}] {} {} -> {}", tag, std::string(req.method_string()), path, reply.status);
+    // A method Beast does not know is "<unknown>", not the caller's text.
+    spdlog::debug("[{}] {} {} -> {}", tag, std::string(http::to_string(req.method())), route, reply.status);
     Response res{static_cast<http::status>(reply.status), req.version()};
     res.set(http::field::server, "tirai");
     res.set(http::field::cache_control, "no-store");
@@ -130,7 +157,7 @@ asio::awaitable<void> serve(std::shared_ptr<Stream> owned, Handler handler, std:
 // Accepts connections until the acceptor is closed; `make_handler` gives
 // each connection its handler.
 inline asio::awaitable<void> run_listener(tcp::acceptor& acceptor, asio::ssl::context* tls,
-                                          std::function<Handler()> make_handler, std::string tag) {
+                                          std::function<Handler()> make_handler, std::string tag, Routes routes) {
   AcceptPause pause(acceptor.get_executor(), tag);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
@@ -143,10 +170,10 @@ inline asio::awaitable<void> run_listener(tcp::acceptor& acceptor, asio::ssl::co
     auto handler = make_handler();
     if (tls) {
       auto s = std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(socket), *tls);
-      asio::co_spawn(acceptor.get_executor(), serve(s, std::move(handler), tag), asio::detached);
+      asio::co_spawn(acceptor.get_executor(), serve(s, std::move(handler), tag, routes), asio::detached);
     } else {
       auto s = std::make_shared<beast::tcp_stream>(std::move(socket));
-      asio::co_spawn(acceptor.get_executor(), serve(s, std::move(handler), tag), asio::detached);
+      asio::co_spawn(acceptor.get_executor(), serve(s, std::move(handler), tag, routes), asio::detached);
     }
   }
 }

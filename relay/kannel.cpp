@@ -135,6 +135,13 @@ struct KannelGateway::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
+std::string sendsms_url_for_log(const HttpUrl& url) {
+  const auto q = url.target.find('?');
+  const bool v6 = url.host.find(':') != std::string::npos && !url.host.starts_with('[');
+  return fmt::format("http://{}{}{}:{}{}{}", v6 ? "[" : "", url.host, v6 ? "]" : "", url.port,
+                     std::string_view(url.target).substr(0, q), q == std::string::npos ? "" : "?[query hidden]");
+}
+
 KannelGateway::KannelGateway(asio::any_io_executor executor, const SmsConfig& config, Metrics& metrics)
     : impl_(std::make_shared<Impl>(executor, config, metrics)) {}
 

@@ -31,4 +31,10 @@ class KannelGateway final : public SmsGateway {
   std::shared_ptr<Impl> impl_;
 };
 
+// sms.sendsms_url as it may be logged: scheme, host, port and path. The
+// query (where an operator may have put credentials or an smsc name) shows
+// only as "?[query hidden]"; user:password@ never gets this far (the config
+// refuses it).
+std::string sendsms_url_for_log(const HttpUrl& url);
+
 }  // namespace tirai::relay

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <iostream>
@@ -27,6 +28,12 @@ int main(int argc, char** argv) {
     std::cout << tirai::relay::example_config();
     return 0;
   }
+  // Every file tiraid writes is private to its account from the first byte,
+  // the config that --init writes included: it will hold sms.inbound_secret
+  // and the Kannel password.
+  ::umask(077);
+  // From here on the process holds secrets (the config's, then keys) on every path.
+  tirai::relay::harden_process();
   if (config_path.empty()) {
     std::cerr << "tiraid: --config PATH is required (try --init --config var/dev/tiraid.toml)\n";
     return 2;

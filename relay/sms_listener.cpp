@@ -55,7 +55,8 @@ asio::awaitable<void> run_sms_listener(tcp::acceptor& acceptor, SessionManager& 
   auto make = [&manager, &config]() -> Handler {
     return [&manager, &config](const Request& req) { return handle_sms(manager, config, req); };
   };
-  co_await run_listener(acceptor, nullptr, make, "sms");
+  static constexpr std::string_view routes[] = {"/v1/sms/kannel"};
+  co_await run_listener(acceptor, nullptr, make, "sms", routes);
 }
 
 }  // namespace tirai::relay

@@ -3,6 +3,7 @@
 #include "support/relay_fixture.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -256,4 +257,163 @@ TEST_CASE("without TLS, a listener on a non-loopback address is refused", "[e2e]
   auto [rc, out] = client::run_program(TIRAID_PATH, {"--config", cfg.string()});
   CHECK(rc == 2);
   CHECK_THAT(out, Catch::Contains("relay.listen: 0.0.0.0 is not a loopback address"));
+}
+
+namespace {
+
+// Writes `text` to `file` with exactly `mode` (whatever the umask).
+void write_with_mode(const std::filesystem::path& file, std::string_view text, std::filesystem::perms mode) {
+  std::filesystem::create_directories(file.parent_path());
+  std::ofstream(file, std::ios::trunc) << text;
+  std::filesystem::permissions(file, mode);
+}
+
+constexpr auto mode_600 = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+constexpr auto mode_640 = mode_600 | std::filesystem::perms::group_read;
+constexpr auto mode_644 = mode_640 | std::filesystem::perms::others_read;
+
+unsigned mode_of(const std::filesystem::path& file) {
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+// Starts tiraid on `d`'s config, which must refuse to start; returns its exit status.
+int refused_start(client::TiraidProcess& d) {
+  try {
+    d.start();
+  } catch (const std::runtime_error&) {
+    return d.stop();
+  }
+  FAIL("tiraid started:\n" << d.log());
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("tiraid --init writes the new config 0600 in a folder of its own", "[e2e][privacy][config]") {
+  TempDir dir;
+  const auto cfg = dir.path() / "etc" / "tiraid.toml";
+  // With --rotate-master-key, tiraid stops right after writing and reading
+  // the config (there is no master key to rotate yet): no listener is opened
+  // on the example's fixed ports.
+  auto [rc, out] = client::run_program(
+      TIRAID_PATH, {"--init", "--config", cfg.string(), "--rotate-master-key", (dir.path() / "new.key").string()});
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("wrote a new config"));
+  CHECK(rc == 1);
+  CHECK(mode_of(cfg) == 0600);
+  CHECK(mode_of(cfg.parent_path()) == 0700);
+}
+
+TEST_CASE("an admin token file readable by group or others stops the start", "[e2e][privacy][config]") {
+  TempDir dir;
+  client::TiraidProcess d(TIRAID_PATH, dir.path());
+  const auto token = dir.path() / "secrets" / "admin.token";
+  write_with_mode(token, "0123456789abcdef0123456789abcdef\n", mode_640);
+  CHECK(refused_start(d) == 1);
+  const auto log = d.log();
+  CHECK_THAT(log, Catch::Contains(token.string()) && Catch::Contains("chmod 600"));
+  CHECK_FALSE(file_contains(d.log_file(), "0123456789abcdef"));
+
+  std::filesystem::permissions(token, mode_600);
+  d.start();
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("a tls.key readable by group or others stops the start", "[e2e][privacy][tls][config]") {
+  TempDir certs;
+  make_certificate(certs.path());
+  const auto key = certs.path() / "key.pem";
+  std::filesystem::permissions(key, mode_644);
+  TempDir dir;
+  client::TiraidProcess d(
+      TIRAID_PATH, dir.path(),
+      fmt::format("[tls]\ncert = \"{}\"\nkey = \"{}\"\n", (certs.path() / "cert.pem").string(), key.string()));
+  CHECK(refused_start(d) == 1);
+  CHECK_THAT(d.log(), Catch::Contains(key.string()) && Catch::Contains("chmod 600"));
+
+  std::filesystem::permissions(key, mode_600);
+  d.start();
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("a config file holding a secret and readable by others stops the start, without one it warns",
+          "[e2e][privacy][config]") {
+  TempDir dir;
+  client::TiraidProcess d(TIRAID_PATH, dir.path(), "[sms]\npassword = \"canary-kannel-pw-7731\"\n");
+  std::filesystem::permissions(d.config_file(), mode_644);
+  CHECK(refused_start(d) == 1);
+  CHECK_THAT(d.log(), Catch::Contains(d.config_file().string()) && Catch::Contains("chmod 600") &&
+                          Catch::Contains("sms.password"));
+  CHECK_FALSE(file_contains(d.log_file(), "canary-kannel-pw"));
+
+  // Readable by the group only: it starts, with a warning.
+  std::filesystem::permissions(d.config_file(), mode_640);
+  d.start();
+  CHECK(d.wait_for_log("readable by group or others"));
+  CHECK(d.stop() == 0);
+
+  // No secret in it: readable by anyone starts, with a warning.
+  TempDir plain_dir;
+  client::TiraidProcess plain(TIRAID_PATH, plain_dir.path());
+  std::filesystem::permissions(plain.config_file(), mode_644);
+  plain.start();
+  CHECK(plain.wait_for_log("readable by group or others"));
+  CHECK(plain.stop() == 0);
+}
+
+TEST_CASE("sms.sendsms_url is logged without its query, credentials in its authority are refused",
+          "[e2e][privacy][sms]") {
+  const auto sms = [](std::string_view url) {
+    return fmt::format(
+        "[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
+        "sendsms_url = \"{}\"\nusername = \"tirai\"\npassword = \"kannel-pw\"\nproxy_numbers = [\"+6281100000001\"]\n"
+        "[log]\nlevel = \"trace\"\n",
+        url);
+  };
+  {
+    Relay r(sms("http://127.0.0.1:9/cgi-bin/sendsms?smsc=telkomsel&password=CANARY-query-5521"));
+    CHECK(r.daemon.stop() == 0);
+    const auto log = r.daemon.log();
+    CHECK_THAT(log, Catch::Contains("sending through http://127.0.0.1:9/cgi-bin/sendsms?[query hidden]"));
+    CHECK_FALSE(file_contains(r.daemon.log_file(), "CANARY-query"));
+    CHECK_FALSE(file_contains(r.daemon.log_file(), "telkomsel"));
+  }
+  for (const auto* url : {"http://CANARY-user-6632@127.0.0.1:9/cgi-bin/sendsms",
+                          "http://tirai:CANARY-pass-7743@127.0.0.1:9/cgi-bin/sendsms"}) {
+    INFO(url);
+    TempDir dir;
+    client::TiraidProcess d(TIRAID_PATH, dir.path(), sms(url));
+    CHECK(refused_start(d) == 2);
+    CHECK_THAT(d.log(), Catch::Contains("sms.sendsms_url"));
+    CHECK_FALSE(file_contains(d.log_file(), "CANARY-"));
+  }
+}
+
+TEST_CASE("a number typed into a request path leaves no trace in the log, at trace level", "[e2e][privacy]") {
+  const std::string digits = "81234567890";
+  Relay r("[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
+          "sendsms_url = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"tirai\"\npassword = \"kannel-pw\"\n"
+          "proxy_numbers = [\"+6281100000001\"]\n[log]\nlevel = \"trace\"\n");
+  r.enrol("natasha");
+  // What an operator might type by mistake; each answer is an error.
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/v1/sessions/+6" + digits},
+           {"GET", "/v1/sessions/%2B6" + digits},
+           {"POST", "/v1/sessions/+6" + digits + "/end"},
+           {"DELETE", "/v1/talents/+6" + digits},
+           {"POST", "/v1/clients/+6" + digits},
+           {"GET", "/+6" + digits}}) {
+    INFO(method << " " << path);
+    CHECK(r.call(method, path).status >= 400);
+  }
+  client::AdminClient sms("127.0.0.1", r.daemon.sms_port(), "no-token-here");
+  CHECK(sms.request("GET", "/v1/sms/+6" + digits).status == 404);
+  CHECK(sms.request("GET", "/+6" + digits + "?from=x").status == 404);
+  // The last request's line comes after every other one.
+  CHECK(r.call("GET", "/v1/health").status == 200);
+  REQUIRE(r.daemon.wait_for_log("GET /v1/health -> 200"));
+  CHECK_THAT(r.daemon.log(), Catch::Contains("GET /v1/sessions/") && Catch::Contains("-> 404"));
+  CHECK_FALSE(file_contains(r.daemon.log_file(), digits));
 }

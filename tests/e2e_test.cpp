@@ -413,7 +413,8 @@ TEST_CASE("tiraictl drives the admin API and explains what went wrong", "[e2e][t
   CHECK(again == 1);
   CHECK_THAT(again_out, Catch::Contains("alias_taken"));
 
-  auto [opened, open_out] = ctl({"session", "open", "--talent", "natasha", "--client", "+6281234567890", "--package", "chat-30m"});
+  const std::string number = "+6281234567890\n";  // on stdin, never in argv
+  auto [opened, open_out] = ctl({"session", "open", "--talent", "natasha", "--package", "chat-30m"}, number);
   CHECK(opened == 0);
   CHECK_THAT(open_out, Catch::Contains("client token"));
   auto [listed, list_out] = ctl({"--json", "session", "list"});
@@ -424,14 +425,14 @@ TEST_CASE("tiraictl drives the admin API and explains what went wrong", "[e2e][t
   auto [table, table_out] = ctl({"talent", "list"});
   CHECK(table == 0);
   CHECK_THAT(table_out, Catch::Contains("ALIAS") && Catch::Contains("natasha"));
-  auto [verified, verified_out] = ctl({"client", "verify", "+6281234567890", "--method", "ktp_selfie"});
+  auto [verified, verified_out] = ctl({"client", "verify", "--method", "ktp_selfie"}, number);
   CHECK(verified == 0);
-  auto [restricted, restricted_out] = ctl({"client", "restrict", "+6281234567890"});
+  auto [restricted, restricted_out] = ctl({"client", "restrict"}, number);
   CHECK(restricted == 0);
-  auto [looked, looked_out] = ctl({"client", "lookup", "+6281234567890"});
+  auto [looked, looked_out] = ctl({"client", "lookup"}, number);
   CHECK(looked == 0);
   CHECK_THAT(looked_out, Catch::Contains("verified    yes (ktp_selfie") && Catch::Contains("restricted  yes"));
-  auto [nobody, nobody_out] = ctl({"session", "open", "--talent", "nobody", "--client", "+6281234567890", "--package", "chat-30m"});
+  auto [nobody, nobody_out] = ctl({"session", "open", "--talent", "nobody", "--package", "chat-30m"}, number);
   CHECK(nobody == 1);
   CHECK_THAT(nobody_out, Catch::Contains("unknown_talent"));
 
@@ -448,6 +449,122 @@ TEST_CASE("tiraictl drives the admin API and explains what went wrong", "[e2e][t
   auto [down, down_out] = ctl({"health"});
   CHECK(down == 1);
   CHECK_THAT(down_out, Catch::Contains("is tiraid running?"));
+}
+
+namespace {
+
+// tiraictl against `r`'s admin API, through a config that names its port.
+struct Ctl {
+  explicit Ctl(const Relay& r) : config((r.dir.path() / "ctl.toml").string()) {
+    std::ofstream(config) << "[admin]\nlisten = \"127.0.0.1:" << r.daemon.admin_port()
+                          << "\"\ntoken_file = \"secrets/admin.token\"\n";
+  }
+  std::pair<int, std::string> operator()(std::vector<std::string> args, std::string_view input = {}) const {
+    args.insert(args.begin(), {"--config", config});
+    return client::run_program(TIRAICTL_PATH, args, input);
+  }
+  std::string config;
+};
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("tiraictl takes a client's number on stdin, never from its command line", "[e2e][tiraictl][privacy]") {
+  const std::string digits = "81234567890";
+  const std::string number = "+62" + digits;
+  Relay r;
+  r.enrol("natasha");
+  Ctl ctl(r);
+  auto talent_ws = r.talent("natasha");
+
+  // session open, with tiraictl's own command line read while it waits for the number.
+  std::vector<std::string> args{"--config", ctl.config, "session", "open", "--talent", "natasha", "--package", "chat-30m"};
+  std::string cmdline;
+  auto [opened, open_out] = client::run_program(TIRAICTL_PATH, args, number + "\n", [&](pid_t pid) {
+    cmdline = read_text(fmt::format("/proc/{}/cmdline", pid));
+  });
+  INFO(open_out);
+  CHECK(opened == 0);
+  CHECK_THAT(open_out, Catch::Contains("client token"));
+  CHECK_THAT(cmdline, Catch::Contains("session") && Catch::Contains("natasha"));
+  CHECK(cmdline.find(digits) == std::string::npos);
+  CHECK(open_out.find(digits) == std::string::npos);
+
+  // lookup finds the client's session; erase ends it (the talent is told)
+  // and forgets the client with every session record of theirs.
+  expect(talent_ws, "session");
+  auto [looked, looked_out] = ctl({"client", "lookup"}, number + "\n");
+  CHECK(looked == 0);
+  CHECK_THAT(looked_out, Catch::Contains("sessions    1"));
+  auto [erased, erased_out] = ctl({"client", "erase"}, number + "\n");
+  CHECK(erased == 0);
+  CHECK_THAT(erased_out, Catch::Contains("client erased"));
+  CHECK(expect(talent_ws, "session")["reason"] == "client_erased");
+  auto [listed, list_out] = ctl({"--json", "session", "list"});
+  REQUIRE(listed == 0);
+  CHECK(parse(list_out)["sessions"].as_array().empty());
+  auto [again, again_out] = ctl({"client", "lookup"}, number + "\n");
+  CHECK(again == 0);
+  CHECK_THAT(again_out, Catch::Contains("sessions    0"));
+
+  // Nothing on stdin is an error, not an empty number sent to the relay.
+  auto [empty, empty_out] = ctl({"client", "lookup"});
+  CHECK(empty == 1);
+  CHECK_THAT(empty_out, Catch::Contains("no client number"));
+}
+
+TEST_CASE("tiraictl refuses a client's number in its arguments unless told --number-from-argv",
+          "[e2e][tiraictl][privacy]") {
+  const std::string number = "+6281234567890";
+  Relay r;
+  r.enrol("natasha");
+  Ctl ctl(r);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"session", "open", "--talent", "natasha", "--client", number, "--package", "chat-30m"},
+           {"client", "erase", number},
+           {"client", "lookup", number},
+           {"client", "verify", number, "--method", "ktp_selfie"},
+           {"client", "restrict", number}}) {
+    auto [rc, out] = ctl(args);
+    INFO(out);
+    CHECK(rc != 0);
+    CHECK_THAT(out, Catch::Contains("standard input") && Catch::Contains("--number-from-argv"));
+  }
+  auto [lookup, lookup_out] = ctl({"--json", "client", "lookup"}, number + "\n");
+  REQUIRE(lookup == 0);
+  CHECK(parse(lookup_out)["sessions"].to_number<int>() == 0);  // nothing was booked
+
+  // Accepted, as documented unsafe, with the flag.
+  auto [opened, open_out] = ctl(
+      {"session", "open", "--number-from-argv", "--talent", "natasha", "--client", number, "--package", "chat-30m"});
+  CHECK(opened == 0);
+  auto [looked, looked_out] = ctl({"client", "lookup", "--number-from-argv", number});
+  CHECK(looked == 0);
+  CHECK_THAT(looked_out, Catch::Contains("sessions    1"));
+}
+
+TEST_CASE("tiraictl talent remove 'bob?x' leaves bob enrolled, a query on a path that takes none is refused",
+          "[e2e][tiraictl]") {
+  Relay r;
+  r.enrol("bob");
+  Ctl ctl(r);
+  auto [removed, removed_out] = ctl({"talent", "remove", "bob?x"});
+  CHECK(removed == 1);
+  CHECK_THAT(removed_out, Catch::Contains("unknown_talent"));
+  auto [removed2, removed2_out] = ctl({"talent", "remove", "bob/../bob"});
+  CHECK(removed2 == 1);
+  auto bad = r.call("DELETE", "/v1/talents/bob?x");
+  CHECK(bad.status == 400);
+  CHECK(parse(bad.body)["error"] == "bad_request");
+  CHECK(r.call("GET", "/v1/packages?x=1").status == 400);
+  CHECK(r.call("GET", "/v1/sessions?state=open").status == 200);
+  auto talents = parse(r.call("GET", "/v1/talents").body)["talents"].as_array();
+  REQUIRE(talents.size() == 1);
+  CHECK(talents[0].as_object()["alias"] == "bob");
 }
 
 TEST_CASE("tirai-bench smoke: every workload runs against a real tiraid", "[e2e][bench]") {

@@ -1,5 +1,6 @@
 // tiraictl: the operator's CLI over tiraid's admin API. A thin main over
 // tools/client and the relay's config parser.
+#include "proto/sms.hpp"
 #include "relay/config.hpp"
 #include "relay/daemon.hpp"
 #include "tools/client.hpp"
@@ -56,6 +57,10 @@ void print_table(const std::vector<std::string>& headers, const std::vector<std:
   if (rows.empty()) std::cout << "(none)\n";
 }
 
+// One path segment of an API URL: an alias or id the operator typed must
+// stay one segment ("bob?x" is not "bob", "a/../b" is not "b").
+std::string segment(std::string_view s) { return tirai::proto::url_encode(s); }
+
 // Reads the secret without echo from a terminal, or one line from a pipe.
 std::string read_secret() {
   std::string secret;
@@ -73,6 +78,45 @@ std::string read_secret() {
     std::getline(std::cin, secret);
   }
   return secret;
+}
+
+std::string trimmed(std::string s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+// A client's real number never comes from argv unless the operator says so:
+// argv is readable by every local user (ps, /proc/PID/cmdline) and lands in
+// shell history and audit logs. `argv_number` is what was given as an
+// argument (--client or NUMBER), empty when nothing was. Otherwise the number
+// is typed at a "client number: " prompt (echoed: it is not kept from the
+// operator, only from the record) or read from standard input, one number on
+// one line. Throws Failure with what to do instead.
+std::string read_client_number(const std::string& argv_number, bool from_argv) {
+  if (from_argv) {
+    if (argv_number.empty()) throw Failure("--number-from-argv needs the client's number as an argument");
+    return argv_number;
+  }
+  if (!argv_number.empty())
+    throw Failure(
+        "a client's number on the command line is visible to every user of this machine (ps, /proc) and stays in "
+        "shell history and audit logs; leave it out and type it at the prompt or give it on standard input (one "
+        "number per line), or add --number-from-argv to accept that risk");
+  std::string line;
+  if (::isatty(STDIN_FILENO)) std::cerr << "client number: " << std::flush;
+  std::getline(std::cin, line);
+  std::string number = trimmed(line);
+  if (number.empty())
+    throw Failure("no client number on standard input (one number per line, E.164 such as +6281234567890)");
+  if (!::isatty(STDIN_FILENO)) {
+    // One command acts on one client: a list piped in by mistake must not
+    // have its first number erased and the rest silently ignored.
+    std::string rest;
+    while (std::getline(std::cin, line)) rest += trimmed(line);
+    if (!rest.empty()) throw Failure("standard input holds more than one line: give one client number per command");
+  }
+  return number;
 }
 
 class Ctl {
@@ -164,10 +208,16 @@ int main(int argc, char** argv) {
 
   auto* session = app.add_subcommand("session", "book, list, show and end sessions");
   session->require_subcommand(1);
-  std::string talent_alias, client_number, package, state, id;
+  std::string talent_alias, client_number_arg, package, state, id;  // client_number_arg: only with --number-from-argv
   auto* open = session->add_subcommand("open", "book a session for a client who has paid");
   open->add_option("--talent", talent_alias, "talent alias")->required();
-  open->add_option("--client", client_number, "client's real number, E.164 (+62...)")->required();
+  bool number_from_argv = false;
+  constexpr const char* number_from_argv_help =
+      "UNSAFE: take the client's number from the command line, where every local user can see it (ps, /proc) "
+      "and shell history keeps it; without it the number is read from the terminal or standard input";
+  open->add_option("--client", client_number_arg,
+                   "UNSAFE, only with --number-from-argv: the client's real number (by default read from stdin)");
+  open->add_flag("--number-from-argv", number_from_argv, number_from_argv_help);
   open->add_option("--package", package, "package name (see tiraictl packages)")->required();
   std::optional<bool> sms;
   open->add_flag("--sms,!--no-sms", sms,
@@ -179,26 +229,29 @@ int main(int argc, char** argv) {
   auto* end = session->add_subcommand("end", "end a session (ended_by_operator)");
   end->add_option("id", id, "session id")->required();
 
-  auto* client = app.add_subcommand("client", "act on a client by their real number");
+  auto* client = app.add_subcommand("client", "act on a client by their real number (read from the terminal or stdin)");
   client->require_subcommand(1);
   auto* client_erase = client->add_subcommand("erase", "end the client's sessions and erase everything about them");
-  client_erase->add_option("number", client_number, "client's real number, E.164")->required();
+  client_erase->add_option("number", client_number_arg, "UNSAFE, only with --number-from-argv: the client's real number");
   auto* client_lookup = client->add_subcommand("lookup", "show whether the client is verified or restricted, and their rating");
-  client_lookup->add_option("number", client_number, "client's real number, E.164")->required();
+  client_lookup->add_option("number", client_number_arg, "UNSAFE, only with --number-from-argv: the client's real number");
   std::string method;
   auto* client_verify = client->add_subcommand("verify", "record that the client's identity was checked (no documents are stored)");
-  client_verify->add_option("number", client_number, "client's real number, E.164")->required();
+  client_verify->add_option("number", client_number_arg, "UNSAFE, only with --number-from-argv: the client's real number");
   client_verify->add_option("--method", method, "how, e.g. ktp_selfie")->required();
   bool release = false;
   auto* client_restrict = client->add_subcommand("restrict", "refuse the client new bookings (or --release them)");
-  client_restrict->add_option("number", client_number, "client's real number, E.164")->required();
+  client_restrict->add_option("number", client_number_arg, "UNSAFE, only with --number-from-argv: the client's real number");
   client_restrict->add_flag("--release", release, "release the client instead, overriding the rating rule");
+  for (auto* c : {client_erase, client_lookup, client_verify, client_restrict})
+    c->add_flag("--number-from-argv", number_from_argv, number_from_argv_help);
 
   auto* packages = app.add_subcommand("packages", "list the packages that can be booked");
   auto* health = app.add_subcommand("health", "check that tiraid answers");
   CLI11_PARSE(app, argc, argv);
 
   Ctl ctl(opts);
+  auto client_number_given = [&] { return read_client_number(client_number_arg, number_from_argv); };
   try {
     if (*talent_add) {
       const auto secret = read_secret();
@@ -216,10 +269,10 @@ int main(int argc, char** argv) {
         print_table({"ALIAS", "STATUS", "ONLINE", "OPEN SESSIONS", "ENROLLED"}, rows);
       });
     } else if (*talent_remove) {
-      ctl.call("DELETE", "/v1/talents/" + alias);
+      ctl.call("DELETE", "/v1/talents/" + segment(alias));
       ctl.emit(json::object{{"removed", alias}}, [&] { std::cout << "talent " << alias << " removed and erased\n"; });
     } else if (*open) {
-      json::object req{{"talent", talent_alias}, {"client", client_number}, {"package", package}};
+      json::object req{{"talent", talent_alias}, {"client", client_number_given()}, {"package", package}};
       if (sms) req["sms"] = *sms;
       auto v = ctl.call("POST", "/v1/sessions", req);
       ctl.emit(v, [&] {
@@ -233,7 +286,7 @@ int main(int argc, char** argv) {
                   << "(give the token to the client now: it is shown once and never stored)\n";
       });
     } else if (*list) {
-      auto v = ctl.call("GET", state.empty() ? "/v1/sessions" : "/v1/sessions?state=" + state);
+      auto v = ctl.call("GET", state.empty() ? "/v1/sessions" : "/v1/sessions?state=" + segment(state));
       ctl.emit(v, [&] {
         std::vector<std::vector<std::string>> rows;
         for (const auto& s : v.at("sessions").as_array()) {
@@ -248,19 +301,19 @@ int main(int argc, char** argv) {
                     rows);
       });
     } else if (*show) {
-      auto v = ctl.call("GET", "/v1/sessions/" + id);
+      auto v = ctl.call("GET", "/v1/sessions/" + segment(id));
       ctl.emit(v, [&] {
         for (const auto& [k, val] : v.as_object()) std::cout << fmt::format("{:<14}{}\n", std::string(k), str(val));
       });
     } else if (*end) {
-      ctl.call("POST", "/v1/sessions/" + id + "/end");
+      ctl.call("POST", "/v1/sessions/" + segment(id) + "/end");
       ctl.emit(json::object{{"ending", id}}, [&] { std::cout << "session " << id << " is ending (ended_by_operator)\n"; });
     } else if (*client_erase) {
-      ctl.call("POST", "/v1/clients/erase", json::object{{"client", client_number}});
+      ctl.call("POST", "/v1/clients/erase", json::object{{"client", client_number_given()}});
       ctl.emit(json::object{{"status", "erased"}},
                [&] { std::cout << "client erased (their live sessions ended; nothing about them is kept)\n"; });
     } else if (*client_lookup) {
-      auto v = ctl.call("POST", "/v1/clients/lookup", json::object{{"client", client_number}});
+      auto v = ctl.call("POST", "/v1/clients/lookup", json::object{{"client", client_number_given()}});
       ctl.emit(v, [&] {
         const auto& o = v.as_object();
         const auto& rating = o.at("rating").as_object();
@@ -275,10 +328,10 @@ int main(int argc, char** argv) {
                   << "\nsessions    " << str(o.at("sessions")) << "\n";
       });
     } else if (*client_verify) {
-      ctl.call("POST", "/v1/clients/verify", json::object{{"client", client_number}, {"method", method}});
+      ctl.call("POST", "/v1/clients/verify", json::object{{"client", client_number_given()}, {"method", method}});
       ctl.emit(json::object{{"status", "ok"}}, [&] { std::cout << "client marked verified (" << method << ")\n"; });
     } else if (*client_restrict) {
-      ctl.call("POST", "/v1/clients/restrict", json::object{{"client", client_number}, {"restricted", !release}});
+      ctl.call("POST", "/v1/clients/restrict", json::object{{"client", client_number_given()}, {"restricted", !release}});
       ctl.emit(json::object{{"status", "ok"}},
                [&] { std::cout << (release ? "client released by hand\n" : "client restricted by hand\n"); });
     } else if (*packages) {

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -152,12 +153,17 @@ TiraidProcess::TiraidProcess(std::filesystem::path tiraid, std::filesystem::path
     extra_toml.replace(at, 8, relay_listen);
     relay_table.clear();
   }
-  std::ofstream cfg(config_file());
-  cfg << relay_table
-      << "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"secrets/admin.token\"\n"
-      << "[store]\npath = \"data/tirai.db\"\n"
-      << "[keys]\nmaster_key_file = \"secrets/master.key\"\n"
-      << extra_toml;
+  {
+    std::ofstream cfg(config_file());
+    cfg << relay_table
+        << "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"secrets/admin.token\"\n"
+        << "[store]\npath = \"data/tirai.db\"\n"
+        << "[keys]\nmaster_key_file = \"secrets/master.key\"\n"
+        << extra_toml;
+  }
+  // As an operator must: the [sms] secrets may be in it (tiraid refuses a
+  // config with secrets that others can read).
+  std::filesystem::permissions(config_file(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 void TiraidProcess::start() { start_with({}); }
@@ -199,10 +205,24 @@ client::WsClient TiraidProcess::ws() const { return client::WsClient("127.0.0.1"
 
 std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args,
                                         std::string_view input) {
-  int fds[2], in[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  return run_program(program, args, input, {});
+}
+
+std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args,
+                                        std::string_view input, const std::function<void(pid_t)>& running) {
+  int fds[2], in[2], exec_done[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(exec_done, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe failed");
   const pid_t pid = spawn(program, args, fds[1], in[0]);
   ::close(in[0]);
+  // The child's copy of exec_done closes when execv succeeds (or the child
+  // exits): end of file here means `program` runs, with its own argv.
+  ::close(exec_done[1]);
+  char ignored;
+  while (::read(exec_done[0], &ignored, 1) < 0 && errno == EINTR) {
+  }
+  ::close(exec_done[0]);
+  if (running) running(pid);
   // Small inputs fit the pipe buffer, so writing before reading cannot block.
   if (!input.empty() && ::write(in[1], input.data(), input.size()) != static_cast<ssize_t>(input.size()))
     throw std::runtime_error("cannot write the program's input");

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -110,6 +111,11 @@ class TiraidProcess {
 // (exit status, stdout and stderr together).
 std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args,
                                         std::string_view input = {});
+// The same, calling `running(pid)` once `program` has been executed and
+// before it is given `input` (so while it waits for its stdin): to look at
+// the process from outside, e.g. at /proc/PID/cmdline.
+std::pair<int, std::string> run_program(const std::filesystem::path& program, const std::vector<std::string>& args,
+                                        std::string_view input, const std::function<void(pid_t)>& running);
 
 // A loopback TCP port that was free a moment ago (for peers such as Kannel
 // whose ports must be known before they start).
