@@ -65,6 +65,18 @@ std::optional<std::string> string_member(const json::object& o, std::string_view
   return std::string(v->get_string());
 }
 
+// Erase, verify and restrict answer the same whether or not the number was a
+// client; how long the work took must not tell either (a known client's
+// erasure deletes rows and truncates the WAL: three times as long). Their
+// answers wait until this long after the request came.
+constexpr std::chrono::milliseconds equal_answer_time{250};
+
+asio::awaitable<void> answer_no_sooner_than(std::chrono::steady_clock::time_point at) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_at(at);
+  co_await timer.async_wait(use_tuple);
+}
+
 class AdminRouter {
  public:
   explicit AdminRouter(AdminContext& ctx) : ctx_(ctx) {}
@@ -217,6 +229,7 @@ class AdminRouter {
   }
 
   asio::awaitable<Reply> erase_client(const Request& req) {
+    const auto answer_at = std::chrono::steady_clock::now() + equal_answer_time;
     std::optional<Reply> err;
     auto body = json_body(req, err);
     if (!body) co_return *err;
@@ -224,12 +237,14 @@ class AdminRouter {
     if (!number) co_return *err;
     auto result = co_await await_callback<std::optional<AdminError>>(
         [&](auto done) { ctx_.manager.erase_client(std::move(*number), std::move(done)); });
+    co_await answer_no_sooner_than(answer_at);
     if (result) co_return error_reply(*result);
     co_return json_reply(200, json::object{{"status", "erased"}});
   }
 
   // lookup, verify and restrict: each takes {"client"} and a field of its own.
   asio::awaitable<Reply> client_call(const Request& req, std::string_view action) {
+    const auto answer_at = std::chrono::steady_clock::now() + equal_answer_time;
     std::optional<Reply> err;
     auto body = json_body(req, err);
     if (!body) co_return *err;
@@ -266,6 +281,10 @@ class AdminRouter {
         ctx_.manager.restrict_client(std::move(*number), restricted, std::move(done));
       });
     }
+    // Verify and restrict create the client when the number is new (so an
+    // operator can verify or bar someone before a first booking); the
+    // answer's time does not say whether it was.
+    co_await answer_no_sooner_than(answer_at);
     if (result) co_return error_reply(*result);
     co_return json_reply(200, json::object{{"status", "ok"}});
   }

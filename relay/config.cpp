@@ -318,6 +318,10 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     r.number("restrict_below_rating", p.restrict_below_rating, 0, 5);
     r.integer("restrict_min_ratings", p.restrict_min_ratings, 1, 1000);
     r.duration("rating_window", p.rating_window);
+    if (const auto* n = r.get("rating_retention")) {
+      r.duration("rating_retention", p.rating_retention);
+      if (p.rating_retention.count() == 0) r.error("rating_retention", *n, "must be longer than 0s");
+    }
     r.integer("messages_per_minute", p.messages_per_minute, 0, 100000);
     r.integer("login_attempts_per_minute", p.login_attempts_per_minute, 0, 100000);
   });
@@ -511,6 +515,7 @@ timezone = "UTC"                 # IANA time zone of kyc_required_hours, e.g. "A
 restrict_below_rating = 0        # clients whose average rating falls below this are refused bookings; 0 turns it off
 restrict_min_ratings = 3         # ...once they have at least this many ratings
 rating_window = "24h"            # a talent may rate the client while closing and this long after the session closed
+rating_retention = "180d"        # a rating counts towards the client's standing, and is kept, this long; then it is deleted
 messages_per_minute = 60         # per sender per session; more gets rate_limited (nothing is lost); 0 means no limit
 login_attempts_per_minute = 10   # failed hellos per source address (then rate_limited) and per alias (then failures answer slowly); a right secret is never refused; 0 means no limit
 

@@ -61,6 +61,9 @@ struct Policy {
   double restrict_below_rating = 0;  // 0: no automatic restriction
   int restrict_min_ratings = 3;
   Millis rating_window = std::chrono::hours(24);
+  // How long a rating counts (and is kept): long enough to warn the next
+  // talents, not forever.
+  Millis rating_retention = std::chrono::hours(24 * 180);
   int messages_per_minute = 60;        // per sender per session; 0: no limit
   int login_attempts_per_minute = 10;  // failed hellos per alias and per source address; 0: no limit
 };

@@ -165,15 +165,25 @@ void KannelGateway::send(OutboundSms sms) {
 }
 
 void KannelGateway::drop_session(const std::string& session) {
+  drop_if([&](const OutboundSms& s) { return s.session == session; });
+}
+
+void KannelGateway::drop_client(std::int64_t client) {
+  if (client == 0) return;
+  drop_if([&](const OutboundSms& s) { return s.client == client; });
+}
+
+void KannelGateway::drop_if(const std::function<bool(const OutboundSms&)>& match) {
   auto& q = impl_->queue;
-  // The one in flight cannot be called back; it is forgotten when it returns.
+  // The one in flight cannot be called back; it is forgotten when it
+  // returns (and not tried again). The rest go now, numbers included.
   auto first = q.begin();
   if (impl_->in_flight && first != q.end()) {
-    if (first->session == session) impl_->in_flight_dropped = true;
+    if (match(*first)) impl_->in_flight_dropped = true;
     ++first;
   }
   const auto before = q.size();
-  q.erase(std::remove_if(first, q.end(), [&](const OutboundSms& s) { return s.session == session; }), q.end());
+  q.erase(std::remove_if(first, q.end(), match), q.end());
   impl_->metrics.sms_queue->Decrement(static_cast<double>(before - q.size()));
 }
 

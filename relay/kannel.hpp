@@ -23,10 +23,12 @@ class KannelGateway final : public SmsGateway {
   ~KannelGateway() override;
   void send(OutboundSms sms) override;
   void drop_session(const std::string& session) override;
+  void drop_client(std::int64_t client) override;
   void start();
   void stop();
 
  private:
+  void drop_if(const std::function<bool(const OutboundSms&)>& match);
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

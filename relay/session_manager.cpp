@@ -630,8 +630,10 @@ void SessionManager::tick() {
     });
     next_purge_ = now + std::min<UnixMs>(purge_interval_ms, std::max<UnixMs>(config_.sessions.retention.count(), 1000));
     const UnixMs before = now - config_.sessions.retention.count();
-    submit([before](store::Store& st) {
+    const UnixMs rated_before = now - policy_.rating_retention.count();
+    submit([before, rated_before](store::Store& st) {
       if (const int n = st.purge_closed(before)) spdlog::info("[store] purged {} closed session records", n);
+      if (const int n = st.purge_ratings(rated_before)) spdlog::info("[store] purged {} ratings past their retention", n);
     });
   }
 }
@@ -699,7 +701,12 @@ void SessionManager::remove_talent(const std::string& alias, std::function<void(
     p->close(CloseCode::policy, "account removed");
   }
   talents_.erase(it);
-  submit([id](store::Store& st) { st.remove_talent(id); },
+  // As for an erasure, the WAL is truncated before the answer: the alias and
+  // its hash must not linger in old page images.
+  submit([id](store::Store& st) {
+           st.remove_talent(id);
+           st.request_checkpoint(true);
+         },
          [alias, done = std::move(done)](std::exception_ptr e) {
            if (e) return done(AdminError{500, "internal", "the talent could not be removed"});
            spdlog::info("[admin] talent {} removed", alias);
@@ -851,14 +858,19 @@ void SessionManager::erase_client(std::string number, std::function<void(std::op
   if (!proto::valid_e164(number))
     return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
   auto ended = std::make_shared<std::vector<std::string>>();
+  auto client = std::make_shared<std::int64_t>(0);
   // One job finds, tears down and erases, so a booking cannot slip in between.
   submit(
-      [number = std::move(number), ended, now = clock_.now()](store::Store& st) {
+      [number = std::move(number), ended, client, now = clock_.now()](store::Store& st) {
+        *client = st.find_client(number).value_or(0);
         *ended = st.erase_client(number, now);
         st.request_checkpoint(true);
       },
-      [this, ended, done = std::move(done)](std::exception_ptr e) {
+      [this, ended, client, done = std::move(done)](std::exception_ptr e) {
         if (e) return done(AdminError{500, "internal", "the client could not be erased"});
+        // Notices still queued for them (an expiry or ended notice waiting
+        // for the gateway) go too, with the number they held.
+        if (sms_) sms_->drop_client(*client);
         for (const auto& id : *ended) {
           auto it = live_.find(id);
           if (it == live_.end()) continue;
@@ -899,7 +911,7 @@ void SessionManager::remove_route(Live& s) {
 }
 
 void SessionManager::send_sms(Live& s, std::int64_t seq, std::string text, std::function<void()> accepted) {
-  sms_->send(OutboundSms{s.rec.proxy_number, s.rec.client_number, std::move(text), s.rec.id,
+  sms_->send(OutboundSms{s.rec.proxy_number, s.rec.client_number, std::move(text), s.rec.id, s.rec.client_id,
                          [this, session = s.rec.id, seq, accepted = std::move(accepted)] {
                            // The body is cleared as if the client had acknowledged it.
                            submit([session, seq](store::Store& st) { st.ack(session, Role::client, seq); });
@@ -912,15 +924,17 @@ void SessionManager::sms_notice(Live& s, const std::string& text) {
   auto id = std::make_shared<std::int64_t>(0);
   submit([id, client = s.rec.client_id, proxy = s.rec.proxy_number, text,
           now = clock_.now()](store::Store& st) { *id = st.add_sms_notice(client, proxy, text, now); },
-         [this, id, proxy = s.rec.proxy_number, to = s.rec.client_number, text](std::exception_ptr e) {
+         [this, id, client = s.rec.client_id, proxy = s.rec.proxy_number, to = s.rec.client_number,
+          text](std::exception_ptr e) {
            if (e) return spdlog::error("[sms] a notice could not be stored: {}", what(e));
-           queue_notice(*id, proxy, to, text);
+           if (*id == 0) return;  // the client was erased before it was stored
+           queue_notice(*id, client, proxy, to, text);
          });
 }
 
-void SessionManager::queue_notice(std::int64_t id, std::string proxy, std::shared_ptr<const crypto::ArenaText> to,
-                                  std::string text) {
-  sms_->send(OutboundSms{std::move(proxy), std::move(to), std::move(text), "", [this, id] {
+void SessionManager::queue_notice(std::int64_t id, std::int64_t client, std::string proxy,
+                                  std::shared_ptr<const crypto::ArenaText> to, std::string text) {
+  sms_->send(OutboundSms{std::move(proxy), std::move(to), std::move(text), "", client, [this, id] {
                            submit([id](store::Store& st) { st.remove_sms_notice(id); });
                          }});
 }
@@ -947,7 +961,7 @@ void SessionManager::out_of_session(const std::string& key, const std::string& f
   if (!fresh && now - it->second < config_.sms.out_of_session_interval.count()) return;
   it->second = now;
   metrics_.sms_out_of_session_replies->Increment();
-  sms_->send(OutboundSms{proxy, std::make_shared<const crypto::ArenaText>(*numbers_, from), reply, "", {}});
+  sms_->send(OutboundSms{proxy, std::make_shared<const crypto::ArenaText>(*numbers_, from), reply, "", 0, {}});
 }
 
 void SessionManager::on_sms(InboundSms in, std::function<void(InboundResult)> done) {
@@ -993,7 +1007,7 @@ void SessionManager::on_sms(InboundSms in, std::function<void(InboundResult)> do
   if (auto refusal = admit(s, Role::client, in.text, redacted, now)) {
     if (refusal->first == ErrorCode::rate_limited) return refuse(429, "rate_limited", std::string(refusal->second));
     if (refusal->first == ErrorCode::contact_details_blocked && !cfg.blocked_notice.empty())
-      sms_->send(OutboundSms{s.rec.proxy_number, s.rec.client_number, cfg.blocked_notice, s.rec.id, {}});
+      sms_->send(OutboundSms{s.rec.proxy_number, s.rec.client_number, cfg.blocked_notice, s.rec.id, s.rec.client_id, {}});
     // Deliberately not delivered: a retry would be refused again.
     metrics_.sms_inbound(proto::to_string(refusal->first));
     return done(InboundResult{200, std::string(proto::to_string(refusal->first)), std::string(refusal->second)});
@@ -1055,7 +1069,8 @@ void SessionManager::resume_sms() {
           ++queued;
         }
         for (auto& [n, number] : *notices)
-          queue_notice(n.id, n.proxy_number, std::make_shared<const crypto::ArenaText>(*numbers_, number), n.text);
+          queue_notice(n.id, n.client_id, n.proxy_number, std::make_shared<const crypto::ArenaText>(*numbers_, number),
+                       n.text);
         spdlog::info("[sms] resumed {} messages and {} notices for the gateway", queued, notices->size());
       });
 }

@@ -196,7 +196,8 @@ class SessionManager {
   void send_sms(Live& s, std::int64_t seq, std::string text, std::function<void()> accepted);
   // A relay notice to the SMS client of `s`, kept in the store until the gateway accepts it.
   void sms_notice(Live& s, const std::string& text);
-  void queue_notice(std::int64_t id, std::string proxy, std::shared_ptr<const crypto::ArenaText> to, std::string text);
+  void queue_notice(std::int64_t id, std::int64_t client, std::string proxy, std::shared_ptr<const crypto::ArenaText> to,
+                    std::string text);
   void out_of_session(const std::string& key, const std::string& from, const std::string& proxy);
   bool is_stop_word(std::string_view text) const;
   // A hello refused by the login limits: rate_limited, then a 1008 close.

@@ -2,6 +2,7 @@
 #include "crypto/key_arena.hpp"
 
 #include <functional>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,7 @@ struct OutboundSms {
   std::shared_ptr<const crypto::ArenaText> to;  // the client's real number
   std::string text;                          // UTF-8
   std::string session;                       // the live session it belongs to; "" for relay notices
+  std::int64_t client = 0;                   // the client's row id (0: not a client), for erasure
   // Called on the relay thread once the gateway accepted it (Kannel's 2xx).
   std::function<void()> accepted;
 };
@@ -26,6 +28,9 @@ class SmsGateway {
   // Forgets everything still queued for `session` (teardown): nothing of a
   // session is sent after it.
   virtual void drop_session(const std::string& session) = 0;
+  // Forgets everything still queued for client `client` (erasure), notices
+  // included, and with it the number it held: nothing reaches an erased client.
+  virtual void drop_client(std::int64_t client) = 0;
 };
 
 // A mobile-originated SMS as the gateway listener decoded it (text in UTF-8,

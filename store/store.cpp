@@ -454,6 +454,11 @@ void Store::delete_messages(std::string_view session) {
   all.erase(it);
 }
 
+int Store::purge_ratings(UnixMs before) {
+  db_.cached("DELETE FROM ratings WHERE rated_at < ?").bind(1, before).run();
+  return db_.changes();
+}
+
 int Store::purge_closed(UnixMs before) {
   db_.cached("DELETE FROM sessions WHERE state = 'closed' AND closed_at < ?").bind(1, before).run();
   const int purged = db_.changes();
@@ -523,6 +528,10 @@ void Store::remember_proxy(std::int64_t client_id, std::int64_t talent_id, std::
 
 std::int64_t Store::add_sms_notice(std::int64_t client_id, std::string_view proxy_number, std::string_view text,
                                    UnixMs now) {
+  // Erased in an earlier job: nothing is queued for them any more.
+  auto& known = db_.cached("SELECT 1 FROM clients WHERE id = ?");
+  known.bind(1, client_id);
+  if (!known.step()) return 0;
   db_.cached("INSERT INTO sms_outbox(client_id, proxy_number, text, created_at) VALUES(?,?,?,?)")
       .bind(1, client_id)
       .bind(2, proxy_number)

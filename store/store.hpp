@@ -182,6 +182,8 @@ class Store {
   // Deletes minimal records of sessions closed before `before` (and sticky
   // proxy numbers last used before it); returns how many sessions.
   int purge_closed(UnixMs before);
+  // Deletes ratings given before `before` (policy.rating_retention); returns how many.
+  int purge_ratings(UnixMs before);
 
   // ---- proxy numbers ----
   // Chooses the proxy number for a new session of this client with this
@@ -189,7 +191,7 @@ class Store {
   std::optional<std::string> choose_proxy(std::int64_t client_id, std::int64_t talent_id, const ProxyChoice& how);
   // Remembers the number for sticky selection.
   void remember_proxy(std::int64_t client_id, std::int64_t talent_id, std::string_view number, UnixMs now);
-  // Queues a notice; returns its id.
+  // Queues a notice; returns its id, or 0 when the client is gone (erased).
   std::int64_t add_sms_notice(std::int64_t client_id, std::string_view proxy_number, std::string_view text, UnixMs now);
   void remove_sms_notice(std::int64_t id);
   // Queued notices, oldest first.

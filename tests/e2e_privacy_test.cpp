@@ -109,6 +109,61 @@ TEST_CASE("erasing a talent ends their sessions, and their alias can never be en
   }
 }
 
+TEST_CASE("removing a talent leaves neither the alias nor its hash in the database or its WAL, at once",
+          "[e2e][privacy]") {
+  Relay r;
+  const std::string alias = "canary-talent-7f3k";
+  r.enrol(alias);
+  const auto hash = read_blob(r.daemon.db_file(), "SELECT secret_hash FROM talents WHERE alias = ?", alias);
+  REQUIRE(hash.starts_with("$argon2id$"));
+  CHECK(r.call("DELETE", "/v1/talents/" + alias).status == 204);
+  // While the relay runs: the answer came after the WAL was truncated.
+  for (const auto& f : relay_files(r)) {
+    if (f == r.daemon.log_file()) continue;  // the log names aliases by design
+    INFO(f);
+    CHECK_FALSE(file_contains(f, alias));
+    CHECK_FALSE(file_contains(f, hash));
+  }
+}
+
+TEST_CASE("erase, verify and restrict take as long for a client as for a number never seen", "[e2e][privacy]") {
+  Relay r;
+  r.enrol("natasha");
+  // Times each call; every answer must come no sooner than the relay's
+  // fixed answer time (250 ms), known client or not, so that its time
+  // cannot tell them apart (unpadded: ~1.5 ms for a client, ~0.6 ms for none).
+  const auto timed = [&](std::string_view target, const json::object& body) {
+    const auto start = std::chrono::steady_clock::now();
+    auto res = r.call("POST", target, body);
+    const auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE(res.status == 200);
+    return std::pair{took, res.body};
+  };
+  for (int round = 0; round < 3; ++round) {
+    const std::string known = fmt::format("+628991234000{}", round);
+    const std::string unknown = fmt::format("+628997654000{}", round);
+    r.book("natasha", known);
+    for (const auto& [target, extra] : {std::pair{"/v1/clients/verify", json::object{{"method", "ktp_selfie"}}},
+                                        std::pair{"/v1/clients/restrict", json::object{{"restricted", false}}},
+                                        std::pair{"/v1/clients/erase", json::object{}}}) {
+      json::object a = extra, b = extra;
+      a["client"] = known;
+      b["client"] = unknown;
+      const auto [known_took, known_body] = timed(target, a);
+      const auto [unknown_took, unknown_body] = timed(target, b);
+      INFO(target);
+      CHECK(known_took >= std::chrono::milliseconds(250));
+      CHECK(unknown_took >= std::chrono::milliseconds(250));
+      CHECK(known_body == unknown_body);
+    }
+  }
+  // verify and restrict of a number never seen create that client (documented):
+  // lookup then shows the flag, as it would for a booked one.
+  json::object v{{"client", "+628990000777"}, {"method", "ktp_selfie"}};
+  REQUIRE(r.call("POST", "/v1/clients/verify", v).status == 200);
+  CHECK(parse(r.call("POST", "/v1/clients/lookup", json::object{{"client", "+628990000777"}}).body)["verified"] == true);
+}
+
 TEST_CASE("a queued canary text is sealed while queued and gone after teardown", "[e2e][privacy]") {
   const std::string canary_text = "CANARY-queued-5e2b";
   Relay r("[sessions]\ngrace = \"0s\"\n");

@@ -225,6 +225,25 @@ TEST_CASE("with Kannel down the talent's reply waits, and is delivered once Kann
   CHECK(w.count_to(C1, "maaf telat balas") == 1);
 }
 
+TEST_CASE("erasing a client cancels the notices still waiting for Kannel", "[e2e][sms][privacy]") {
+  SmsWorld w;
+  auto [talent, b] = w.natasha_with_c1();
+  w.kannel.stop_smsbox();
+  const auto from = w.relay.daemon.log_lines();
+  // The operator ends the session: its ended notice to C1 waits for Kannel.
+  REQUIRE(w.relay.call("POST", "/v1/sessions/" + sid(b) + "/end").status == 200);
+  REQUIRE(w.relay.daemon.wait_for_log("[sms] Kannel sendsms", from));
+  REQUIRE(w.relay.call("POST", "/v1/clients/erase", json::object{{"client", C1}}).status == 200);
+  w.kannel.start_smsbox();
+  // A later text to another client goes through the same queue, in order:
+  // once it has arrived, nothing for C1 is left waiting in front of it.
+  auto b2 = w.relay.book("natasha", C2);
+  expect(talent, "session");
+  talent.send(send_frame(b2, "m2", "halo dari natasha"));
+  REQUIRE(w.mt_to(C2, "halo dari natasha"));
+  for (const auto& m : w.kannel.mts()) CHECK(m.to != C1);
+}
+
 TEST_CASE("an SMS answered to Kannel survives kill -9 of tiraid and reaches the talent after restart", "[e2e][sms]") {
   SmsWorld w;
   w.relay.enrol("natasha");

@@ -538,6 +538,33 @@ TEST_CASE_METHOD(Fixture, "the next talent sees the client's standing, never who
   CHECK(json::serialize(seen).find("natasha") == std::string::npos);
 }
 
+TEST_CASE_METHOD(Fixture, "ratings count for policy.rating_retention, then they are deleted", "[policy][ratings][privacy]") {
+  config.policy.rating_retention = std::chrono::hours(24 * 90);
+  mgr = make_manager();
+  enrol("natasha");
+  FakePeer natasha;
+  hello_talent(natasha, "natasha");
+  const auto b = book("natasha");
+  end_now(*this, b.session);
+  frame(natasha, fmt::format(R"({{"type":"rate","session":"{}","score":2}})", b.session));
+  settle();
+  const UnixMs rated = clock.now();
+  const auto count = [&] {
+    std::optional<AdminResult<store::ClientStanding>> r;
+    mgr->lookup_client("+6281234567890", [&](AdminResult<store::ClientStanding> v) { r = std::move(v); });
+    settle();
+    return std::get<store::ClientStanding>(*r).ratings;
+  };
+  advance_to(rated + 89LL * 24 * 3600 * 1000);
+  CHECK(count() == 1);
+  advance_to(rated + 90LL * 24 * 3600 * 1000 + 1);
+  CHECK(count() == 0);
+  auto& rows = st->db().cached("SELECT count(*) FROM ratings");
+  REQUIRE(rows.step());
+  CHECK(rows.int64(0) == 0);
+  rows.reset();
+}
+
 TEST_CASE_METHOD(Fixture, "automatic restriction after enough bad ratings, and release by the operator",
                  "[policy][ratings]") {
   config.policy.restrict_below_rating = 2.5;
@@ -833,6 +860,9 @@ class FakeGateway final : public SmsGateway {
     dropped.push_back(session);
     std::erase_if(waiting, [&](const OutboundSms& s) { return s.session == session; });
   }
+  void drop_client(std::int64_t client) override {
+    std::erase_if(waiting, [&](const OutboundSms& s) { return s.client == client; });
+  }
   // The gateway accepts everything waiting, in order.
   void accept_all() {
     while (!waiting.empty()) {
@@ -1001,6 +1031,31 @@ TEST_CASE_METHOD(SmsFixture, "a client on the web socket gets messages there, no
   REQUIRE(std::holds_alternative<AdminError>(*r));
   CHECK(std::get<AdminError>(*r).code == "pool_exhausted");
   CHECK(std::get<AdminError>(*r).status == 409);
+}
+
+TEST_CASE_METHOD(SmsFixture, "erasing a client drops the notices queued for them, however the jobs interleave",
+                 "[session][sms][privacy]") {
+  enrol("natasha");
+  const auto b = book("natasha", C1);
+  const auto to_c1 = [&] {
+    return std::count_if(gateway.waiting.begin(), gateway.waiting.end(),
+                         [&](const OutboundSms& s) { return s.to && s.to->view() == C1; });
+  };
+  // The gateway is down: the ended notice waits in its queue.
+  REQUIRE_FALSE(mgr->end_by_operator(b.session));
+  settle();
+  REQUIRE(to_c1() == 1);
+  mgr->erase_client(C1, [](std::optional<AdminError>) {});
+  settle();
+  CHECK(to_c1() == 0);
+  // A notice whose job comes after the erasure's is never queued.
+  const auto again = book("natasha", C1);
+  mgr->erase_client(C1, [](std::optional<AdminError>) {});
+  REQUIRE_FALSE(mgr->end_by_operator(again.session));
+  settle();
+  CHECK(to_c1() == 0);
+  gateway.accept_all();
+  CHECK(std::none_of(gateway.sent.begin(), gateway.sent.end(), [&](const auto& s) { return s.to == C1; }));
 }
 
 TEST_CASE_METHOD(SmsFixture, "after a restart, what waited for the gateway is queued again", "[session][sms]") {
