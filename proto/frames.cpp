@@ -1,7 +1,9 @@
 #include "proto/frames.hpp"
 
+#include "proto/json_parse.hpp"
 #include "proto/json_writer.hpp"
 #include "proto/utf8.hpp"
+#include "proto/wipe.hpp"
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -99,20 +101,33 @@ Inbound parse_frame(std::string_view frame, const Limits& limits) {
   json::error_code ec;
   // A small stack buffer holds a typical frame's parse tree without touching the heap.
   unsigned char buf[4096];
+  // A hello's tree holds a secret or a token: the buffer is wiped on the way
+  // out, whichever return takes it.
+  struct WipeIfHello {
+    void* at;
+    std::size_t size;
+    bool hello = false;
+    ~WipeIfHello() {
+      if (hello) wipe(at, size);
+    }
+  } wipe_guard{buf, sizeof(buf)};
   json::static_resource mr(buf, sizeof(buf));
   json::parse_options opts;
   opts.max_depth = 8;
   // Parsed straight into the value it returns: assigning a tree to a value
   // with other storage would copy it to the heap.
+  // Only a hello carries a secret or a token: the parser's own buffer is
+  // wiped for frames that may be one.
+  const bool maybe_hello = frame.find("hello") != std::string_view::npos;
   const auto parse = [&]() -> json::value {
     try {
-      return json::parse(frame, ec, &mr, opts);
+      return parse_json(frame, ec, &mr, opts, maybe_hello);
     } catch (const std::bad_alloc&) {
       // The stack buffer is too small for a large but valid frame (a long
       // text): the static resource throws, whatever the error-code overload
       // says of parse errors. Parse again on the heap.
       ec = {};
-      return json::parse(frame, ec, {}, opts);
+      return parse_json(frame, ec, {}, opts, maybe_hello);
     }
   };
   const json::value v = parse();
@@ -133,7 +148,10 @@ Inbound parse_frame(std::string_view frame, const Limits& limits) {
   const std::string_view t = type->get_string();
 
   std::optional<FrameError> err;
-  if (t == "hello") return parse_hello(o);
+  if (t == "hello") {
+    wipe_guard.hello = true;
+    return parse_hello(o);
+  }
   if (t == "send") return parse_send(o, limits, id);
   if (t == "ack") {
     auto session = string_field(o, "session", err, id);

@@ -1,7 +1,9 @@
 #include "relay/listeners.hpp"
 
 #include "crypto/secret.hpp"
+#include "proto/json_parse.hpp"
 #include "proto/timefmt.hpp"
+#include "proto/wipe.hpp"
 #include "relay/http_server.hpp"
 #include "store/store.hpp"
 
@@ -45,24 +47,41 @@ json::object session_json(const store::SessionRecord& r) {
   return o;
 }
 
+// A request's JSON object whose string values (numbers, secrets) are
+// overwritten when it goes.
+class WipedObject : public json::object {
+ public:
+  explicit WipedObject(json::object&& o) : json::object(std::move(o)) {}
+  WipedObject(WipedObject&&) = default;
+  ~WipedObject() {
+    for (auto& kv : *this)
+      if (kv.value().is_string()) {
+        auto& str = kv.value().get_string();
+        proto::wipe(str.data(), str.size());
+      }
+  }
+};
+
 // Reads a JSON object body; sets `err` when the body is not one.
-std::optional<json::object> json_body(const Request& req, std::optional<Reply>& err) {
+std::optional<WipedObject> json_body(const Request& req, std::optional<Reply>& err) {
   json::error_code ec;
-  auto v = json::parse(req.body(), ec);
+  auto v = proto::parse_json(req.body(), ec, {}, {}, true);
   if (ec || !v.is_object()) {
     err = error_reply(400, "bad_request", "the body must be a JSON object");
     return std::nullopt;
   }
-  return std::move(v.get_object());
+  return WipedObject(std::move(v.get_object()));
 }
 
-std::optional<std::string> string_member(const json::object& o, std::string_view key, std::optional<Reply>& err) {
+// A string field; its copy wipes itself (it may be a number or a secret).
+std::optional<proto::WipedString> string_member(const json::object& o, std::string_view key,
+                                                std::optional<Reply>& err) {
   const auto* v = o.if_contains(key);
   if (!v || !v->is_string()) {
     err = error_reply(400, "bad_request", fmt::format("field '{}' must be a string", key));
     return std::nullopt;
   }
-  return std::string(v->get_string());
+  return proto::WipedString(v->get_string().data(), v->get_string().size());
 }
 
 // Erase, verify and restrict answer the same whether or not the number was a

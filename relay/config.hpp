@@ -1,4 +1,5 @@
 #pragma once
+#include "proto/wipe.hpp"
 #include "store/database.hpp"
 
 #include <chrono>
@@ -80,8 +81,19 @@ struct HttpUrl {
 // Parses "http://host[:port][/path]"; nullopt for anything else (https included).
 std::optional<HttpUrl> parse_http_url(std::string_view s);
 
-// Proxy numbers through Kannel (design §9). Off unless `enabled`.
+// Proxy numbers through Kannel (design §9). Off unless `enabled`. The
+// inbound secret and the sendsms password are wiped with every copy.
 struct SmsConfig {
+  SmsConfig() = default;
+  SmsConfig(const SmsConfig&) = default;
+  SmsConfig(SmsConfig&&) = default;
+  SmsConfig& operator=(const SmsConfig&) = default;
+  SmsConfig& operator=(SmsConfig&&) = default;
+  ~SmsConfig() {
+    proto::wipe(inbound_secret);
+    proto::wipe(password);
+  }
+
   bool enabled = false;
   Address listen{"127.0.0.1", 8082};  // Kannel's sms-service calls GET /v1/sms/kannel here
   bool allow_plaintext = false;       // the listener is plain HTTP: non-loopback needs this

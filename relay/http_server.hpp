@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "proto/wipe.hpp"
 #include "relay/accept_pause.hpp"
 
 #include <functional>
@@ -64,6 +65,15 @@ asio::awaitable<T> await_callback(Start start) {
   };
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(std::move(initiation),
                                                                                   asio::use_awaitable);
+}
+
+// Overwrites a request's target, Authorization field and body in place (the
+// fields' storage is Beast's and is freed unwiped otherwise).
+inline void wipe_request(Request& req) {
+  const auto overwrite = [](std::string_view v) { proto::wipe(const_cast<char*>(v.data()), v.size()); };
+  overwrite(req.target());
+  overwrite(req[http::field::authorization]);
+  proto::wipe(req.body());
 }
 
 // A connection's request handler.
@@ -141,10 +151,19 @@ asio::awaitable<void> serve(std::shared_ptr<Stream> owned, Handler handler, std:
       res.set(http::field::content_type, reply.content_type);
       res.body() = reply.raw.empty() ? json::serialize(reply.body) : std::move(reply.raw);
     }
-    res.keep_alive(req.keep_alive());
+    const bool keep_alive = req.keep_alive();
+    res.keep_alive(keep_alive);
     res.prepare_payload();
+    // What the request carried (numbers and secrets in its body, the SMS
+    // listener's query, the bearer token) is overwritten before its memory
+    // is freed or reused; and so are the raw bytes it was parsed from.
+    wipe_request(req);
+    if (buffer.size() == 0) {
+      const auto raw = buffer.prepare(buffer.capacity());
+      proto::wipe(raw.data(), raw.size());
+    }
     auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
-    if (wec || !req.keep_alive()) break;
+    if (wec || !keep_alive) break;
   }
   if constexpr (is_tls) {
     lowest.expires_after(std::chrono::seconds(5));

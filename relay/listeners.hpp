@@ -1,4 +1,5 @@
 #pragma once
+#include "proto/wipe.hpp"
 #include "relay/config.hpp"
 #include "relay/metrics.hpp"
 #include "relay/runner.hpp"
@@ -25,8 +26,9 @@ struct AdminContext {
   SessionManager& manager;
   StoreRunner& store;
   Metrics& metrics;
-  std::string token;  // the bearer token every call but /v1/health must carry
+  std::string token;  // the bearer token every call but /v1/health must carry; wiped with the context
   boost::asio::ssl::context* tls = nullptr;
+  ~AdminContext() { proto::wipe(token); }
 };
 
 // Serves the admin HTTP API (design §6) on `acceptor` until it is closed.

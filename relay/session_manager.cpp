@@ -3,6 +3,7 @@
 #include "crypto/random.hpp"
 #include "proto/identifiers.hpp"
 #include "proto/utf8.hpp"
+#include "proto/wipe.hpp"
 #include "relay/local_time.hpp"
 
 #include <spdlog/spdlog.h>
@@ -33,6 +34,15 @@ std::string what(std::exception_ptr e) {
   }
 }
 Role other(Role r) { return r == Role::talent ? Role::client : Role::talent; }
+
+// A real number leaves the request's heap string for locked memory (wiped
+// when freed), so store jobs that outlive the request carry no copy of it.
+using SealedNumber = std::shared_ptr<const crypto::Secret>;
+SealedNumber seal_number(std::string& number) {
+  auto sealed = std::make_shared<const crypto::Secret>(crypto::Secret::from(number));
+  proto::wipe(number);
+  return sealed;
+}
 }  // namespace
 
 SessionManager::SessionManager(const Config& config, StoreRunner& store, Worker& worker,
@@ -190,10 +200,14 @@ void SessionManager::on_hello(Peer& p, proto::Hello&& h) {
   };
   if (h.role == Role::client) {
     auto it = by_token_.find(key_of(crypto::token_hash(h.token)));
+    proto::wipe(h.token);
     if (it == by_token_.end()) return fail_cheaply();
     login_client(p, live_.at(it->second));
     return;
   }
+  // The secret leaves the frame's heap string for locked memory at once.
+  auto secret = std::make_shared<crypto::Secret>(crypto::Secret::from(h.secret));
+  proto::wipe(h.secret);
   // No state and no hash for what the design's alias form rules out.
   if (!proto::valid_alias(h.alias)) return fail_cheaply();
   switch (login_guard_.start_hash(p.address, now)) {
@@ -206,7 +220,6 @@ void SessionManager::on_hello(Peer& p, proto::Hello&& h) {
   auto t = talents_.find(h.alias);
   const bool known = t != talents_.end();
   auto hash = std::make_shared<std::string>(known ? t->second.secret_hash : dummy_hash_);
-  auto secret = std::make_shared<crypto::Secret>(crypto::Secret::from(h.secret));
   auto ok = std::make_shared<bool>(false);
   p.replay_pending = true;  // blocks a second hello while this one is verified
   worker_.run([hash, secret, ok] { *ok = crypto::verify_password(*hash, secret->view()); },
@@ -649,6 +662,7 @@ std::optional<UnixMs> SessionManager::next_deadline() const {
 
 void SessionManager::add_talent(std::string alias, std::string secret,
                                 std::function<void(std::optional<AdminError>)> done) {
+  const proto::WipeOnExit wiped(&secret);
   if (!proto::valid_alias(alias))
     return done(AdminError{400, "invalid_alias", "an alias is 2-32 characters of a-z, 0-9, '_' and '-'"});
   const auto chars = proto::utf8_length(secret);
@@ -720,8 +734,11 @@ bool SessionManager::kyc_window_now() const {
 }
 
 void SessionManager::book(BookRequest req, std::function<void(AdminResult<Booking>)> done) {
-  const auto number = proto::valid_e164(req.client_number) ? std::optional(req.client_number) : std::nullopt;
-  if (!number) return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
+  if (!proto::valid_e164(req.client_number)) {
+    proto::wipe(req.client_number);
+    return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
+  }
+  const auto number = seal_number(req.client_number);
   if (req.sms.value_or(false) && !sms_)
     return done(AdminError{400, "bad_request", "SMS is not enabled on this relay ([sms] enabled = false)"});
   const bool sms = sms_ && req.sms.value_or(true);
@@ -752,9 +769,9 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
   const store::ProxyChoice pool{sms ? &config_.sms.proxy_numbers : nullptr,
                        config_.sms.number_selection == NumberSelection::avoid_sticky};
   submit(
-      [rec, refusal, number = *number, now, kyc, rule = restriction_rule(), mode = alias_mode_,
+      [rec, refusal, number, now, kyc, rule = restriction_rule(), mode = alias_mode_,
        pool](store::Store& st) {
-        const auto known = st.find_client(number);
+        const auto known = st.find_client(number->view());
         const auto standing = known ? st.standing(*known, rule) : store::ClientStanding{};
         if (standing.restricted) {
           *refusal = AdminError{409, "client_restricted", "this client may not be booked"};
@@ -764,7 +781,7 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
           *refusal = AdminError{409, "kyc_required", "this client must be verified before this booking"};
           return;
         }
-        rec->client_id = known ? *known : st.client_for_number(number, now);
+        rec->client_id = known ? *known : st.client_for_number(number->view(), now);
         rec->standing = standing;
         // Unique among the talent's open sessions; stable per pair when asked.
         std::string alias = mode == ClientAliasMode::per_pair ? st.pair_alias(rec->talent_id, rec->client_id)
@@ -784,7 +801,7 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
         }
         st.insert_session(*rec);
       },
-      [this, rec, refusal, number = *number, token = std::move(token), done = std::move(done)](std::exception_ptr e) {
+      [this, rec, refusal, number, token = std::move(token), done = std::move(done)](std::exception_ptr e) {
         if (e) {
           spdlog::error("[session] booking failed: {}", what(e));
           return done(AdminError{500, "internal", "the session could not be stored"});
@@ -798,7 +815,7 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
         }
         t->second.sessions.insert(rec->id);
         by_token_[key_of(rec->token_hash)] = rec->id;
-        if (!rec->proxy_number.empty()) rec->client_number = std::make_shared<const crypto::ArenaText>(*numbers_, number);
+        if (!rec->proxy_number.empty()) rec->client_number = std::make_shared<const crypto::ArenaText>(*numbers_, number->view());
         auto& s = live_.emplace(rec->id, Live(*rec)).first->second;
         s.last_activity = rec->booked_at;
         add_route(s);
@@ -812,13 +829,15 @@ void SessionManager::book(BookRequest req, std::function<void(AdminResult<Bookin
       });
 }
 
-void SessionManager::lookup_client(std::string number, std::function<void(AdminResult<store::ClientStanding>)> done) {
-  if (!proto::valid_e164(number))
+void SessionManager::lookup_client(std::string raw, std::function<void(AdminResult<store::ClientStanding>)> done) {
+  const bool valid = proto::valid_e164(raw);
+  const auto number = seal_number(raw);
+  if (!valid)
     return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
   auto standing = std::make_shared<store::ClientStanding>();
   submit(
-      [number = std::move(number), standing, rule = restriction_rule()](store::Store& st) {
-        if (auto id = st.find_client(number)) *standing = st.standing(*id, rule);
+      [number, standing, rule = restriction_rule()](store::Store& st) {
+        if (auto id = st.find_client(number->view())) *standing = st.standing(*id, rule);
       },
       [standing, done = std::move(done)](std::exception_ptr e) {
         if (e) return done(AdminError{500, "internal", "the client could not be read"});
@@ -826,14 +845,16 @@ void SessionManager::lookup_client(std::string number, std::function<void(AdminR
       });
 }
 
-void SessionManager::verify_client(std::string number, std::string method,
+void SessionManager::verify_client(std::string raw, std::string method,
                                    std::function<void(std::optional<AdminError>)> done) {
-  if (!proto::valid_e164(number))
+  const bool valid = proto::valid_e164(raw);
+  const auto number = seal_number(raw);
+  if (!valid)
     return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
   if (!proto::valid_alias(method))
     return done(AdminError{400, "bad_request", "method is 2-32 characters of a-z, 0-9, '_' and '-', e.g. \"ktp_selfie\""});
-  submit([number = std::move(number), method = std::move(method), now = clock_.now()](
-             store::Store& st) { st.verify_client(number, method, now); },
+  submit([number, method = std::move(method), now = clock_.now()](
+             store::Store& st) { st.verify_client(number->view(), method, now); },
          [done = std::move(done)](std::exception_ptr e) {
            if (e) return done(AdminError{500, "internal", "the verification could not be stored"});
            spdlog::info("[admin] a client was verified");
@@ -841,12 +862,14 @@ void SessionManager::verify_client(std::string number, std::string method,
          });
 }
 
-void SessionManager::restrict_client(std::string number, bool restricted,
+void SessionManager::restrict_client(std::string raw, bool restricted,
                                      std::function<void(std::optional<AdminError>)> done) {
-  if (!proto::valid_e164(number))
+  const bool valid = proto::valid_e164(raw);
+  const auto number = seal_number(raw);
+  if (!valid)
     return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
-  submit([number = std::move(number), restricted, now = clock_.now()](
-             store::Store& st) { st.set_restricted(number, restricted, now); },
+  submit([number, restricted, now = clock_.now()](
+             store::Store& st) { st.set_restricted(number->view(), restricted, now); },
          [done = std::move(done), restricted](std::exception_ptr e) {
            if (e) return done(AdminError{500, "internal", "the restriction could not be stored"});
            spdlog::info("[admin] a client was {} by hand", restricted ? "restricted" : "released");
@@ -854,16 +877,18 @@ void SessionManager::restrict_client(std::string number, bool restricted,
          });
 }
 
-void SessionManager::erase_client(std::string number, std::function<void(std::optional<AdminError>)> done) {
-  if (!proto::valid_e164(number))
+void SessionManager::erase_client(std::string raw, std::function<void(std::optional<AdminError>)> done) {
+  const bool valid = proto::valid_e164(raw);
+  const auto number = seal_number(raw);
+  if (!valid)
     return done(AdminError{400, "invalid_number", "the client number must be E.164: '+' and 8-15 digits"});
   auto ended = std::make_shared<std::vector<std::string>>();
   auto client = std::make_shared<std::int64_t>(0);
   // One job finds, tears down and erases, so a booking cannot slip in between.
   submit(
-      [number = std::move(number), ended, client, now = clock_.now()](store::Store& st) {
-        *client = st.find_client(number).value_or(0);
-        *ended = st.erase_client(number, now);
+      [number, ended, client, now = clock_.now()](store::Store& st) {
+        *client = st.find_client(number->view()).value_or(0);
+        *ended = st.erase_client(number->view(), now);
         st.request_checkpoint(true);
       },
       [this, ended, client, done = std::move(done)](std::exception_ptr e) {
@@ -972,7 +997,9 @@ void SessionManager::on_sms(InboundSms in, std::function<void(InboundResult)> do
     done(InboundResult{status, std::move(code), std::move(message)});
   };
   if (!sms_) return refuse(404, "not_found", "SMS is not enabled on this relay");
-  const auto from = proto::normalise_number(in.from, cfg.country_code);
+  auto from = proto::normalise_number(in.from, cfg.country_code);
+  // The client's number, as sent and normalised, is wiped whichever answer goes.
+  const proto::WipeOnExit wiped(&in.from, from ? &*from : nullptr);
   if (!from) return refuse(400, "invalid_number", "the sender (from) is not a valid phone number");
   const auto to = proto::normalise_number(in.to, cfg.country_code);
   if (!to) return refuse(400, "invalid_number", "the receiver (to) is not a valid phone number");

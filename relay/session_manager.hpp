@@ -2,6 +2,7 @@
 #include "crypto/keyring.hpp"
 #include "crypto/password.hpp"
 #include "proto/frames.hpp"
+#include "proto/wipe.hpp"
 #include "relay/clock.hpp"
 #include "relay/config.hpp"
 #include "relay/contact_guard.hpp"
@@ -33,7 +34,7 @@ using AdminResult = std::variant<T, AdminError>;
 
 struct BookRequest {
   std::string talent;
-  std::string client_number;  // as the operator typed it; validated as E.164
+  proto::WipedString client_number;  // as the operator typed it; validated as E.164
   std::string package;
   std::optional<bool> sms;  // a proxy number for the client; default: when SMS is enabled
 };

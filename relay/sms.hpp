@@ -1,5 +1,6 @@
 #pragma once
 #include "crypto/key_arena.hpp"
+#include "proto/wipe.hpp"
 
 #include <functional>
 #include <cstdint>
@@ -36,7 +37,7 @@ class SmsGateway {
 // A mobile-originated SMS as the gateway listener decoded it (text in UTF-8,
 // numbers as the gateway sent them).
 struct InboundSms {
-  std::string from;
+  proto::WipedString from;  // the client's number: wiped wherever a copy goes
   std::string to;
   std::string text;
   std::string gateway_id;  // Kannel's message id (%I), when the get-url carries it: retries are stored once

@@ -2,6 +2,7 @@
 
 #include "crypto/secret.hpp"
 #include "proto/sms.hpp"
+#include "proto/wipe.hpp"
 #include "relay/http_server.hpp"
 
 namespace tirai::relay {
@@ -18,8 +19,16 @@ asio::awaitable<Reply> handle_sms(SessionManager& manager, const SmsConfig& conf
   const std::string_view path = target.substr(0, q);
   if (path != "/v1/sms/kannel") co_return error_reply(404, "not_found", "no such endpoint");
   if (req.method() != http::verb::get) co_return error_reply(405, "method_not_allowed", "use GET");
-  const auto params = proto::parse_query(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
+  auto params = proto::parse_query(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
   if (!params) co_return error_reply(400, "bad_request", "the query string is malformed");
+  // The decoded values (the secret, the client's number) are wiped however
+  // this returns; the request itself is wiped by the server after it.
+  struct WipeValues {
+    std::vector<std::pair<std::string, std::string>>& v;
+    ~WipeValues() {
+      for (auto& kv : v) proto::wipe(kv.second);
+    }
+  } wipe_values{*params};
   const std::string *secret = nullptr, *from = nullptr, *to = nullptr, *text = nullptr, *charset = nullptr,
                     *id = nullptr;
   for (const auto& [k, v] : *params) {
