@@ -76,8 +76,14 @@ void StoreWorker::wal_committed(int frames) {
   // Once per wal_.background frames of WAL, and at most once per
   // background_every: each pass syncs both files, and at full load the WAL
   // grows by 1,000 frames in 20 ms.
-  if (frames < next_request_) return;
+  // Cleared bodies half-way to clear_flush_within: a pass that copies the
+  // WAL whole, however short, lets it start over (and be cut), so that the
+  // truncating checkpoint at clear_flush_within, which copies on this
+  // thread, is seldom needed.
   const auto now = std::chrono::steady_clock::now();
+  const bool hurry = truncate_at_restart_ && cleared_in_wal_ > 0 && now - cleared_at_ >= clear_flush_within / 2;
+  restart_wanted_.store(hurry, std::memory_order_relaxed);
+  if (frames < next_request_ && !hurry) return;
   if (now - last_request_ < background_every) return;
   last_request_ = now;
   next_request_ = frames + wal_.background;
@@ -107,7 +113,8 @@ void StoreWorker::checkpoint_in_background() {
       std::lock_guard ck(checkpoint_mutex_);
       try {
         std::tie(log, copied) = checkpoint_db_->checkpoint_passive();
-        if (log >= wal_.restart && copied >= log) restart_copied_.store(log, std::memory_order_release);
+        if (log > 0 && copied >= log && (log >= wal_.restart || restart_wanted_.load(std::memory_order_relaxed)))
+          restart_copied_.store(log, std::memory_order_release);
       } catch (const std::exception& e) {
         spdlog::warn("[store] background WAL checkpoint failed: {}", e.what());
       }

@@ -183,6 +183,7 @@ class StoreWorker final : public StoreRunner {
   std::condition_variable checkpointer_wake_;
   bool checkpoint_wanted_ = false;  // under checkpointer_mutex_
   bool checkpointer_stopping_ = false;
+  std::atomic<bool> restart_wanted_{false};  // cleared bodies wait: a pass of any length may restart the WAL
   std::atomic<int> restart_copied_{0};  // the WAL's length when a pass copied it whole (WalFrames::restart or more)
   int wal_frames_ = 0;  // the store thread's: the WAL's length at the last commit
   int next_request_;  // ... and the length that asks for the next pass
