@@ -41,6 +41,17 @@ void StoreWorker::wal_committed(int frames) {
   // The commit after the store thread's own checkpoint has started the WAL
   // over (no pass of the checkpointer could hold a read mark meanwhile).
   if (restart_lock_.owns_lock()) restart_lock_.unlock();
+  // A WAL shorter than at the last commit started over at this one (a
+  // commit longer than the whole WAL before it goes unseen: the bodies then
+  // wait for the checkpoint at clear_flush_within). Cut after this commit,
+  // the file holds nothing older.
+  const bool restarted = frames < wal_frames_;
+  wal_frames_ = frames;
+  if (restarted) next_request_ = wal_.background;
+  if (restarted && truncate_at_restart_ && cleared_in_wal_ > 0) {
+    spdlog::debug("[store] WAL truncated after clearing {} bodies (it started over)", cleared_in_wal_);
+    cleared_in_wal_ = 0;
+  }
   const int copied = restart_copied_.load(std::memory_order_acquire);
   // After a pass copied the WAL whole, this thread copies what came since:
   // at once when that is a few frames; when more came (a steady load
@@ -65,10 +76,14 @@ void StoreWorker::wal_committed(int frames) {
   // Once per wal_.background frames of WAL, and at most once per
   // background_every: each pass syncs both files, and at full load the WAL
   // grows by 1,000 frames in 20 ms.
-  if (frames < wal_frames_) next_request_ = wal_.background;  // it started over
-  wal_frames_ = frames;
-  if (frames < next_request_) return;
+  // Cleared bodies half-way to clear_flush_within: a pass that copies the
+  // WAL whole, however short, lets it start over (and be cut), so that the
+  // truncating checkpoint at clear_flush_within, which copies on this
+  // thread, is seldom needed.
   const auto now = std::chrono::steady_clock::now();
+  const bool hurry = truncate_at_restart_ && cleared_in_wal_ > 0 && now - cleared_at_ >= clear_flush_within / 2;
+  restart_wanted_.store(hurry, std::memory_order_relaxed);
+  if (frames < next_request_ && !hurry) return;
   if (now - last_request_ < background_every) return;
   last_request_ = now;
   next_request_ = frames + wal_.background;
@@ -98,7 +113,8 @@ void StoreWorker::checkpoint_in_background() {
       std::lock_guard ck(checkpoint_mutex_);
       try {
         std::tie(log, copied) = checkpoint_db_->checkpoint_passive();
-        if (log >= wal_.restart && copied >= log) restart_copied_.store(log, std::memory_order_release);
+        if (log > 0 && copied >= log && (log >= wal_.restart || restart_wanted_.load(std::memory_order_relaxed)))
+          restart_copied_.store(log, std::memory_order_release);
       } catch (const std::exception& e) {
         spdlog::warn("[store] background WAL checkpoint failed: {}", e.what());
       }
@@ -172,6 +188,7 @@ void StoreWorker::loop() {
       if (const auto acked = store_->first_uncleared_acked_at(); acked != until)
         until = std::max(std::chrono::steady_clock::now() + clear_pause, acked + clear_settle_);
       if (checkpoint_due) until = std::min(until, last_checkpoint + checkpoint_every);
+      if (cleared_in_wal_ > 0) until = std::min(until, cleared_at_ + clear_flush_within);
       if (until != std::chrono::steady_clock::time_point::max()) wake_.wait_until(lock, until, ready);
       else wake_.wait(lock, ready);
       waiting_ = false;
@@ -181,10 +198,14 @@ void StoreWorker::loop() {
         const bool stopping = stopping_;
         lock.unlock();
         clear_acked_alone(stopping);
-        if (checkpoint_due && (stopping || std::chrono::steady_clock::now() - last_checkpoint >= checkpoint_every)) {
+        const auto now = std::chrono::steady_clock::now();
+        // (Stopping: closing the database deletes the WAL.)
+        if ((checkpoint_due && (stopping || now - last_checkpoint >= checkpoint_every)) ||
+            (!stopping && flush_due(now))) {
           checkpoint_due = !checkpoint();
           last_checkpoint = std::chrono::steady_clock::now();
         }
+        if (!stopping) follow_cleared();
         if (stopping) {
           if (restart_lock_.owns_lock()) restart_lock_.unlock();
           return;  // closing the database checkpoints what is left
@@ -214,12 +235,16 @@ void StoreWorker::loop() {
       checkpoint_due = true;
       checkpoint_now = checkpoint_now || now;
     }
-    if (checkpoint_due &&
-        (checkpoint_now || std::chrono::steady_clock::now() - last_checkpoint >= checkpoint_every)) {
+    // Cleared bodies the WAL has not lost in clear_flush_within share this
+    // checkpoint; one that fails (a reader holds the WAL) is tried again
+    // checkpoint_every later, as a teardown's.
+    if (const auto now = std::chrono::steady_clock::now();
+        (checkpoint_due && (checkpoint_now || now - last_checkpoint >= checkpoint_every)) || flush_due(now)) {
       checkpoint_due = !checkpoint();
       checkpoint_now = false;
       last_checkpoint = std::chrono::steady_clock::now();
     }
+    follow_cleared();
     metrics_.store_commit_seconds->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     metrics_.store_batch_jobs->Observe(static_cast<double>(group.size()));
@@ -240,12 +265,34 @@ bool StoreWorker::checkpoint() {
     std::unique_lock ck(checkpoint_mutex_, std::defer_lock);
     if (!restart_lock_.owns_lock()) ck.lock();
     store_->db().checkpoint_truncate();
+    if (cleared_in_wal_ > 0) spdlog::debug("[store] WAL truncated after clearing {} bodies", cleared_in_wal_);
+    cleared_in_wal_ = 0;
     if (on_checkpoint_) on_checkpoint_();
     return true;
   } catch (const std::exception& e) {
-    // A reader may hold the WAL; the next turn tries again.
+    // A reader may hold the WAL; the next turn tries again, the cleared
+    // bodies' turn a second later.
     spdlog::warn("[store] WAL checkpoint deferred: {}", e.what());
+    if (cleared_in_wal_ > 0) cleared_at_ = std::chrono::steady_clock::now();
     return false;
+  }
+}
+
+void StoreWorker::note_cleared(std::size_t bodies) {
+  if (bodies == 0) return;
+  if (cleared_in_wal_ == 0) cleared_at_ = std::chrono::steady_clock::now();
+  cleared_in_wal_ += bodies;
+}
+
+void StoreWorker::follow_cleared() {
+  const bool want = cleared_in_wal_ > 0;
+  if (want == truncate_at_restart_) return;
+  try {
+    store_->db().truncate_wal_on_restart(want);
+    truncate_at_restart_ = want;
+  } catch (const std::exception& e) {
+    // The checkpoint at clear_flush_within still comes.
+    spdlog::warn("[store] WAL truncation at restart not {}: {}", want ? "set" : "unset", e.what());
   }
 }
 
@@ -253,7 +300,9 @@ void StoreWorker::clear_acked(std::chrono::steady_clock::time_point until) {
   for (;;) {
     const bool behind = store_->acked_uncleared() > max_uncleared;
     const auto settled = behind ? std::chrono::steady_clock::time_point::max() : std::chrono::steady_clock::now() - clear_settle_;
-    if (store_->clear_acked(group_clear_chunk, behind ? 0 : clear_spare, settled) < group_clear_chunk) return;
+    const auto n = store_->clear_acked(group_clear_chunk, behind ? 0 : clear_spare, settled);
+    note_cleared(n);
+    if (n < group_clear_chunk) return;
     if (!behind && std::chrono::steady_clock::now() >= until) return;
   }
 }
@@ -262,8 +311,8 @@ void StoreWorker::clear_acked_alone(bool all) {
   if (store_->acked_uncleared() == 0) return;
   try {
     store::Transaction tx(store_->db());
-    if (all) store_->clear_acked(store_->acked_uncleared());
-    else store_->clear_acked(idle_clear_chunk, 0, std::chrono::steady_clock::now() - clear_settle_);
+    if (all) note_cleared(store_->clear_acked(store_->acked_uncleared()));
+    else note_cleared(store_->clear_acked(idle_clear_chunk, 0, std::chrono::steady_clock::now() - clear_settle_));
     tx.commit();
   } catch (const std::exception& e) {
     // The acks are forgotten with the caches; those messages are sent again.

@@ -70,6 +70,27 @@ class StoreWorker final : public StoreRunner {
   bool checkpoint();
   // Teardowns' checkpoints within this long of the last one wait for it.
   static constexpr std::chrono::seconds checkpoint_every{1};
+  // A cleared body must not stay readable in the WAL: the frames written
+  // before its clear hold its page as it was, sealed body included, and the
+  // master key opens it (docs/privacy.md). Within clear_flush_within of a
+  // clear, the WAL file keeps no frame older than it, in one of two ways:
+  // - While cleared bodies wait for this, the store's connection has SQLite
+  //   cut the WAL when it starts over (Database::truncate_wal_on_restart):
+  //   the commit that starts it over writes from the file's start and cuts
+  //   the file after its frames. Under load the WAL starts over every
+  //   fraction of a second, and this costs no copy: starting over already
+  //   needed the WAL copied whole. Starting over alone would not do: frames
+  //   past the new write position stay until a longer WAL reaches them.
+  // - When it has not started over a second after the first clear not yet
+  //   flushed (a light load), a truncating checkpoint as a teardown's (the
+  //   two share it), which then has little to copy.
+  static constexpr std::chrono::seconds clear_flush_within{1};
+  void note_cleared(std::size_t bodies);
+  bool flush_due(std::chrono::steady_clock::time_point now) const {
+    return cleared_in_wal_ > 0 && now - cleared_at_ >= clear_flush_within;
+  }
+  // Turns truncate_wal_on_restart on while cleared bodies wait, off after.
+  void follow_cleared();
   // SQLite syncs the WAL before each checkpoint, on this (the store) thread;
   // with 16 MiB of it dirty that took 17 ms. A second thread asks the kernel
   // every 20 ms to start writing the WAL's new pages out (sync_file_range,
@@ -162,9 +183,16 @@ class StoreWorker final : public StoreRunner {
   std::condition_variable checkpointer_wake_;
   bool checkpoint_wanted_ = false;  // under checkpointer_mutex_
   bool checkpointer_stopping_ = false;
+  std::atomic<bool> restart_wanted_{false};  // cleared bodies wait: a pass of any length may restart the WAL
   std::atomic<int> restart_copied_{0};  // the WAL's length when a pass copied it whole (WalFrames::restart or more)
   int wal_frames_ = 0;  // the store thread's: the WAL's length at the last commit
   int next_request_;  // ... and the length that asks for the next pass
+  // The store thread's: bodies cleared since the WAL last lost its older
+  // frames, when the first of them was cleared, and whether the WAL is cut
+  // when it starts over.
+  std::size_t cleared_in_wal_ = 0;
+  std::chrono::steady_clock::time_point cleared_at_{};
+  bool truncate_at_restart_ = false;
   std::chrono::steady_clock::time_point last_request_{};
 };
 

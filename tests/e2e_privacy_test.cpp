@@ -515,3 +515,33 @@ TEST_CASE("a number typed into a request path leaves no trace in the log, at tra
   CHECK_THAT(r.daemon.log(), Catch::Contains("GET /v1/sessions/") && Catch::Contains("-> 404"));
   CHECK_FALSE(file_contains(r.daemon.log_file(), digits));
 }
+
+TEST_CASE("an acknowledged message's sealed body leaves every file within a second, the session still live",
+          "[e2e][privacy]") {
+  const std::string text = "CANARY-acked-7c41";
+  Relay r("[log]\nlevel = \"debug\"\n");
+  r.enrol("natasha");
+  auto talent_ws = r.talent("natasha");
+  const auto b = r.book("natasha");
+  expect(talent_ws, "session");
+  auto client_ws = r.client(b);
+  client_ws.send(send_frame(b, "c1", text));
+  expect(client_ws, "accepted");
+  const auto m = expect(talent_ws, "message");
+  CHECK(m.at("text").as_string() == text);
+  // Read (and the connection closed) before the ack: an open reader would
+  // hold back the truncation.
+  const auto sealed = read_blob(r.daemon.db_file(), "SELECT body FROM messages WHERE session_id = ?", sid(b));
+  REQUIRE(sealed.size() > text.size());
+  const auto from = r.daemon.log_lines();
+  talent_ws.send(json::serialize(json::object{{"type", "ack"}, {"session", b.at("session")}, {"seq", m.at("seq")}}));
+  // The body is cleared a moment after the ack, and the WAL truncated
+  // within a second of that.
+  CHECK(r.daemon.wait_for_log("[store] WAL truncated after clearing", from, std::chrono::seconds(10)));
+  check_absent(r, "the sealed body", sealed);
+  for (const auto& f : relay_files(r)) CHECK_FALSE(file_contains(f, text));
+  // The session lives on.
+  talent_ws.send(send_frame(b, "t1", "masih di sini"));
+  CHECK(expect(talent_ws, "accepted")["seq"] == 2);
+  CHECK(expect(client_ws, "message")["text"] == "masih di sini");
+}

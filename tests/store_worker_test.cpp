@@ -7,9 +7,11 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <stdexcept>
 
@@ -437,4 +439,74 @@ TEST_CASE("store worker: with the checkpointer stuck, the store thread copies th
   worker.stop();
   store::Store st(w.path, store::Synchronous::normal, w.keys);
   CHECK(st.session(session)->message_count == sent);
+}
+
+namespace {
+
+std::string file_bytes(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+bool wal_holds(const std::filesystem::path& wal, const crypto::Bytes& sealed) {
+  const auto bytes = file_bytes(wal);
+  return std::search(bytes.begin(), bytes.end(), sealed.begin(), sealed.end(),
+                     [](char a, std::uint8_t b) { return static_cast<std::uint8_t>(a) == b; }) != bytes.end();
+}
+
+}  // namespace
+
+TEST_CASE("store worker: within a second of an acked body's clearing, the WAL holds no old image of it", "[store]") {
+  World w{std::chrono::milliseconds(0)};  // acks count as settled at once
+  auto& worker = w.worker;
+  const auto wal = std::filesystem::path(w.path.string() + "-wal");
+  int checkpoints = 0;
+  worker.on_checkpoint([&] {
+    {
+      std::lock_guard lock(w.mutex);
+      ++checkpoints;
+    }
+    w.posted_cv.notify_all();
+  });
+  worker.start();
+  std::string session;
+  crypto::Bytes sealed;
+  worker.submit(
+      [&](store::Store& st) {
+        session = book_session(st);
+        st.append(session, Role::client, "m1", "the body of the message that gets acked", 2000);
+        // Catch2 is not for the worker's thread: the check is the test's.
+        auto& q = st.db().cached("SELECT body FROM messages");
+        if (q.step()) sealed = q.blob(0);
+        q.reset();
+      },
+      {});
+  w.wait_posted(1);
+  REQUIRE(sealed.size() > 16);
+  REQUIRE(wal_holds(wal, sealed));  // what the audit rolled back to
+  worker.submit([&](store::Store& st) { st.ack(session, Role::talent, 1); }, {});
+  w.wait_posted(2);
+  // The idle worker clears the body; the WAL is truncated within a second
+  // of that (no teardown asks for it). Waited for up to 5 s, so that
+  // without the truncation the check below is what fails.
+  {
+    std::unique_lock lock(w.mutex);
+    w.posted_cv.wait_for(lock, std::chrono::seconds(5), [&] { return checkpoints > 0; });
+  }
+  CHECK(w.metrics.store_acked_uncleared->Value() == 0);
+  CHECK_FALSE(wal_holds(wal, sealed));
+  CHECK(std::filesystem::file_size(wal) == 0);
+  // The database goes on working.
+  worker.submit([&](store::Store& st) { st.append(session, Role::client, "m2", "and the next one", 3000); }, {});
+  w.wait_posted(3);
+  worker.stop();
+  store::Store st(w.path, store::Synchronous::normal, w.keys);
+  auto& q = st.db().cached("SELECT count(*), count(body) FROM messages");
+  REQUIRE(q.step());
+  CHECK(q.int64(0) == 2);
+  CHECK(q.int64(1) == 1);
+  q.reset();
+  const auto pending = st.pending(session, Role::talent);
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0].text == "and the next one");
 }
