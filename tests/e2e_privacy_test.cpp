@@ -179,11 +179,18 @@ std::size_t occurrences_in_memory(pid_t pid, std::string_view needle) {
     std::uint64_t begin = 0, end = 0;
     char perms[8] = {};
     if (std::sscanf(line.c_str(), "%lx-%lx %7s", &begin, &end, perms) != 3 || perms[0] != 'r' || perms[1] != 'w') continue;
-    std::string chunk(end - begin, '\0');
-    const auto n = ::pread(mem, chunk.data(), chunk.size(), static_cast<off_t>(begin));
-    if (n <= 0) continue;
-    chunk.resize(static_cast<std::size_t>(n));
-    for (auto at = chunk.find(needle); at != std::string::npos; at = chunk.find(needle, at + 1)) ++found;
+    // A sanitizer's shadow memory (terabytes reserved) holds no data of ours.
+    if (end - begin > (std::uint64_t{1} << 32)) continue;
+    // Read in pieces that overlap by the needle's length.
+    constexpr std::uint64_t piece = 1 << 20;
+    std::string chunk;
+    for (std::uint64_t at = begin; at < end; at += piece) {
+      chunk.resize(static_cast<std::size_t>(std::min<std::uint64_t>(piece + needle.size(), end - at)));
+      const auto n = ::pread(mem, chunk.data(), chunk.size(), static_cast<off_t>(at));
+      if (n <= 0) break;
+      chunk.resize(static_cast<std::size_t>(n));
+      for (auto p = chunk.find(needle); p != std::string::npos && p < piece; p = chunk.find(needle, p + 1)) ++found;
+    }
   }
   ::close(mem);
   return found;
