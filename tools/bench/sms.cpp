@@ -211,6 +211,15 @@ json::object sms_gateway(const SmsOptions& o) {
       next_of("message");
       received.push_back(Clock::now());
     }
+    // The carrier's log is read by a thread of its own: its last "sent
+    // message" lines may come in after the talent's frames did.
+    const auto sent_lines = [&] {
+      std::size_t n = 0;
+      for (const auto& l : kannel.carrier().lines()) n += l.find("sent message") != std::string::npos;
+      return n;
+    };
+    for (int tries = 0; sent_lines() < o.samples && tries < 30; ++tries)
+      kannel.carrier().wait_for_log("sent message", kannel.carrier().log_lines(), std::chrono::milliseconds(500));
     std::vector<Clock::time_point> sent_at;
     const auto lines = kannel.carrier().lines();
     const auto times = kannel.carrier().line_times();
