@@ -14,7 +14,38 @@ using namespace httpd;
 namespace {
 
 using httpd::error_reply;
-Reply error_reply(const AdminError& e) { return error_reply(e.status, e.code, e.message); }
+
+// The admin API's HTTP status for each expected failure: the one place
+// where booking's and ratings' outcomes become HTTP.
+unsigned http_status(BookingErrc e) {
+  switch (e) {
+    case BookingErrc::invalid_alias:
+    case BookingErrc::weak_secret:
+    case BookingErrc::invalid_number:
+    case BookingErrc::sms_disabled: return 400;
+    case BookingErrc::unknown_talent:
+    case BookingErrc::unknown_package:
+    case BookingErrc::unknown_session: return 404;
+    case BookingErrc::alias_taken:
+    case BookingErrc::client_restricted:
+    case BookingErrc::kyc_required:
+    case BookingErrc::pool_exhausted: return 409;
+    case BookingErrc::internal: return 500;
+  }
+  return 500;
+}
+unsigned http_status(StandingErrc e) {
+  switch (e) {
+    case StandingErrc::invalid_number:
+    case StandingErrc::bad_method: return 400;
+    case StandingErrc::internal: return 500;
+  }
+  return 500;
+}
+template <typename Errc>
+Reply error_reply(const Failure<Errc>& e) {
+  return error_reply(http_status(e.errc), e.code(), e.message);
+}
 
 // Runs a read on the store thread and returns its result.
 template <typename T, typename Read>
@@ -129,7 +160,7 @@ class AdminRouter {
     if (path == "/v1/packages") {
       if (method != http::verb::get) co_return not_allowed();
       json::array out;
-      for (const auto& [name, p] : ctx_.manager.packages()) {
+      for (const auto& [name, p] : ctx_.relay.bookings().packages()) {
         json::array ch;
         for (const auto& c : p.channels) ch.emplace_back(c);
         json::object o{{"name", name}, {"channels", std::move(ch)}, {"duration", format_duration(p.duration)}};
@@ -166,7 +197,7 @@ class AdminRouter {
       std::string_view rest = path.substr(13);
       if (rest.ends_with("/end")) {
         if (method != http::verb::post) co_return not_allowed();
-        if (auto e = ctx_.manager.end_by_operator(std::string(rest.substr(0, rest.size() - 4))))
+        if (auto e = ctx_.relay.bookings().end_by_operator(std::string(rest.substr(0, rest.size() - 4))))
           co_return error_reply(*e);
         co_return json_reply(200, json::object{{"status", "ending"}});
       }
@@ -189,7 +220,7 @@ class AdminRouter {
 
   Reply list_talents() {
     json::array out;
-    for (const auto& t : ctx_.manager.talents())
+    for (const auto& t : ctx_.relay.bookings().talents())
       out.emplace_back(json::object{{"alias", t.alias},
                                     {"status", "active"},
                                     {"online", t.online},
@@ -206,8 +237,8 @@ class AdminRouter {
     if (!alias) co_return *err;
     auto secret = string_member(*body, "secret", err);
     if (!secret) co_return *err;
-    auto result = co_await await_callback<std::optional<AdminError>>(
-        [&](auto done) { ctx_.manager.add_talent(*alias, std::move(*secret), std::move(done)); });
+    auto result = co_await await_callback<std::optional<BookingError>>(
+        [&](auto done) { ctx_.relay.bookings().add_talent(*alias, std::move(*secret), std::move(done)); });
     if (result) co_return error_reply(*result);
     co_return json_reply(201, json::object{{"alias", *alias}});
   }
@@ -215,8 +246,8 @@ class AdminRouter {
   // Class-type arguments are the caller's named locals, never temporaries in
   // the co_await expression (GCC 12, PR 99576).
   asio::awaitable<Reply> remove_talent(const std::string& alias) {
-    auto result = co_await await_callback<std::optional<AdminError>>(
-        [&](auto done) { ctx_.manager.remove_talent(alias, std::move(done)); });
+    auto result = co_await await_callback<std::optional<BookingError>>(
+        [&](auto done) { ctx_.relay.bookings().remove_talent(alias, std::move(done)); });
     if (result) co_return error_reply(*result);
     co_return json_reply(204, nullptr);
   }
@@ -235,9 +266,9 @@ class AdminRouter {
       if (!sms->is_bool()) co_return error_reply(400, "bad_request", "field 'sms' must be true or false");
       br.sms = sms->get_bool();
     }
-    auto result = co_await await_callback<AdminResult<Booking>>(
-        [&](auto done) { ctx_.manager.book(std::move(br), std::move(done)); });
-    if (auto* e = std::get_if<AdminError>(&result)) co_return error_reply(*e);
+    auto result = co_await await_callback<BookResult>(
+        [&](auto done) { ctx_.relay.bookings().book(std::move(br), std::move(done)); });
+    if (auto* e = std::get_if<BookingError>(&result)) co_return error_reply(*e);
     const auto& b = std::get<Booking>(result);
     json::object o{{"session", b.session},
                    {"client_alias", b.client_alias},
@@ -254,8 +285,8 @@ class AdminRouter {
     if (!body) co_return *err;
     auto number = string_member(*body, "client", err);
     if (!number) co_return *err;
-    auto result = co_await await_callback<std::optional<AdminError>>(
-        [&](auto done) { ctx_.manager.erase_client(std::move(*number), std::move(done)); });
+    auto result = co_await await_callback<std::optional<BookingError>>(
+        [&](auto done) { ctx_.relay.bookings().erase_client(std::move(*number), std::move(done)); });
     co_await answer_no_sooner_than(answer_at);
     if (result) co_return error_reply(*result);
     co_return json_reply(200, json::object{{"status", "erased"}});
@@ -270,9 +301,9 @@ class AdminRouter {
     auto number = string_member(*body, "client", err);
     if (!number) co_return *err;
     if (action == "lookup") {
-      auto result = co_await await_callback<AdminResult<store::ClientStanding>>(
-          [&](auto done) { ctx_.manager.lookup_client(std::move(*number), std::move(done)); });
-      if (auto* e = std::get_if<AdminError>(&result)) co_return error_reply(*e);
+      auto result = co_await await_callback<StandingResult>(
+          [&](auto done) { ctx_.relay.ratings().lookup_client(std::move(*number), std::move(done)); });
+      if (auto* e = std::get_if<StandingError>(&result)) co_return error_reply(*e);
       const auto& s = std::get<store::ClientStanding>(result);
       json::object o{{"verified", s.verified},
                      {"restricted", s.restricted},
@@ -285,19 +316,19 @@ class AdminRouter {
       }
       co_return json_reply(200, std::move(o));
     }
-    std::optional<AdminError> result;
+    std::optional<StandingError> result;
     if (action == "verify") {
       auto method = string_member(*body, "method", err);
       if (!method) co_return *err;
-      result = co_await await_callback<std::optional<AdminError>>([&](auto done) {
-        ctx_.manager.verify_client(std::move(*number), std::move(*method), std::move(done));
+      result = co_await await_callback<std::optional<StandingError>>([&](auto done) {
+        ctx_.relay.ratings().verify_client(std::move(*number), std::move(*method), std::move(done));
       });
     } else {
       const auto* r = body->if_contains("restricted");
       if (!r || !r->is_bool()) co_return error_reply(400, "bad_request", "field 'restricted' must be true or false");
       const bool restricted = r->get_bool();
-      result = co_await await_callback<std::optional<AdminError>>([&](auto done) {
-        ctx_.manager.restrict_client(std::move(*number), restricted, std::move(done));
+      result = co_await await_callback<std::optional<StandingError>>([&](auto done) {
+        ctx_.relay.ratings().restrict_client(std::move(*number), restricted, std::move(done));
       });
     }
     // Verify and restrict create the client when the number is new (so an

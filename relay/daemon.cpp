@@ -2,11 +2,12 @@
 
 #include "crypto/keyring.hpp"
 #include "crypto/random.hpp"
-#include "relay/kannel.hpp"
+#include "relay/sms/kannel.hpp"
 #include "relay/listeners.hpp"
 #include "relay/logging.hpp"
-#include "relay/metrics.hpp"
-#include "relay/session_manager.hpp"
+#include "relay/core/metrics.hpp"
+#include "relay/relay.hpp"
+#include "relay/sms/sms_listener.hpp"
 #include "relay/store_worker.hpp"
 #include "store/store.hpp"
 
@@ -193,7 +194,7 @@ int Daemon::run() {
   // Client numbers of SMS sessions, in locked memory on this (the relay) thread.
   crypto::KeyArena numbers;
   for (auto& r : live) {
-    r.standing = store->standing(r.client_id, {config_.policy.restrict_below_rating, config_.policy.restrict_min_ratings});
+    r.standing = store->standing(r.client_id, restriction_rule(config_.policy));
     if (!r.proxy_number.empty() && config_.sms.enabled)
       if (auto n = store->client_number(r.client_id)) r.client_number = std::make_shared<const crypto::ArenaText>(numbers, *n);
   }
@@ -206,30 +207,30 @@ int Daemon::run() {
   store_worker.defer_wakes();
   ThreadWorker hasher(post, 1);
   SystemClock clock;
-  SessionManager manager(config_, store_worker, hasher, keys, clock, metrics);
+  Relay relay(config_, store_worker, hasher, keys, clock, metrics);
   std::optional<KannelGateway> kannel;
   if (config_.sms.enabled) {
     kannel.emplace(ioc.get_executor(), config_.sms, metrics);
-    manager.enable_sms(*kannel, numbers);
+    relay.enable_sms(*kannel, numbers);
     for (const auto& n : config_.sms.proxy_numbers) metrics.proxy_sessions(n, 0);
   }
   store_worker.start();
-  manager.load(std::move(talents), std::move(live));
+  relay.load(std::move(talents), std::move(live));
   if (kannel) {
-    manager.resume_sms();
+    relay.sms()->resume();
     kannel->start();
   }
 
   // start: timers, then listeners.
   asio::steady_timer timer(ioc);
   bool stopping = false;
-  manager.on_deadline_change([&] { timer.cancel(); });
+  relay.core().on_deadline_change([&] { timer.cancel(); });
   asio::co_spawn(
       ioc,
       [&]() -> asio::awaitable<void> {
         while (!stopping) {
-          manager.tick();
-          const auto next = manager.next_deadline();
+          relay.core().tick();
+          const auto next = relay.core().next_deadline();
           auto wait = std::chrono::milliseconds(1000);
           if (next) wait = std::clamp(std::chrono::milliseconds(*next - clock.now()), std::chrono::milliseconds(0), wait);
           timer.expires_after(wait);
@@ -252,10 +253,10 @@ int Daemon::run() {
     const auto sms_at = resolve(ioc, config_.sms.listen, "sms.listen");
     check_plaintext(sms_at, false, config_.sms.allow_plaintext, "sms");
     open_acceptor(sms_acceptor, sms_at, "sms.listen");
-    asio::co_spawn(ioc, run_sms_listener(sms_acceptor, manager, config_.sms), asio::detached);
+    asio::co_spawn(ioc, run_sms_listener(sms_acceptor, *relay.sms(), config_.sms), asio::detached);
   }
-  AdminContext admin{manager, store_worker, metrics, admin_token, tls ? &*tls : nullptr};
-  asio::co_spawn(ioc, run_ws_listener(relay_acceptor, manager, config_, tls ? &*tls : nullptr), asio::detached);
+  AdminContext admin{relay, store_worker, metrics, admin_token, tls ? &*tls : nullptr};
+  asio::co_spawn(ioc, run_ws_listener(relay_acceptor, relay, config_, tls ? &*tls : nullptr), asio::detached);
   asio::co_spawn(ioc, run_admin_listener(admin_acceptor, admin), asio::detached);
   const auto relay_ep = endpoint_str(relay_acceptor.local_endpoint());
   const auto admin_ep = endpoint_str(admin_acceptor.local_endpoint());
@@ -281,8 +282,8 @@ int Daemon::run() {
       try {
         auto fresh = load_config(config_file_);
         set_log_level(fresh.log.level);
-        manager.set_packages(fresh.packages);
-        manager.set_policy(fresh.policy);
+        relay.set_packages(fresh.packages);
+        relay.set_policy(fresh.policy);
         config_.log = fresh.log;
         spdlog::info("[daemon] reloaded: log level {}, {} packages, policy", fresh.log.level, fresh.packages.size());
       } catch (const std::exception& e) {
@@ -299,7 +300,7 @@ int Daemon::run() {
     admin_acceptor.close(ignored);
     sms_acceptor.close(ignored);
     if (kannel) kannel->stop();
-    manager.close_all();
+    relay.close_all();
     timer.cancel();
     // Connections get up to two seconds to finish their close handshakes.
     asio::co_spawn(
@@ -307,7 +308,7 @@ int Daemon::run() {
         [&]() -> asio::awaitable<void> {
           asio::steady_timer wait(ioc);
           const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-          while (manager.connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+          while (relay.core().connections() > 0 && std::chrono::steady_clock::now() < deadline) {
             wait.expires_after(std::chrono::milliseconds(20));
             co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
           }

@@ -1,9 +1,9 @@
 #pragma once
 #include "proto/wipe.hpp"
 #include "relay/config.hpp"
-#include "relay/metrics.hpp"
-#include "relay/runner.hpp"
-#include "relay/session_manager.hpp"
+#include "relay/core/metrics.hpp"
+#include "relay/core/runner.hpp"
+#include "relay/relay.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,11 +19,11 @@ boost::asio::ssl::context make_tls_context(const Config::Tls& tls);
 // its own coroutine (reader) and writer. With `tls`, each connection first
 // completes a TLS handshake. Connections over relay.max_connections are
 // refused at once.
-boost::asio::awaitable<void> run_ws_listener(boost::asio::ip::tcp::acceptor& acceptor, SessionManager& manager,
+boost::asio::awaitable<void> run_ws_listener(boost::asio::ip::tcp::acceptor& acceptor, Relay& relay,
                                              const Config& config, boost::asio::ssl::context* tls);
 
 struct AdminContext {
-  SessionManager& manager;
+  Relay& relay;
   StoreRunner& store;
   Metrics& metrics;
   std::string token;  // the bearer token every call but /v1/health must carry; wiped with the context
@@ -33,10 +33,5 @@ struct AdminContext {
 
 // Serves the admin HTTP API (design §6) on `acceptor` until it is closed.
 boost::asio::awaitable<void> run_admin_listener(boost::asio::ip::tcp::acceptor& acceptor, AdminContext& context);
-
-// Serves Kannel's inbound SMS calls (GET /v1/sms/kannel, design §9) on
-// `acceptor` until it is closed. Plain HTTP.
-boost::asio::awaitable<void> run_sms_listener(boost::asio::ip::tcp::acceptor& acceptor, SessionManager& manager,
-                                              const SmsConfig& config);
 
 }  // namespace tirai::relay

@@ -1,6 +1,6 @@
 #pragma once
-#include "relay/metrics.hpp"
-#include "relay/runner.hpp"
+#include "relay/core/metrics.hpp"
+#include "relay/core/runner.hpp"
 #include "store/database.hpp"
 
 #include <atomic>

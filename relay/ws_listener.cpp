@@ -87,7 +87,7 @@ using TlsStream = beast::ssl_stream<PlainStream>;
 // One WebSocket peer over plain TCP or TLS. It owns itself through its
 // pending operations (the handshake coroutine, then one read at a time, and a
 // closer coroutine only while closing), so an idle connection is a read and
-// this object; the session manager only holds it as a Peer* between attach
+// this object; the relay only holds it as a Peer* between attach
 // and detach, both on the relay thread.
 template <typename NextLayer>
 class WsConnection final : public Peer, public std::enable_shared_from_this<WsConnection<NextLayer>> {
@@ -98,12 +98,12 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   // `source` unless that is empty) from here until it has said hello, or
   // the last pending operation lets it go.
   template <typename... Tls>
-  WsConnection(Socket socket, std::shared_ptr<ListenerState> state, std::string source, SessionManager& manager,
+  WsConnection(Socket socket, std::shared_ptr<ListenerState> state, std::string source, Relay& relay,
                const Config& config, Tls&... tls)
       : ws_(std::move(socket), tls...),
         state_(std::move(state)),
         source_(std::move(source)),
-        manager_(manager),
+        relay_(relay),
         config_(config),
         hello_timer_(ws_.get_executor()) {
     ++state_->live;
@@ -129,7 +129,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     const auto writing_for = cork.writing() ? cork.writing_for(std::chrono::steady_clock::now()) : std::nullopt;
     if (too_slow({cork.writes_waiting(), cork.buffered(), writing_for}, config_.relay.max_outbound_frames)) {
       // Everything queued is durable; the peer gets it again when it reconnects.
-      manager_.metrics().slow_peers->Increment();
+      relay_.metrics().slow_peers->Increment();
       close(CloseCode::try_again_later, "peer too slow");
       return;
     }
@@ -170,7 +170,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     buffer_.shrink_to_fit();  // the upgrade request's capacity is not needed for small frames
 
     accepted_ = true;
-    manager_.attach(*this);
+    relay_.attach(*this);
     start_writer();  // a close asked for during the handshake
     hello_timer_.expires_after(config_.relay.hello_timeout);
     hello_timer_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
@@ -221,7 +221,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     if (buffer_.capacity() > 4 * read_piece) buffer_.shrink_to_fit();
     const bool bad = std::holds_alternative<proto::FrameError>(frame);
     const bool hello = !authenticated;
-    manager_.on_frame(*this, std::move(frame));
+    relay_.on_frame(*this, std::move(frame));
     if (hello) proto::wipe_stack_below();
     bad_in_row_ = bad ? bad_in_row_ + 1 : 0;
     if (bad_in_row_ >= max_bad_frames_in_row) close(CloseCode::policy, "too many bad frames");
@@ -237,7 +237,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   void finish() {
     finished_ = true;
     hello_timer_.cancel();
-    manager_.detach(*this);
+    relay_.detach(*this);
   }
 
   // Reads the HTTP upgrade request and accepts the WebSocket on /v1/ws.
@@ -304,7 +304,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   std::string source_;
   beast::flat_buffer buffer_;
   int bad_in_row_ = 0;
-  SessionManager& manager_;
+  Relay& relay_;
   const Config& config_;
   asio::steady_timer hello_timer_;
   websocket::close_reason close_reason_;
@@ -328,7 +328,7 @@ void spawn_connection(std::shared_ptr<Conn> conn, tcp::acceptor& acceptor) {
 
 }  // namespace
 
-asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, SessionManager& manager, const Config& config,
+asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, Relay& relay, const Config& config,
                                       ssl::context* tls) {
   auto state = std::make_shared<ListenerState>();
   std::string why;
@@ -348,7 +348,7 @@ asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, SessionManager& m
     if (state->live >= config.relay.max_connections) {
       if (!full) spdlog::warn("[relay] refusing connections: relay.max_connections ({}) reached", config.relay.max_connections);
       full = true;
-      manager.metrics().connections_refused("max_connections");
+      relay.metrics().connections_refused("max_connections");
       continue;  // the socket closes as it goes out of scope
     }
     if (full) spdlog::info("[relay] accepting connections again: below relay.max_connections");
@@ -361,18 +361,18 @@ asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, SessionManager& m
       if (it != state->unauthenticated.end() && it->second >= config.relay.max_unauthenticated_per_address) {
         // Debug only: a flood must not turn into a flood of log lines.
         spdlog::debug("[relay] connection refused: relay.max_unauthenticated_per_address reached for one address");
-        manager.metrics().connections_refused("per_address");
+        relay.metrics().connections_refused("per_address");
         continue;
       }
     }
     socket.set_option(tcp::no_delay(true), ec);
     if (tls)
-      spawn_connection(std::make_shared<WsConnection<TlsStream>>(std::move(socket), state, std::move(source), manager,
+      spawn_connection(std::make_shared<WsConnection<TlsStream>>(std::move(socket), state, std::move(source), relay,
                                                                  config, *tls),
                        acceptor);
     else
       spawn_connection(
-          std::make_shared<WsConnection<PlainStream>>(std::move(socket), state, std::move(source), manager, config),
+          std::make_shared<WsConnection<PlainStream>>(std::move(socket), state, std::move(source), relay, config),
           acceptor);
   }
 }

@@ -3,7 +3,7 @@
 #include "crypto/random.hpp"
 #include "proto/identifiers.hpp"
 #include "proto/sms.hpp"
-#include "relay/session_manager.hpp"
+#include "relay/relay.hpp"
 #include "store/store.hpp"
 #include "support/temp_dir.hpp"
 

@@ -1,5 +1,5 @@
 #include "crypto/random.hpp"
-#include "relay/metrics.hpp"
+#include "relay/core/metrics.hpp"
 #include "relay/store_worker.hpp"
 #include "store/store.hpp"
 #include "support/temp_dir.hpp"

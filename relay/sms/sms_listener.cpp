@@ -1,4 +1,4 @@
-#include "relay/listeners.hpp"
+#include "relay/sms/sms_listener.hpp"
 
 #include "crypto/secret.hpp"
 #include "proto/sms.hpp"
@@ -11,9 +11,29 @@ using namespace httpd;
 
 namespace {
 
+// The gateway's HTTP status for each outcome: 2xx only when the message is
+// stored or deliberately not delivered (anything else makes Kannel retry).
+unsigned http_status(InboundOutcome o) {
+  switch (o) {
+    case InboundOutcome::stored:
+    case InboundOutcome::ended:
+    case InboundOutcome::out_of_session:
+    case InboundOutcome::not_delivered: return 200;
+    case InboundOutcome::sms_disabled:
+    case InboundOutcome::unknown_proxy_number: return 404;
+    case InboundOutcome::invalid_number:
+    case InboundOutcome::invalid_text:
+    case InboundOutcome::empty_text: return 400;
+    case InboundOutcome::too_large: return 413;
+    case InboundOutcome::rate_limited: return 429;
+    case InboundOutcome::internal: return 500;
+  }
+  return 500;
+}
+
 // Kannel's sms-service calls GET /v1/sms/kannel?from=…&to=…&text=…&secret=…
 // (design §9), optionally with charset (%C), coding (%c) and id (%I).
-asio::awaitable<Reply> handle_sms(SessionManager& manager, const SmsConfig& config, const Request& req) {
+asio::awaitable<Reply> handle_sms(SmsRelay& relay, const SmsConfig& config, const Request& req) {
   const std::string_view target = req.target();
   const auto q = target.find('?');
   const std::string_view path = target.substr(0, q);
@@ -52,17 +72,18 @@ asio::awaitable<Reply> handle_sms(SessionManager& manager, const SmsConfig& conf
   }
   InboundSms sms{*from, *to, std::move(*utf8), id ? *id : std::string()};
   // Named, not a temporary inside the co_await (GCC 12 destroys those twice, PR 99576).
-  auto start = [&manager, sms = std::move(sms)](auto done) mutable { manager.on_sms(std::move(sms), std::move(done)); };
+  auto start = [&relay, sms = std::move(sms)](auto done) mutable { relay.on_sms(std::move(sms), std::move(done)); };
   auto result = co_await await_callback<InboundResult>(std::move(start));
-  if (result.status >= 300) co_return error_reply(result.status, result.code, result.message);
-  co_return json_reply(result.status, json::object{{"result", result.code}, {"message", result.message}});
+  const auto status = http_status(result.outcome);
+  if (status >= 300) co_return error_reply(status, result.code(), result.message);
+  co_return json_reply(status, json::object{{"result", result.code()}, {"message", result.message}});
 }
 
 }  // namespace
 
-asio::awaitable<void> run_sms_listener(tcp::acceptor& acceptor, SessionManager& manager, const SmsConfig& config) {
-  auto make = [&manager, &config]() -> Handler {
-    return [&manager, &config](const Request& req) { return handle_sms(manager, config, req); };
+asio::awaitable<void> run_sms_listener(tcp::acceptor& acceptor, SmsRelay& sms, const SmsConfig& config) {
+  auto make = [&sms, &config]() -> Handler {
+    return [&sms, &config](const Request& req) { return handle_sms(sms, config, req); };
   };
   static constexpr std::string_view routes[] = {"/v1/sms/kannel"};
   co_await run_listener(acceptor, nullptr, make, "sms", routes);

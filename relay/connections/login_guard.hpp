@@ -1,5 +1,6 @@
 #pragma once
 #include "proto/timefmt.hpp"
+#include "relay/core/token_bucket.hpp"
 
 #include <cstddef>
 #include <string>
@@ -61,17 +62,12 @@ class LoginGuard {
   void purge(UnixMs now);
   // Addresses and aliases remembered.
   std::size_t tracked() const { return addresses_.size() + aliases_.size(); }
-  std::size_t hashing() const { return hashing_; }
 
  private:
-  // Tokens refill evenly over a minute up to `capacity`; a failure takes one.
-  // An alias's bucket may go below zero (down to -capacity): the debt is how
-  // long its failure's answer waits. An address's stops at zero.
-  struct Bucket {
-    double tokens = 0;
-    UnixMs last = 0;
-    double level(double capacity, UnixMs now) const;
-  };
+  // A failure takes a token. An alias's bucket may go below zero (down to
+  // -capacity): the debt is how long its failure's answer waits. An
+  // address's stops at zero.
+  using Bucket = TokenBucket;
   using Buckets = std::unordered_map<std::string, Bucket>;
   Bucket* charge(Buckets& map, std::string_view key, double floor, UnixMs now);
 

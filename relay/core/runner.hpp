@@ -8,7 +8,7 @@ class Store;
 
 namespace tirai::relay {
 
-// Where the session manager sends its storage work. `job` runs on the store's
+// Where the relay sends its storage work. `job` runs on the store's
 // own thread inside a group transaction; `done` runs back on the relay thread
 // after that transaction committed (or with the exception that rolled the job
 // back). Jobs run, and dones are called, in submission order. A runner keeps

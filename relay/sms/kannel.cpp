@@ -1,4 +1,4 @@
-#include "relay/kannel.hpp"
+#include "relay/sms/kannel.hpp"
 
 #include "proto/sms.hpp"
 

@@ -1,4 +1,4 @@
-#include "relay/login_guard.hpp"
+#include "relay/connections/login_guard.hpp"
 
 #include <algorithm>
 
@@ -6,10 +6,6 @@ namespace tirai::relay {
 
 namespace {
 constexpr double minute_ms = 60'000.0;
-}
-
-double LoginGuard::Bucket::level(double capacity, UnixMs now) const {
-  return std::min(capacity, tokens + static_cast<double>(now - last) * capacity / minute_ms);
 }
 
 LoginGuard::Bucket* LoginGuard::charge(Buckets& map, std::string_view key, double floor, UnixMs now) {

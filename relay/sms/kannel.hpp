@@ -1,7 +1,7 @@
 #pragma once
 #include "relay/config.hpp"
-#include "relay/metrics.hpp"
-#include "relay/sms.hpp"
+#include "relay/core/metrics.hpp"
+#include "relay/sms/sms_gateway.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -16,7 +16,7 @@ namespace tirai::relay {
 // queue waits behind it so a session's texts keep their order. Runs on the
 // relay thread; the queue itself lives in memory: what must survive a restart
 // is in the store (messages, notices) and queued again by
-// SessionManager::resume_sms().
+// SmsRelay::resume().
 class KannelGateway final : public SmsGateway {
  public:
   KannelGateway(boost::asio::any_io_executor executor, const SmsConfig& config, Metrics& metrics);

@@ -1,4 +1,4 @@
-#include "relay/contact_guard.hpp"
+#include "relay/messaging/contact_guard.hpp"
 
 #include <algorithm>
 #include <array>

@@ -16,7 +16,7 @@ enum class CloseCode : std::uint16_t {
   try_again_later = 1013,
 };
 
-// One connected endpoint, as the session manager sees it. Implemented by the
+// One connected endpoint, as the session core sees it. Implemented by the
 // WebSocket connection and by test doubles. Called on the relay thread only.
 class Peer {
  public:
@@ -30,7 +30,7 @@ class Peer {
   // stops counting as unauthenticated and drops its hello deadline.
   virtual void logged_in() {}
 
-  // Who this is once hello succeeded; set by the session manager.
+  // Who this is once hello succeeded; set by the session core.
   std::uint64_t id = 0;
   bool authenticated = false;
   proto::Role role{};

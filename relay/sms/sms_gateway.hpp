@@ -1,5 +1,6 @@
 #pragma once
 #include "crypto/key_arena.hpp"
+#include "proto/error_code.hpp"
 #include "proto/wipe.hpp"
 
 #include <functional>
@@ -20,7 +21,7 @@ struct OutboundSms {
   std::function<void()> accepted;
 };
 
-// Where the session manager sends SMS. The real one queues for Kannel's
+// Where the SMS capability sends SMS. The real one queues for Kannel's
 // sendsms interface and retries until Kannel accepts; tests use a fake.
 class SmsGateway {
  public:
@@ -43,12 +44,30 @@ struct InboundSms {
   std::string gateway_id;  // Kannel's message id (%I), when the get-url carries it: retries are stored once
 };
 
-// What the listener answers the gateway: 2xx only once the message is stored
-// (or deliberately not delivered); anything else makes Kannel retry.
+// What became of an inbound SMS. The gateway listener answers 2xx only once
+// the message is stored (or deliberately not delivered); anything else
+// makes Kannel retry.
+enum class InboundOutcome {
+  stored,
+  ended,           // a stop word: the session is ending
+  out_of_session,  // no live session for this sender and number: not delivered
+  not_delivered,   // refused by the session's policy (`refused` says which)
+  sms_disabled,
+  invalid_number,
+  unknown_proxy_number,
+  invalid_text,
+  empty_text,
+  too_large,
+  rate_limited,
+  internal,
+};
+
 struct InboundResult {
-  unsigned status = 200;
-  std::string code;  // "stored", "ended", "out_of_session", or an error code
+  InboundOutcome outcome{};
   std::string message;
+  proto::ErrorCode refused{};  // for not_delivered
+  // The result's name on the wire ("stored", "out_of_session", an error code).
+  std::string_view code() const;
 };
 
 }  // namespace tirai::relay

@@ -1,0 +1,55 @@
+#include "relay/relay.hpp"
+
+namespace tirai::relay {
+
+using proto::ErrorCode;
+
+Relay::Relay(const Config& config, StoreRunner& store, Worker& worker, const crypto::Keyring& keys,
+             const Clock& clock, Metrics& metrics, crypto::PasswordCost cost)
+    : keys_(keys),
+      policy_(config.policy),
+      core_(config, store, clock, metrics),
+      connections_(core_, worker, policy_, cost),
+      messaging_(core_, policy_),
+      ratings_(core_, policy_),
+      bookings_(core_, worker, policy_, cost) {
+  core_.subscribe(connections_);
+  core_.subscribe(messaging_);
+  core_.subscribe(ratings_);
+  core_.add_timed(connections_);
+  connections_.handle<proto::Send>([this](Peer& p, proto::Send&& s) { messaging_.on_send(p, std::move(s)); });
+  connections_.handle<proto::Ack>([this](Peer& p, proto::Ack&& a) { messaging_.on_ack(p, a); });
+  connections_.handle<proto::End>([this](Peer& p, proto::End&& e) { core_.on_end(p, e); });
+  connections_.handle<proto::Rate>([this](Peer& p, proto::Rate&& r) { ratings_.on_rate(p, r); });
+  // Calls (design §11) are not built yet: a voice session hears so.
+  connections_.handle<proto::Call>([this](Peer& p, proto::Call&& c) {
+    const LiveSession* s = core_.session_for(p, c.session);
+    if (!s) return core_.reply_error(p, ErrorCode::not_in_session, "no such session");
+    const auto& ch = s->rec.channels;
+    if (std::find(ch.begin(), ch.end(), "voice") == ch.end())
+      return core_.reply_error(p, ErrorCode::not_allowed, "this session's package is chat only");
+    core_.reply_error(p, ErrorCode::not_allowed, "voice calls are not available on this relay yet");
+  });
+}
+
+void Relay::enable_sms(SmsGateway& gateway, crypto::KeyArena& numbers) {
+  sms_.emplace(core_, messaging_, keys_, gateway, numbers);
+  core_.subscribe(*sms_);
+  messaging_.set_offline_delivery(*sms_);
+  bookings_.enable_proxy_numbers(numbers);
+}
+
+void Relay::set_policy(Policy policy) {
+  policy_ = std::move(policy);
+  connections_.policy_changed();
+}
+
+void Relay::on_sms(InboundSms sms, std::function<void(InboundResult)> done) {
+  if (!sms_) {
+    metrics().sms_inbound("not_found");
+    return done({InboundOutcome::sms_disabled, "SMS is not enabled on this relay"});
+  }
+  sms_->on_sms(std::move(sms), std::move(done));
+}
+
+}  // namespace tirai::relay
