@@ -18,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <mutex>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -366,13 +367,20 @@ Result churn(const Options& o) {
   std::vector<std::uint64_t> done(o.churn_workers, 0);
   std::vector<std::thread> threads;
   std::vector<std::string> errors(o.churn_workers);
+  // The talents log in one after another: the relay checks one secret at a
+  // time per address (the rest are refused as busy), and logins are not
+  // what churn measures.
+  std::mutex logging_in;
   for (std::size_t w = 0; w < o.churn_workers; ++w) {
     threads.emplace_back([&, w] {
       try {
         const auto alias = fmt::format("c{}-{}", o.run_id, w);
         tirai::client::WsClient talent(o.host, relay);
-        talent.send(json::serialize(json::object{{"type", "hello"}, {"role", "talent"}, {"alias", alias}, {"secret", secret}}));
-        talent.receive();
+        {
+          std::lock_guard lock(logging_in);
+          talent.send(json::serialize(json::object{{"type", "hello"}, {"role", "talent"}, {"alias", alias}, {"secret", secret}}));
+          talent.receive();
+        }
         for (std::uint64_t i = 0; !stop; ++i) {
           const auto start = now_ns();
           auto r = admin.request("POST", "/v1/sessions",
