@@ -168,15 +168,58 @@ std::string endpoint_str(const tcp::endpoint& ep) {
                               : fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
+// Parts of the running daemon, started in the order added and stopped in
+// reverse, each step logged. When a start throws, the parts already
+// started are stopped before the exception goes on.
+class Lifecycle {
+ public:
+  explicit Lifecycle(std::string_view phase) : phase_(phase) {}
+  ~Lifecycle() { stop(); }
+  void add(std::string name, std::function<void()> start, std::function<void()> stop = {}) {
+    parts_.push_back({std::move(name), std::move(start), std::move(stop)});
+  }
+  void start() {
+    for (auto& p : parts_) {
+      spdlog::debug("[daemon] {}: starting {}", phase_, p.name);
+      try {
+        if (p.start) p.start();
+      } catch (...) {
+        stop();
+        throw;
+      }
+      ++started_;
+    }
+  }
+  void stop() {
+    while (started_ > 0) {
+      const auto& p = parts_[--started_];
+      spdlog::debug("[daemon] {}: stopping {}", phase_, p.name);
+      if (p.stop) p.stop();
+    }
+  }
+
+ private:
+  struct Part {
+    std::string name;
+    std::function<void()> start, stop;
+  };
+  std::string_view phase_;
+  std::vector<Part> parts_;
+  std::size_t started_ = 0;
+};
+
 }  // namespace
 
 Daemon::Daemon(Config config, std::filesystem::path config_file)
     : config_(std::move(config)), config_file_(std::move(config_file)) {}
 
-Daemon::~Daemon() = default;
-
+// init: files, keys and the store are opened, and every part is built. Then
+// two lifecycles: `services` (the store thread and the hasher) outlive the
+// event loop; `front` (sessions, the SMS gateway, the timers, the listeners)
+// starts after them and stops first, on SIGTERM or SIGINT, while the loop
+// still runs so connections can finish their close handshakes.
 int Daemon::run() {
-  // init: files are private to the operator's account from the first byte.
+  // Files are private to the operator's account from the first byte.
   ::umask(077);
   harden_process();
   spdlog::info("[daemon] tirai {} starting with {}", "0.1.0", config_file_.string());
@@ -214,94 +257,93 @@ int Daemon::run() {
     relay.enable_sms(*kannel, numbers);
     for (const auto& n : config_.sms.proxy_numbers) metrics.proxy_sessions(n, 0);
   }
-  store_worker.start();
-  relay.load(std::move(talents), std::move(live));
-  if (kannel) {
-    relay.sms()->resume();
-    kannel->start();
-  }
-
-  // start: timers, then listeners.
-  asio::steady_timer timer(ioc);
-  bool stopping = false;
-  relay.core().on_deadline_change([&] { timer.cancel(); });
-  asio::co_spawn(
-      ioc,
-      [&]() -> asio::awaitable<void> {
-        while (!stopping) {
-          relay.core().tick();
-          const auto next = relay.core().next_deadline();
-          auto wait = std::chrono::milliseconds(1000);
-          if (next) wait = std::clamp(std::chrono::milliseconds(*next - clock.now()), std::chrono::milliseconds(0), wait);
-          timer.expires_after(wait);
-          co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        }
-      },
-      asio::detached);
-
   std::optional<asio::ssl::context> tls;
   if (config_.tls.enabled()) tls.emplace(make_tls_context(config_.tls));
+  auto* tls_context = tls ? &*tls : nullptr;
   const auto relay_at = resolve(ioc, config_.relay.listen, "relay.listen");
   const auto admin_at = resolve(ioc, config_.admin.listen, "admin.listen");
   check_plaintext(relay_at, tls.has_value(), config_.relay.allow_plaintext, "relay");
   check_plaintext(admin_at, tls.has_value(), config_.admin.allow_plaintext, "admin");
-  tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc);
-  open_acceptor(relay_acceptor, relay_at, "relay.listen");
-  open_acceptor(admin_acceptor, admin_at, "admin.listen");
-  tcp::acceptor sms_acceptor(ioc);
-  if (config_.sms.enabled) {
-    const auto sms_at = resolve(ioc, config_.sms.listen, "sms.listen");
-    check_plaintext(sms_at, false, config_.sms.allow_plaintext, "sms");
-    open_acceptor(sms_acceptor, sms_at, "sms.listen");
-    asio::co_spawn(ioc, run_sms_listener(sms_acceptor, *relay.sms(), config_.sms), asio::detached);
-  }
-  AdminContext admin{relay, store_worker, metrics, admin_token, tls ? &*tls : nullptr};
-  asio::co_spawn(ioc, run_ws_listener(relay_acceptor, relay, config_, tls ? &*tls : nullptr), asio::detached);
-  asio::co_spawn(ioc, run_admin_listener(admin_acceptor, admin), asio::detached);
-  const auto relay_ep = endpoint_str(relay_acceptor.local_endpoint());
-  const auto admin_ep = endpoint_str(admin_acceptor.local_endpoint());
-  spdlog::info("[relay] listening on {}://{}/v1/ws", tls ? "wss" : "ws", relay_ep);
-  spdlog::info("[admin] listening on {}://{}", tls ? "https" : "http", admin_ep);
+  tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc), sms_acceptor(ioc);
+  AdminContext admin{relay, store_worker, metrics, admin_token, tls_context};
+  asio::steady_timer timer(ioc);
+  bool stopping = false;
+  const auto close = [](tcp::acceptor& a) {
+    boost::system::error_code ignored;
+    a.close(ignored);
+  };
+
+  Lifecycle services("services");
+  services.add("store", [&] { store_worker.start(); }, [&] { store_worker.stop(); });
+  services.add("hasher", {}, [&] { hasher.stop(); });
+
+  Lifecycle front("front");
+  front.add("sessions", [&] { relay.load(std::move(talents), std::move(live)); }, [&] { relay.close_all(); });
+  if (kannel)
+    front.add("sms gateway", [&] {
+      relay.sms()->resume();
+      kannel->start();
+    }, [&] { kannel->stop(); });
+  front.add("timers", [&] {
+    relay.core().on_deadline_change([&] { timer.cancel(); });
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          while (!stopping) {
+            relay.core().tick();
+            const auto next = relay.core().next_deadline();
+            auto wait = std::chrono::milliseconds(1000);
+            if (next) wait = std::clamp(std::chrono::milliseconds(*next - clock.now()), std::chrono::milliseconds(0), wait);
+            timer.expires_after(wait);
+            co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+          }
+        },
+        asio::detached);
+  }, [&] {
+    stopping = true;
+    timer.cancel();
+  });
+  front.add("relay listener", [&] {
+    open_acceptor(relay_acceptor, relay_at, "relay.listen");
+    asio::co_spawn(ioc, run_ws_listener(relay_acceptor, relay, config_, tls_context), asio::detached);
+    spdlog::info("[relay] listening on {}://{}/v1/ws", tls ? "wss" : "ws", endpoint_str(relay_acceptor.local_endpoint()));
+  }, [&] { close(relay_acceptor); });
+  front.add("admin listener", [&] {
+    open_acceptor(admin_acceptor, admin_at, "admin.listen");
+    asio::co_spawn(ioc, run_admin_listener(admin_acceptor, admin), asio::detached);
+    spdlog::info("[admin] listening on {}://{}", tls ? "https" : "http", endpoint_str(admin_acceptor.local_endpoint()));
+  }, [&] { close(admin_acceptor); });
+  if (config_.sms.enabled)
+    front.add("sms listener", [&] {
+      const auto sms_at = resolve(ioc, config_.sms.listen, "sms.listen");
+      check_plaintext(sms_at, false, config_.sms.allow_plaintext, "sms");
+      open_acceptor(sms_acceptor, sms_at, "sms.listen");
+      asio::co_spawn(ioc, run_sms_listener(sms_acceptor, *relay.sms(), config_.sms), asio::detached);
+      spdlog::info("[sms] listening on http://{}/v1/sms/kannel; sending through {} ({} proxy numbers)",
+                   endpoint_str(sms_acceptor.local_endpoint()), sendsms_url_for_log(config_.sms.sendsms_url),
+                   config_.sms.proxy_numbers.size());
+    }, [&] { close(sms_acceptor); });
+
+  services.start();
+  front.start();
   // Signals are taken over before the ready line: a SIGHUP or SIGTERM sent
   // as soon as tiraid says it is ready must not meet the default action
   // (which ends the process). Asio queues what arrives before async_wait.
   asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
-  std::string sms_ready;
-  if (config_.sms.enabled) {
-    const auto sms_ep = endpoint_str(sms_acceptor.local_endpoint());
-    spdlog::info("[sms] listening on http://{}/v1/sms/kannel; sending through {} ({} proxy numbers)", sms_ep,
-                 sendsms_url_for_log(config_.sms.sendsms_url), config_.sms.proxy_numbers.size());
-    sms_ready = " sms " + sms_ep;
-  }
-  spdlog::info("[daemon] ready: relay {} admin {}{}", relay_ep, admin_ep, sms_ready);
+  spdlog::info("[daemon] ready: relay {} admin {}{}", endpoint_str(relay_acceptor.local_endpoint()),
+               endpoint_str(admin_acceptor.local_endpoint()),
+               config_.sms.enabled ? " sms " + endpoint_str(sms_acceptor.local_endpoint()) : "");
 
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      try {
-        auto fresh = load_config(config_file_);
-        set_log_level(fresh.log.level);
-        relay.set_packages(fresh.packages);
-        relay.set_policy(fresh.policy);
-        config_.log = fresh.log;
-        spdlog::info("[daemon] reloaded: log level {}, {} packages, policy", fresh.log.level, fresh.packages.size());
-      } catch (const std::exception& e) {
-        spdlog::error("[daemon] reload refused, keeping the running configuration: {}", e.what());
-      }
+      reload(relay);
       signals.async_wait(on_signal);
       return;
     }
-    // stop, in reverse: listeners, connections, timers; the store drains last.
     spdlog::info("[daemon] stopping on signal {}", sig);
-    stopping = true;
-    boost::system::error_code ignored;
-    relay_acceptor.close(ignored);
-    admin_acceptor.close(ignored);
-    sms_acceptor.close(ignored);
-    if (kannel) kannel->stop();
-    relay.close_all();
-    timer.cancel();
+    front.stop();
     // Connections get up to two seconds to finish their close handshakes.
     asio::co_spawn(
         ioc,
@@ -328,10 +370,23 @@ int Daemon::run() {
     }
     store_worker.wake();
   }
-  hasher.stop();
-  store_worker.stop();
+  services.stop();
   spdlog::info("[daemon] stopped");
   return 0;
+}
+
+// SIGHUP: what can change without a restart (log level, packages, policy).
+void Daemon::reload(Relay& relay) {
+  try {
+    auto fresh = load_config(config_file_);
+    set_log_level(fresh.log.level);
+    relay.set_packages(fresh.packages);
+    relay.set_policy(fresh.policy);
+    config_.log = fresh.log;
+    spdlog::info("[daemon] reloaded: log level {}, {} packages, policy", fresh.log.level, fresh.packages.size());
+  } catch (const std::exception& e) {
+    spdlog::error("[daemon] reload refused, keeping the running configuration: {}", e.what());
+  }
 }
 
 }  // namespace tirai::relay

@@ -9,15 +9,17 @@ namespace tirai::relay {
 // tiraid's lifecycle: init (files, keys, store), start (listeners, timers) in
 // that order, stop in reverse on SIGTERM/SIGINT; SIGHUP reloads what can change
 // without a restart (log level, packages). Start-up failures throw.
+class Relay;
+
 class Daemon {
  public:
   Daemon(Config config, std::filesystem::path config_file);
-  ~Daemon();
   // Runs until a stop signal; returns the process exit code.
   int run();
 
  private:
-  struct Impl;
+  void reload(Relay& relay);
+
   Config config_;
   std::filesystem::path config_file_;
 };
