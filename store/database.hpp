@@ -110,7 +110,6 @@ class Database {
   // past a commit pins the WAL, which then is never checkpointed or reset
   // and grows without end.
   void reset_statements();
-  sqlite3* handle() const { return db_; }
 
  private:
   sqlite3* db_ = nullptr;

@@ -2,7 +2,6 @@
 // tools/client and the relay's config parser.
 #include "proto/sms.hpp"
 #include "relay/config.hpp"
-#include "relay/daemon.hpp"
 #include "tools/client.hpp"
 
 #include <CLI/CLI.hpp>
@@ -11,8 +10,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <optional>
 
 namespace json = boost::json;
 using tirai::client::AdminClient;
