@@ -5,6 +5,7 @@
 #include "relay/client_address.hpp"
 #include "relay/corked_stream.hpp"
 #include "relay/slow_peer.hpp"
+#include "relay/use_tuple.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -24,7 +25,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace ssl = asio::ssl;
 
