@@ -51,6 +51,12 @@ namespace {
 
 constexpr int max_bad_frames_in_row = 10;
 
+// Bounds the handshakes Beast runs itself once the upgrade request is read:
+// writing the 101 answer, and the closing handshake, in which a peer that
+// never answers our close frame must not keep its connection open. Ten
+// seconds leaves a slow mobile link ample time for one small frame each way.
+constexpr std::chrono::seconds ws_handshake_timeout{10};
+
 // The header of an unmasked, final text frame of `n` bytes (RFC 6455 §5.2);
 // returns its length.
 std::size_t text_frame_header(std::size_t n, char* out) {
@@ -273,7 +279,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     }
     lowest.expires_never();
     websocket::stream_base::timeout t{};
-    t.handshake_timeout = std::chrono::seconds(10);
+    t.handshake_timeout = ws_handshake_timeout;
     t.idle_timeout = config_.relay.idle_timeout;
     t.keep_alive_pings = true;
     ws_.set_option(t);
