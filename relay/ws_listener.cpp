@@ -161,7 +161,8 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   // The handshakes (TLS, HTTP upgrade) as a coroutine; once the WebSocket is
   // up, the coroutine ends and reading goes on through do_read/on_read. An
   // idle connection then holds one pending read whose handler is a
-  // shared_ptr, not a coroutine's frames (about 2.5 KiB per connection).
+  // shared_ptr, not a coroutine's frames, which weigh more (see finding 7 of
+  // docs/performance.md).
   asio::awaitable<void> run() {
     auto self = this->shared_from_this();
     if constexpr (is_tls) {
