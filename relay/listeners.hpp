@@ -1,6 +1,6 @@
 #pragma once
 #include "proto/wipe.hpp"
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 #include "relay/metrics.hpp"
 #include "relay/runner.hpp"
 #include "relay/session_manager.hpp"

@@ -1,5 +1,5 @@
 // tiraid: the relay daemon. A thin main over tirai_relay.
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 #include "relay/daemon.hpp"
 #include "relay/logging.hpp"
 #include "relay/version.hpp"

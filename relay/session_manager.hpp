@@ -4,7 +4,7 @@
 #include "proto/frames.hpp"
 #include "proto/wipe.hpp"
 #include "relay/clock.hpp"
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 #include "relay/contact_guard.hpp"
 #include "relay/login_guard.hpp"
 #include "relay/metrics.hpp"

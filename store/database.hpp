@@ -1,5 +1,6 @@
 #pragma once
 #include "crypto/encoding.hpp"
+#include "store/synchronous.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -65,8 +66,6 @@ class Statement {
   sqlite3* db_;
   sqlite3_stmt* stmt_;
 };
-
-enum class Synchronous { normal, full };
 
 // An open SQLite file in WAL mode with secure_delete on. Throws DbError when
 // the file cannot be opened or is not a tirai database.

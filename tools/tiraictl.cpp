@@ -1,7 +1,7 @@
 // tiraictl: the operator's CLI over tiraid's admin API. A thin main over
 // tools/client and the relay's config parser.
 #include "proto/sms.hpp"
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 #include "tools/client.hpp"
 
 #include <CLI/CLI.hpp>

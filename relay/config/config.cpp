@@ -1,8 +1,8 @@
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 
 #include "proto/identifiers.hpp"
 #include "proto/utf8.hpp"
-#include "relay/client_address.hpp"
+#include "relay/config/network.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -271,7 +271,7 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     if (const auto* n = r.get("trusted_proxies")) {
       r.string_list("trusted_proxies", c.relay.trusted_proxies);
       std::string why;
-      if (!TrustedProxies::parse(c.relay.trusted_proxies, why)) r.error("trusted_proxies", *n, why);
+      if (!parse_networks(c.relay.trusted_proxies, why)) r.error("trusted_proxies", *n, why);
     }
   });
   section("admin", [&](TableReader& r) {
