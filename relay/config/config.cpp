@@ -3,6 +3,7 @@
 #include "proto/identifiers.hpp"
 #include "proto/utf8.hpp"
 #include "relay/config/network.hpp"
+#include "relay/config/option_table.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -104,130 +105,370 @@ std::optional<HttpUrl> parse_http_url(std::string_view s) {
 
 namespace {
 
-// Walks one table, reading the keys it knows and reporting the rest. Every
-// problem is collected, so one start reports all of them.
-class TableReader {
- public:
-  TableReader(const toml::table& table, std::string prefix, std::vector<std::string>& errors)
-      : table_(table), prefix_(std::move(prefix)), errors_(errors) {}
+using namespace options;
 
-  ~TableReader() {
-    for (const auto& [k, v] : table_)
-      if (!seen_.count(std::string(k.str())))
-        error(std::string(k.str()), v, "unknown key");
-  }
+std::string format_daily_window(const DailyWindow& w) {
+  return fmt::format("{:02}:{:02}-{:02}:{:02}", w.start / 60, w.start % 60, w.end / 60, w.end % 60);
+}
 
-  void string(std::string_view key, std::string& out) {
-    if (const auto* n = get(key)) {
-      if (auto v = n->value<std::string>()) out = *v;
-      else error(key, *n, "must be a string");
-    }
-  }
+Kind<std::optional<DailyWindow>> daily_window_or_never() {
+  return {[](const toml::node& n, std::optional<DailyWindow>& out, std::string& why) {
+            const auto s = n.value<std::string>();
+            if (s && s->empty()) {
+              out.reset();
+              return true;
+            }
+            const auto w = s ? parse_daily_window(*s) : std::nullopt;
+            if (!w) why = R"(must be "HH:MM-HH:MM" (or "" for never))";
+            else out = w;
+            return w.has_value();
+          },
+          [](const std::optional<DailyWindow>& w) { return toml_string(w ? format_daily_window(*w) : ""); }};
+}
 
-  void number(std::string_view key, double& out, double min, double max) {
-    if (const auto* n = get(key)) {
-      std::optional<double> v = n->value<double>();
-      if (!v || !(n->is_floating_point() || n->is_integer())) error(key, *n, "must be a number");
-      else if (*v < min || *v > max) error(key, *n, fmt::format("must be between {} and {}", min, max));
-      else out = *v;
-    }
-  }
+// A zone the C library finds under /usr/share/zoneinfo when local_time sets
+// TZ to it; "UTC" always. No ".." and no leading '/', so that TZ never names
+// a file outside that folder.
+Kind<std::string> time_zone() {
+  return {[](const toml::node& n, std::string& out, std::string& why) {
+            const auto s = n.value<std::string>();
+            const bool known = s && (*s == "UTC" || (s->find("..") == std::string::npos && !s->empty() &&
+                                                      s->front() != '/' &&
+                                                      std::filesystem::is_regular_file("/usr/share/zoneinfo/" + *s)));
+            if (!known) why = R"(must be an IANA time zone such as "Asia/Jakarta" (or "UTC"))";
+            else out = *s;
+            return known;
+          },
+          [](const std::string& s) { return toml_string(s); }};
+}
 
-  void boolean(std::string_view key, bool& out) {
-    if (const auto* n = get(key)) {
-      if (auto v = n->value_exact<bool>()) out = *v;
-      else error(key, *n, "must be true or false");
-    }
-  }
+// A message quota: 0 means none.
+Kind<std::optional<std::int64_t>> quota() {
+  const auto count = integer<std::int64_t>(0, 1'000'000'000);
+  return {[read = count.read](const toml::node& n, std::optional<std::int64_t>& out, std::string& why) {
+            std::int64_t v = 0;
+            if (!read(n, v, why)) return false;
+            out = v > 0 ? std::optional(v) : std::nullopt;
+            return true;
+          },
+          [](const std::optional<std::int64_t>& v) { return fmt::format("{}", v.value_or(0)); }};
+}
 
-  void path(std::string_view key, std::filesystem::path& out) {
-    std::string s;
-    if (!get(key)) return;
-    string(key, s);
-    if (!s.empty()) out = s;
-  }
-
-  template <typename T>
-  void integer(std::string_view key, T& out, std::int64_t min, std::int64_t max) {
-    if (const auto* n = get(key)) {
-      const auto v = n->value_exact<std::int64_t>();
-      if (!v) error(key, *n, "must be an integer");
-      else if (*v < min || *v > max) error(key, *n, fmt::format("must be between {} and {}", min, max));
-      else out = static_cast<T>(*v);
-    }
-  }
-
-  void duration(std::string_view key, Millis& out) {
-    if (const auto* n = get(key)) {
-      const auto s = n->value<std::string>();
-      std::optional<Millis> d = s ? parse_duration(*s) : std::nullopt;
-      if (!d) error(key, *n, "must be a duration string such as \"500ms\", \"90s\", \"30m\", \"2h\" or \"30d\"");
-      else out = *d;
-    }
-  }
-
-  void address(std::string_view key, Address& out) {
-    if (const auto* n = get(key)) {
-      const auto s = n->value<std::string>();
-      std::optional<Address> a = s ? parse_address(*s) : std::nullopt;
-      if (!a) error(key, *n, "must be an address \"host:port\"");
-      else out = *a;
-    }
-  }
-
-  template <typename E>
-  void choice(std::string_view key, E& out, std::initializer_list<std::pair<std::string_view, E>> options) {
-    if (const auto* n = get(key)) {
-      const auto s = n->value<std::string>();
-      std::string names;
-      for (const auto& [name, value] : options) {
-        if (s && *s == name) {
-          out = value;
-          return;
-        }
-        names += fmt::format("{}\"{}\"", names.empty() ? "" : ", ", name);
-      }
-      error(key, *n, fmt::format("must be one of {}", names));
-    }
-  }
-
-  void string_list(std::string_view key, std::vector<std::string>& out) {
-    if (const auto* n = get(key)) {
-      const auto* arr = n->as_array();
-      std::vector<std::string> v;
-      bool ok = arr != nullptr;
-      if (arr)
-        for (const auto& e : *arr) {
-          if (auto s = e.value<std::string>()) v.push_back(*s);
-          else ok = false;
-        }
-      if (!ok) error(key, *n, "must be an array of strings");
-      else out = std::move(v);
-    }
-  }
-
-  const toml::node* get(std::string_view key) {
-    seen_.insert(std::string(key));
-    return table_.get(key);
-  }
-
-  void error(std::string_view key, const toml::node& n, std::string_view what) {
-    errors_.push_back(fmt::format("{}{} (line {}): {}", prefix_, key, n.source().begin.line, what));
-  }
-
- private:
-  const toml::table& table_;
-  std::string prefix_;
-  std::vector<std::string>& errors_;
-  std::set<std::string> seen_;
-};
-
-std::map<std::string, Package> default_packages() {
-  using namespace std::chrono;
-  return {
-      {"chat-30m", {"chat-30m", {"chat"}, minutes(30), std::nullopt}},
-      {"chat-call-60m", {"chat-call-60m", {"chat", "voice"}, minutes(60), std::nullopt}},
+Section<Config::Relay> relay_section() {
+  using S = Config::Relay;
+  Section<S> s{.name = "relay", .member = &Config::relay};
+  s.table.options = {
+      option("listen", &S::listen, address(), "WebSocket listener for talents and clients (/v1/ws)"),
+      option("max_frame_bytes", &S::max_frame_bytes, integer<std::size_t>(256, 16 << 20),
+             "a larger frame closes the connection with 1009"),
+      option("max_text_chars", &S::max_text_chars, integer<std::size_t>(1, 1 << 20),
+             "longest message text, in characters (too_large past it)"),
+      option("max_connections", &S::max_connections, integer<std::size_t>(1, 10'000'000),
+             "further connections are refused until some close"),
+      option("max_outbound_frames", &S::max_outbound_frames, integer<std::size_t>(16, 1 << 20),
+             "frames queued behind a socket that stopped taking bytes before the peer is disconnected (it "
+             "replays on reconnect)"),
+      option("idle_timeout", &S::idle_timeout, duration(), "a connection that answers no ping for this long is closed"),
+      option("hello_timeout", &S::hello_timeout, duration(), "a connection must say hello within this time"),
+      option("allow_plaintext", &S::allow_plaintext, boolean(),
+             "without [tls], listening on a non-loopback address needs this (and logs a warning)"),
+      option("max_unauthenticated_per_address", &S::max_unauthenticated_per_address,
+             integer<std::size_t>(1, 1'000'000),
+             "connections not yet past hello, per source address (IPv6: per /64); more are closed at once"),
+      option("trusted_proxies", &S::trusted_proxies, string_list(),
+             R"(your reverse proxies, e.g. ["127.0.0.1", "10.0.0.0/8"]: their X-Forwarded-For / Forwarded name )"
+             "the client for the login limits",
+             [](const std::vector<std::string>& entries, const Complain& complain) {
+               std::string why;
+               if (!parse_networks(entries, why)) complain(why);
+             }),
   };
+  return s;
+}
+
+Section<Config::Admin> admin_section() {
+  using S = Config::Admin;
+  Section<S> s{.name = "admin", .member = &Config::admin};
+  s.table.options = {
+      option("listen", &S::listen, address(), "admin HTTP API; keep it on loopback"),
+      option("token_file", &S::token_file, path(), "bearer token for the admin API, created 0600 on first start"),
+      option("allow_plaintext", &S::allow_plaintext, boolean(), "as relay.allow_plaintext, for the admin listener"),
+  };
+  return s;
+}
+
+Section<Config::Tls> tls_section() {
+  using S = Config::Tls;
+  Section<S> s{.name = "tls", .member = &Config::tls};
+  s.intro =
+      "# With cert and key set, the relay serves wss:// and the admin API https://,\n"
+      "# TLS 1.2 and 1.3 with forward-secret AEAD ciphers only. Unset by default.\n";
+  s.example = S{"tls/cert.pem", "tls/key.pem"};
+  s.table.options = {
+      option("cert", &S::cert, path(), "PEM certificate chain"),
+      option("key", &S::key, path(), "PEM private key"),
+  };
+  s.table.check = [](const S& tls, TableReader& r) {
+    if (tls.cert.empty() != tls.key.empty()) r.table_error("tls", "set both cert and key, or neither");
+  };
+  return s;
+}
+
+Section<Config::Store> store_section() {
+  using S = Config::Store;
+  Section<S> s{.name = "store", .member = &Config::store};
+  s.table.options = {
+      option("path", &S::path, path(), "SQLite database (WAL mode), created 0600 on first start"),
+      option("synchronous", &S::synchronous,
+             choice<store::Synchronous>({{"normal", store::Synchronous::normal}, {"full", store::Synchronous::full}}),
+             R"("normal": survives a crash of tiraid; "full": also a power cut, slower)"),
+  };
+  return s;
+}
+
+Section<Config::Keys> keys_section() {
+  using S = Config::Keys;
+  Section<S> s{.name = "keys", .member = &Config::keys};
+  s.table.options = {
+      option("master_key_file", &S::master_key_file, path(),
+             "32 random bytes, created 0600 on first start; wider permissions are refused"),
+  };
+  return s;
+}
+
+Section<Config::Sessions> sessions_section() {
+  using S = Config::Sessions;
+  Section<S> s{.name = "sessions", .member = &Config::sessions};
+  s.table.options = {
+      option("warn_before", &S::warn_before, duration(),
+             R"(both sides get an "expiring" notice this long before the end)"),
+      option("grace", &S::grace, duration(),
+             R"(after a session is ended, both may still write farewells this long; "0s" closes at once)"),
+      option("retention", &S::retention, duration(), "minimal records of closed sessions are purged after this"),
+      option("client_alias", &S::client_alias,
+             choice<ClientAliasMode>(
+                 {{"per_session", ClientAliasMode::per_session}, {"per_pair", ClientAliasMode::per_pair}}),
+             R"("per_session": a new client alias every booking; "per_pair": stable per client and talent)"),
+  };
+  return s;
+}
+
+Section<Policy> policy_section() {
+  using S = Policy;
+  Section<S> s{.name = "policy", .member = &Config::policy};
+  s.table.options = {
+      option("contact_guard", &S::contact_guard,
+             choice<ContactGuard>(
+                 {{"redact", ContactGuard::redact}, {"block", ContactGuard::block}, {"off", ContactGuard::off}}),
+             R"(phone numbers, e-mail, @handles, WA/Telegram/IG/LINE links: "redact" to [hidden], "block", or )"
+             R"("off")"),
+      option("kyc_required_hours", &S::kyc_required_hours, daily_window_or_never(),
+             R"(e.g. "22:00-06:00": unverified clients cannot be booked in this local window; "" means never)"),
+      option("timezone", &S::timezone, time_zone(), R"(IANA time zone of kyc_required_hours, e.g. "Asia/Jakarta")"),
+      option("restrict_below_rating", &S::restrict_below_rating, number(0, 5),
+             "clients whose average rating falls below this are refused bookings; 0 turns it off"),
+      option("restrict_min_ratings", &S::restrict_min_ratings, integer<int>(1, 1000),
+             "...once they have at least this many ratings"),
+      option("rating_window", &S::rating_window, duration(),
+             "a talent may rate the client while closing and this long after the session closed"),
+      option("rating_retention", &S::rating_retention, duration(),
+             "a rating counts towards the client's standing, and is kept, this long; then it is deleted",
+             [](Millis d, const Complain& complain) {
+               if (d.count() == 0) complain("must be longer than 0s");
+             }),
+      option("messages_per_minute", &S::messages_per_minute, integer<int>(0, 100000),
+             "per sender per session; more gets rate_limited (nothing is lost); 0 means no limit"),
+      option("login_attempts_per_minute", &S::login_attempts_per_minute, integer<int>(0, 100000),
+             "failed hellos per source address (then rate_limited) and per alias (then failures answer slowly); a "
+             "right secret is never refused; 0 means no limit"),
+  };
+  return s;
+}
+
+Section<SmsConfig> sms_section() {
+  using S = SmsConfig;
+  // Only checked: there is nothing to choose yet.
+  const Option<S> gateway{
+      "gateway",
+      [](TableReader& r, const toml::node& n, S&) {
+        if (n.value<std::string>() != "kannel") r.error("gateway", n, R"(must be "kannel" (the only gateway so far))");
+      },
+      [](const S&) { return toml_string("kannel"); }, "the only gateway so far"};
+  // Kept as written too, for what the operator reads back.
+  const Option<S> sendsms_url{
+      "sendsms_url",
+      [](TableReader& r, const toml::node& n, S& m) {
+        const auto s = n.value<std::string>();
+        const auto url = s ? parse_http_url(*s) : std::nullopt;
+        if (s && s->starts_with("http://") && s->substr(0, s->find_first_of("/?", 7)).find('@') != std::string::npos)
+          r.error("sendsms_url", n,
+                  "must not carry user:password@ (Kannel's credentials go in sms.username and sms.password)");
+        else if (!url)
+          r.error("sendsms_url", n, R"(must be an http:// URL such as "http://127.0.0.1:13013/cgi-bin/sendsms")");
+        else {
+          m.sendsms_url = *url;
+          m.sendsms_url_text = *s;
+        }
+      },
+      [](const S& m) { return toml_string(m.sendsms_url_text); }, "Kannel smsbox sendsms interface (http:// only)"};
+
+  Section<S> s{.name = "sms", .member = &Config::sms};
+  s.intro =
+      "# Proxy numbers: clients text a pool number through Kannel (bearerbox +\n"
+      "# smsbox); see docs/kannel.conf and README \"SMS through Kannel\". Off by default.\n";
+  s.table.options = {
+      option("enabled", &S::enabled, boolean(),
+             "true: clients text the pool's numbers; needs inbound_secret, username, password and proxy_numbers"),
+      gateway,
+      option("listen", &S::listen, address(), "Kannel's sms-service calls GET /v1/sms/kannel here (plain HTTP)"),
+      option("allow_plaintext", &S::allow_plaintext, boolean(), "listening on a non-loopback address needs this"),
+      option("inbound_secret", &S::inbound_secret, text(),
+             "16+ characters; Kannel's get-url carries it as secret=...; required when enabled"),
+      sendsms_url,
+      option("username", &S::username, text(), "Kannel sendsms-user username; required when enabled"),
+      option("password", &S::password, text(), "...and its password"),
+      option("proxy_numbers", &S::proxy_numbers, string_list(),
+             R"(the pool, E.164, e.g. ["+6281100000001", "+6281100000002"]; required when enabled)",
+             [](const std::vector<std::string>& numbers, const Complain& complain) {
+               std::set<std::string> seen;
+               for (const auto& number : numbers) {
+                 if (!proto::valid_e164(number))
+                   complain(fmt::format("\"{}\" is not E.164 ('+' and 8-15 digits)", number));
+                 else if (!seen.insert(number).second)
+                   complain(fmt::format("\"{}\" is listed twice", number));
+               }
+             }),
+      option("number_selection", &S::number_selection,
+             choice<NumberSelection>(
+                 {{"sticky", NumberSelection::sticky}, {"avoid_sticky", NumberSelection::avoid_sticky}}),
+             R"("sticky": reuse the number of the client's last session with that talent when free; )"
+             R"("avoid_sticky": pick another)"),
+      option("country_code", &S::country_code, text(),
+             R"(e.g. "62": national numbers "0812..." from the gateway become "+62812..."; "" refuses them)",
+             [](const std::string& code, const Complain& complain) {
+               const bool digits = std::all_of(code.begin(), code.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+               if (!digits || code.size() > 3 || code.starts_with("0"))
+                 complain(R"(must be 1-3 digits without a leading 0, e.g. "62" (or "" for none))");
+             }),
+      option("max_text_chars", &S::max_text_chars, integer<std::size_t>(1, 100000),
+             "longest inbound SMS text (after concatenation); longer gets 413"),
+      option("stop_words", &S::stop_words, string_list(),
+             "an SMS that is just one of these (any case) ends the session (ended_by_client)",
+             [](const std::vector<std::string>& words, const Complain& complain) {
+               for (const auto& w : words)
+                 if (w.empty() || w.find_first_of(" \t\r\n") != std::string::npos || !proto::valid_utf8(w))
+                   complain("stop words are single words");
+             }),
+      option("out_of_session_reply", &S::out_of_session_reply, text(), R"("" sends none)"),
+      option("out_of_session_interval", &S::out_of_session_interval, duration(),
+             "at most one out-of-session reply per sender and proxy number in this time"),
+      option("expiry_notice", &S::expiry_notice, text(), R"("" sends none)"),
+      option("ended_notice", &S::ended_notice, text(), R"("" sends none)"),
+      option("blocked_notice", &S::blocked_notice, text(),
+             R"(answers an SMS that policy.contact_guard = "block" refused; "" sends none)"),
+      option("retry_min", &S::retry_min, duration(), "first retry when Kannel is down or refuses; doubles each time..."),
+      option("retry_max", &S::retry_max, duration(), "...up to this"),
+      option("request_timeout", &S::request_timeout, duration(), "one sendsms request may take this long"),
+  };
+  s.table.check = [](const S& m, TableReader& r) {
+    if (m.retry_min.count() == 0 || m.retry_max < m.retry_min)
+      r.table_error("sms.retry_min", "must be above 0s and at most sms.retry_max");
+    if (!m.enabled) return;
+    auto need = [&](bool ok, std::string_view what) {
+      if (!ok) r.table_error("sms", fmt::format("enabled = true needs {}", what));
+    };
+    need(proto::utf8_length(m.inbound_secret).value_or(0) >= 16, "inbound_secret of at least 16 characters");
+    need(!m.proxy_numbers.empty(), "at least one number in proxy_numbers");
+    need(!m.username.empty() && !m.password.empty(), "username and password of Kannel's sendsms-user");
+  };
+  return s;
+}
+
+Section<Config::Log> log_section() {
+  using S = Config::Log;
+  Section<S> s{.name = "log", .member = &Config::log};
+  s.table.options = {
+      option("level", &S::level,
+             choice<std::string>(
+                 {{"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}}),
+             R"("trace", "debug", "info", "warn", "error"; no level ever logs numbers, tokens or texts)"),
+      option("format", &S::format, choice<LogFormat>({{"text", LogFormat::text}, {"json", LogFormat::json}}),
+             R"("text" or "json" (one object per line))"),
+  };
+  return s;
+}
+
+// The sections in the order they are read (and their problems reported)
+// and shown in the example; [packages.*] comes after them.
+const std::vector<AnySection>& sections() {
+  static const std::vector<AnySection> all = {
+      relay_section(),    admin_section(),  tls_section(), store_section(), keys_section(),
+      sessions_section(), policy_section(), sms_section(), log_section(),
+  };
+  return all;
+}
+
+// What a [packages.NAME] table leaves unset.
+Package new_package(std::string name) { return {std::move(name), {"chat"}, std::chrono::minutes(30), std::nullopt}; }
+
+// The packages of a config without any [packages.*] table.
+std::map<std::string, Package> default_packages() {
+  auto chat_call = new_package("chat-call-60m");
+  chat_call.channels = {"chat", "voice"};
+  chat_call.duration = std::chrono::minutes(60);
+  return {{"chat-30m", new_package("chat-30m")}, {"chat-call-60m", std::move(chat_call)}};
+}
+
+// The keys of a [packages.NAME] table.
+const Table<Package>& package_table() {
+  static const Table<Package> table = [] {
+    Table<Package> t;
+    t.options = {
+        option("channels", &Package::channels, string_list(), R"("chat", or "chat" and "voice")"),
+        option("duration", &Package::duration, duration(), "the session expires this long after booking"),
+        option("max_messages", &Package::max_messages, quota(),
+               "message quota for the session (both sides together); 0 means none"),
+        option("kyc_required", &Package::kyc_required, boolean(),
+               "true: only verified clients may book this package, at any hour"),
+        option("idle_timeout", &Package::idle_timeout, duration(),
+               R"(the session ends after this long without a message; "0s" means never)"),
+    };
+    t.check = [](const Package& p, TableReader& r) {
+      for (const auto& ch : p.channels)
+        if (ch != "chat" && ch != "voice") r.error("channels", R"(channels are "chat" and "voice")");
+      if (p.duration.count() == 0) r.error("duration", "must be longer than 0s");
+    };
+    return t;
+  }();
+  return table;
+}
+
+// [packages.NAME] tables, one per package; without any, default_packages().
+void read_packages(const toml::table& root, Config& c, Errors& errors) {
+  const auto* node = root.get("packages");
+  if (!node) {
+    c.packages = default_packages();
+    return;
+  }
+  const auto* t = node->as_table();
+  if (!t) {
+    errors.push_back(fmt::format("packages (line {}): must be a table", node->source().begin.line));
+    return;
+  }
+  for (const auto& [name, v] : *t) {
+    const std::string key = fmt::format("packages.{}", name.str());
+    const auto* pt = v.as_table();
+    if (!pt) {
+      errors.push_back(fmt::format("{} (line {}): must be a table", key, v.source().begin.line));
+      continue;
+    }
+    if (!proto::valid_alias(name.str()))
+      errors.push_back(fmt::format("{} (line {}): package names are 2-32 of [a-z0-9_-]", key, v.source().begin.line));
+    Package p = new_package(std::string(name.str()));
+    TableReader r(*pt, key + ".", errors);
+    package_table().read(r, p);
+    c.packages.emplace(p.name, std::move(p));
+  }
 }
 
 }  // namespace
@@ -241,196 +482,23 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
                                   e.source().begin.column, e.description()));
   }
   Config c;
-  std::vector<std::string> errors;
-  auto section = [&](std::string_view name, auto&& read) {
-    const auto* node = root.get(name);
-    if (!node) return;
-    if (const auto* t = node->as_table()) {
-      TableReader r(*t, fmt::format("{}.", name), errors);
-      read(r);
-    } else {
-      errors.push_back(fmt::format("{} (line {}): must be a table", name, node->source().begin.line));
-    }
-  };
-  const std::set<std::string_view> sections = {"relay", "admin", "tls",      "store", "keys",
-                                               "sessions", "packages", "policy", "sms",   "log"};
-  for (const auto& [k, v] : root)
-    if (!sections.count(k.str()))
+  Errors errors;
+  for (const auto& [k, v] : root) {
+    const auto known = [&k](const AnySection& s) { return s.name == k.str(); };
+    if (k.str() != "packages" && std::none_of(sections().begin(), sections().end(), known))
       errors.push_back(fmt::format("{} (line {}): unknown section", k.str(), v.source().begin.line));
-
-  section("relay", [&](TableReader& r) {
-    r.address("listen", c.relay.listen);
-    r.integer("max_frame_bytes", c.relay.max_frame_bytes, 256, 16 << 20);
-    r.integer("max_text_chars", c.relay.max_text_chars, 1, 1 << 20);
-    r.integer("max_connections", c.relay.max_connections, 1, 10'000'000);
-    r.integer("max_outbound_frames", c.relay.max_outbound_frames, 16, 1 << 20);
-    r.duration("idle_timeout", c.relay.idle_timeout);
-    r.duration("hello_timeout", c.relay.hello_timeout);
-    r.boolean("allow_plaintext", c.relay.allow_plaintext);
-    r.integer("max_unauthenticated_per_address", c.relay.max_unauthenticated_per_address, 1, 1'000'000);
-    if (const auto* n = r.get("trusted_proxies")) {
-      r.string_list("trusted_proxies", c.relay.trusted_proxies);
-      std::string why;
-      if (!parse_networks(c.relay.trusted_proxies, why)) r.error("trusted_proxies", *n, why);
-    }
-  });
-  section("admin", [&](TableReader& r) {
-    r.address("listen", c.admin.listen);
-    r.path("token_file", c.admin.token_file);
-    r.boolean("allow_plaintext", c.admin.allow_plaintext);
-  });
-  section("tls", [&](TableReader& r) {
-    r.path("cert", c.tls.cert);
-    r.path("key", c.tls.key);
-    if (c.tls.cert.empty() != c.tls.key.empty())
-      errors.push_back(fmt::format("tls (line {}): set both cert and key, or neither", root.get("tls")->source().begin.line));
-  });
-  section("store", [&](TableReader& r) {
-    r.path("path", c.store.path);
-    r.choice("synchronous", c.store.synchronous,
-             {{"normal", store::Synchronous::normal}, {"full", store::Synchronous::full}});
-  });
-  section("keys", [&](TableReader& r) { r.path("master_key_file", c.keys.master_key_file); });
-  section("sessions", [&](TableReader& r) {
-    r.duration("warn_before", c.sessions.warn_before);
-    r.duration("grace", c.sessions.grace);
-    r.duration("retention", c.sessions.retention);
-    r.choice("client_alias", c.sessions.client_alias,
-             {{"per_session", ClientAliasMode::per_session}, {"per_pair", ClientAliasMode::per_pair}});
-  });
-  section("policy", [&](TableReader& r) {
-    auto& p = c.policy;
-    r.choice("contact_guard", p.contact_guard,
-             {{"redact", ContactGuard::redact}, {"block", ContactGuard::block}, {"off", ContactGuard::off}});
-    if (const auto* n = r.get("kyc_required_hours")) {
-      const auto s = n->value<std::string>();
-      if (s && s->empty()) p.kyc_required_hours.reset();
-      else if (auto w = s ? parse_daily_window(*s) : std::nullopt) p.kyc_required_hours = w;
-      else r.error("kyc_required_hours", *n, "must be \"HH:MM-HH:MM\" (or \"\" for never)");
-    }
-    if (const auto* n = r.get("timezone")) {
-      const auto s = n->value<std::string>();
-      const bool known = s && (*s == "UTC" || (s->find("..") == std::string::npos && !s->empty() && s->front() != '/' &&
-                                                std::filesystem::is_regular_file("/usr/share/zoneinfo/" + *s)));
-      if (!known) r.error("timezone", *n, "must be an IANA time zone such as \"Asia/Jakarta\" (or \"UTC\")");
-      else p.timezone = *s;
-    }
-    r.number("restrict_below_rating", p.restrict_below_rating, 0, 5);
-    r.integer("restrict_min_ratings", p.restrict_min_ratings, 1, 1000);
-    r.duration("rating_window", p.rating_window);
-    if (const auto* n = r.get("rating_retention")) {
-      r.duration("rating_retention", p.rating_retention);
-      if (p.rating_retention.count() == 0) r.error("rating_retention", *n, "must be longer than 0s");
-    }
-    r.integer("messages_per_minute", p.messages_per_minute, 0, 100000);
-    r.integer("login_attempts_per_minute", p.login_attempts_per_minute, 0, 100000);
-  });
-  section("sms", [&](TableReader& r) {
-    auto& m = c.sms;
-    r.boolean("enabled", m.enabled);
-    if (const auto* n = r.get("gateway")) {
-      if (n->value<std::string>() != "kannel") r.error("gateway", *n, "must be \"kannel\" (the only gateway so far)");
-    }
-    r.address("listen", m.listen);
-    r.boolean("allow_plaintext", m.allow_plaintext);
-    r.string("inbound_secret", m.inbound_secret);
-    if (const auto* n = r.get("sendsms_url")) {
-      const auto s = n->value<std::string>();
-      auto url = s ? parse_http_url(*s) : std::nullopt;
-      if (s && s->starts_with("http://") && s->substr(0, s->find_first_of("/?", 7)).find('@') != std::string::npos)
-        r.error("sendsms_url", *n, "must not carry user:password@ (Kannel's credentials go in sms.username and sms.password)");
-      else if (!url) r.error("sendsms_url", *n, "must be an http:// URL such as \"http://127.0.0.1:13013/cgi-bin/sendsms\"");
-      else {
-        m.sendsms_url = *url;
-        m.sendsms_url_text = *s;
-      }
-    }
-    r.string("username", m.username);
-    r.string("password", m.password);
-    if (const auto* n = r.get("proxy_numbers")) {
-      r.string_list("proxy_numbers", m.proxy_numbers);
-      std::set<std::string> seen;
-      for (const auto& number : m.proxy_numbers) {
-        if (!proto::valid_e164(number)) r.error("proxy_numbers", *n, fmt::format("\"{}\" is not E.164 ('+' and 8-15 digits)", number));
-        else if (!seen.insert(number).second) r.error("proxy_numbers", *n, fmt::format("\"{}\" is listed twice", number));
-      }
-    }
-    r.choice("number_selection", m.number_selection,
-             {{"sticky", NumberSelection::sticky}, {"avoid_sticky", NumberSelection::avoid_sticky}});
-    if (const auto* n = r.get("country_code")) {
-      r.string("country_code", m.country_code);
-      const bool digits = std::all_of(m.country_code.begin(), m.country_code.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
-      if (!digits || m.country_code.size() > 3 || m.country_code.starts_with("0"))
-        r.error("country_code", *n, "must be 1-3 digits without a leading 0, e.g. \"62\" (or \"\" for none)");
-    }
-    r.integer("max_text_chars", m.max_text_chars, 1, 100000);
-    if (const auto* n = r.get("stop_words")) {
-      r.string_list("stop_words", m.stop_words);
-      for (const auto& w : m.stop_words)
-        if (w.empty() || w.find_first_of(" \t\r\n") != std::string::npos || !proto::valid_utf8(w))
-          r.error("stop_words", *n, "stop words are single words");
-    }
-    r.string("out_of_session_reply", m.out_of_session_reply);
-    r.duration("out_of_session_interval", m.out_of_session_interval);
-    r.string("expiry_notice", m.expiry_notice);
-    r.string("ended_notice", m.ended_notice);
-    r.string("blocked_notice", m.blocked_notice);
-    r.duration("retry_min", m.retry_min);
-    r.duration("retry_max", m.retry_max);
-    r.duration("request_timeout", m.request_timeout);
-    if (m.retry_min.count() == 0 || m.retry_max < m.retry_min)
-      errors.push_back(fmt::format("sms.retry_min (line {}): must be above 0s and at most sms.retry_max",
-                                   root.get("sms")->source().begin.line));
-    if (m.enabled) {
-      const auto line = root.get("sms")->source().begin.line;
-      auto need = [&](bool ok, std::string_view what) {
-        if (!ok) errors.push_back(fmt::format("sms (line {}): enabled = true needs {}", line, what));
-      };
-      need(proto::utf8_length(m.inbound_secret).value_or(0) >= 16, "inbound_secret of at least 16 characters");
-      need(!m.proxy_numbers.empty(), "at least one number in proxy_numbers");
-      need(!m.username.empty() && !m.password.empty(), "username and password of Kannel's sendsms-user");
-    }
-  });
-  section("log", [&](TableReader& r) {
-    r.choice("level", c.log.level,
-             {{"trace", std::string("trace")}, {"debug", std::string("debug")}, {"info", std::string("info")},
-              {"warn", std::string("warn")}, {"error", std::string("error")}});
-    r.choice("format", c.log.format, {{"text", LogFormat::text}, {"json", LogFormat::json}});
-  });
-
-  if (const auto* node = root.get("packages")) {
-    if (const auto* t = node->as_table()) {
-      for (const auto& [name, v] : *t) {
-        const auto* pt = v.as_table();
-        const std::string key = fmt::format("packages.{}", name.str());
-        if (!pt) {
-          errors.push_back(fmt::format("{} (line {}): must be a table", key, v.source().begin.line));
-          continue;
-        }
-        if (!proto::valid_alias(name.str()))
-          errors.push_back(fmt::format("{} (line {}): package names are 2-32 of [a-z0-9_-]", key,
-                                       v.source().begin.line));
-        Package p{std::string(name.str()), {"chat"}, std::chrono::minutes(30), std::nullopt};
-        TableReader r(*pt, key + ".", errors);
-        r.string_list("channels", p.channels);
-        r.duration("duration", p.duration);
-        std::int64_t max = 0;
-        r.integer("max_messages", max, 0, 1'000'000'000);
-        if (max > 0) p.max_messages = max;
-        r.boolean("kyc_required", p.kyc_required);
-        r.duration("idle_timeout", p.idle_timeout);
-        for (const auto& ch : p.channels)
-          if (ch != "chat" && ch != "voice")
-            r.error("channels", *pt->get("channels"), "channels are \"chat\" and \"voice\"");
-        if (p.duration.count() == 0) r.error("duration", *pt->get("duration"), "must be longer than 0s");
-        c.packages.emplace(p.name, std::move(p));
-      }
-    } else {
-      errors.push_back(fmt::format("packages (line {}): must be a table", node->source().begin.line));
-    }
-  } else {
-    c.packages = default_packages();
   }
+  for (const auto& s : sections()) {
+    const auto* node = root.get(s.name);
+    if (!node) continue;
+    if (const auto* t = node->as_table()) {
+      TableReader r(*t, fmt::format("{}.", s.name), errors);
+      s.read(r, c);
+    } else {
+      errors.push_back(fmt::format("{} (line {}): must be a table", s.name, node->source().begin.line));
+    }
+  }
+  read_packages(root, c, errors);
 
   if (!errors.empty()) {
     std::string msg = "invalid configuration:";
@@ -452,102 +520,28 @@ Config load_config(const std::filesystem::path& file) {
 }
 
 std::string_view example_config() {
-  return R"toml(# tirai relay configuration. Every key is shown with its default.
-# Durations: "500ms", "90s", "30m", "2h", "30d". Addresses: "host:port".
-# Relative paths are relative to this file's folder.
-
-[relay]
-listen = "127.0.0.1:8080"        # WebSocket listener for talents and clients (/v1/ws)
-max_frame_bytes = 16384          # a larger frame closes the connection with 1009
-max_text_chars = 4096            # longest message text, in characters (too_large past it)
-max_connections = 50000          # further connections are refused until some close
-max_outbound_frames = 1024       # frames queued behind a socket that stopped taking bytes before the peer is disconnected (it replays on reconnect)
-idle_timeout = "5m"              # a connection that answers no ping for this long is closed
-hello_timeout = "10s"            # a connection must say hello within this time
-allow_plaintext = false          # without [tls], listening on a non-loopback address needs this (and logs a warning)
-max_unauthenticated_per_address = 32  # connections not yet past hello, per source address (IPv6: per /64); more are closed at once
-trusted_proxies = []             # your reverse proxies, e.g. ["127.0.0.1", "10.0.0.0/8"]: their X-Forwarded-For / Forwarded name the client for the login limits
-
-[admin]
-listen = "127.0.0.1:8081"        # admin HTTP API; keep it on loopback
-token_file = "admin.token"       # bearer token for the admin API, created 0600 on first start
-allow_plaintext = false          # as relay.allow_plaintext, for the admin listener
-
-# With cert and key set, the relay serves wss:// and the admin API https://,
-# TLS 1.2 and 1.3 with forward-secret AEAD ciphers only. Unset by default.
-# [tls]
-# cert = "tls/cert.pem"          # PEM certificate chain
-# key = "tls/key.pem"            # PEM private key
-
-[store]
-path = "tirai.db"                # SQLite database (WAL mode), created 0600 on first start
-synchronous = "normal"           # "normal": survives a crash of tiraid; "full": also a power cut, slower
-
-[keys]
-master_key_file = "master.key"   # 32 random bytes, created 0600 on first start; wider permissions are refused
-
-[sessions]
-warn_before = "5m"               # both sides get an "expiring" notice this long before the end
-grace = "60s"                    # after a session is ended, both may still write farewells this long; "0s" closes at once
-retention = "30d"                # minimal records of closed sessions are purged after this
-client_alias = "per_session"     # "per_session": a new client alias every booking; "per_pair": stable per client and talent
-
-# One table per package that can be booked. Without any [packages.*] table,
-# the two below are the defaults.
-[packages.chat-30m]
-channels = ["chat"]              # "chat", or "chat" and "voice"
-duration = "30m"                 # the session expires this long after booking
-max_messages = 0                 # message quota for the session (both sides together); 0 means none
-kyc_required = false             # true: only verified clients may book this package, at any hour
-idle_timeout = "0s"              # the session ends after this long without a message; "0s" means never
-
-[packages.chat-call-60m]
-channels = ["chat", "voice"]
-duration = "60m"
-max_messages = 0
-kyc_required = false
-idle_timeout = "0s"
-
-[policy]
-contact_guard = "redact"         # phone numbers, e-mail, @handles, WA/Telegram/IG/LINE links: "redact" to [hidden], "block", or "off"
-kyc_required_hours = ""          # e.g. "22:00-06:00": unverified clients cannot be booked in this local window; "" means never
-timezone = "UTC"                 # IANA time zone of kyc_required_hours, e.g. "Asia/Jakarta"
-restrict_below_rating = 0        # clients whose average rating falls below this are refused bookings; 0 turns it off
-restrict_min_ratings = 3         # ...once they have at least this many ratings
-rating_window = "24h"            # a talent may rate the client while closing and this long after the session closed
-rating_retention = "180d"        # a rating counts towards the client's standing, and is kept, this long; then it is deleted
-messages_per_minute = 60         # per sender per session; more gets rate_limited (nothing is lost); 0 means no limit
-login_attempts_per_minute = 10   # failed hellos per source address (then rate_limited) and per alias (then failures answer slowly); a right secret is never refused; 0 means no limit
-
-# Proxy numbers: clients text a pool number through Kannel (bearerbox +
-# smsbox); see docs/kannel.conf and README "SMS through Kannel". Off by default.
-[sms]
-enabled = false
-gateway = "kannel"               # the only gateway so far
-listen = "127.0.0.1:8082"        # Kannel's sms-service calls GET /v1/sms/kannel here (plain HTTP)
-allow_plaintext = false          # listening on a non-loopback address needs this
-inbound_secret = ""              # 16+ characters; Kannel's get-url carries it as secret=...; required when enabled
-sendsms_url = "http://127.0.0.1:13013/cgi-bin/sendsms"  # Kannel smsbox sendsms interface (http:// only)
-username = ""                    # Kannel sendsms-user username; required when enabled
-password = ""                    # ...and its password
-proxy_numbers = []               # the pool, E.164, e.g. ["+6281100000001", "+6281100000002"]; required when enabled
-number_selection = "sticky"      # "sticky": reuse the number of the client's last session with that talent when free; "avoid_sticky": pick another
-country_code = ""                # e.g. "62": national numbers "0812..." from the gateway become "+62812..."; "" refuses them
-max_text_chars = 1600            # longest inbound SMS text (after concatenation); longer gets 413
-stop_words = ["STOP", "BERHENTI"]  # an SMS that is just one of these (any case) ends the session (ended_by_client)
-out_of_session_reply = "Nomor ini tidak sedang dalam sesi. / This number is not in an open session."  # "" sends none
-out_of_session_interval = "1h"   # at most one out-of-session reply per sender and proxy number in this time
-expiry_notice = "Sesi Anda berakhir dalam {minutes} menit. / Your session ends in {minutes} minutes."  # "" sends none
-ended_notice = "Sesi ini telah berakhir, terima kasih. / This session has ended, thank you."  # "" sends none
-blocked_notice = "Pesan tidak terkirim: kontak pribadi tidak diizinkan. / Not sent: contact details are not allowed."
-retry_min = "1s"                 # first retry when Kannel is down or refuses; doubles each time...
-retry_max = "5m"                 # ...up to this
-request_timeout = "10s"          # one sendsms request may take this long
-
-[log]
-level = "info"                   # "trace", "debug", "info", "warn", "error"; no level ever logs numbers, tokens or texts
-format = "text"                  # "text" or "json" (one object per line)
-)toml";
+  static const std::string text = [] {
+    std::string out =
+        "# tirai relay configuration. Every key is shown with its default.\n"
+        "# Durations: \"500ms\", \"90s\", \"30m\", \"2h\", \"30d\". Addresses: \"host:port\".\n"
+        "# Relative paths are relative to this file's folder.\n";
+    const Config defaults;
+    for (const auto& s : sections()) {
+      out += '\n';
+      s.write(defaults, out);
+    }
+    out +=
+        "\n# One table per package that can be booked. Without any [packages.*] table,\n"
+        "# the two below are the defaults.\n";
+    bool first = true;
+    for (const auto& [name, p] : default_packages()) {
+      out += fmt::format("{}[packages.{}]\n", first ? "" : "\n", name);
+      package_table().write(p, first, "", out);
+      first = false;
+    }
+    return out;
+  }();
+  return text;
 }
 
 }  // namespace tirai::relay
