@@ -29,9 +29,6 @@ class Secret {
   Secret(const Secret&) = delete;
   Secret& operator=(const Secret&) = delete;
 
-  // An explicit copy, so that duplicating a secret is visible in the code.
-  Secret clone() const { return Secret(data_, size_); }
-
   std::uint8_t* data() noexcept { return data_; }
   const std::uint8_t* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }

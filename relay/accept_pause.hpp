@@ -1,6 +1,8 @@
 #pragma once
 // How an accept loop meets a failed accept. Included only by the listeners'
 // .cpp files and http_server.hpp.
+#include "relay/use_tuple.hpp"
+
 #include <boost/asio.hpp>
 #include <spdlog/spdlog.h>
 
@@ -34,7 +36,7 @@ class AcceptPause {
                     "raise the open-file limit or lower the connection limits",
                     tag_, ec.message(), wait.count());
     timer_.expires_after(wait);
-    co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_await timer_.async_wait(use_tuple);
   }
 
   // After an accept that worked: the end of an episode, if one was under way.

@@ -1,16 +1,12 @@
 #include "relay/client_address.hpp"
 
-#include <charconv>
+#include <algorithm>
 
 namespace tirai::relay {
 
 namespace ip = boost::asio::ip;
 
 namespace {
-
-ip::address_v6 as_v6(const ip::address& a) {
-  return a.is_v4() ? ip::make_address_v6(ip::v4_mapped, a.to_v4()) : a.to_v6();
-}
 
 ip::address unmapped(const ip::address& a) {
   if (a.is_v6() && a.to_v6().is_v4_mapped()) return ip::make_address_v4(ip::v4_mapped, a.to_v6());
@@ -89,40 +85,15 @@ std::string limit_key(const ip::address& address) {
 }
 
 std::optional<TrustedProxies> TrustedProxies::parse(const std::vector<std::string>& entries, std::string& error) {
+  auto nets = parse_networks(entries, error);
+  if (!nets) return std::nullopt;
   TrustedProxies out;
-  for (const auto& e : entries) {
-    const auto slash = e.find('/');
-    boost::system::error_code ec;
-    const auto a = ip::make_address(e.substr(0, slash), ec);
-    unsigned prefix = a.is_v4() ? 32 : 128;
-    bool ok = !ec;
-    if (ok && slash != std::string::npos) {
-      const char* first = e.data() + slash + 1;
-      const char* last = e.data() + e.size();
-      auto [p, rc] = std::from_chars(first, last, prefix);
-      ok = rc == std::errc() && p == last && first != last && prefix <= (a.is_v4() ? 32u : 128u);
-    }
-    if (!ok) {
-      error = "\"" + e + "\" is not an address or a network such as \"10.0.0.0/8\"";
-      return std::nullopt;
-    }
-    out.nets_.push_back(Net{as_v6(a).to_bytes(), a.is_v4() ? prefix + 96 : prefix});
-  }
+  out.nets_ = std::move(*nets);
   return out;
 }
 
 bool TrustedProxies::contains(const ip::address& a) const {
-  const auto bytes = as_v6(a).to_bytes();
-  for (const auto& n : nets_) {
-    unsigned bits = n.prefix;
-    bool match = true;
-    for (std::size_t i = 0; i < 16 && bits > 0 && match; ++i, bits = bits >= 8 ? bits - 8 : 0) {
-      const unsigned mask = bits >= 8 ? 0xFFu : (0xFFu << (8 - bits)) & 0xFFu;
-      match = (bytes[i] & mask) == (n.bytes[i] & mask);
-    }
-    if (match) return true;
-  }
-  return false;
+  return std::any_of(nets_.begin(), nets_.end(), [&a](const Network& n) { return n.contains(a); });
 }
 
 ip::address TrustedProxies::client_address(const ip::address& peer, std::string_view x_forwarded_for,

@@ -1,7 +1,8 @@
 #pragma once
+#include "relay/config/network.hpp"
+
 #include <boost/asio/ip/address.hpp>
 
-#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,11 +36,7 @@ class TrustedProxies {
                                           std::string_view forwarded) const;
 
  private:
-  struct Net {
-    std::array<unsigned char, 16> bytes{};  // IPv4 as IPv4-mapped IPv6
-    unsigned prefix = 128;
-  };
-  std::vector<Net> nets_;
+  std::vector<Network> nets_;
 };
 
 }  // namespace tirai::relay

@@ -4,7 +4,7 @@
 // load that is a system call (and, over TLS, a record) per frame. Beneath the
 // WebSocket stream, this layer takes each write into a buffer and completes
 // it at once; what gathered goes down in one write on the next turn of the
-// event loop, or when a writer that held the layer (hold()) releases it.
+// event loop.
 // write_now() takes bytes without an asynchronous operation at all, for a
 // caller that frames its own messages (WsConnection). Order is kept: bytes
 // leave in the order they were written.
@@ -69,7 +69,7 @@ class CorkedStream {
             out.resize(old + n);
             boost::asio::buffer_copy(boost::asio::buffer(out.data() + old, n), b);
             ++state_->writes_waiting;
-            if (!state_->held) schedule(state_);
+            schedule(state_);
           }
           auto ex = boost::asio::get_associated_executor(handler, next_.get_executor());
           boost::asio::post(ex, boost::beast::bind_front_handler(std::move(handler), ec, n));
@@ -84,7 +84,7 @@ class CorkedStream {
     make_room(*state_, a.size() + b.size());
     state_->pending.append(a).append(b);
     ++state_->writes_waiting;
-    if (!state_->held) schedule(state_);
+    schedule(state_);
   }
   // Writes taken since the write now under way began.
   std::size_t writes_waiting() const { return state_->writes_waiting; }
@@ -97,12 +97,6 @@ class CorkedStream {
     return now - state_->write_started;
   }
 
-  // While held, writes only gather; release() sends what gathered in one go.
-  void hold() { state_->held = true; }
-  void release() {
-    state_->held = false;
-    flush(state_);
-  }
   // Bytes written but not yet handed to the layer below.
   std::size_t buffered() const { return state_->pending.size() + state_->flushing.size(); }
 
@@ -139,7 +133,6 @@ class CorkedStream {
     std::size_t writes_waiting = 0;
     std::size_t last_write = 0;  // bytes the last write to the layer below carried
     std::chrono::steady_clock::time_point write_started;
-    bool held = false;
     bool writing = false;
     bool scheduled = false;
     boost::beast::error_code failed;
@@ -155,14 +148,14 @@ class CorkedStream {
   }
   static constexpr std::size_t keep_limit = 64 * 1024;
 
-  // A write nobody holds goes down on the next turn of the loop, with
-  // whatever else was written by then.
+  // A write goes down on the next turn of the loop, with whatever else was
+  // written by then.
   static void schedule(const std::shared_ptr<State>& st) {
     if (st->scheduled || st->writing || !st->next) return;
     st->scheduled = true;
     boost::asio::post(st->next->get_executor(), [st] {
       st->scheduled = false;
-      if (!st->held) flush(st);
+      flush(st);
     });
   }
 
@@ -183,9 +176,7 @@ class CorkedStream {
                                else
                                  st->flushing.clear();
                                if (ec && !st->failed) st->failed = ec;
-                               if (!st->next) return;
-                               if (!st->held) flush(st);
-                               else if (st->failed) notify(st);
+                               if (st->next) flush(st);
                              });
   }
 

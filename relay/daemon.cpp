@@ -5,6 +5,7 @@
 #include "relay/sms/kannel.hpp"
 #include "relay/listeners.hpp"
 #include "relay/logging.hpp"
+#include "relay/version.hpp"
 #include "relay/core/metrics.hpp"
 #include "relay/relay.hpp"
 #include "relay/sms/sms_listener.hpp"
@@ -222,7 +223,7 @@ int Daemon::run() {
   // Files are private to the operator's account from the first byte.
   ::umask(077);
   harden_process();
-  spdlog::info("[daemon] tirai {} starting with {}", "0.1.0", config_file_.string());
+  spdlog::info("[daemon] tirai {} starting with {}", version, config_file_.string());
   fit_open_files(config_);
   check_config_file(config_, config_file_);
   if (config_.tls.enabled()) require_private(config_.tls.key, "tls.key");

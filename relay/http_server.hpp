@@ -13,6 +13,7 @@
 
 #include "proto/wipe.hpp"
 #include "relay/accept_pause.hpp"
+#include "relay/use_tuple.hpp"
 
 #include <functional>
 #include <memory>
@@ -27,7 +28,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
-inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;

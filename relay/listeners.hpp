@@ -1,6 +1,6 @@
 #pragma once
 #include "proto/wipe.hpp"
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 #include "relay/core/metrics.hpp"
 #include "relay/core/runner.hpp"
 #include "relay/relay.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 
 namespace tirai::relay {
 

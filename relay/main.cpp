@@ -1,7 +1,8 @@
 // tiraid: the relay daemon. A thin main over tirai_relay.
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 #include "relay/daemon.hpp"
 #include "relay/logging.hpp"
+#include "relay/version.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   app.add_flag("--print-example-config", print_example, "print the example config, with every key and default");
   app.add_option("--rotate-master-key", rotate_to,
                  "offline: re-key the database under the master key in this file (created when missing), then exit");
-  app.set_version_flag("--version", "tiraid 0.1.0");
+  app.set_version_flag("--version", "tiraid " + std::string(tirai::relay::version));
   CLI11_PARSE(app, argc, argv);
 
   if (print_example) {

@@ -74,8 +74,9 @@ void StoreWorker::wal_committed(int frames) {
     return;
   }
   // Once per wal_.background frames of WAL, and at most once per
-  // background_every: each pass syncs both files, and at full load the WAL
-  // grows by 1,000 frames in 20 ms.
+  // background_every: each pass syncs both files, and at full load
+  // wal_.background frames come many times a second (finding 20 of
+  // docs/performance.md).
   // Cleared bodies half-way to clear_flush_within: a pass that copies the
   // WAL whole, however short, lets it start over (and be cut), so that the
   // truncating checkpoint at clear_flush_within, which copies on this
@@ -98,9 +99,9 @@ void StoreWorker::checkpoint_in_background() {
   background_priority();
   // SQLite syncs the database file only when a checkpoint copies the WAL
   // whole: the store thread's copy before a WAL restart. That sync then
-  // wrote out every page the passes before it had copied (4-9 ms at 10k
-  // msg/s, all messages waiting). Syncing after each pass here leaves it
-  // the few pages it copies itself (under 1 ms).
+  // wrote out every page the passes before it had copied, with every message
+  // waiting (finding 27 of docs/performance.md). Syncing after each pass
+  // here leaves it only the few pages it copies itself.
   const int db_fd = ::open(checkpoint_db_->path().c_str(), O_RDONLY | O_CLOEXEC);
   std::unique_lock lock(checkpointer_mutex_);
   for (;;) {

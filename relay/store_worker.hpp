@@ -91,26 +91,26 @@ class StoreWorker final : public StoreRunner {
   }
   // Turns truncate_wal_on_restart on while cleared bodies wait, off after.
   void follow_cleared();
-  // SQLite syncs the WAL before each checkpoint, on this (the store) thread;
-  // with 16 MiB of it dirty that took 17 ms. A second thread asks the kernel
-  // every 20 ms to start writing the WAL's new pages out (sync_file_range,
-  // which can itself block for a millisecond when the disk is busy), so the
-  // sync finds little left to do.
+  // SQLite syncs the WAL before each checkpoint, on this (the store) thread,
+  // and a WAL of many dirty megabytes keeps every message waiting for that
+  // sync (finding 15 of docs/performance.md). A second thread asks the
+  // kernel every writeback_every to start writing the WAL's new pages out
+  // (sync_file_range, which can itself block when the disk is busy, so not
+  // on this thread), and the sync finds little left to do.
   static constexpr std::chrono::milliseconds writeback_every{20};
   void write_back(const std::filesystem::path& wal);
   // The WAL is copied into the database by a thread of its own, on a
   // connection of its own, with passive checkpoints that never stop the
-  // store's thread from committing. SQLite's automatic checkpoint ran inside
-  // the COMMIT of whichever group crossed 4,000 frames: every ~0.4 s at 10k
-  // msg/s the messages of that group and those queued behind it waited for
-  // the copy and two syncs (3 ms; 10 ms after a burst of acks). The store
-  // thread asks for a pass every WalFrames::background (at most one per
-  // background_every). The WAL starts over only
-  // when a commit begins with all of it copied, which a pass running beside
-  // commits (7,000 a second at 10k msg/s) never sees: so once a pass has
-  // copied WalFrames::restart, the store thread's next commit copies the few
-  // frames written since then itself, and the commit after it starts the
-  // WAL over. Past WalFrames::store (the checkpointer fell behind) it copies
+  // store's thread from committing. SQLite's automatic checkpoint runs inside
+  // the COMMIT of whichever group crosses its threshold: the messages of that
+  // group and those queued behind it would wait for the copy and two syncs
+  // (findings 19 and 20 of docs/performance.md). The store thread asks for a
+  // pass every WalFrames::background (at most one per background_every). The
+  // WAL starts over only when a commit begins with all of it copied, which a
+  // pass running beside a steady stream of commits never sees: so once a
+  // pass has copied WalFrames::restart, the store thread's next commit
+  // copies the few frames written since then itself, and the commit after it
+  // starts the WAL over. Past WalFrames::store (the checkpointer fell behind) it copies
   // whatever is left.
   static constexpr std::chrono::milliseconds background_every{100};
 
@@ -123,8 +123,8 @@ class StoreWorker final : public StoreRunner {
   // worker clears idle_clear_chunk rows per transaction, clear_pause apart:
   // a burst of acks (every peer acking a few dozen messages within the same
   // few milliseconds is tens of thousands of rows) would otherwise keep the
-  // store's thread busy for a quarter of a second, sharing its core with the
-  // relay thread and delaying every message by milliseconds. Past
+  // store's thread busy for long, sharing its core with the relay thread and
+  // delaying every message (finding 19 of docs/performance.md). Past
   // max_uncleared rows waiting, a group clears down to it whatever the time.
   // A group leaves the rows among the newest clear_spare alone: under load
   // the sessions' acks reach a stretch of rows at different times, and
@@ -135,8 +135,8 @@ class StoreWorker final : public StoreRunner {
   // same moment (all of them reaching their ack interval together, or a
   // crowd reconnecting), the oldest rows acked first lie one to a page
   // between rows whose acks are still coming, and clearing them then wrote
-  // a page per row (the WAL grew by 30,000 frames in 0.4 s, the checkpointer
-  // and the commits fought over the core, messages waited 5 ms).
+  // a page per row, and the checkpointer and the commits fought over the
+  // core with messages waiting (finding 25 of docs/performance.md).
   static constexpr std::size_t group_clear_chunk = 16;
   static constexpr std::size_t idle_clear_chunk = 128;
   static constexpr std::chrono::microseconds clear_pause{1000};

@@ -5,6 +5,7 @@
 #include "relay/client_address.hpp"
 #include "relay/corked_stream.hpp"
 #include "relay/slow_peer.hpp"
+#include "relay/use_tuple.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -24,7 +25,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace ssl = asio::ssl;
 
@@ -50,6 +50,12 @@ ssl::context make_tls_context(const Config::Tls& tls) {
 namespace {
 
 constexpr int max_bad_frames_in_row = 10;
+
+// Bounds the handshakes Beast runs itself once the upgrade request is read:
+// writing the 101 answer, and the closing handshake, in which a peer that
+// never answers our close frame must not keep its connection open. Ten
+// seconds leaves a slow mobile link ample time for one small frame each way.
+constexpr std::chrono::seconds ws_handshake_timeout{10};
 
 // The header of an unmasked, final text frame of `n` bytes (RFC 6455 §5.2);
 // returns its length.
@@ -155,7 +161,8 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   // The handshakes (TLS, HTTP upgrade) as a coroutine; once the WebSocket is
   // up, the coroutine ends and reading goes on through do_read/on_read. An
   // idle connection then holds one pending read whose handler is a
-  // shared_ptr, not a coroutine's frames (about 2.5 KiB per connection).
+  // shared_ptr, not a coroutine's frames, which weigh more (see finding 7 of
+  // docs/performance.md).
   asio::awaitable<void> run() {
     auto self = this->shared_from_this();
     if constexpr (is_tls) {
@@ -273,7 +280,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     }
     lowest.expires_never();
     websocket::stream_base::timeout t{};
-    t.handshake_timeout = std::chrono::seconds(10);
+    t.handshake_timeout = ws_handshake_timeout;
     t.idle_timeout = config_.relay.idle_timeout;
     t.keep_alive_pings = true;
     ws_.set_option(t);

@@ -79,9 +79,10 @@ Bytes Statement::blob(int col) const {
 Database::Database(const std::filesystem::path& path, Synchronous sync)
     : path_(path), wal_path_(path.string() + "-wal"), sync_(sync) {
   // Before SQLite initialises (the first open): no allocation statistics.
-  // Keeping them took a process-wide mutex on every sqlite3_malloc and
-  // sqlite3_free (3% of the server's time at full load), and nothing reads
-  // them. If SQLite was initialised already this fails harmlessly.
+  // Keeping them takes a process-wide mutex on every sqlite3_malloc and
+  // sqlite3_free, a measurable share of a loaded server's time (finding 18 of
+  // docs/performance.md), and nothing reads them. If SQLite was initialised
+  // already this fails harmlessly.
   static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   (void)memstatus_off;
   if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -102,10 +103,14 @@ Database::Database(const std::filesystem::path& path, Synchronous sync)
     // sessions at random places in their B-tree (the ids are random), and
     // with a few thousand live sessions the default reads pages back from
     // the WAL. Messages need little: they are appended in arrival order, and
-    // an ack clears bodies on the newest pages. Checkpoints every 4,000
-    // pages (16 MiB) instead of 1,000 copy a page rewritten by several
-    // commits once; teardown and erasure still truncate the WAL at once.
+    // an ack clears bodies on the newest pages.
     exec("PRAGMA cache_size = -8192");
+    // SQLite's own checkpoint, for a connection whose owner does not take
+    // checkpoints over: the store worker does (on_wal_commit; a WAL hook
+    // switches this one off), so this serves the other users of a Database:
+    // migrations at start-up, the offline key rotation, tests. Every 4,000
+    // pages (16 MiB) rather than 1,000, so that a page rewritten by several
+    // commits is copied once.
     exec("PRAGMA wal_autocheckpoint = 4000");
   } catch (...) {
     cache_.clear();

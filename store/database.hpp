@@ -1,5 +1,6 @@
 #pragma once
 #include "crypto/encoding.hpp"
+#include "store/synchronous.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -66,8 +67,6 @@ class Statement {
   sqlite3_stmt* stmt_;
 };
 
-enum class Synchronous { normal, full };
-
 // An open SQLite file in WAL mode with secure_delete on. Throws DbError when
 // the file cannot be opened or is not a tirai database.
 class Database {
@@ -110,7 +109,6 @@ class Database {
   // past a commit pins the WAL, which then is never checkpointed or reset
   // and grows without end.
   void reset_statements();
-  sqlite3* handle() const { return db_; }
 
  private:
   sqlite3* db_ = nullptr;

@@ -1,5 +1,5 @@
 #include "relay/client_address.hpp"
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
 #include "crypto/keyring.hpp"
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 #include "relay/daemon.hpp"
 #include "support/temp_dir.hpp"
 

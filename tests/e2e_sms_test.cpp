@@ -3,9 +3,6 @@
 #include "tools/kannel_process.hpp"
 #include "support/relay_fixture.hpp"
 
-#include <fstream>
-#include <sstream>
-
 namespace tirai::test {
 
 using client::Kannel;
@@ -23,13 +20,6 @@ const std::string C2 = "+6285700001111";
 std::string sms_toml(const Kannel& k, std::uint16_t port, std::string_view extra_sms = {}) {
   return k.tiraid_sms_toml(port, inbound_secret, {P1, P2}) + "retry_min = \"100ms\"\nretry_max = \"400ms\"\n" +
          std::string(extra_sms) + "[policy]\nlogin_attempts_per_minute = 0\n[log]\nlevel = \"debug\"\n";
-}
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::string str(const json::value& v) { return std::string(v.as_string()); }
@@ -127,7 +117,7 @@ TEST_CASE("an SMS reaches the talent from the client alias and the reply goes ba
   CHECK(w.relay.daemon.log().find(C1_digits) == std::string::npos);
   for (const auto& e : std::filesystem::directory_iterator(w.relay.daemon.db_file().parent_path())) {
     INFO(e.path());
-    CHECK(slurp(e.path()).find(C1_digits) == std::string::npos);
+    CHECK(test::read_file(e.path()).find(C1_digits) == std::string::npos);
   }
   // The pool shows in /metrics.
   auto metrics = w.relay.call("GET", "/metrics");

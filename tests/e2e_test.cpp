@@ -466,11 +466,6 @@ struct Ctl {
   std::string config;
 };
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 }  // namespace
 
 TEST_CASE("tiraictl takes a client's number on stdin, never from its command line", "[e2e][tiraictl][privacy]") {
@@ -485,7 +480,7 @@ TEST_CASE("tiraictl takes a client's number on stdin, never from its command lin
   std::vector<std::string> args{"--config", ctl.config, "session", "open", "--talent", "natasha", "--package", "chat-30m"};
   std::string cmdline;
   auto [opened, open_out] = client::run_program(TIRAICTL_PATH, args, number + "\n", [&](pid_t pid) {
-    cmdline = read_text(fmt::format("/proc/{}/cmdline", pid));
+    cmdline = test::read_file(fmt::format("/proc/{}/cmdline", pid));
   });
   INFO(open_out);
   CHECK(opened == 0);

@@ -1,5 +1,6 @@
 #include "crypto/random.hpp"
 #include "relay/relay.hpp"
+#include "support/keys.hpp"
 #include "support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -94,10 +95,7 @@ constexpr UnixMs t0 = 1'790'000'000'000;
 
 struct Fixture {
   test::TempDir dir;
-  crypto::Keyring keys{[] {
-    auto b = crypto::random_bytes(32);
-    return crypto::Secret(b.data(), b.size());
-  }()};
+  crypto::Keyring keys = test::random_keyring();
   Config config = [] {
     Config c;
     c.sessions.warn_before = 5min;

@@ -5,6 +5,8 @@
 #include "proto/sms.hpp"
 #include "relay/relay.hpp"
 #include "store/store.hpp"
+#include "support/keys.hpp"
+#include "support/session_records.hpp"
 #include "support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -115,10 +117,7 @@ TEST_CASE("the pool rule picks a number free for this client, sticky or not, lea
 namespace {
 struct StoreFixture {
   test::TempDir dir;
-  crypto::Keyring keys{[] {
-    auto b = crypto::random_bytes(32);
-    return crypto::Secret(b.data(), b.size());
-  }()};
+  crypto::Keyring keys = test::random_keyring();
   store::Store st{dir.path() / "t.db", store::Synchronous::normal, keys};
   const std::vector<std::string> pool = {"+6281100000001", "+6281100000002"};
   std::int64_t talent(const std::string& alias) {
@@ -126,15 +125,8 @@ struct StoreFixture {
     return st.talent(alias)->id;
   }
   std::string book(std::int64_t talent_id, std::int64_t client_id, bool avoid = false) {
-    store::SessionRecord r;
-    r.id = crypto::new_session_id();
-    r.talent_id = talent_id;
-    r.client_id = client_id;
+    auto r = test::session_record(talent_id, client_id);
     r.client_alias = "guest-" + crypto::random_alias_suffix(4);
-    r.package = "chat-30m";
-    r.channels = {"chat"};
-    r.state = proto::SessionState::open;
-    r.token_hash = crypto::token_hash(crypto::new_token());
     auto proxy = st.choose_proxy(client_id, talent_id, {&pool, avoid});
     if (!proxy) return {};
     r.proxy_number = *proxy;

@@ -1,5 +1,6 @@
-#include "crypto/random.hpp"
 #include "store/store.hpp"
+#include "support/keys.hpp"
+#include "support/session_records.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,23 +15,8 @@ using proto::Role;
 
 namespace {
 
-crypto::Keyring test_keys() {
-  auto b = crypto::random_bytes(32);
-  return crypto::Keyring(crypto::Secret(b.data(), b.size()));
-}
-
 store::SessionRecord new_session(Store& st, std::int64_t talent_id, std::string_view number) {
-  store::SessionRecord r;
-  r.id = crypto::new_session_id();
-  r.talent_id = talent_id;
-  r.client_id = st.client_for_number(number, 1000);
-  r.client_alias = "guest-abcd";
-  r.package = "chat-30m";
-  r.channels = {"chat"};
-  r.state = proto::SessionState::open;
-  r.booked_at = 1000;
-  r.expires_at = 1000 + 1'800'000;
-  r.token_hash = crypto::random_bytes(32);
+  auto r = test::session_record(talent_id, st.client_for_number(number, 1000));
   st.insert_session(r);
   return r;
 }
@@ -38,7 +24,7 @@ store::SessionRecord new_session(Store& st, std::int64_t talent_id, std::string_
 // A store in a fresh folder, with the talent "natasha" and one session of hers.
 struct OneSession {
   test::TempDir dir;
-  crypto::Keyring keys = test_keys();
+  crypto::Keyring keys = test::random_keyring();
   Store st{dir.path() / "t.db", store::Synchronous::normal, keys};
   store::SessionRecord s = [this] {
     if (!st.add_talent("natasha", "hash", 1)) throw std::runtime_error("natasha could not be enrolled");
@@ -65,7 +51,7 @@ struct TwoSessions : OneSession {
 
 TEST_CASE("migrations build the schema in an empty file and are idempotent", "[store]") {
   test::TempDir dir;
-  const auto keys = test_keys();
+  const auto keys = test::random_keyring();
   {
     Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
     CHECK(st.db().pragma_int("user_version") == store::schema_version());
@@ -83,13 +69,13 @@ TEST_CASE("a file from another application is refused", "[store]") {
     store::Database db(dir.path() / "other.db", store::Synchronous::normal);
     db.exec("CREATE TABLE x(y); PRAGMA user_version = 3; PRAGMA application_id = 42");
   }
-  const auto keys = test_keys();
+  const auto keys = test::random_keyring();
   CHECK_THROWS_AS(Store(dir.path() / "other.db", store::Synchronous::normal, keys), store::DbError);
 }
 
 TEST_CASE("a failed transaction rolls back everything in it", "[store]") {
   test::TempDir dir;
-  const auto keys = test_keys();
+  const auto keys = test::random_keyring();
   Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
   try {
     store::Transaction tx(st.db());
@@ -117,7 +103,7 @@ TEST_CASE("a failed transaction rolls back everything in it", "[store]") {
 
 TEST_CASE("messages get per-session seqs, duplicates keep their first seq, acks clear bodies", "[store]") {
   test::TempDir dir;
-  const auto keys = test_keys();
+  const auto keys = test::random_keyring();
   Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
   REQUIRE(st.add_talent("natasha", "hash", 1));
   const auto tid = st.talent("natasha")->id;
@@ -353,7 +339,7 @@ TEST_CASE("interleaved sessions keep their own seqs, retries and queues, also af
 
 TEST_CASE("schema 6 moves queued messages into arrival order and keeps them whole", "[store]") {
   test::TempDir dir;
-  const auto keys = test_keys();
+  const auto keys = test::random_keyring();
   const auto path = dir.path() / "t.db";
   std::string sid;
   {
@@ -458,7 +444,7 @@ TEST_CASE("a client alias is taken only among the talent's live sessions, looked
 
 TEST_CASE("numbers and queued texts are never in clear in the database files", "[store][privacy]") {
   test::TempDir dir;
-  const auto keys = test_keys();
+  const auto keys = test::random_keyring();
   const std::string canary_number = "+6289990001234";
   const std::string canary_text = "CANARY-TEXT-7d1e";
   const auto db = dir.path() / "t.db";
@@ -478,7 +464,7 @@ TEST_CASE("numbers and queued texts are never in clear in the database files", "
 
 TEST_CASE("an erased talent's alias is retired for good", "[store][privacy]") {
   test::TempDir dir;
-  const auto keys = test_keys();
+  const auto keys = test::random_keyring();
   Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
   REQUIRE(st.add_talent("natasha", "hash", 1));
   const auto s = new_session(st, st.talent("natasha")->id, "+6281234567890");
@@ -496,7 +482,7 @@ TEST_CASE("an erased talent's alias is retired for good", "[store][privacy]") {
 
 TEST_CASE("erasing a client tears down their sessions and leaves no trace of them", "[store][privacy]") {
   test::TempDir dir;
-  const auto keys = test_keys();
+  const auto keys = test::random_keyring();
   Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
   REQUIRE(st.add_talent("natasha", "hash", 1));
   const auto tid = st.talent("natasha")->id;
@@ -521,8 +507,8 @@ TEST_CASE("erasing a client tears down their sessions and leaves no trace of the
 TEST_CASE("rekey: the old master key opens nothing, the new one everything", "[store][privacy]") {
   test::TempDir dir;
   const auto db = dir.path() / "t.db";
-  const auto old_keys = test_keys();
-  const auto new_keys = test_keys();
+  const auto old_keys = test::random_keyring();
+  const auto new_keys = test::random_keyring();
   std::string session;
   std::int64_t client = 0;
   {

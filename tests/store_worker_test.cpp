@@ -1,7 +1,8 @@
-#include "crypto/random.hpp"
 #include "relay/core/metrics.hpp"
 #include "relay/store_worker.hpp"
 #include "store/store.hpp"
+#include "support/keys.hpp"
+#include "support/session_records.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -11,7 +12,6 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <mutex>
 #include <stdexcept>
 
@@ -19,11 +19,6 @@ using namespace tirai;
 using proto::Role;
 
 namespace {
-
-crypto::Keyring test_keys() {
-  auto b = crypto::random_bytes(32);
-  return crypto::Keyring(crypto::Secret(b.data(), b.size()));
-}
 
 // A store worker on a fresh file; what it posts to "the relay thread" is
 // kept here, to be run by the test.
@@ -40,7 +35,7 @@ struct World {
                },
                metrics, 4096, clear_settle, wal} {}
   test::TempDir dir;
-  crypto::Keyring keys = test_keys();
+  crypto::Keyring keys = test::random_keyring();
   std::filesystem::path path = dir.path() / "t.db";
   relay::Metrics metrics;
   std::mutex mutex;
@@ -62,15 +57,7 @@ struct World {
 // Enrols "natasha" and books a session of hers; returns its id.
 std::string book_session(store::Store& st) {
   st.add_talent("natasha", "h", 1);
-  store::SessionRecord r;
-  r.id = crypto::new_session_id();
-  r.talent_id = st.talent("natasha")->id;
-  r.client_id = st.client_for_number("+6281234567890", 1000);
-  r.client_alias = "guest-abcd";
-  r.package = "chat-30m";
-  r.channels = {"chat"};
-  r.booked_at = 1000;
-  r.expires_at = 1000 + 1'800'000;
+  const auto r = test::session_record(st.talent("natasha")->id, st.client_for_number("+6281234567890", 1000));
   st.insert_session(r);
   return r.id;
 }
@@ -443,13 +430,8 @@ TEST_CASE("store worker: with the checkpointer stuck, the store thread copies th
 
 namespace {
 
-std::string file_bytes(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
 bool wal_holds(const std::filesystem::path& wal, const crypto::Bytes& sealed) {
-  const auto bytes = file_bytes(wal);
+  const auto bytes = test::read_file(wal);
   return std::search(bytes.begin(), bytes.end(), sealed.begin(), sealed.end(),
                      [](char a, std::uint8_t b) { return static_cast<std::uint8_t>(a) == b; }) != bytes.end();
 }

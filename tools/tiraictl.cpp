@@ -1,8 +1,7 @@
 // tiraictl: the operator's CLI over tiraid's admin API. A thin main over
 // tools/client and the relay's config parser.
 #include "proto/sms.hpp"
-#include "relay/config.hpp"
-#include "relay/daemon.hpp"
+#include "relay/config/config.hpp"
 #include "tools/client.hpp"
 
 #include <CLI/CLI.hpp>
@@ -11,8 +10,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <optional>
 
 namespace json = boost::json;
 using tirai::client::AdminClient;

@@ -4,7 +4,7 @@
 #include "proto/identifiers.hpp"
 #include "proto/utf8.hpp"
 #include "relay/core/client_number.hpp"
-#include "relay/local_time.hpp"
+#include "relay/core/local_time.hpp"
 #include "relay/ratings/ratings.hpp"
 
 #include <spdlog/spdlog.h>

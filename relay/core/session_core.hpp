@@ -1,6 +1,6 @@
 #pragma once
 #include "proto/frames.hpp"
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 #include "relay/core/clock.hpp"
 #include "relay/core/metrics.hpp"
 #include "relay/core/peer.hpp"

@@ -1,6 +1,7 @@
 #include "relay/sms/kannel.hpp"
 
 #include "proto/sms.hpp"
+#include "relay/use_tuple.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -16,7 +17,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 struct KannelGateway::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::any_io_executor ex, const SmsConfig& c, Metrics& m) : executor(ex), config(c), metrics(m), wake(ex) {}

@@ -1,5 +1,5 @@
 #pragma once
-#include "relay/config.hpp"
+#include "relay/config/config.hpp"
 #include "relay/sms/sms_relay.hpp"
 
 #include <boost/asio/awaitable.hpp>

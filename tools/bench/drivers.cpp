@@ -1,6 +1,7 @@
 #include "tools/bench/drivers.hpp"
 
 #include "relay/corked_stream.hpp"
+#include "relay/use_tuple.hpp"
 #include "tools/client.hpp"
 
 #include <boost/asio.hpp>
@@ -22,7 +23,7 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using relay::use_tuple;
 
 void Driver::connection_lost(const std::string& why) {
   if (lost_++ == 0) std::cerr << fmt::format("[bench] {}: a connection was lost during the run: {}\n", name(), why);

@@ -1,4 +1,4 @@
-#include "relay/local_time.hpp"
+#include "relay/core/local_time.hpp"
 
 #include <cstdlib>
 #include <ctime>

@@ -1,6 +1,6 @@
 #pragma once
 #include "proto/wipe.hpp"
-#include "store/database.hpp"
+#include "store/synchronous.hpp"
 
 #include <chrono>
 #include <cstdint>
