@@ -1,3 +1,7 @@
+// One class's SQL, table by table (keys, talents, clients and ratings,
+// sessions, the proxy pool and SMS outbox, messages).
+// Over 500 lines because every statement the relay runs is here and nowhere
+// else; the split by table, if it comes, keeps Statement and Transaction.
 #include "store/store.hpp"
 
 #include "crypto/aead.hpp"

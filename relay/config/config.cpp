@@ -1,3 +1,6 @@
+// One option table per section, then the parser and the example text that
+// both read them: over 500 lines because every option of design §7 is
+// declared here once, with its default, its check and its help.
 #include "relay/config/config.hpp"
 
 #include "proto/identifiers.hpp"

@@ -1,3 +1,7 @@
+// Longer than the other files on purpose: the scanner is one pass over the
+// text and the tables it reads as it goes (digit look-alikes and other
+// scripts, invisible characters, number words in Indonesian and English,
+// messenger hosts and labels). Apart, none of those pieces means anything.
 #include "relay/messaging/contact_guard.hpp"
 
 #include <algorithm>
