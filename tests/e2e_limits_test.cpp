@@ -117,9 +117,13 @@ TEST_CASE("out of file descriptors: the accept loops wait instead of spinning, a
   // Nothing can be accepted now: the admin listener cannot answer either.
   RawConnection health("127.0.0.1", d.admin_port());
   health.write("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
-  CHECK_FALSE(health.read_to_end(std::chrono::milliseconds(500)));
+  // When this fails, what tiraid said and how it ended tell why (its log
+  // goes with the test's folder).
+  const auto ended = [&d] { return fmt::format("tiraid's exit status: {}\n{}", d.stop(), d.log()); };
+  if (const auto early = health.read_to_end(std::chrono::milliseconds(500)))
+    FAIL("the admin listener answered while out of descriptors: [" << *early << "]\n" << ended());
   set_open_files(d.pid(), 4096);
-  REQUIRE(d.wait_for_log("[relay] accepting connections again after", from));
+  if (!d.wait_for_log("[relay] accepting connections again after", from)) FAIL("no accept after the limit rose\n" << ended());
   CHECK(d.admin().request("GET", "/v1/health").status == 200);
   const auto log = d.log();
   CHECK(count_lines(log, "[relay] cannot accept connections") == 1);
