@@ -1,4 +1,4 @@
-#include "relay/client_address.hpp"
+#include "relay/http/client_address.hpp"
 #include "relay/config/config.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
 #include "crypto/keyring.hpp"
 #include "relay/config/config.hpp"
-#include "relay/daemon.hpp"
+#include "relay/daemon/daemon.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,5 +1,5 @@
-#include "relay/corked_stream.hpp"
-#include "relay/slow_peer.hpp"
+#include "relay/http/corked_stream.hpp"
+#include "relay/http/slow_peer.hpp"
 
 #include <boost/asio.hpp>
 #include <catch2/catch.hpp>

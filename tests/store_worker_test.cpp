@@ -1,5 +1,5 @@
 #include "relay/core/metrics.hpp"
-#include "relay/store_worker.hpp"
+#include "relay/daemon/store_worker.hpp"
 #include "store/store.hpp"
 #include "support/keys.hpp"
 #include "support/session_records.hpp"

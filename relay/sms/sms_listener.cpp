@@ -3,7 +3,7 @@
 #include "crypto/secret.hpp"
 #include "proto/sms.hpp"
 #include "proto/wipe.hpp"
-#include "relay/http_server.hpp"
+#include "relay/http/server.hpp"
 
 namespace tirai::relay {
 
@@ -33,13 +33,8 @@ unsigned http_status(InboundOutcome o) {
 
 // Kannel's sms-service calls GET /v1/sms/kannel?from=…&to=…&text=…&secret=…
 // (design §9), optionally with charset (%C), coding (%c) and id (%I).
-asio::awaitable<Reply> handle_sms(SmsRelay& relay, const SmsConfig& config, const Request& req) {
-  const std::string_view target = req.target();
-  const auto q = target.find('?');
-  const std::string_view path = target.substr(0, q);
-  if (path != "/v1/sms/kannel") co_return error_reply(404, "not_found", "no such endpoint");
-  if (req.method() != http::verb::get) co_return error_reply(405, "method_not_allowed", "use GET");
-  auto params = proto::parse_query(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
+asio::awaitable<Reply> handle_sms(SmsRelay& relay, const SmsConfig& config, const Call& call) {
+  auto params = proto::parse_query(call.query);
   if (!params) co_return error_reply(400, "bad_request", "the query string is malformed");
   // The decoded values (the secret, the client's number) are wiped however
   // this returns; the request itself is wiped by the server after it.
@@ -82,11 +77,15 @@ asio::awaitable<Reply> handle_sms(SmsRelay& relay, const SmsConfig& config, cons
 }  // namespace
 
 asio::awaitable<void> run_sms_listener(tcp::acceptor& acceptor, SmsRelay& sms, const SmsConfig& config) {
-  auto make = [&sms, &config]() -> Handler {
-    return [&sms, &config](const Request& req) { return handle_sms(sms, config, req); };
-  };
-  static constexpr std::string_view routes[] = {"/v1/sms/kannel"};
-  co_await run_listener(acceptor, nullptr, make, "sms", routes);
+  auto listener = std::make_shared<Listener>();
+  listener->tag = "sms";
+  // The secret is in the query (Kannel's get-url cannot set a header); the
+  // handler checks it.
+  listener->routes.push_back(
+      Route(http::verb::get, "/v1/sms/kannel", [&sms, &config](const Call& c) { return handle_sms(sms, config, c); })
+          .open()
+          .takes_query());
+  co_await run_listener(acceptor, std::move(listener));
 }
 
 }  // namespace tirai::relay

@@ -1,6 +1,6 @@
 #include "tools/bench/drivers.hpp"
 
-#include "relay/corked_stream.hpp"
+#include "relay/http/corked_stream.hpp"
 #include "relay/use_tuple.hpp"
 #include "tools/client.hpp"
 

@@ -1,4 +1,4 @@
-#include "relay/client_address.hpp"
+#include "relay/http/client_address.hpp"
 
 #include <algorithm>
 

@@ -1,22 +1,14 @@
-#include "relay/listeners.hpp"
+#include "relay/daemon/relay_listener.hpp"
 
 #include "proto/wipe.hpp"
-#include "relay/accept_pause.hpp"
-#include "relay/client_address.hpp"
-#include "relay/corked_stream.hpp"
-#include "relay/slow_peer.hpp"
+#include "relay/http/client_address.hpp"
+#include "relay/http/corked_stream.hpp"
+#include "relay/http/server.hpp"
+#include "relay/http/slow_peer.hpp"
 #include "relay/use_tuple.hpp"
 
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <openssl/ssl.h>
-#include <spdlog/spdlog.h>
-
 
 namespace tirai::relay {
 
@@ -25,27 +17,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
-
-namespace ssl = asio::ssl;
-
-ssl::context make_tls_context(const Config::Tls& tls) {
-  ssl::context ctx(ssl::context::tls_server);
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use |
-                  ssl::context::no_compression);
-  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-  // TLS 1.2: ECDHE with AEAD only; TLS 1.3 suites are all AEAD already.
-  SSL_CTX_set_cipher_list(ctx.native_handle(),
-                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
-  beast::error_code ec;
-  ctx.use_certificate_chain_file(tls.cert.string(), ec);
-  if (ec) throw ConfigError(fmt::format("tls.cert: cannot load {}: {}", tls.cert.string(), ec.message()));
-  ctx.use_private_key_file(tls.key.string(), ssl::context::pem, ec);
-  if (ec) throw ConfigError(fmt::format("tls.key: cannot load {}: {}", tls.key.string(), ec.message()));
-  return ctx;
-}
+using httpd::PlainStream;
+using httpd::TlsStream;
 
 namespace {
 
@@ -75,20 +48,46 @@ std::size_t text_frame_header(std::size_t n, char* out) {
   for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<char>((static_cast<std::uint64_t>(n) >> (56 - 8 * i)) & 0xFF);
   return 10;
 }
-// What the listener shares with its connections (relay thread only).
+
+// What the relay port's admission hook shares with its connections (relay
+// thread only).
 struct ListenerState {
   std::size_t live = 0;  // for relay.max_connections
+  bool full = false;     // at relay.max_connections: said once until below it again
   // Connections not past hello, per limit_key() of their source address.
   std::unordered_map<std::string, std::size_t> unauthenticated;
   TrustedProxies trusted;
 };
 
-// Concrete executor types all the way down: with any_io_executor every
-// completion copied and destroyed a type-erased executor.
-using Executor = asio::io_context::executor_type;
-using Socket = tcp::socket::rebind_executor<Executor>::other;
-using PlainStream = beast::basic_stream<tcp, Executor>;
-using TlsStream = beast::ssl_stream<PlainStream>;
+// Counts a connection from its accept to its end in `state`: as live, and
+// under its source address (unless empty: a trusted proxy) until it has said
+// hello.
+class RelayAdmission final : public httpd::Admission {
+ public:
+  RelayAdmission(std::shared_ptr<ListenerState> state, std::string source)
+      : state_(std::move(state)), source_(std::move(source)) {
+    ++state_->live;
+    if (!source_.empty()) ++state_->unauthenticated[source_];
+  }
+  ~RelayAdmission() override {
+    --state_->live;
+    authenticated();
+  }
+  RelayAdmission(const RelayAdmission&) = delete;
+  RelayAdmission& operator=(const RelayAdmission&) = delete;
+
+  void authenticated() override {
+    if (source_.empty()) return;
+    auto it = state_->unauthenticated.find(source_);
+    if (it != state_->unauthenticated.end() && --it->second == 0) state_->unauthenticated.erase(it);
+    source_.clear();
+  }
+  const ListenerState& state() const { return *state_; }
+
+ private:
+  std::shared_ptr<ListenerState> state_;
+  std::string source_;
+};
 
 // One WebSocket peer over plain TCP or TLS. It owns itself through its
 // pending operations (the handshake coroutine, then one read at a time, and a
@@ -98,29 +97,17 @@ using TlsStream = beast::ssl_stream<PlainStream>;
 template <typename NextLayer>
 class WsConnection final : public Peer, public std::enable_shared_from_this<WsConnection<NextLayer>> {
  public:
-  static constexpr bool is_tls = std::is_same_v<NextLayer, TlsStream>;
-
-  // The connection counts in `state` (live, and unauthenticated under
-  // `source` unless that is empty) from here until it has said hello, or
-  // the last pending operation lets it go.
-  template <typename... Tls>
-  WsConnection(Socket socket, std::shared_ptr<ListenerState> state, std::string source, Relay& relay,
-               const Config& config, Tls&... tls)
-      : ws_(std::move(socket), tls...),
-        state_(std::move(state)),
-        source_(std::move(source)),
+  // The connection keeps counting in its admission until it ends.
+  WsConnection(NextLayer stream, std::unique_ptr<RelayAdmission> admission, Relay& relay, const Config& config)
+      : ws_(std::move(stream)),
+        admission_(std::move(admission)),
         relay_(relay),
         config_(config),
-        hello_timer_(ws_.get_executor()) {
-    ++state_->live;
-    if (!source_.empty()) ++state_->unauthenticated[source_];
-  }
-  ~WsConnection() override {
-    --state_->live;
-    stop_counting_unauthenticated();
-  }
+        hello_timer_(ws_.get_executor()) {}
   WsConnection(const WsConnection&) = delete;
   WsConnection& operator=(const WsConnection&) = delete;
+
+  auto get_executor() { return ws_.get_executor(); }
 
   // Frames go straight into the corked layer (a text frame from the server
   // is its header and the payload, unmasked: RFC 6455 §5.2): no write
@@ -148,7 +135,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   // address's unauthenticated connections.
   void logged_in() override {
     hello_timer_.cancel();
-    stop_counting_unauthenticated();
+    admission_->authenticated();
   }
 
   void close(CloseCode code, std::string_view reason) override {
@@ -158,24 +145,14 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     start_writer();
   }
 
-  // The handshakes (TLS, HTTP upgrade) as a coroutine; once the WebSocket is
-  // up, the coroutine ends and reading goes on through do_read/on_read. An
-  // idle connection then holds one pending read whose handler is a
-  // shared_ptr, not a coroutine's frames, which weigh more (see finding 7 of
-  // docs/performance.md).
-  asio::awaitable<void> run() {
+  // The WebSocket handshake, answering the upgrade request the HTTP front
+  // read, as a coroutine; once the WebSocket is up, the coroutine ends and
+  // reading goes on through do_read/on_read. An idle connection then holds
+  // one pending read whose handler is a shared_ptr, not a coroutine's
+  // frames, which weigh more (see finding 7 of docs/performance.md).
+  asio::awaitable<void> run(httpd::Request head) {
     auto self = this->shared_from_this();
-    if constexpr (is_tls) {
-      beast::get_lowest_layer(ws_).expires_after(config_.relay.hello_timeout);
-      auto [ec] = co_await ws_.next_layer().next_layer().async_handshake(ssl::stream_base::server, use_tuple);
-      if (ec) {
-        spdlog::debug("[relay] TLS handshake failed: {}", ec.message());
-        co_return;
-      }
-    }
-    if (!co_await upgrade()) co_return;
-    buffer_.shrink_to_fit();  // the upgrade request's capacity is not needed for small frames
-
+    if (!co_await upgrade(head)) co_return;
     accepted_ = true;
     relay_.attach(*this);
     start_writer();  // a close asked for during the handshake
@@ -234,51 +211,21 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     if (bad_in_row_ >= max_bad_frames_in_row) close(CloseCode::policy, "too many bad frames");
   }
 
-  void stop_counting_unauthenticated() {
-    if (source_.empty()) return;
-    auto it = state_->unauthenticated.find(source_);
-    if (it != state_->unauthenticated.end() && --it->second == 0) state_->unauthenticated.erase(it);
-    source_.clear();
-  }
-
   void finish() {
     finished_ = true;
     hello_timer_.cancel();
     relay_.detach(*this);
   }
 
-  // Reads the HTTP upgrade request and accepts the WebSocket on /v1/ws.
-  asio::awaitable<bool> upgrade() {
+  // Accepts the WebSocket: the login limits count the client, which a
+  // trusted proxy names in the request.
+  asio::awaitable<bool> upgrade(const httpd::Request& head) {
     auto& lowest = beast::get_lowest_layer(ws_);
-    auto& stream = ws_.next_layer();  // the corked layer: reads pass through, writes gather
-    lowest.expires_after(config_.relay.hello_timeout);
-    http::request_parser<http::empty_body> parser;
-    parser.header_limit(8192);
-    auto [ec, n] = co_await http::async_read(stream, buffer_, parser, use_tuple);
+    beast::error_code ec;
+    const auto remote = lowest.socket().remote_endpoint(ec);
     if (ec) co_return false;
-    auto req = parser.release();
-    // The login limits count the client, which a trusted proxy names.
-    beast::error_code rec;
-    const auto remote = lowest.socket().remote_endpoint(rec);
-    if (rec) co_return false;
-    address = limit_key(state_->trusted.client_address(remote.address(), req["X-Forwarded-For"],
-                                                       req[http::field::forwarded]));
-    if (req.target() != "/v1/ws" || !websocket::is_upgrade(req)) {
-      http::response<http::string_body> res{req.target() == "/v1/ws" ? http::status::upgrade_required
-                                                                     : http::status::not_found,
-                                            req.version()};
-      res.set(http::field::content_type, "application/json");
-      res.body() = req.target() == "/v1/ws" ? R"({"error":"upgrade_required","message":"WebSocket only"})"
-                                            : R"({"error":"not_found","message":"the endpoint is /v1/ws"})";
-      res.keep_alive(false);
-      res.prepare_payload();
-      co_await http::async_write(stream, res, use_tuple);
-      co_await stream.async_drain(use_tuple);
-      if constexpr (is_tls) co_await stream.next_layer().async_shutdown(use_tuple);
-      lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
-      co_return false;
-    }
-    lowest.expires_never();
+    address = limit_key(admission_->state().trusted.client_address(remote.address(), head["X-Forwarded-For"],
+                                                                   head[http::field::forwarded]));
     websocket::stream_base::timeout t{};
     t.handshake_timeout = ws_handshake_timeout;
     t.idle_timeout = config_.relay.idle_timeout;
@@ -287,7 +234,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "tirai"); }));
     ws_.read_message_max(config_.relay.max_frame_bytes);
-    auto [aec] = co_await ws_.async_accept(req, use_tuple);
+    auto [aec] = co_await ws_.async_accept(head, use_tuple);
     if (aec) co_return false;
     ws_.text(true);
     co_return true;
@@ -307,8 +254,7 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   }
 
   websocket::stream<CorkedStream<NextLayer>> ws_;
-  std::shared_ptr<ListenerState> state_;
-  std::string source_;
+  std::unique_ptr<RelayAdmission> admission_;
   beast::flat_buffer buffer_;
   int bad_in_row_ = 0;
   Relay& relay_;
@@ -321,47 +267,74 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
   bool finished_ = false;
 };
 
-template <typename Conn>
-void spawn_connection(std::shared_ptr<Conn> conn, tcp::acceptor& acceptor) {
-  asio::co_spawn(acceptor.get_executor(), conn->run(), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::error("[relay] connection ended by an error: {}", ex.what());
-    }
-  });
-}
+// The /v1/ws row of the relay port: the connection becomes a WebSocket peer.
+class WsUpgrade final : public httpd::Upgrade {
+ public:
+  WsUpgrade(Relay& relay, const Config& config) : relay_(relay), config_(config) {}
+  void take(PlainStream stream, httpd::Request head, httpd::AdmissionPtr admission) override {
+    spawn(std::make_shared<WsConnection<PlainStream>>(std::move(stream), own(std::move(admission)), relay_, config_),
+          std::move(head));
+  }
+  void take(TlsStream stream, httpd::Request head, httpd::AdmissionPtr admission) override {
+    spawn(std::make_shared<WsConnection<TlsStream>>(std::move(stream), own(std::move(admission)), relay_, config_),
+          std::move(head));
+  }
+
+ private:
+  // Every connection of the relay port was admitted by its hook below.
+  static std::unique_ptr<RelayAdmission> own(httpd::AdmissionPtr a) {
+    return std::unique_ptr<RelayAdmission>(static_cast<RelayAdmission*>(a.release()));
+  }
+  // The upgrade request lives in the handshake's coroutine, not in the
+  // connection: an idle connection does not keep it.
+  template <typename Conn>
+  static void spawn(std::shared_ptr<Conn> conn, httpd::Request head) {
+    auto ex = conn->get_executor();
+    asio::co_spawn(ex, conn->run(std::move(head)), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("[relay] connection ended by an error: {}", ex.what());
+      }
+    });
+  }
+
+  Relay& relay_;
+  const Config& config_;
+};
 
 }  // namespace
 
-asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, Relay& relay, const Config& config,
-                                      ssl::context* tls) {
+asio::awaitable<void> run_relay_listener(tcp::acceptor& acceptor, Relay& relay, const Config& config,
+                                         asio::ssl::context* tls) {
   auto state = std::make_shared<ListenerState>();
   std::string why;
   state->trusted = TrustedProxies::parse(config.relay.trusted_proxies, why).value();  // checked with the config
-  const auto* ex = acceptor.get_executor().target<Executor>();
-  if (!ex) throw std::logic_error("the relay listener runs on an io_context");
-  AcceptPause pause(acceptor.get_executor(), "relay");
-  bool full = false;  // at relay.max_connections: said once until below it again
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(*ex, use_tuple);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      co_await pause.failed(ec);
-      continue;
-    }
-    pause.accepted();
+  auto listener = std::make_shared<httpd::Listener>();
+  listener->tag = "relay";
+  listener->tls = tls;
+  // The TLS handshake and the upgrade request count against hello_timeout.
+  listener->handshake_timeout = config.relay.hello_timeout;
+  listener->request_timeout = config.relay.hello_timeout;
+  listener->header_limit = 8192;
+  // One request per connection: the port serves the WebSocket, and answers
+  // anything else once.
+  listener->keep_alive = false;
+  listener->routes.push_back(httpd::Route("/v1/ws", std::make_shared<WsUpgrade>(relay, config)).open());
+  listener->admit = [state, &relay, &config](httpd::Socket& socket) -> std::optional<httpd::AdmissionPtr> {
     if (state->live >= config.relay.max_connections) {
-      if (!full) spdlog::warn("[relay] refusing connections: relay.max_connections ({}) reached", config.relay.max_connections);
-      full = true;
+      if (!state->full)
+        spdlog::warn("[relay] refusing connections: relay.max_connections ({}) reached", config.relay.max_connections);
+      state->full = true;
       relay.metrics().connections_refused("max_connections");
-      continue;  // the socket closes as it goes out of scope
+      return std::nullopt;
     }
-    if (full) spdlog::info("[relay] accepting connections again: below relay.max_connections");
-    full = false;
+    if (state->full) spdlog::info("[relay] accepting connections again: below relay.max_connections");
+    state->full = false;
+    beast::error_code ec;
     const auto remote = socket.remote_endpoint(ec);
-    if (ec) continue;
+    if (ec) return std::nullopt;
     std::string source = state->trusted.contains(remote.address()) ? std::string() : limit_key(remote.address());
     if (!source.empty()) {
       auto it = state->unauthenticated.find(source);
@@ -369,19 +342,13 @@ asio::awaitable<void> run_ws_listener(tcp::acceptor& acceptor, Relay& relay, con
         // Debug only: a flood must not turn into a flood of log lines.
         spdlog::debug("[relay] connection refused: relay.max_unauthenticated_per_address reached for one address");
         relay.metrics().connections_refused("per_address");
-        continue;
+        return std::nullopt;
       }
     }
     socket.set_option(tcp::no_delay(true), ec);
-    if (tls)
-      spawn_connection(std::make_shared<WsConnection<TlsStream>>(std::move(socket), state, std::move(source), relay,
-                                                                 config, *tls),
-                       acceptor);
-    else
-      spawn_connection(
-          std::make_shared<WsConnection<PlainStream>>(std::move(socket), state, std::move(source), relay, config),
-          acceptor);
-  }
+    return std::make_unique<RelayAdmission>(state, std::move(source));
+  };
+  co_await httpd::run_listener(acceptor, std::move(listener));
 }
 
 }  // namespace tirai::relay

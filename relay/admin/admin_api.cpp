@@ -1,10 +1,10 @@
-#include "relay/listeners.hpp"
+#include "relay/admin/admin_api.hpp"
 
 #include "crypto/secret.hpp"
 #include "proto/json_parse.hpp"
 #include "proto/timefmt.hpp"
 #include "proto/wipe.hpp"
-#include "relay/http_server.hpp"
+#include "relay/http/server.hpp"
 #include "store/store.hpp"
 
 namespace tirai::relay {
@@ -127,100 +127,43 @@ asio::awaitable<void> answer_no_sooner_than(std::chrono::steady_clock::time_poin
   co_await timer.async_wait(use_tuple);
 }
 
-class AdminRouter {
+// The operator's API (design §6), one object per listener; each public
+// member answers one route of the table in run_admin_listener.
+class AdminApi {
  public:
-  explicit AdminRouter(AdminContext& ctx) : ctx_(ctx) {}
+  explicit AdminApi(AdminContext& ctx) : ctx_(ctx) {}
 
-  asio::awaitable<Reply> handle(const Request& req) {
-    const std::string_view target = req.target();
-    const auto q = target.find('?');
-    const std::string_view path = target.substr(0, q);
-    const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-    const auto method = req.method();
-    // Only GET /v1/sessions takes a query. Elsewhere one is refused, not
-    // dropped: DELETE /v1/talents/bob?x must not remove bob.
-    if (q != std::string_view::npos && path != "/v1/sessions")
-      co_return error_reply(400, "bad_request", "this endpoint takes no query string");
+  Reply health() const { return json_reply(200, json::object{{"status", "ok"}}); }
 
-    if (path == "/v1/health") {
-      if (method != http::verb::get) co_return not_allowed();
-      co_return json_reply(200, json::object{{"status", "ok"}});
-    }
-    if (!authorised(req)) co_return error_reply(401, "unauthorized", "a valid bearer token is required");
-
-    if (path == "/metrics") {
-      if (method != http::verb::get) co_return not_allowed();
-      {
-        Reply r;
-        r.raw = ctx_.metrics.render();
-        r.content_type = "text/plain; version=0.0.4";
-        co_return r;
-      }
-    }
-    if (path == "/v1/packages") {
-      if (method != http::verb::get) co_return not_allowed();
-      json::array out;
-      for (const auto& [name, p] : ctx_.relay.bookings().packages()) {
-        json::array ch;
-        for (const auto& c : p.channels) ch.emplace_back(c);
-        json::object o{{"name", name}, {"channels", std::move(ch)}, {"duration", format_duration(p.duration)}};
-        o["max_messages"] = p.max_messages ? json::value(*p.max_messages) : json::value(nullptr);
-        o["kyc_required"] = p.kyc_required;
-        o["idle_timeout"] = p.idle_timeout.count() ? json::value(format_duration(p.idle_timeout)) : json::value(nullptr);
-        out.emplace_back(std::move(o));
-      }
-      co_return json_reply(200, json::object{{"packages", std::move(out)}});
-    }
-    if (path == "/v1/talents") {
-      if (method == http::verb::get) co_return list_talents();
-      if (method == http::verb::post) co_return co_await add_talent(req);
-      co_return not_allowed();
-    }
-    if (path.starts_with("/v1/talents/")) {
-      if (method != http::verb::delete_) co_return not_allowed();
-      const std::string alias(path.substr(12));
-      co_return co_await remove_talent(alias);
-    }
-    if (path.starts_with("/v1/clients/")) {
-      if (method != http::verb::post) co_return not_allowed();
-      const auto action = path.substr(12);
-      if (action == "erase") co_return co_await erase_client(req);
-      if (action == "lookup" || action == "verify" || action == "restrict") co_return co_await client_call(req, action);
-      co_return error_reply(404, "not_found", "no such endpoint");
-    }
-    if (path == "/v1/sessions") {
-      if (method == http::verb::post) co_return co_await book(req);
-      if (method == http::verb::get) co_return co_await list_sessions(query);
-      co_return not_allowed();
-    }
-    if (path.starts_with("/v1/sessions/")) {
-      std::string_view rest = path.substr(13);
-      if (rest.ends_with("/end")) {
-        if (method != http::verb::post) co_return not_allowed();
-        if (auto e = ctx_.relay.bookings().end_by_operator(std::string(rest.substr(0, rest.size() - 4))))
-          co_return error_reply(*e);
-        co_return json_reply(200, json::object{{"status", "ending"}});
-      }
-      if (method != http::verb::get) co_return not_allowed();
-      const std::string id(rest);
-      co_return co_await get_session(id);
-    }
-    co_return error_reply(404, "not_found", "no such endpoint");
+  Reply metrics() const {
+    Reply r;
+    r.raw = ctx_.metrics.render();
+    r.content_type = "text/plain; version=0.0.4";
+    return r;
   }
 
- private:
-  static Reply not_allowed() { return error_reply(405, "method_not_allowed", "method not allowed here"); }
+  Reply packages() const {
+    json::array out;
+    for (const auto& [name, p] : ctx_.bookings.packages()) {
+      json::array ch;
+      for (const auto& c : p.channels) ch.emplace_back(c);
+      json::object o{{"name", name}, {"channels", std::move(ch)}, {"duration", format_duration(p.duration)}};
+      o["max_messages"] = p.max_messages ? json::value(*p.max_messages) : json::value(nullptr);
+      o["kyc_required"] = p.kyc_required;
+      o["idle_timeout"] = p.idle_timeout.count() ? json::value(format_duration(p.idle_timeout)) : json::value(nullptr);
+      out.emplace_back(std::move(o));
+    }
+    return json_reply(200, json::object{{"packages", std::move(out)}});
+  }
 
-  bool authorised(const Request& req) const {
-    const auto h = req[http::field::authorization];
-    constexpr std::string_view prefix = "Bearer ";
-    if (!h.starts_with(prefix)) return false;
-    return crypto::secrets_equal(h.substr(prefix.size()), ctx_.token);
+  Reply end_session(std::string_view id) {
+    if (auto e = ctx_.bookings.end_by_operator(std::string(id))) return error_reply(*e);
+    return json_reply(200, json::object{{"status", "ending"}});
   }
 
   Reply list_talents() {
     json::array out;
-    for (const auto& t : ctx_.relay.bookings().talents())
+    for (const auto& t : ctx_.bookings.talents())
       out.emplace_back(json::object{{"alias", t.alias},
                                     {"status", "active"},
                                     {"online", t.online},
@@ -238,16 +181,15 @@ class AdminRouter {
     auto secret = string_member(*body, "secret", err);
     if (!secret) co_return *err;
     auto result = co_await await_callback<std::optional<BookingError>>(
-        [&](auto done) { ctx_.relay.bookings().add_talent(*alias, std::move(*secret), std::move(done)); });
+        [&](auto done) { ctx_.bookings.add_talent(*alias, std::move(*secret), std::move(done)); });
     if (result) co_return error_reply(*result);
     co_return json_reply(201, json::object{{"alias", *alias}});
   }
 
-  // Class-type arguments are the caller's named locals, never temporaries in
-  // the co_await expression (GCC 12, PR 99576).
-  asio::awaitable<Reply> remove_talent(const std::string& alias) {
+  // By value: the coroutine starts after the route's handler returned.
+  asio::awaitable<Reply> remove_talent(std::string alias) {
     auto result = co_await await_callback<std::optional<BookingError>>(
-        [&](auto done) { ctx_.relay.bookings().remove_talent(alias, std::move(done)); });
+        [&](auto done) { ctx_.bookings.remove_talent(alias, std::move(done)); });
     if (result) co_return error_reply(*result);
     co_return json_reply(204, nullptr);
   }
@@ -267,7 +209,7 @@ class AdminRouter {
       br.sms = sms->get_bool();
     }
     auto result = co_await await_callback<BookResult>(
-        [&](auto done) { ctx_.relay.bookings().book(std::move(br), std::move(done)); });
+        [&](auto done) { ctx_.bookings.book(std::move(br), std::move(done)); });
     if (auto* e = std::get_if<BookingError>(&result)) co_return error_reply(*e);
     const auto& b = std::get<Booking>(result);
     json::object o{{"session", b.session},
@@ -286,7 +228,7 @@ class AdminRouter {
     auto number = string_member(*body, "client", err);
     if (!number) co_return *err;
     auto result = co_await await_callback<std::optional<BookingError>>(
-        [&](auto done) { ctx_.relay.bookings().erase_client(std::move(*number), std::move(done)); });
+        [&](auto done) { ctx_.bookings.erase_client(std::move(*number), std::move(done)); });
     co_await answer_no_sooner_than(answer_at);
     if (result) co_return error_reply(*result);
     co_return json_reply(200, json::object{{"status", "erased"}});
@@ -302,7 +244,7 @@ class AdminRouter {
     if (!number) co_return *err;
     if (action == "lookup") {
       auto result = co_await await_callback<StandingResult>(
-          [&](auto done) { ctx_.relay.ratings().lookup_client(std::move(*number), std::move(done)); });
+          [&](auto done) { ctx_.ratings.lookup_client(std::move(*number), std::move(done)); });
       if (auto* e = std::get_if<StandingError>(&result)) co_return error_reply(*e);
       const auto& s = std::get<store::ClientStanding>(result);
       json::object o{{"verified", s.verified},
@@ -321,14 +263,14 @@ class AdminRouter {
       auto method = string_member(*body, "method", err);
       if (!method) co_return *err;
       result = co_await await_callback<std::optional<StandingError>>([&](auto done) {
-        ctx_.relay.ratings().verify_client(std::move(*number), std::move(*method), std::move(done));
+        ctx_.ratings.verify_client(std::move(*number), std::move(*method), std::move(done));
       });
     } else {
       const auto* r = body->if_contains("restricted");
       if (!r || !r->is_bool()) co_return error_reply(400, "bad_request", "field 'restricted' must be true or false");
       const bool restricted = r->get_bool();
       result = co_await await_callback<std::optional<StandingError>>([&](auto done) {
-        ctx_.relay.ratings().restrict_client(std::move(*number), restricted, std::move(done));
+        ctx_.ratings.restrict_client(std::move(*number), restricted, std::move(done));
       });
     }
     // Verify and restrict create the client when the number is new (so an
@@ -355,7 +297,7 @@ class AdminRouter {
     co_return json_reply(200, json::object{{"sessions", std::move(out)}});
   }
 
-  asio::awaitable<Reply> get_session(const std::string& id) {
+  asio::awaitable<Reply> get_session(std::string id) {
     auto read = [id](store::Store& st) { return st.session(id); };
     auto row = co_await store_read<std::optional<store::SessionRecord>>(ctx_.store, read);
     if (!row) co_return error_reply(500, "internal", "the session could not be read");
@@ -363,23 +305,47 @@ class AdminRouter {
     co_return json_reply(200, session_json(**row));
   }
 
+ private:
   AdminContext& ctx_;
 };
 
 }  // namespace
 
 asio::awaitable<void> run_admin_listener(tcp::acceptor& acceptor, AdminContext& context) {
-  auto make = [&context]() -> Handler {
-    auto router = std::make_shared<AdminRouter>(context);
-    return [router](const Request& req) { return router->handle(req); };
+  auto api = std::make_shared<AdminApi>(context);
+  // The bodies are small JSON objects; 16 KiB is room to spare.
+  constexpr std::size_t json_body = 16 * 1024;
+  using http::verb;
+  auto listener = std::make_shared<Listener>();
+  listener->tag = "admin";
+  listener->tls = context.tls;
+  listener->token = [&context](std::string_view token) { return crypto::secrets_equal(token, context.token); };
+  // An answer that needs no waiting, as the coroutine a handler returns.
+  const auto now = [](Reply r) -> asio::awaitable<Reply> { co_return r; };
+  listener->routes = {
+      Route(verb::get, "/v1/health", [api, now](const Call&) { return now(api->health()); }).open(),
+      Route(verb::get, "/metrics", [api, now](const Call&) { return now(api->metrics()); }),
+      Route(verb::get, "/v1/packages", [api, now](const Call&) { return now(api->packages()); }),
+      Route(verb::get, "/v1/talents", [api, now](const Call&) { return now(api->list_talents()); }),
+      Route(verb::post, "/v1/talents", [api](const Call& c) { return api->add_talent(c.request); })
+          .body_up_to(json_body),
+      Route(verb::delete_, "/v1/talents/{alias}",
+            [api](const Call& c) { return api->remove_talent(std::string(c.params[0])); }),
+      Route(verb::post, "/v1/clients/erase", [api](const Call& c) { return api->erase_client(c.request); })
+          .body_up_to(json_body),
+      Route(verb::post, "/v1/clients/lookup", [api](const Call& c) { return api->client_call(c.request, "lookup"); })
+          .body_up_to(json_body),
+      Route(verb::post, "/v1/clients/verify", [api](const Call& c) { return api->client_call(c.request, "verify"); })
+          .body_up_to(json_body),
+      Route(verb::post, "/v1/clients/restrict",
+            [api](const Call& c) { return api->client_call(c.request, "restrict"); })
+          .body_up_to(json_body),
+      Route(verb::post, "/v1/sessions", [api](const Call& c) { return api->book(c.request); }).body_up_to(json_body),
+      Route(verb::get, "/v1/sessions", [api](const Call& c) { return api->list_sessions(c.query); }).takes_query(),
+      Route(verb::get, "/v1/sessions/{id}", [api](const Call& c) { return api->get_session(std::string(c.params[0])); }),
+      Route(verb::post, "/v1/sessions/{id}/end", [api, now](const Call& c) { return now(api->end_session(c.params[0])); }),
   };
-  // What the log may say of a path (AdminRouter::handle is the truth).
-  static constexpr std::string_view routes[] = {
-      "/v1/health",         "/metrics",           "/v1/packages",       "/v1/talents",
-      "/v1/talents/{alias}", "/v1/clients/erase", "/v1/clients/lookup", "/v1/clients/verify",
-      "/v1/clients/restrict", "/v1/sessions",     "/v1/sessions/{id}",  "/v1/sessions/{id}/end",
-  };
-  co_await run_listener(acceptor, context.tls, make, "admin", routes);
+  co_await run_listener(acceptor, std::move(listener));
 }
 
 }  // namespace tirai::relay

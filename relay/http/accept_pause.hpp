@@ -1,6 +1,5 @@
 #pragma once
-// How an accept loop meets a failed accept. Included only by the listeners'
-// .cpp files and http_server.hpp.
+// How an accept loop meets a failed accept. Included only by server.hpp.
 #include "relay/use_tuple.hpp"
 
 #include <boost/asio.hpp>

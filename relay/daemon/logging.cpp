@@ -1,4 +1,4 @@
-#include "relay/logging.hpp"
+#include "relay/daemon/logging.hpp"
 
 #include "proto/json_writer.hpp"
 

@@ -1,4 +1,4 @@
-#include "relay/store_worker.hpp"
+#include "relay/daemon/store_worker.hpp"
 
 #include "store/store.hpp"
 

@@ -1,7 +1,7 @@
 // tiraid: the relay daemon. A thin main over tirai_relay.
 #include "relay/config/config.hpp"
-#include "relay/daemon.hpp"
-#include "relay/logging.hpp"
+#include "relay/daemon/daemon.hpp"
+#include "relay/daemon/logging.hpp"
 #include "relay/version.hpp"
 
 #include <CLI/CLI.hpp>

@@ -1,15 +1,17 @@
-#include "relay/daemon.hpp"
+#include "relay/daemon/daemon.hpp"
 
 #include "crypto/keyring.hpp"
 #include "crypto/random.hpp"
-#include "relay/sms/kannel.hpp"
-#include "relay/listeners.hpp"
-#include "relay/logging.hpp"
-#include "relay/version.hpp"
+#include "relay/admin/admin_api.hpp"
 #include "relay/core/metrics.hpp"
+#include "relay/daemon/logging.hpp"
+#include "relay/daemon/relay_listener.hpp"
+#include "relay/daemon/store_worker.hpp"
+#include "relay/http/tls.hpp"
 #include "relay/relay.hpp"
+#include "relay/sms/kannel.hpp"
 #include "relay/sms/sms_listener.hpp"
-#include "relay/store_worker.hpp"
+#include "relay/version.hpp"
 #include "store/store.hpp"
 
 #include <boost/asio.hpp>
@@ -266,7 +268,7 @@ int Daemon::run() {
   check_plaintext(relay_at, tls.has_value(), config_.relay.allow_plaintext, "relay");
   check_plaintext(admin_at, tls.has_value(), config_.admin.allow_plaintext, "admin");
   tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc), sms_acceptor(ioc);
-  AdminContext admin{relay, store_worker, metrics, admin_token, tls_context};
+  AdminContext admin{relay.bookings(), relay.ratings(), store_worker, metrics, admin_token, tls_context};
   asio::steady_timer timer(ioc);
   bool stopping = false;
   const auto close = [](tcp::acceptor& a) {
@@ -306,7 +308,7 @@ int Daemon::run() {
   });
   front.add("relay listener", [&] {
     open_acceptor(relay_acceptor, relay_at, "relay.listen");
-    asio::co_spawn(ioc, run_ws_listener(relay_acceptor, relay, config_, tls_context), asio::detached);
+    asio::co_spawn(ioc, run_relay_listener(relay_acceptor, relay, config_, tls_context), asio::detached);
     spdlog::info("[relay] listening on {}://{}/v1/ws", tls ? "wss" : "ws", endpoint_str(relay_acceptor.local_endpoint()));
   }, [&] { close(relay_acceptor); });
   front.add("admin listener", [&] {

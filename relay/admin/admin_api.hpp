@@ -1,0 +1,30 @@
+#pragma once
+#include "proto/wipe.hpp"
+#include "relay/booking/booking.hpp"
+#include "relay/core/metrics.hpp"
+#include "relay/core/runner.hpp"
+#include "relay/ratings/ratings.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <string>
+
+namespace tirai::relay {
+
+// What the operator's API works on.
+struct AdminContext {
+  Bookings& bookings;
+  Ratings& ratings;
+  StoreRunner& store;
+  Metrics& metrics;
+  std::string token;  // the bearer token every call but /v1/health must carry; wiped with the context
+  boost::asio::ssl::context* tls = nullptr;
+  ~AdminContext() { proto::wipe(token); }
+};
+
+// Serves the admin HTTP API (design §6) on `acceptor` until it is closed.
+boost::asio::awaitable<void> run_admin_listener(boost::asio::ip::tcp::acceptor& acceptor, AdminContext& context);
+
+}  // namespace tirai::relay
