@@ -220,21 +220,8 @@ class AdminApi {
     co_return json_reply(201, std::move(o));
   }
 
-  asio::awaitable<Reply> erase_client(const Request& req) {
-    const auto answer_at = std::chrono::steady_clock::now() + equal_answer_time;
-    std::optional<Reply> err;
-    auto body = json_body(req, err);
-    if (!body) co_return *err;
-    auto number = string_member(*body, "client", err);
-    if (!number) co_return *err;
-    auto result = co_await await_callback<std::optional<BookingError>>(
-        [&](auto done) { ctx_.bookings.erase_client(std::move(*number), std::move(done)); });
-    co_await answer_no_sooner_than(answer_at);
-    if (result) co_return error_reply(*result);
-    co_return json_reply(200, json::object{{"status", "erased"}});
-  }
-
-  // lookup, verify and restrict: each takes {"client"} and a field of its own.
+  // erase, lookup, verify and restrict: each takes {"client"}, verify and
+  // restrict a field of their own.
   asio::awaitable<Reply> client_call(const Request& req, std::string_view action) {
     const auto answer_at = std::chrono::steady_clock::now() + equal_answer_time;
     std::optional<Reply> err;
@@ -242,6 +229,13 @@ class AdminApi {
     if (!body) co_return *err;
     auto number = string_member(*body, "client", err);
     if (!number) co_return *err;
+    if (action == "erase") {
+      auto result = co_await await_callback<std::optional<BookingError>>(
+          [&](auto done) { ctx_.bookings.erase_client(std::move(*number), std::move(done)); });
+      co_await answer_no_sooner_than(answer_at);
+      if (result) co_return error_reply(*result);
+      co_return json_reply(200, json::object{{"status", "erased"}});
+    }
     if (action == "lookup") {
       auto result = co_await await_callback<StandingResult>(
           [&](auto done) { ctx_.ratings.lookup_client(std::move(*number), std::move(done)); });
@@ -331,7 +325,7 @@ asio::awaitable<void> run_admin_listener(tcp::acceptor& acceptor, AdminContext& 
           .body_up_to(json_body),
       Route(verb::delete_, "/v1/talents/{alias}",
             [api](const Call& c) { return api->remove_talent(std::string(c.params[0])); }),
-      Route(verb::post, "/v1/clients/erase", [api](const Call& c) { return api->erase_client(c.request); })
+      Route(verb::post, "/v1/clients/erase", [api](const Call& c) { return api->client_call(c.request, "erase"); })
           .body_up_to(json_body),
       Route(verb::post, "/v1/clients/lookup", [api](const Call& c) { return api->client_call(c.request, "lookup"); })
           .body_up_to(json_body),
