@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <regex>
 
 using namespace tirai;
@@ -91,15 +92,22 @@ TEST_CASE("a low open-file limit: the relay keeps files in reserve and the healt
 // connections, which have no cap, take the rest. Nothing in tiraid frees a
 // descriptor until the test closes them, so the episode cannot end early,
 // and no limit of a running process is changed behind its back.
+//
+// Under UBSan, the vptr check reads a vtable by writing it into a pipe (the
+// GCC 12 runtime's IsAccessibleMemoryRange). With no descriptor left the
+// pipe cannot be made, and the check reports objects it cannot read as
+// having "an invalid vptr" (it did so for Boost's error categories here).
+// A suppressions file cannot help: UBSan reads it at its first report, when
+// no descriptor is left to open it, and then ends the process. So this
+// test's tiraid alone keeps running after a report (halt_on_error=0); every
+// check still reports, and only tiraid's own log lines are counted.
 TEST_CASE("out of file descriptors: the accept loops wait instead of spinning, and say so once",
           "[e2e][limits]") {
   test::TempDir dir;
   client::TiraidProcess d(TIRAID_PATH, dir.path(), "[relay]\nhello_timeout = \"60s\"\n");
-  // Under UBSan: see tests/data/ubsan-out-of-files.supp (ignored by a build without it).
   const char* ubsan = std::getenv("UBSAN_OPTIONS");
   d.start_with({"/usr/bin/prlimit", "--nofile=160:160", "--", "/usr/bin/env",
-                fmt::format("UBSAN_OPTIONS={}{}suppressions={}/ubsan-out-of-files.supp", ubsan ? ubsan : "",
-                            ubsan && *ubsan ? ":" : "", TIRAI_TEST_DATA)});
+                fmt::format("UBSAN_OPTIONS={}{}halt_on_error=0", ubsan ? ubsan : "", ubsan && *ubsan ? ":" : "")});
   const auto from = d.log_lines();
   // When a step fails, what tiraid said and how it ended tell why (its log
   // goes with the test's folder).
@@ -122,13 +130,30 @@ TEST_CASE("out of file descriptors: the accept loops wait instead of spinning, a
   REQUIRE(answered);
   CHECK(answered->starts_with("HTTP/1.1 200"));
   const auto log = d.log();
-  CHECK(count_lines(log, "[relay] cannot accept connections") == 1);
-  CHECK(count_lines(log, "[admin] cannot accept connections") == 1);
+  INFO(log);
+  // A line when an episode begins and one when it ends, per listener, not
+  // one per attempt. An episode ends early only if a descriptor comes free
+  // meanwhile, which tiraid itself never does here; the sanitizers' runtime,
+  // which opens and closes pipes of its own, seldom can. So: a few at most.
+  std::size_t failed = 0;
+  for (const std::string tag : {"[relay]", "[admin]"}) {
+    INFO(tag);
+    const auto began = count_lines(log, tag + " cannot accept connections");
+    CHECK(began >= 1);
+    CHECK(began <= 3);
+    CHECK(count_lines(log, tag + " accepting connections again after") == began);
+  }
   // A retry every 50 ms: a few dozen attempts in this time, not a spinning core's millions.
-  std::smatch m;
-  REQUIRE(std::regex_search(log, m, std::regex(R"(\[relay\] accepting connections again after (\d+) failed)")));
-  CHECK(std::stoul(m[1]) < 400);
-  CHECK(d.log_lines() - from < 12);
+  const std::regex again(R"(\[relay\] accepting connections again after (\d+) failed)");
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), again); it != std::sregex_iterator(); ++it)
+    failed += std::stoul((*it)[1]);
+  CHECK(failed > 0);
+  CHECK(failed < 400);
+  // tiraid's own lines (a timestamp first), not what a sanitizer printed.
+  const auto lines = d.lines(from);
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+          return std::regex_search(l, std::regex(R"(^\d{4}-\d\d-\d\dT)"));
+        }) < 12);
   // The connections that waited in the backlog are served now.
   waiting.front().write("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n");
   const auto answer = waiting.front().read_to_end();

@@ -360,6 +360,14 @@ TEST_CASE("admin API: token required, clear errors, files created 0600", "[e2e][
         "invalid_number");
   CHECK(r.call("GET", "/v1/sessions/s_nope").status == 404);
   CHECK(r.call("GET", "/v1/nothing").status == 404);
+  // Without the token an unknown path is 401 as well: nothing tells which paths exist.
+  CHECK(anonymous.request("GET", "/v1/nothing").status == 401);
+  CHECK(r.call("PUT", "/v1/talents").status == 405);
+  CHECK(anonymous.request("POST", "/v1/health").status == 405);
+  // A body over the route's limit is refused before any of it is parsed.
+  auto big = r.daemon.admin().request("POST", "/v1/talents", std::string(17 * 1024, ' '));
+  CHECK(big.status == 413);
+  CHECK(parse(big.body)["error"] == "too_large");
   auto metrics = r.call("GET", "/metrics");
   CHECK(metrics.body.find("tirai_connections") != std::string::npos);
   CHECK(parse(r.call("GET", "/v1/packages").body)["packages"].as_array().size() == 2);

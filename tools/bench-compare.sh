@@ -3,6 +3,8 @@
 # three rounds), server pinned to core 0 and generator to core 1, and prints
 # one markdown table of medians and of ratios tirai/peer.
 #   ROUNDS=3 SECONDS_PER_RUN=5 LATENCY_SECONDS=15 PAIRS=100 IDLE_CONNECTIONS=20000 tools/bench-compare.sh
+# TIRAID=path/to/tiraid measures another build of tiraid (an older commit's,
+# for a before and after) with this tree's tirai-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,7 @@ RATES=${RATES:-"1000 10000 50000"}
 # Churn workers are blocking clients (eight round trips per churn): with 4 the
 # run measures their round trips more than the server; 16 keep it busy.
 CHURN_WORKERS=${CHURN_WORKERS:-16}
+TIRAID=${TIRAID:-build/relay/tiraid}
 # 20,000 idle connections, or as many as the open-file limit allows each
 # process with a hundred files to spare (this workplace caps it at 20,000).
 hard=$(ulimit -Hn)
@@ -64,7 +67,7 @@ messages_per_minute = 0
 [log]
 level = "warn"
 TOML
-      taskset -c 0 build/relay/tiraid --config "$work/tirai/tiraid.toml" 2> "$work/tirai/log" &
+      taskset -c 0 "$TIRAID" --config "$work/tirai/tiraid.toml" 2> "$work/tirai/log" &
       pid=$!
       wait_port 18081
       args=(--target tirai --port 18080 --admin-port 18081 --token-file "$work/tirai/admin.token" --server-pid "$pid")

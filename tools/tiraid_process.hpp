@@ -84,6 +84,7 @@ class TiraidProcess {
     return process_.wait_for_log(needle, from, timeout);
   }
   std::size_t log_lines() const { return process_.log_lines(); }
+  std::vector<std::string> lines(std::size_t from = 0) const { return process_.lines(from); }
   std::string log() const;
 
   pid_t pid() const { return process_.pid(); }
