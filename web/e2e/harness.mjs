@@ -1,0 +1,171 @@
+// What the browser tests start: the real tiraid on loopback ports of its
+// own, and Debian's Chromium through playwright-core. Nothing here is a
+// fake: the pages are the ones built into the tiraid under test.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// A loopback port nobody listens on now (tiraid must come back on the same
+// one after a kill -9, so that the pages reconnect to their own origin).
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class Tiraid {
+  // `extra`: TOML appended to the generated config.
+  constructor(binary, extra = '') {
+    if (!binary) throw new Error('TIRAID is not set: the path of the tiraid under test');
+    this.binary = binary;
+    this.extra = extra;
+    this.dir = mkdtempSync(join(tmpdir(), 'tirai-web-'));
+    this.log = '';
+    this.proc = null;
+  }
+
+  async init() {
+    this.relayPort = await freePort();
+    this.adminPort = await freePort();
+    const config = join(this.dir, 'tiraid.toml');
+    writeFileSync(
+      config,
+      `[relay]\nlisten = "127.0.0.1:${this.relayPort}"\n` +
+        `[admin]\nlisten = "127.0.0.1:${this.adminPort}"\ntoken_file = "secrets/admin.token"\n` +
+        `[store]\npath = "data/tirai.db"\n[keys]\nmaster_key_file = "secrets/master.key"\n` +
+        `[log]\nlevel = "debug"\n` +
+        this.extra,
+    );
+    chmodSync(config, 0o600);
+    this.config = config;
+    return this;
+  }
+
+  get relay() {
+    return `http://127.0.0.1:${this.relayPort}`;
+  }
+  get admin() {
+    return `http://127.0.0.1:${this.adminPort}`;
+  }
+  get token() {
+    return readFileSync(join(this.dir, 'secrets/admin.token'), 'utf8').trim();
+  }
+  dbFiles() {
+    return ['tirai.db', 'tirai.db-wal', 'tirai.db-shm'].map((f) => join(this.dir, 'data', f));
+  }
+
+  // Starts tiraid and resolves at its ready line (rejects when it exits first).
+  start() {
+    const from = this.log.length;
+    this.proc = spawn(this.binary, ['--config', this.config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = this.proc;
+    const take = (chunk) => {
+      this.log += chunk.toString();
+    };
+    proc.stdout.on('data', take);
+    proc.stderr.on('data', take);
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.log.indexOf('ready:', from) >= 0) {
+          proc.stdout.off('data', check);
+          proc.stderr.off('data', check);
+          proc.off('exit', exited);
+          resolve(this);
+        }
+      };
+      const exited = (code) => reject(new Error(`tiraid exited with ${code} before it was ready:\n${this.log}`));
+      proc.stdout.on('data', check);
+      proc.stderr.on('data', check);
+      proc.once('exit', exited);
+    });
+  }
+
+  // SIGKILL, and resolves once the process is gone.
+  kill9() {
+    const proc = this.proc;
+    return new Promise((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  }
+
+  // SIGTERM; resolves with the exit status (under the sanitizers, a leak
+  // or an error found on the way out makes it non-zero).
+  async stop() {
+    const proc = this.proc;
+    if (!proc) return 0;
+    if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode ?? 128;
+    const gone = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? 15 : 0))));
+    proc.kill('SIGTERM');
+    return gone;
+  }
+
+  cleanup() {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // The admin API, as tiraictl calls it.
+  async api(method, path, body) {
+    const res = await fetch(this.admin + path, {
+      method,
+      headers: { Authorization: `Bearer ${this.token}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+}
+
+// Headless Chromium as this machine runs it: as root it needs --no-sandbox,
+// and on a closed network nothing of its own may reach out.
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
+  });
+}
+
+// A phone-sized context whose pages report every CSP violation and every
+// request URL into `seen`.
+export async function phone(browser, seen, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 360, height: 640 }, locale: 'en-US', ...options });
+  await context.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) =>
+      window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
+    );
+  });
+  context.on('request', (r) => seen.urls.push(r.url()));
+  context.on('console', (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) seen.csp.push(m.text());
+  });
+  return context;
+}
+
+export async function cspViolations(page) {
+  return page.evaluate(() => window.__csp);
+}
+
+export async function sessionStorageOf(page) {
+  return page.evaluate(() => JSON.stringify(Object.entries(sessionStorage)));
+}
