@@ -155,7 +155,7 @@ TEST_CASE("out of file descriptors: the accept loops wait instead of spinning, a
           return std::regex_search(l, std::regex(R"(^\d{4}-\d\d-\d\dT)"));
         }) < 12);
   // The connections that waited in the backlog are served now.
-  waiting.front().write("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n");
+  waiting.front().write("GET /elsewhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   const auto answer = waiting.front().read_to_end();
   REQUIRE(answer);
   CHECK(answer->starts_with("HTTP/1.1 404"));
@@ -180,7 +180,7 @@ TEST_CASE("unauthenticated connections are capped per source address, and logged
   // Another address is not affected, and the first four are served.
   RawConnection other("127.0.0.2", d.relay_port());
   for (auto* c : {&other, &idle[0]}) {
-    c->write("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n");
+    c->write("GET /elsewhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     auto got = c->read_to_end();
     REQUIRE(got);
     INFO(*got);

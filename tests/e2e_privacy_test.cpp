@@ -358,7 +358,7 @@ TEST_CASE("TLS: wss and https round trips, clear text to the TLS port fails clea
 TEST_CASE("without TLS, a listener on a non-loopback address is refused", "[e2e][privacy][tls]") {
   TempDir dir;
   const auto cfg = dir.path() / "open.toml";
-  std::ofstream(cfg) << "[relay]\nlisten = \"0.0.0.0:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n";
+  std::ofstream(cfg) << "[relay]\nlisten = \"0.0.0.0:0\"\npublic_url = \"http://chat.example.com\"\n[admin]\nlisten = \"127.0.0.1:0\"\n";
   auto [rc, out] = client::run_program(TIRAID_PATH, {"--config", cfg.string()});
   CHECK(rc == 2);
   CHECK_THAT(out, Catch::Contains("relay.listen: 0.0.0.0 is not a loopback address"));

@@ -11,26 +11,46 @@ packages=(
   prometheus-cpp-dev catch2
   python3 sqlite3 openssl tzdata
   kannel kannel-extras
+  nodejs chromium
 )
 # kannel and kannel-extras (bearerbox, smsbox, fakesmsc) are for the SMS
 # end-to-end tests; the tests start their own boxes on free loopback ports.
+# nodejs builds the web apps into tiraid (web/, its packages pinned in
+# web/package-lock.json); chromium runs their tests, headless.
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
-fi
-
-echo "install-deps: installing ${missing[*]}"
 if [ "$(id -u)" -eq 0 ]; then
   sudo=()
 else
   sudo=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Debian's own nodejs packages npm apart; NodeSource's carries it.
+if ! command -v npm > /dev/null; then
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends npm
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "install-deps: the web apps' tools need Node.js 20 or later; this machine has $(node --version)" >&2
+  exit 1
+fi
+
+# The web apps' packages, exactly as web/package-lock.json pins them; again
+# only when the lock file changed since the last install.
+cd "$(dirname "$0")/../web"
+if ! cmp -s package-lock.json node_modules/.tirai-installed-lock 2> /dev/null; then
+  echo "install-deps: npm ci in web/"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.tirai-installed-lock
+fi

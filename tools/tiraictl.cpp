@@ -284,8 +284,10 @@ int main(int argc, char** argv) {
                   << "expires at    " << str(o.at("expires_at")) << "\n";
         if (o.contains("proxy_number"))
           std::cout << "proxy number  " << str(o.at("proxy_number")) << "  (the client texts this number)\n";
+        if (o.contains("client_link"))
+          std::cout << "client link   " << str(o.at("client_link")) << "\n";
         std::cout << "client token  " << str(o.at("client_token")) << "\n"
-                  << "(give the token to the client now: it is shown once and never stored)\n";
+                  << "(give the link to the client now: it is shown once and never stored)\n";
       });
     } else if (*list) {
       auto v = ctl.call("GET", state.empty() ? "/v1/sessions" : "/v1/sessions?state=" + segment(state));

@@ -5,6 +5,7 @@
 #include "proto/timefmt.hpp"
 #include "proto/wipe.hpp"
 #include "relay/http/server.hpp"
+#include "relay/web/pages.hpp"
 #include "store/store.hpp"
 
 namespace tirai::relay {
@@ -153,7 +154,8 @@ class AdminApi {
       o["idle_timeout"] = p.idle_timeout.count() ? json::value(format_duration(p.idle_timeout)) : json::value(nullptr);
       out.emplace_back(std::move(o));
     }
-    return json_reply(200, json::object{{"packages", std::move(out)}});
+    // Whether "sms" may be asked for at booking: the operator page offers it only then.
+    return json_reply(200, json::object{{"packages", std::move(out)}, {"sms", ctx_.bookings.proxy_numbers_enabled()}});
   }
 
   Reply end_session(std::string_view id) {
@@ -217,6 +219,9 @@ class AdminApi {
                    {"client_token", b.client_token},
                    {"expires_at", proto::rfc3339(b.expires_at)}};
     if (!b.proxy_number.empty()) o["proxy_number"] = b.proxy_number;
+    // The token rides in the fragment: a browser sends it to no server, so
+    // it is in no access log and no Referer (design §12).
+    if (!ctx_.public_url.empty()) o["client_link"] = ctx_.public_url + "/s/#" + b.client_token;
     co_return json_reply(201, std::move(o));
   }
 
@@ -339,6 +344,10 @@ asio::awaitable<void> run_admin_listener(tcp::acceptor& acceptor, AdminContext& 
       Route(verb::get, "/v1/sessions/{id}", [api](const Call& c) { return api->get_session(std::string(c.params[0])); }),
       Route(verb::post, "/v1/sessions/{id}/end", [api, now](const Call& c) { return now(api->end_session(c.params[0])); }),
   };
+  if (context.site) {
+    listener->headers = web::security_headers();
+    listener->pages = web::pages_of(context.site);
+  }
   co_await run_listener(acceptor, std::move(listener));
 }
 

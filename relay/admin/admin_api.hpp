@@ -4,6 +4,7 @@
 #include "relay/core/metrics.hpp"
 #include "relay/core/runner.hpp"
 #include "relay/ratings/ratings.hpp"
+#include "relay/web/site.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -21,6 +22,10 @@ struct AdminContext {
   Metrics& metrics;
   std::string token;  // the bearer token every call but /v1/health must carry; wiped with the context
   boost::asio::ssl::context* tls = nullptr;
+  // The relay port's origin: a booking's client link is
+  // <public_url>/s/#<client token>.
+  std::string public_url;
+  std::shared_ptr<const web::Site> site;  // the operator page, at "/"
   ~AdminContext() { proto::wipe(token); }
 };
 

@@ -64,6 +64,8 @@ class Bookings {
   // Proxy numbers (design §9): client numbers of SMS sessions are kept in
   // `numbers`, an arena of the relay thread. Without it, no booking gets one.
   void enable_proxy_numbers(crypto::KeyArena& numbers) { numbers_ = &numbers; }
+  // Whether a booking can give the client a proxy number ([sms] enabled).
+  bool proxy_numbers_enabled() const { return numbers_ != nullptr; }
   // SIGHUP: new bookings use the new packages; running sessions keep theirs.
   void set_packages(std::map<std::string, Package> packages) { packages_ = std::move(packages); }
   const std::map<std::string, Package>& packages() const { return packages_; }

@@ -106,6 +106,39 @@ std::optional<HttpUrl> parse_http_url(std::string_view s) {
   return url;
 }
 
+std::optional<std::string> parse_origin(std::string_view s) {
+  std::string lower(s);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view rest = lower;
+  std::string scheme;
+  std::uint16_t default_port = 0;
+  if (rest.starts_with("http://")) {
+    scheme = "http", default_port = 80;
+  } else if (rest.starts_with("https://")) {
+    scheme = "https", default_port = 443;
+  } else {
+    return std::nullopt;
+  }
+  rest.remove_prefix(scheme.size() + 3);
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.empty() || rest.find_first_of("/?#@ \t\r\n\\") != std::string_view::npos) return std::nullopt;
+  std::string host(rest);
+  std::optional<std::uint16_t> port;
+  const bool bracketed = rest.front() == '[';
+  if (rest.find(':') != std::string_view::npos && !(bracketed && rest.back() == ']')) {
+    auto a = parse_address(rest);
+    if (!a) return std::nullopt;
+    host = a->host.find(':') != std::string::npos ? "[" + a->host + "]" : a->host;
+    port = a->port;
+  } else if (bracketed && rest.back() != ']') {
+    return std::nullopt;
+  }
+  if (host.empty() || host == "[]") return std::nullopt;
+  std::string out = scheme + "://" + host;
+  if (port && *port != default_port) out += ":" + std::to_string(*port);
+  return out;
+}
+
 namespace {
 
 using namespace options;
@@ -185,6 +218,15 @@ Section<Config::Relay> relay_section() {
                std::string why;
                if (!parse_networks(entries, why)) complain(why);
              }),
+      option("public_url", &S::public_url, text(),
+             R"(where people reach this port, e.g. "https://chat.example.com": session links and the one )"
+             R"(Origin allowed on /v1/ws; empty: http(s)://<listen>)",
+             [](const std::string& url, const Complain& complain) {
+               if (!url.empty() && !parse_origin(url))
+                 complain(R"(must be an http:// or https:// origin without a path, e.g. "https://chat.example.com")");
+             }),
+      option("web_root", &S::web_root, path(),
+             "serve the web apps from this folder (node web/build.mjs --out FOLDER) instead of the built-in copy"),
   };
   return s;
 }
@@ -502,13 +544,18 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     }
   }
   read_packages(root, c, errors);
+  if (c.relay.public_url.empty() && (c.relay.listen.host == "0.0.0.0" || c.relay.listen.host == "::"))
+    errors.push_back(fmt::format("relay.public_url: must be set when relay.listen ({}) is every address: session "
+                                 "links need the name clients reach this port by",
+                                 c.relay.listen.str()));
 
   if (!errors.empty()) {
     std::string msg = "invalid configuration:";
     for (const auto& e : errors) msg += "\n  " + e;
     throw ConfigError(msg);
   }
-  for (auto* p : {&c.admin.token_file, &c.store.path, &c.keys.master_key_file, &c.tls.cert, &c.tls.key})
+  if (!c.relay.public_url.empty()) c.relay.public_url = *parse_origin(c.relay.public_url);
+  for (auto* p : {&c.admin.token_file, &c.store.path, &c.keys.master_key_file, &c.tls.cert, &c.tls.key, &c.relay.web_root})
     if (!p->empty() && p->is_relative()) *p = base_dir / *p;
   return c;
 }

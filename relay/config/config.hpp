@@ -81,6 +81,11 @@ struct HttpUrl {
 // Parses "http://host[:port][/path]"; nullopt for anything else (https included).
 std::optional<HttpUrl> parse_http_url(std::string_view s);
 
+// An http:// or https:// origin, optionally with a trailing '/', in the form
+// a browser sends it in Origin: lower case, no default port. nullopt when `s`
+// has a path, a query, user info or no host.
+std::optional<std::string> parse_origin(std::string_view s);
+
 // Proxy numbers through Kannel (design §9). Off unless `enabled`. The
 // inbound secret and the sendsms password are wiped with every copy.
 struct SmsConfig {
@@ -138,6 +143,13 @@ struct Config {
     // Reverse proxies whose X-Forwarded-For / Forwarded name the client for
     // the login limits: addresses or networks. Empty: none.
     std::vector<std::string> trusted_proxies;
+    // Where clients and talents reach this port, as an origin
+    // ("https://chat.example.com"): session links, and the one Origin a
+    // browser may open /v1/ws from. Empty: the address listened on.
+    std::string public_url;
+    // A folder to serve the web apps from instead of the copy built into
+    // tiraid (development). Empty: the built-in copy.
+    std::filesystem::path web_root;
   } relay;
   struct Admin {
     Address listen{"127.0.0.1", 8081};

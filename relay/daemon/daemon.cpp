@@ -171,6 +171,18 @@ std::string endpoint_str(const tcp::endpoint& ep) {
                               : fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
+// The relay port's origin for session links and the Origin check:
+// relay.public_url, or the address it listens on. A port on every address
+// has no name to give, so it needs relay.public_url.
+std::string public_url(const Config::Relay& relay, const tcp::endpoint& at, bool tls) {
+  if (!relay.public_url.empty()) return relay.public_url;
+  if (at.address().is_unspecified())
+    throw ConfigError(fmt::format("relay.public_url: must be set when relay.listen ({}) is every address: session "
+                                  "links need the name clients reach this port by",
+                                  endpoint_str(at)));
+  return *parse_origin(fmt::format("{}://{}", tls ? "https" : "http", endpoint_str(at)));
+}
+
 // Parts of the running daemon, started in the order added and stopped in
 // reverse, each step logged. When a start throws, the parts already
 // started are stopped before the exception goes on.
@@ -268,7 +280,16 @@ int Daemon::run() {
   check_plaintext(relay_at, tls.has_value(), config_.relay.allow_plaintext, "relay");
   check_plaintext(admin_at, tls.has_value(), config_.admin.allow_plaintext, "admin");
   tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc), sms_acceptor(ioc);
-  AdminContext admin{relay.bookings(), relay.ratings(), store_worker, metrics, admin_token, tls_context};
+  AdminContext admin{relay.bookings(), relay.ratings(), store_worker, metrics, admin_token, tls_context, {}, {}};
+  // The apps: built into tiraid, or from relay.web_root while developing.
+  const auto site = [&](std::string_view name, std::string connect_src) {
+    return config_.relay.web_root.empty()
+               ? std::make_shared<const web::Site>(web::Site::embedded(name, std::move(connect_src)))
+               : std::make_shared<const web::Site>(web::Site::from_folder(config_.relay.web_root, name, std::move(connect_src)));
+  };
+  admin.site = site("admin", "");
+  if (!config_.relay.web_root.empty())
+    spdlog::info("[web] serving the apps from {} (relay.web_root)", config_.relay.web_root.string());
   asio::steady_timer timer(ioc);
   bool stopping = false;
   const auto close = [](tcp::acceptor& a) {
@@ -308,13 +329,22 @@ int Daemon::run() {
   });
   front.add("relay listener", [&] {
     open_acceptor(relay_acceptor, relay_at, "relay.listen");
-    asio::co_spawn(ioc, run_relay_listener(relay_acceptor, relay, config_, tls_context), asio::detached);
+    admin.public_url = public_url(config_.relay, relay_acceptor.local_endpoint(), tls.has_value());
+    // A page's WebSocket goes to its own origin, as ws:// or wss://.
+    const auto ws_origin = (tls ? "wss" : "ws") + admin.public_url.substr(admin.public_url.find(':'));
+    asio::co_spawn(ioc, run_relay_listener(relay_acceptor, relay, config_, tls_context, site("relay", ws_origin),
+                                           admin.public_url),
+                   asio::detached);
     spdlog::info("[relay] listening on {}://{}/v1/ws", tls ? "wss" : "ws", endpoint_str(relay_acceptor.local_endpoint()));
+    spdlog::info("[web] talent console {}/talent/; client links look like {}/s/#<token>", admin.public_url,
+                 admin.public_url);
   }, [&] { close(relay_acceptor); });
   front.add("admin listener", [&] {
     open_acceptor(admin_acceptor, admin_at, "admin.listen");
     asio::co_spawn(ioc, run_admin_listener(admin_acceptor, admin), asio::detached);
-    spdlog::info("[admin] listening on {}://{}", tls ? "https" : "http", endpoint_str(admin_acceptor.local_endpoint()));
+    spdlog::info("[admin] listening on {}://{}; operator page {}://{}/", tls ? "https" : "http",
+                 endpoint_str(admin_acceptor.local_endpoint()), tls ? "https" : "http",
+                 endpoint_str(admin_acceptor.local_endpoint()));
   }, [&] { close(admin_acceptor); });
   if (config_.sms.enabled)
     front.add("sms listener", [&] {

@@ -6,6 +6,7 @@
 #include "relay/http/server.hpp"
 #include "relay/http/slow_peer.hpp"
 #include "relay/use_tuple.hpp"
+#include "relay/web/pages.hpp"
 
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
@@ -306,8 +307,19 @@ class WsUpgrade final : public httpd::Upgrade {
 
 }  // namespace
 
+// Whether an upgrade request may come from where its Origin says: from
+// the relay's own pages, or from no page at all (a native app sends none).
+bool origin_allowed(std::string_view sent, std::string_view own) {
+  if (sent.empty()) return true;
+  if (sent.size() != own.size()) return false;
+  for (std::size_t i = 0; i < sent.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(sent[i])) != own[i]) return false;
+  return true;
+}
+
 asio::awaitable<void> run_relay_listener(tcp::acceptor& acceptor, Relay& relay, const Config& config,
-                                         asio::ssl::context* tls) {
+                                         asio::ssl::context* tls, std::shared_ptr<const web::Site> site,
+                                         std::string origin) {
   auto state = std::make_shared<ListenerState>();
   std::string why;
   state->trusted = TrustedProxies::parse(config.relay.trusted_proxies, why).value();  // checked with the config
@@ -318,10 +330,17 @@ asio::awaitable<void> run_relay_listener(tcp::acceptor& acceptor, Relay& relay, 
   listener->handshake_timeout = config.relay.hello_timeout;
   listener->request_timeout = config.relay.hello_timeout;
   listener->header_limit = 8192;
-  // One request per connection: the port serves the WebSocket, and answers
-  // anything else once.
-  listener->keep_alive = false;
-  listener->routes.push_back(httpd::Route("/v1/ws", std::make_shared<WsUpgrade>(relay, config)).open());
+  // A browser loads the apps' page and its files over one connection.
+  listener->keep_alive = true;
+  listener->headers = web::security_headers();
+  listener->pages = web::pages_of(std::move(site));
+  listener->routes.push_back(
+      httpd::Route("/v1/ws", std::make_shared<WsUpgrade>(relay, config)).open().checked_by(
+          [origin = std::move(origin), &relay](const httpd::Request& req) -> std::optional<httpd::Reply> {
+            if (origin_allowed(req[http::field::origin], origin)) return std::nullopt;
+            relay.metrics().connections_refused("origin");
+            return httpd::error_reply(403, "forbidden_origin", "this page may not open the relay's WebSocket");
+          }));
   listener->admit = [state, &relay, &config](httpd::Socket& socket) -> std::optional<httpd::AdmissionPtr> {
     if (state->live >= config.relay.max_connections) {
       if (!state->full)

@@ -1,6 +1,7 @@
 #pragma once
 #include "relay/config/config.hpp"
 #include "relay/relay.hpp"
+#include "relay/web/site.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,8 +14,12 @@ namespace tirai::relay {
 // connection is a peer of `relay` with its own reader and writer. With `tls`,
 // each connection first completes a TLS handshake. Connections over
 // relay.max_connections, or over relay.max_unauthenticated_per_address from
-// one address, are refused at once.
+// one address, are refused at once. The port also serves `site` (the
+// talent console and the client page); an upgrade whose Origin is not
+// `origin` (the page's own, from relay.public_url) is refused with 403, so
+// that a page of another site cannot drive a logged-in talent's browser.
 boost::asio::awaitable<void> run_relay_listener(boost::asio::ip::tcp::acceptor& acceptor, Relay& relay,
-                                                const Config& config, boost::asio::ssl::context* tls);
+                                                const Config& config, boost::asio::ssl::context* tls,
+                                                std::shared_ptr<const web::Site> site, std::string origin);
 
 }  // namespace tirai::relay

@@ -50,7 +50,10 @@ struct Reply {
   unsigned status = 200;
   json::value body;
   std::string raw;  // used instead of `body` when set (metrics text)
-  std::string content_type = "application/json";
+  std::string content_type = "application/json";  // none when empty
+  // Further header fields; a Cache-Control among them replaces "no-store".
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool head = false;  // HEAD: the fields and Content-Length of the body, not the body
 };
 
 inline Reply json_reply(unsigned status, json::value body) {
@@ -61,7 +64,7 @@ inline Reply json_reply(unsigned status, json::value body) {
 }
 
 inline Reply error_reply(unsigned status, std::string_view code, std::string_view message) {
-  return Reply{status, json::object{{"error", code}, {"message", message}}, {}, "application/json"};
+  return json_reply(status, json::object{{"error", code}, {"message", message}});
 }
 
 // Waits, inside a coroutine, for a callback-style call. The callback is
@@ -142,6 +145,12 @@ struct Route {
     query = true;
     return std::move(*this);
   }
+  // An upgrade row's check of the request before the connection is taken
+  // over: a reply refuses it (the relay's Origin check).
+  Route&& checked_by(std::function<std::optional<Reply>(const Request&)> check) && {
+    refuse = std::move(check);
+    return std::move(*this);
+  }
 
   http::verb method;
   std::string_view path;  // a template: "/v1/sessions/{id}/end"
@@ -150,6 +159,7 @@ struct Route {
   std::size_t body_limit = 0;        // bytes; larger bodies get 413 and the connection closes
   Access access = Access::token;
   bool query = false;  // takes a query string; elsewhere one is refused, not dropped
+  std::function<std::optional<Reply>(const Request&)> refuse;  // upgrades only
 };
 
 // Everything one listener serves, and how.
@@ -168,6 +178,11 @@ struct Listener {
   // Called with each accepted socket; nullopt refuses (closes) it. Unset:
   // every connection is admitted.
   std::function<std::optional<AdmissionPtr>(Socket&)> admit;
+  // Answers a GET or HEAD of a path no route has (the web apps' files,
+  // open to anyone, their query ignored); nullopt: no such page either.
+  std::function<std::optional<Reply>(const Request&, std::string_view path)> pages;
+  // Sent with every answer of this listener.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // What the log says of a request's path: the route template it matches, or
@@ -232,16 +247,29 @@ inline asio::awaitable<Reply> answer(const Listener& l, const Match& m, const Re
 // `reply` is the caller's named local: GCC 12 destroys a temporary argument
 // of a co_await'ed coroutine twice (PR 99576).
 template <typename Stream>
-asio::awaitable<void> write_reply(Stream& stream, Reply& reply, unsigned version, bool keep_alive) {
+asio::awaitable<void> write_reply(Stream& stream, Reply& reply, unsigned version, bool keep_alive,
+                                  const Listener* listener = nullptr) {
   Response res{static_cast<http::status>(reply.status), version};
   res.set(http::field::server, "tirai");
   res.set(http::field::cache_control, "no-store");
-  if (reply.status != 204) {
+  if (listener)
+    for (const auto& [name, value] : listener->headers) res.set(name, value);
+  for (const auto& [name, value] : reply.headers) res.set(name, value);
+  const bool has_body = reply.status != 204 && reply.status != 304 && reply.status / 100 != 3;
+  if (has_body && !reply.content_type.empty()) {
     res.set(http::field::content_type, reply.content_type);
     res.body() = reply.raw.empty() ? json::serialize(reply.body) : std::move(reply.raw);
+  } else if (has_body) {
+    res.body() = std::move(reply.raw);
   }
   res.keep_alive(keep_alive);
-  res.prepare_payload();
+  if (reply.head && has_body) {
+    // The length the GET would have sent, and nothing after the fields.
+    res.content_length(res.body().size());
+    res.body().clear();
+  } else {
+    res.prepare_payload();
+  }
   co_await http::async_write(stream, res, use_tuple);
 }
 
@@ -284,9 +312,16 @@ asio::awaitable<void> serve(Stream stream, std::shared_ptr<const Listener> liste
     std::string path(target.substr(0, q));
     const bool has_query = q != std::string_view::npos;
     auto m = detail::find_route(l, parser.get().method(), path);
+    const bool page = !m.path_known && l.pages &&
+                      (parser.get().method() == http::verb::get || parser.get().method() == http::verb::head);
     if (m.route && m.route->upgrade && !has_query && beast::websocket::is_upgrade(parser.get())) {
       // A client sends nothing more before the server's answer (RFC 6455
       // §4.1); bytes that came early would be lost, so they are refused.
+      if (auto refused = m.route->refuse ? m.route->refuse(parser.get()) : std::nullopt) {
+        spdlog::debug("[{}] GET {} -> {}", l.tag, m.route->path, refused->status);
+        co_await detail::write_reply(stream, *refused, parser.get().version(), false, &l);
+        break;
+      }
       if (buffer.size() == 0) {
         lowest.expires_never();
         m.route->upgrade->take(std::move(stream), parser.release(), std::move(admission));
@@ -314,13 +349,17 @@ asio::awaitable<void> serve(Stream stream, std::shared_ptr<const Listener> liste
     std::string query(has_query ? std::string_view(req.target()).substr(q + 1) : std::string_view{});
     Reply reply;
     try {
-      reply = co_await detail::answer(l, m, req, path, query, has_query);
+      std::optional<Reply> found;
+      if (page) found = l.pages(req, path);
+      if (found) reply = std::move(*found);
+      else reply = co_await detail::answer(l, m, req, path, query, has_query);
     } catch (const std::exception& e) {
       spdlog::error("[{}] {} failed: {}", l.tag, route_for_log(l, path), e.what());
       reply = error_reply(500, "internal", "internal error");
     }
     // A method Beast does not know is "<unknown>", not the caller's text.
-    spdlog::debug("[{}] {} {} -> {}", l.tag, std::string(http::to_string(req.method())), route_for_log(l, path),
+    spdlog::debug("[{}] {} {} -> {}", l.tag, std::string(http::to_string(req.method())),
+                  page && reply.status != 404 && reply.status != 401 ? std::string_view("(page)") : route_for_log(l, path),
                   reply.status);
     const bool keep_alive = l.keep_alive && req.keep_alive();
     const auto version = req.version();
@@ -335,7 +374,7 @@ asio::awaitable<void> serve(Stream stream, std::shared_ptr<const Listener> liste
       const auto raw = buffer.prepare(buffer.capacity());
       proto::wipe(raw.data(), raw.size());
     }
-    co_await detail::write_reply(stream, reply, version, keep_alive);
+    co_await detail::write_reply(stream, reply, version, keep_alive, &l);
     if (!keep_alive) break;
   }
   if constexpr (is_tls) {

@@ -1,0 +1,100 @@
+// The web apps' side of the real tiraid: its ports serve the pages, the
+// booking gives the session link, and /v1/ws takes no page of another origin.
+#include "support/relay_fixture.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <fstream>
+
+using namespace tirai;
+using namespace tirai::test;
+namespace json = boost::json;
+
+namespace {
+
+client::HttpResponse get(std::uint16_t port, std::string_view target) {
+  return client::AdminClient("127.0.0.1", port, "").request("GET", target);
+}
+
+// Says hello as the client over an upgrade that carried `headers`.
+std::string hello_with(Relay& r, const json::object& booking, const client::Headers& headers) {
+  client::WsClient ws("127.0.0.1", r.daemon.relay_port(), std::chrono::seconds(10), "/v1/ws", {}, headers);
+  ws.send(fmt::format(R"({{"type":"hello","role":"client","token":"{}"}})", booking.at("client_token").as_string()));
+  return ws.receive();
+}
+
+}  // namespace
+
+TEST_CASE("tiraid serves the talent console and the client page on the relay port, the operator page on the admin port",
+          "[e2e][web]") {
+  Relay r;
+  const auto relay = r.daemon.relay_port(), admin = r.daemon.admin_port();
+  for (const char* page : {"/talent/", "/s/"}) {
+    INFO(page);
+    const auto res = get(relay, page);
+    CHECK(res.status == 200);
+    CHECK_THAT(res.body, Catch::StartsWith("<!doctype html>", Catch::CaseSensitive::No));
+  }
+  CHECK(get(relay, "/talent").status == 308);
+  CHECK(get(relay, "/").status == 404);            // the relay port has no operator page
+  CHECK(get(relay, "/nothing.js").status == 404);
+  CHECK(get(admin, "/").status == 200);
+  CHECK(get(admin, "/talent/").status == 401);     // nor the admin port a talent console
+  CHECK(get(admin, "/v1/health").status == 200);
+  // What the operator page offers at booking: no proxy numbers without [sms].
+  const auto offer = parse(r.call("GET", "/v1/packages").body);
+  CHECK(offer.at("sms") == false);
+  CHECK(offer.at("packages").as_array().size() == 2);
+}
+
+TEST_CASE("a booking gives the client's session link, its token in the fragment", "[e2e][web]") {
+  SECTION("on the address listened on") {
+    Relay r;
+    r.enrol("natasha");
+    const auto b = r.book("natasha");
+    CHECK(b.at("client_link").as_string() ==
+          fmt::format("http://127.0.0.1:{}/s/#{}", r.daemon.relay_port(), std::string(b.at("client_token").as_string())));
+  }
+  SECTION("on relay.public_url, written as the operator likes") {
+    Relay r("[relay]\npublic_url = \"HTTPS://Chat.Example.com:443/\"\n");
+    r.enrol("natasha");
+    const auto b = r.book("natasha");
+    CHECK(b.at("client_link").as_string() ==
+          "https://chat.example.com/s/#" + std::string(b.at("client_token").as_string()));
+  }
+}
+
+TEST_CASE("/v1/ws refuses an upgrade from another origin's page, and lets its own origin and native apps in",
+          "[e2e][web][privacy]") {
+  SECTION("the default origin is the address listened on") {
+    Relay r;
+    r.enrol("natasha");
+    const auto b = r.book("natasha");
+    const auto own = fmt::format("http://127.0.0.1:{}", r.daemon.relay_port());
+    CHECK_THAT(hello_with(r, b, {{"Origin", own}}), Catch::Contains(R"("type":"welcome")"));
+    CHECK_THAT(hello_with(r, b, {}), Catch::Contains(R"("type":"welcome")"));
+    CHECK_THROWS_AS(hello_with(r, b, {{"Origin", "http://evil.example"}}), client::ClientError);
+    CHECK_THROWS_AS(hello_with(r, b, {{"Origin", "null"}}), client::ClientError);
+    CHECK_THROWS_AS(hello_with(r, b, {{"Origin", own + ".evil.example"}}), client::ClientError);
+    const auto metrics = r.call("GET", "/metrics").body;
+    CHECK_THAT(metrics, Catch::Contains(R"(tirai_connections_refused_total{reason="origin"} 3)"));
+  }
+  SECTION("with relay.public_url, that origin and no other") {
+    Relay r("[relay]\npublic_url = \"https://chat.example.com\"\n");
+    r.enrol("natasha");
+    const auto b = r.book("natasha");
+    CHECK_THAT(hello_with(r, b, {{"Origin", "https://chat.example.com"}}), Catch::Contains(R"("type":"welcome")"));
+    CHECK_THROWS_AS(hello_with(r, b, {{"Origin", fmt::format("http://127.0.0.1:{}", r.daemon.relay_port())}}),
+                    client::ClientError);
+  }
+}
+
+TEST_CASE("a relay on every address needs relay.public_url to start", "[e2e][web]") {
+  TempDir dir;
+  const auto cfg = (dir.path() / "tiraid.toml").string();
+  std::ofstream(cfg) << "[relay]\nlisten = \"0.0.0.0:0\"\nallow_plaintext = true\n";
+  auto [rc, out] = client::run_program(TIRAID_PATH, {"--config", cfg});
+  CHECK(rc != 0);
+  CHECK_THAT(out, Catch::Contains("relay.public_url: must be set when relay.listen (0.0.0.0:0) is every address"));
+}
