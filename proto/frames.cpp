@@ -56,6 +56,14 @@ Inbound parse_hello(const json::object& o) {
   auto role = string_field(o, "role", err, std::nullopt);
   if (!role) return *err;
   Hello h;
+  if (o.if_contains("resume")) {
+    if (*role != "talent" && *role != "client") return bad("field 'role' must be \"talent\" or \"client\"");
+    auto resume = string_field(o, "resume", err, std::nullopt);
+    if (!resume) return *err;
+    h.role = *role == "talent" ? Role::talent : Role::client;
+    h.resume = std::move(*resume);
+    return h;
+  }
   if (*role == "talent") {
     h.role = Role::talent;
     auto alias = string_field(o, "alias", err, std::nullopt);
@@ -173,6 +181,7 @@ Inbound parse_frame(std::string_view frame, const Limits& limits) {
     if (!action) return *err;
     return Call{std::move(*session), std::move(*action)};
   }
+  if (t == "logout") return Logout{};
   if (t == "rate") {
     auto session = string_field(o, "session", err, id);
     if (!session) return *err;
@@ -237,9 +246,13 @@ void append_session_fields(std::string& out, const SessionView& s) {
 }
 }  // namespace
 
-std::string welcome_frame(Role role, const std::vector<SessionView>& sessions) {
+std::string welcome_frame(Role role, const std::vector<SessionView>& sessions, std::string_view resume) {
   std::string out = "{\"type\":\"welcome\",\"role\":";
   append_json_string(out, to_string(role));
+  if (!resume.empty()) {
+    out += ",\"resume\":";
+    append_json_string(out, resume);
+  }
   out += ",\"sessions\":[";
   for (std::size_t i = 0; i < sessions.size(); ++i) {
     if (i) out += ',';

@@ -21,6 +21,9 @@ struct Hello {
   std::string alias;   // talent only
   std::string secret;  // talent only
   std::string token;   // client only
+  // Either role: a resume ticket from an earlier welcome, instead of the
+  // secret or the token (a page reloaded keeps only this).
+  std::string resume;
 };
 
 struct Send {
@@ -56,7 +59,11 @@ struct FrameError {
   std::optional<std::string> id;
 };
 
-using Inbound = std::variant<Hello, Send, Ack, End, Rate, Call, FrameError>;
+// Forget this login: the relay drops every resume ticket of the talent (or
+// of the client's session), then closes the connection with 1000.
+struct Logout {};
+
+using Inbound = std::variant<Hello, Send, Ack, End, Rate, Call, Logout, FrameError>;
 
 struct Limits {
   std::size_t max_text_chars = 4096;
@@ -91,7 +98,9 @@ struct SessionView {
   std::optional<ClientStandingView> client;  // talents' views only
 };
 
-std::string welcome_frame(Role role, const std::vector<SessionView>& sessions);
+// `resume`, when not empty, is the ticket a later hello may carry instead of
+// the secret or the token.
+std::string welcome_frame(Role role, const std::vector<SessionView>& sessions, std::string_view resume = {});
 // A session booked after the talent's hello.
 std::string session_booked_frame(const SessionView& s);
 // `redacted`: the contact guard hid part of the text before it was stored.

@@ -26,9 +26,11 @@ class Relay {
   // Turns proxy numbers on: SMS go out through `gateway`; client numbers
   // live in `numbers` (an arena of this thread). Call before load().
   void enable_sms(SmsGateway& gateway, crypto::KeyArena& numbers);
-  // Start-up: the stored talents and live sessions.
-  void load(std::vector<store::TalentRecord> talents, std::vector<store::SessionRecord> live) {
+  // Start-up: the stored talents, live sessions and resume tickets.
+  void load(std::vector<store::TalentRecord> talents, std::vector<store::SessionRecord> live,
+            const std::vector<store::Store::TicketRecord>& tickets = {}) {
     core_.load(std::move(talents), std::move(live));
+    connections_.load_tickets(tickets);
   }
   // SIGHUP: new bookings use the new packages; running sessions keep theirs.
   void set_packages(std::map<std::string, Package> packages) { bookings_.set_packages(std::move(packages)); }

@@ -13,7 +13,7 @@ constexpr std::int64_t application_id = 0x54495241;
 
 // Each step brings the schema from version i to i+1. Never edit a released
 // step; append a new one.
-constexpr std::array<std::string_view, 6> steps = {
+constexpr std::array<std::string_view, 7> steps = {
     R"sql(
 CREATE TABLE talents (
   id          INTEGER PRIMARY KEY,
@@ -163,6 +163,16 @@ INSERT INTO messages_new(session_id, seq, sender, send_id, sent_at, redacted, bo
   SELECT session_id, seq, sender, send_id, sent_at, redacted, body FROM messages ORDER BY session_id, seq;
 DROP TABLE messages;
 ALTER TABLE messages_new RENAME TO messages;
+)sql",
+    // 7: resume tickets (a reloaded web page's hello), kept as their hash only.
+    R"sql(
+CREATE TABLE resume_tickets (
+  hash       BLOB PRIMARY KEY,
+  role       INTEGER NOT NULL,  -- 0 talent, 1 client
+  owner      TEXT NOT NULL,     -- the talent's alias, or the client's session id
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX resume_tickets_owner ON resume_tickets(role, owner);
 )sql",
 };
 

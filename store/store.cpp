@@ -205,8 +205,39 @@ bool Store::remove_talent(std::int64_t talent_id) {
   }
   db_.cached("DELETE FROM sessions WHERE talent_id = ?").bind(1, talent_id).run();
   db_.cached("DELETE FROM sms_sticky WHERE talent_id = ?").bind(1, talent_id).run();
+  db_.cached("DELETE FROM resume_tickets WHERE role = 0 AND owner = (SELECT alias FROM talents WHERE id = ?)")
+      .bind(1, talent_id)
+      .run();
   db_.cached("DELETE FROM talents WHERE id = ?").bind(1, talent_id).run();
   return db_.changes() == 1;
+}
+
+void Store::save_ticket(const TicketRecord& t) {
+  db_.cached("INSERT OR REPLACE INTO resume_tickets(hash, role, owner, expires_at) VALUES(?, ?, ?, ?)")
+      .bind(1, std::span<const std::uint8_t>(t.hash))
+      .bind(2, static_cast<std::int64_t>(t.role))
+      .bind(3, t.owner)
+      .bind(4, t.expires_at)
+      .run();
+}
+
+void Store::delete_ticket(std::span<const std::uint8_t> hash) {
+  db_.cached("DELETE FROM resume_tickets WHERE hash = ?").bind(1, hash).run();
+}
+
+void Store::delete_tickets(int role, std::string_view owner) {
+  db_.cached("DELETE FROM resume_tickets WHERE role = ? AND owner = ?")
+      .bind(1, static_cast<std::int64_t>(role))
+      .bind(2, owner)
+      .run();
+}
+
+std::vector<Store::TicketRecord> Store::tickets(UnixMs now) {
+  db_.cached("DELETE FROM resume_tickets WHERE expires_at <= ?").bind(1, now).run();
+  std::vector<TicketRecord> out;
+  auto& st = db_.cached("SELECT hash, role, owner, expires_at FROM resume_tickets");
+  while (st.step()) out.push_back(TicketRecord{st.blob(0), static_cast<int>(st.int64(1)), st.text(2), st.int64(3)});
+  return out;
 }
 
 std::int64_t Store::client_for_number(std::string_view number, UnixMs now) {
@@ -441,6 +472,7 @@ bool Store::teardown(std::string_view id, std::string_view reason, UnixMs closed
       .run();
   const bool changed = db_.changes() == 1;
   delete_messages(id);
+  delete_tickets(1, id);
   data_keys_.erase(std::string(id));
   return changed;
 }

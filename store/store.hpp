@@ -137,6 +137,19 @@ class Store {
   // no such talent.
   bool remove_talent(std::int64_t talent_id);
 
+  // ---- resume tickets (design §12) ----
+  struct TicketRecord {
+    Bytes hash;  // crypto::token_hash of the ticket; the ticket itself is never stored
+    int role = 0;  // 0 talent, 1 client
+    std::string owner;  // the talent's alias, or the client's session id
+    UnixMs expires_at{};
+  };
+  void save_ticket(const TicketRecord& t);
+  void delete_ticket(std::span<const std::uint8_t> hash);
+  void delete_tickets(int role, std::string_view owner);
+  // The tickets not expired at `now`; the others are deleted.
+  std::vector<TicketRecord> tickets(UnixMs now);
+
   // ---- clients ----
   // The client id for a normalised E.164 number, creating the client (number
   // sealed, blind index stored) on first sight.

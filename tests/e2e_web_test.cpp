@@ -98,3 +98,53 @@ TEST_CASE("a relay on every address needs relay.public_url to start", "[e2e][web
   CHECK(rc != 0);
   CHECK_THAT(out, Catch::Contains("relay.public_url: must be set when relay.listen (0.0.0.0:0) is every address"));
 }
+
+TEST_CASE("a resume ticket from the welcome lets a reloaded page back in, until logout or teardown", "[e2e][web]") {
+  Relay r("[sessions]\ngrace = \"0s\"\n");
+  r.enrol("natasha");
+  const auto b = r.book("natasha");
+  const auto hello = [&](std::string_view frame) {
+    auto ws = r.daemon.ws();
+    ws.send(frame);
+    return ws;
+  };
+  auto talent = hello(fmt::format(R"({{"type":"hello","role":"talent","alias":"natasha","secret":"{}"}})", secret));
+  const auto welcome = parse(talent.receive());
+  const std::string ticket(welcome.at("resume").as_string());
+  CHECK(ticket.size() == 43);
+  auto client = hello(fmt::format(R"({{"type":"hello","role":"client","token":"{}"}})",
+                                  std::string(b.at("client_token").as_string())));
+  const std::string client_ticket(parse(client.receive()).at("resume").as_string());
+
+  // Kept across a kill -9: once a later message is accepted (a durable commit
+  // behind the tickets' writes), a restart logs nobody out.
+  client.send(send_frame(b, "m1", "hello"));
+  REQUIRE(expect(client, "accepted")["seq"] == 1);
+  r.daemon.kill9();
+  r.daemon.start();
+
+  // Reloaded: the ticket alone, and the same welcome comes back with it.
+  auto again = hello(fmt::format(R"({{"type":"hello","role":"talent","resume":"{}"}})", ticket));
+  auto w = parse(again.receive());
+  CHECK(w.at("type") == "welcome");
+  CHECK(w.at("resume") == ticket.c_str());
+  CHECK(w.at("sessions").as_array().at(0).as_object().at("session") == b.at("session"));
+  auto client_again = hello(fmt::format(R"({{"type":"hello","role":"client","resume":"{}"}})", client_ticket));
+  CHECK(parse(client_again.receive()).at("sessions").as_array().size() == 1);
+
+  // A wrong ticket, or one for the other role, fails exactly as a wrong secret does.
+  auto wrong_secret = hello(R"({"type":"hello","role":"talent","alias":"natasha","secret":"not the secret at all"})");
+  const auto refused = wrong_secret.receive();
+  CHECK(hello(R"({"type":"hello","role":"talent","resume":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})").receive() == refused);
+  CHECK(hello(fmt::format(R"({{"type":"hello","role":"client","resume":"{}"}})", ticket)).receive() == refused);
+
+  // Logout: this connection closes normally and no ticket of hers works any more.
+  again.send(R"({"type":"logout"})");
+  CHECK(again.wait_closed() == 1000);
+  CHECK(hello(fmt::format(R"({{"type":"hello","role":"talent","resume":"{}"}})", ticket)).receive() == refused);
+
+  // Teardown: the client's ticket dies with the session.
+  REQUIRE(r.call("POST", fmt::format("/v1/sessions/{}/end", sid(b))).status == 200);
+  CHECK(client_again.wait_closed() > 0);
+  CHECK(hello(fmt::format(R"({{"type":"hello","role":"client","resume":"{}"}})", client_ticket)).receive() == refused);
+}

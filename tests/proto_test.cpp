@@ -33,6 +33,16 @@ TEST_CASE("hello frames parse for both roles", "[proto]") {
   auto c = parse_frame(R"({"type":"hello","role":"client","token":"abc"})", limits);
   REQUIRE(std::holds_alternative<Hello>(c));
   CHECK(std::get<Hello>(c).token == "abc");
+  // A resume ticket stands in for the secret or the token.
+  auto r = parse_frame(R"({"type":"hello","role":"talent","resume":"tkt"})", limits);
+  REQUIRE(std::holds_alternative<Hello>(r));
+  CHECK(std::get<Hello>(r).role == Role::talent);
+  CHECK(std::get<Hello>(r).resume == "tkt");
+  CHECK(std::get<Hello>(r).secret.empty());
+  CHECK(std::get<Hello>(parse_frame(R"({"type":"hello","role":"client","resume":"t"})", limits)).role == Role::client);
+  CHECK(error_of(R"({"type":"hello","role":"talent","resume":7})").code == ErrorCode::bad_request);
+  CHECK(error_of(R"({"type":"hello","role":"operator","resume":"t"})").code == ErrorCode::bad_request);
+  CHECK(std::holds_alternative<Logout>(parse_frame(R"({"type":"logout"})", limits)));
 }
 
 TEST_CASE("send, ack, end and rate parse into typed structs", "[proto]") {
@@ -110,6 +120,8 @@ TEST_CASE("outbound frames are valid JSON with the documented fields", "[proto]"
   CHECK(w["sessions"].as_array().at(0).as_object()["peer"] == "natasha");
   CHECK(w["sessions"].as_array().at(0).as_object()["expires_at"] == "1970-01-01T00:00:00.000Z");
   CHECK(obj(session_booked_frame(v))["type"] == "session");
+  CHECK_FALSE(w.contains("resume"));
+  CHECK(obj(welcome_frame(Role::client, {v}, "tkt"))["resume"] == "tkt");
 
   auto c = obj(session_state_frame("s_1", SessionState::closing, "ended_by_talent", 60));
   CHECK(c == obj(R"({"type":"session","session":"s_1","state":"closing","reason":"ended_by_talent","grace_seconds":60})"));

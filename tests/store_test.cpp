@@ -337,6 +337,33 @@ TEST_CASE("interleaved sessions keep their own seqs, retries and queues, also af
   CHECK(st.append(b.id, Role::client, "m1501", "lagi", 9600)->seq == 1501);
 }
 
+TEST_CASE("resume tickets are kept by hash until expiry, logout, teardown or the talent's removal", "[store]") {
+  test::TempDir dir;
+  const auto keys = test::random_keyring();
+  Store st(dir.path() / "t.db", store::Synchronous::normal, keys);
+  REQUIRE(st.add_talent("natasha", "hash", 1));
+  const auto s = new_session(st, st.talent("natasha")->id, "+6281234567890");
+  const auto h = [](std::uint8_t b) { return crypto::Bytes(32, b); };
+  st.save_ticket({h(1), 0, "natasha", 1000});
+  st.save_ticket({h(2), 0, "natasha", 50});
+  st.save_ticket({h(3), 1, s.id, 1000});
+  st.save_ticket({h(4), 1, s.id, 1000});
+  auto kept = st.tickets(100);  // the one expired at 50 is deleted
+  CHECK(kept.size() == 3);
+  CHECK(st.tickets(0).size() == 3);
+  st.delete_ticket(h(4));
+  REQUIRE(st.teardown(s.id, "ended_by_talent", 200));
+  kept = st.tickets(100);
+  REQUIRE(kept.size() == 1);
+  CHECK((kept[0].hash == h(1) && kept[0].role == 0 && kept[0].owner == "natasha" && kept[0].expires_at == 1000));
+  st.save_ticket({h(5), 0, "natasha", 1000});
+  st.delete_tickets(0, "natasha");
+  CHECK(st.tickets(100).empty());
+  st.save_ticket({h(6), 0, "natasha", 1000});
+  REQUIRE(st.remove_talent(st.talent("natasha")->id));
+  CHECK(st.tickets(100).empty());
+}
+
 TEST_CASE("schema 6 moves queued messages into arrival order and keeps them whole", "[store]") {
   test::TempDir dir;
   const auto keys = test::random_keyring();
@@ -361,10 +388,11 @@ TEST_CASE("schema 6 moves queued messages into arrival order and keeps them whol
         "PRIMARY KEY (session_id, seq)) WITHOUT ROWID;"
         "INSERT INTO old_messages SELECT session_id, seq, sender, send_id, sent_at, body, redacted FROM messages "
         "ORDER BY id DESC;"
-        "DROP TABLE messages; ALTER TABLE old_messages RENAME TO messages; PRAGMA user_version = 5;");
+        "DROP TABLE messages; ALTER TABLE old_messages RENAME TO messages; DROP TABLE resume_tickets; "
+        "PRAGMA user_version = 5;");
   }
   Store st(path, store::Synchronous::normal, keys);
-  CHECK(st.db().pragma_int("user_version") == 6);
+  CHECK(st.db().pragma_int("user_version") == store::schema_version());
   auto& order = st.db().cached("SELECT seq FROM messages ORDER BY id");
   std::vector<std::int64_t> seqs;
   while (order.step()) seqs.push_back(order.int64(0));

@@ -225,6 +225,8 @@ Section<Config::Relay> relay_section() {
                if (!url.empty() && !parse_origin(url))
                  complain(R"(must be an http:// or https:// origin without a path, e.g. "https://chat.example.com")");
              }),
+      option("resume_ttl", &S::resume_ttl, duration(),
+             "a talent's reloaded console gets back in without the secret for this long after logging in"),
       option("web_root", &S::web_root, path(),
              "serve the web apps from this folder (node web/build.mjs --out FOLDER) instead of the built-in copy"),
   };

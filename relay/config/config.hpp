@@ -150,6 +150,9 @@ struct Config {
     // A folder to serve the web apps from instead of the copy built into
     // tiraid (development). Empty: the built-in copy.
     std::filesystem::path web_root;
+    // How long a talent's resume ticket lets a reloaded console back in
+    // without the secret (a client's lasts as long as the session).
+    Millis resume_ttl = std::chrono::hours(12);
   } relay;
   struct Admin {
     Address listen{"127.0.0.1", 8081};

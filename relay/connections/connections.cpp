@@ -3,6 +3,7 @@
 #include "crypto/random.hpp"
 #include "proto/identifiers.hpp"
 #include "proto/wipe.hpp"
+#include "store/store.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -25,6 +26,12 @@ void Connections::on_frame(Peer& p, proto::Inbound&& frame) {
   if (auto* err = std::get_if<proto::FrameError>(&frame)) return core_.reply_error(p, err->code, err->message, err->id);
   if (auto* hello = std::get_if<proto::Hello>(&frame)) return on_hello(p, std::move(*hello));
   if (!p.authenticated) return core_.reply_error(p, ErrorCode::not_allowed, "say hello first");
+  if (std::holds_alternative<proto::Logout>(frame)) {
+    // Every device of this talent (or the client's every tab) must log in again.
+    revoke_tickets({p.role, p.name});
+    spdlog::info("[session] {} logged out", p.role == Role::talent ? "talent " + p.name : "client of " + p.name);
+    return p.close(CloseCode::normal, "logged out");
+  }
   if (auto& h = handlers_[frame.index()]) return h(p, frame);
   core_.reply_error(p, ErrorCode::not_allowed, "not available on this relay");
 }
@@ -53,6 +60,17 @@ void Connections::on_hello(Peer& p, proto::Hello&& h) {
     core_.metrics().login_entries->Set(static_cast<double>(login_guard_.tracked()));
     return limited ? refuse_login(p, too_many) : fail_auth(p);
   };
+  if (!h.resume.empty()) {
+    if (auto owner = tickets_.redeem(h.resume, now); owner && owner->role == h.role) {
+      if (h.role == Role::client) {
+        if (LiveSession* s = core_.find(owner->name)) return welcome_client(p, *s, std::move(h.resume));
+      } else if (core_.talent(owner->name)) {
+        return welcome_talent(p, owner->name, std::move(h.resume));
+      }
+    }
+    proto::wipe(h.resume);
+    return fail_cheaply();
+  }
   if (h.role == Role::client) {
     LiveSession* s = core_.find_by_token(h.token);
     proto::wipe(h.token);
@@ -111,19 +129,26 @@ void Connections::fail_later(std::uint64_t pid, std::string address, UnixMs at) 
   delayed_failures_.emplace(at, std::pair{pid, std::move(address)});
 }
 
-void Connections::welcome_talent(Peer& p, const std::string& alias) {
+void Connections::welcome_talent(Peer& p, const std::string& alias, std::string resume) {
   const auto ids = core_.attach_talent(p, alias);
   std::vector<proto::SessionView> views;
   for (const auto& id : ids) views.push_back(core_.view_for(*core_.find(id), Role::talent));
   std::sort(views.begin(), views.end(), [](const auto& a, const auto& b) { return a.expires_at < b.expires_at; });
-  p.deliver(proto::welcome_frame(Role::talent, views));
+  if (resume.empty())
+    resume = issue_ticket({Role::talent, alias}, core_.clock().now() + core_.config().relay.resume_ttl.count());
+  p.deliver(proto::welcome_frame(Role::talent, views, resume));
+  proto::wipe(resume);
   spdlog::info("[session] talent {} connected with {} open sessions", alias, ids.size());
   core_.announce_attached(p, ids);
 }
 
-void Connections::welcome_client(Peer& p, LiveSession& s) {
+void Connections::welcome_client(Peer& p, LiveSession& s, std::string resume) {
   core_.attach_client(p, s);
-  p.deliver(proto::welcome_frame(Role::client, {core_.view_for(s, Role::client)}));
+  // Good until the session could no longer be open; teardown drops it sooner.
+  if (resume.empty())
+    resume = issue_ticket({Role::client, s.rec.id}, s.rec.expires_at + core_.config().sessions.grace.count());
+  p.deliver(proto::welcome_frame(Role::client, {core_.view_for(s, Role::client)}, resume));
+  proto::wipe(resume);
   spdlog::info("[session] client {} of session {} connected", s.rec.client_alias, s.rec.id);
   core_.announce_attached(p, {s.rec.id});
 }
@@ -144,7 +169,34 @@ std::optional<UnixMs> Connections::next_deadline() const {
   return delayed_failures_.begin()->first;
 }
 
+// The store's teardown deletes the session's tickets in its transaction.
+void Connections::closed(LiveSession& s) { tickets_.revoke({Role::client, s.rec.id}); }
+
+std::string Connections::issue_ticket(const ResumeTickets::Owner& owner, UnixMs expires_at) {
+  auto issued = tickets_.issue(owner, expires_at);
+  // Written behind the welcome: a ticket lost to a crash before its commit
+  // only means logging in again.
+  core_.submit([hash = std::move(issued.hash), evicted = std::move(issued.evicted), owner,
+                expires_at](store::Store& st) {
+    if (!evicted.empty()) st.delete_ticket(std::span(reinterpret_cast<const std::uint8_t*>(evicted.data()), evicted.size()));
+    st.save_ticket({crypto::Bytes(hash.begin(), hash.end()), owner.role == Role::talent ? 0 : 1, owner.name, expires_at});
+  });
+  return std::move(issued.ticket);
+}
+
+void Connections::revoke_tickets(const ResumeTickets::Owner& owner) {
+  tickets_.revoke(owner);
+  core_.submit([owner](store::Store& st) { st.delete_tickets(owner.role == Role::talent ? 0 : 1, owner.name); });
+}
+
+void Connections::load_tickets(const std::vector<store::Store::TicketRecord>& stored) {
+  for (const auto& t : stored)
+    tickets_.restore(std::string(t.hash.begin(), t.hash.end()), {t.role == 0 ? Role::talent : Role::client, t.owner},
+                     t.expires_at);
+}
+
 void Connections::purge(UnixMs now) {
+  tickets_.purge(now);
   login_guard_.purge(now);
   core_.metrics().login_entries->Set(static_cast<double>(login_guard_.tracked()));
 }

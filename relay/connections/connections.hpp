@@ -2,8 +2,10 @@
 #include "crypto/password.hpp"
 #include "proto/frames.hpp"
 #include "relay/connections/login_guard.hpp"
+#include "relay/connections/resume_tickets.hpp"
 #include "relay/core/runner.hpp"
 #include "relay/core/session_core.hpp"
+#include "store/store.hpp"
 
 #include <array>
 #include <functional>
@@ -36,8 +38,14 @@ class Connections final : public Timed, public SessionEvents {
   // Addresses and aliases the login limits remember (for tests and metrics).
   std::size_t login_entries() const { return login_guard_.tracked(); }
 
+  // Start-up: the tickets the store kept.
+  void load_tickets(const std::vector<store::Store::TicketRecord>& stored);
+  // Resume tickets held now (for tests).
+  std::size_t resume_tickets() const { return tickets_.size(); }
+
   void tick(UnixMs now) override;
   std::optional<UnixMs> next_deadline() const override;
+  void closed(LiveSession& s) override;
   void purge(UnixMs now) override;
 
  private:
@@ -54,13 +62,21 @@ class Connections final : public Timed, public SessionEvents {
   void finish_talent_hello(std::uint64_t pid, const std::string& address, const std::string& alias, bool ok);
   void fail_later(std::uint64_t pid, std::string address, UnixMs at);
   void fail_auth(Peer& p);
-  void welcome_talent(Peer& p, const std::string& alias);
-  void welcome_client(Peer& p, LiveSession& s);
+  // A hello with a resume ticket: welcomed as the ticket's owner, or failed
+  // as any other wrong hello.
+  void resume(Peer& p, proto::Hello&& h, UnixMs now);
+  // `resume`: the ticket the hello carried, sent back; empty: a new one.
+  void welcome_talent(Peer& p, const std::string& alias, std::string resume = {});
+  void welcome_client(Peer& p, LiveSession& s, std::string resume = {});
+  // A new ticket, kept here and in the store; the ticket itself is returned.
+  std::string issue_ticket(const ResumeTickets::Owner& owner, UnixMs expires_at);
+  void revoke_tickets(const ResumeTickets::Owner& owner);
 
   SessionCore& core_;
   Worker& worker_;
   const Policy& policy_;
   LoginGuard login_guard_;
+  ResumeTickets tickets_;
   // Failed hellos whose answer waits: when, the peer, its address's slot.
   std::multimap<UnixMs, std::pair<std::uint64_t, std::string>> delayed_failures_;
   std::string dummy_hash_;  // verified against for unknown aliases, so both cost the same

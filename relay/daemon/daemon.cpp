@@ -249,6 +249,7 @@ int Daemon::run() {
   auto store = std::make_unique<store::Store>(config_.store.path, config_.store.synchronous, keys);
   auto talents = store->talents();
   auto live = store->live_sessions();
+  const auto tickets = store->tickets(SystemClock().now());
   // Client numbers of SMS sessions, in locked memory on this (the relay) thread.
   crypto::KeyArena numbers;
   for (auto& r : live) {
@@ -302,7 +303,7 @@ int Daemon::run() {
   services.add("hasher", {}, [&] { hasher.stop(); });
 
   Lifecycle front("front");
-  front.add("sessions", [&] { relay.load(std::move(talents), std::move(live)); }, [&] { relay.close_all(); });
+  front.add("sessions", [&] { relay.load(std::move(talents), std::move(live), tickets); }, [&] { relay.close_all(); });
   if (kannel)
     front.add("sms gateway", [&] {
       relay.sms()->resume();

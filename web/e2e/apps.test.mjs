@@ -150,6 +150,21 @@ test('they chat both ways', async () => {
   await log(client).getByText('hello from natasha').waitFor(STEP);
 });
 
+test('the talent and the client reload and are still in, without the secret or the link', async () => {
+  const alias = (await tiraid.api('GET', '/v1/sessions')).body.sessions[0].client_alias;
+  await talent.reload();
+  const session = talent.getByRole('button', { name: alias, exact: true });
+  await session.waitFor(STEP);
+  assert.equal(await talent.getByRole('button', { name: 'Log in' }).count(), 0);
+  await session.click();
+  await client.reload();
+  await messageBox(client).waitFor(STEP);
+  await say(talent, 'after the reload');
+  await log(client).getByText('after the reload').waitFor(STEP);
+  await say(client, 'still with you');
+  await log(talent).getByText('still with you').waitFor(STEP);
+});
+
 test('kill -9 and a restart of tiraid mid-conversation lose nothing and show nothing twice', async () => {
   await tiraid.kill9();
   // Written while the relay is down: each page says it is offline and keeps
@@ -161,9 +176,9 @@ test('kill -9 and a restart of tiraid mid-conversation lose nothing and show not
   await log(talent).getByText('written while you were away').waitFor(STEP);
   await log(client).getByText('still here').waitFor(STEP);
   for (const [page, text] of [
-    [talent, 'hello from the client'],
+    [talent, 'still with you'],
     [talent, 'written while you were away'],
-    [client, 'hello from natasha'],
+    [client, 'after the reload'],
     [client, 'still here'],
   ])
     assert.equal(await log(page).locator('.msg-text', { hasText: text }).count(), 1, `${text} shown once`);
