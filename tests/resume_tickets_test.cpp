@@ -25,7 +25,7 @@ TEST_CASE("a resume ticket names its owner until it expires or is revoked", "[co
   CHECK(t.redeem(b, 10)->name == "s_1");
   CHECK_FALSE(t.redeem(a, 1000));                 // expired
   CHECK_FALSE(t.redeem("not a ticket", 0));
-  CHECK_FALSE(t.redeem(a.substr(0, 42) + "A", 0));  // one character off
+  CHECK_FALSE(t.redeem(a.substr(0, 42) + (a.back() == 'A' ? 'Q' : 'A'), 0));  // one character off
 
   SECTION("revoking an owner drops all its tickets and only those") {
     const auto a2 = t.issue({Role::talent, "natasha"}, 1000).ticket;
