@@ -182,6 +182,12 @@ Inbound parse_frame(std::string_view frame, const Limits& limits) {
     return Call{std::move(*session), std::move(*action)};
   }
   if (t == "logout") return Logout{};
+  if (t == "delete_account") {
+    wipe_guard.hello = true;
+    auto secret = string_field(o, "secret", err, id);
+    if (!secret) return *err;
+    return DeleteAccount{std::move(*secret)};
+  }
   if (t == "rate") {
     auto session = string_field(o, "session", err, id);
     if (!session) return *err;
@@ -353,6 +359,8 @@ std::string quota_notice_frame(std::string_view session, SessionState state, std
   out += '}';
   return out;
 }
+
+std::string account_deleted_frame() { return R"({"type":"account_deleted"})"; }
 
 std::string rated_frame(std::string_view session, int score) {
   std::string out = "{\"type\":\"rated\",\"session\":";

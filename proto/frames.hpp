@@ -63,7 +63,19 @@ struct FrameError {
 // of the client's session), then closes the connection with 1000.
 struct Logout {};
 
-using Inbound = std::variant<Hello, Send, Ack, End, Rate, Call, Logout, FrameError>;
+// A talent deletes her own account (design §1: at once, without asking
+// anyone): her secret again, as a hello carries it.
+struct DeleteAccount {
+  std::string secret;
+};
+
+using Inbound = std::variant<Hello, Send, Ack, End, Rate, Call, Logout, DeleteAccount, FrameError>;
+
+// Whether a frame carried a secret or a token, so that its bytes must be
+// overwritten wherever they were read into.
+inline bool carries_secret(const Inbound& f) {
+  return std::holds_alternative<Hello>(f) || std::holds_alternative<DeleteAccount>(f);
+}
 
 struct Limits {
   std::size_t max_text_chars = 4096;
@@ -120,6 +132,8 @@ std::string expiring_notice_frame(std::string_view session, SessionState state,
                                   std::int64_t expires_in_seconds);
 // The package's message quota is nearly used up: `remaining` messages left.
 std::string quota_notice_frame(std::string_view session, SessionState state, std::int64_t remaining);
+// The answer to delete_account, before the connection closes.
+std::string account_deleted_frame();
 std::string rated_frame(std::string_view session, int score);
 std::string error_frame(ErrorCode code, std::string_view message,
                         const std::optional<std::string>& id = std::nullopt);

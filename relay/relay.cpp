@@ -1,5 +1,7 @@
 #include "relay/relay.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace tirai::relay {
 
 using proto::ErrorCode;
@@ -21,6 +23,20 @@ Relay::Relay(const Config& config, StoreRunner& store, Worker& worker, const cry
   connections_.handle<proto::Ack>([this](Peer& p, proto::Ack&& a) { messaging_.on_ack(p, a); });
   connections_.handle<proto::End>([this](Peer& p, proto::End&& e) { core_.on_end(p, e); });
   connections_.handle<proto::Rate>([this](Peer& p, proto::Rate&& r) { ratings_.on_rate(p, r); });
+  // A talent deletes her own account, her secret asked again: erased at
+  // once, as the operator's removal does (her sessions end talent_removed).
+  connections_.handle<proto::DeleteAccount>([this](Peer& p, proto::DeleteAccount&& d) {
+    connections_.check_secret(p, std::move(d.secret), [this](Peer& peer, bool right) {
+      if (!right) return core_.reply_error(peer, ErrorCode::auth_failed, "the secret is wrong; nothing was deleted");
+      const std::string alias = peer.name;
+      peer.deliver(proto::account_deleted_frame());
+      peer.close(CloseCode::normal, "account deleted");
+      bookings_.remove_talent(alias, [alias](std::optional<BookingError> e) {
+        if (e) spdlog::error("[session] talent {} could not be erased: {}", alias, e->message);
+        else spdlog::info("[session] talent {} deleted her account", alias);
+      });
+    });
+  });
   // Calls (design §11) are not built yet: a voice session hears so.
   connections_.handle<proto::Call>([this](Peer& p, proto::Call&& c) {
     const LiveSession* s = core_.session_for(p, c.session);

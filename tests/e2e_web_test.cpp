@@ -148,3 +148,35 @@ TEST_CASE("a resume ticket from the welcome lets a reloaded page back in, until 
   CHECK(client_again.wait_closed() > 0);
   CHECK(hello(fmt::format(R"({{"type":"hello","role":"client","resume":"{}"}})", client_ticket)).receive() == refused);
 }
+
+TEST_CASE("a talent deletes her own account with her secret: erased at once, her sessions end", "[e2e][web][privacy]") {
+  Relay r("[sessions]\ngrace = \"0s\"\n");
+  r.enrol("natasha");
+  const auto b = r.book("natasha");
+  auto talent = r.daemon.ws();
+  talent.send(fmt::format(R"({{"type":"hello","role":"talent","alias":"natasha","secret":"{}"}})", secret));
+  const std::string ticket(parse(talent.receive()).at("resume").as_string());
+  auto client = r.client(b);
+
+  // A wrong secret deletes nothing and leaves her logged in.
+  talent.send(R"({"type":"delete_account","secret":"not the secret at all"})");
+  auto refused = expect(talent, "error");
+  CHECK(refused.at("code") == "auth_failed");
+  CHECK(parse(r.call("GET", "/v1/talents").body).at("talents").as_array().size() == 1);
+  // A client cannot delete anyone.
+  client.send(R"({"type":"delete_account","secret":"correct horse battery"})");
+  CHECK(expect(client, "error").at("code") == "not_allowed");
+
+  talent.send(fmt::format(R"({{"type":"delete_account","secret":"{}"}})", secret));
+  CHECK(parse(talent.receive()).at("type") == "account_deleted");
+  CHECK(talent.wait_closed() == 1000);
+  // Her client hears the session end, and it ends at once.
+  const auto closing = expect(client, "session");
+  CHECK(closing.at("reason") == "talent_removed");
+  CHECK(parse(r.call("GET", "/v1/talents").body).at("talents").as_array().empty());
+  // Nothing of her opens a door: not her secret, not her ticket, and her alias is retired.
+  auto again = r.daemon.ws();
+  again.send(fmt::format(R"({{"type":"hello","role":"talent","resume":"{}"}})", ticket));
+  CHECK(expect(again, "error").at("code") == "auth_failed");
+  CHECK(r.call("POST", "/v1/talents", json::object{{"alias", "natasha"}, {"secret", secret}}).status == 409);
+}

@@ -43,6 +43,14 @@ TEST_CASE("hello frames parse for both roles", "[proto]") {
   CHECK(error_of(R"({"type":"hello","role":"talent","resume":7})").code == ErrorCode::bad_request);
   CHECK(error_of(R"({"type":"hello","role":"operator","resume":"t"})").code == ErrorCode::bad_request);
   CHECK(std::holds_alternative<Logout>(parse_frame(R"({"type":"logout"})", limits)));
+  auto d = parse_frame(R"({"type":"delete_account","secret":"s3cret-s3cret"})", limits);
+  REQUIRE(std::holds_alternative<DeleteAccount>(d));
+  CHECK(std::get<DeleteAccount>(d).secret == "s3cret-s3cret");
+  CHECK(carries_secret(d));
+  CHECK(carries_secret(t));
+  CHECK_FALSE(carries_secret(parse_frame(R"({"type":"logout"})", limits)));
+  CHECK(error_of(R"({"type":"delete_account"})").code == ErrorCode::bad_request);
+  CHECK(account_deleted_frame() == R"({"type":"account_deleted"})");
 }
 
 TEST_CASE("send, ack, end and rate parse into typed structs", "[proto]") {

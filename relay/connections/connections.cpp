@@ -104,6 +104,33 @@ void Connections::on_hello(Peer& p, proto::Hello&& h) {
               });
 }
 
+void Connections::check_secret(Peer& p, std::string text, std::function<void(Peer&, bool)> done) {
+  auto secret = std::make_shared<crypto::Secret>(crypto::Secret::from(text));
+  proto::wipe(text);
+  const Talent* t = p.role == Role::talent ? core_.talent(p.name) : nullptr;
+  if (!t) return core_.reply_error(p, ErrorCode::not_allowed, "only a talent can delete her account");
+  switch (login_guard_.start_hash(p.address, core_.clock().now())) {
+    case LoginGuard::Start::go: break;
+    case LoginGuard::Start::address_limited:
+      return core_.reply_error(p, ErrorCode::rate_limited, "too many failed attempts; try again in a minute");
+    case LoginGuard::Start::busy:
+      return core_.reply_error(p, ErrorCode::rate_limited, "a secret is being checked already; try again in a moment");
+  }
+  auto hash = std::make_shared<std::string>(t->secret_hash);
+  auto ok = std::make_shared<bool>(false);
+  worker_.run([hash, secret, ok] { *ok = crypto::verify_password(*hash, secret->view()); },
+              [this, pid = p.id, address = p.address, alias = p.name, hash, ok, done = std::move(done)] {
+                login_guard_.hashed();
+                const Talent* now_known = core_.talent(alias);
+                const bool right = *ok && now_known && now_known->secret_hash == *hash;
+                if (right) login_guard_.succeeded(alias);
+                else login_guard_.failed(address, alias, core_.clock().now());
+                login_guard_.release(address);
+                core_.metrics().login_entries->Set(static_cast<double>(login_guard_.tracked()));
+                if (Peer* peer = core_.find_peer(pid)) done(*peer, right);
+              });
+}
+
 void Connections::finish_talent_hello(std::uint64_t pid, const std::string& address, const std::string& alias,
                                       bool ok) {
   Peer* peer = core_.find_peer(pid);

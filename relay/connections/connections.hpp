@@ -38,6 +38,11 @@ class Connections final : public Timed, public SessionEvents {
   // Addresses and aliases the login limits remember (for tests and metrics).
   std::size_t login_entries() const { return login_guard_.tracked(); }
 
+  // Checks a logged-in talent's secret again (delete_account): on the
+  // worker, under the login limits, failures counted as failed logins.
+  // `done` runs on the relay thread with the peer (when still connected) and
+  // the verdict; a refusal by the limits is answered rate_limited instead.
+  void check_secret(Peer& p, std::string secret, std::function<void(Peer&, bool)> done);
   // Start-up: the tickets the store kept.
   void load_tickets(const std::vector<store::Store::TicketRecord>& stored);
   // Resume tickets held now (for tests).

@@ -214,6 +214,25 @@ test('a short package shows the expiring notice, the closing grace and the end',
   await page.getByText('This session has ended.').waitFor(STEP);
 });
 
+test('a talent deletes her own account: the secret asked again, then erased at once', async () => {
+  assert.equal((await tiraid.api('POST', '/v1/talents', { alias: 'sari', secret: SECRET })).status, 201);
+  const page = await (await phone(browser, seen)).newPage();
+  await page.goto(tiraid.relay + '/talent/');
+  await page.getByRole('textbox', { name: 'Alias' }).fill('sari');
+  await page.getByLabel('Secret').fill(SECRET);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('button', { name: 'Delete my account', exact: true }).click();
+  await page.getByLabel('Secret').fill('not her secret at all');
+  await page.getByRole('button', { name: 'Delete my account permanently' }).click();
+  await page.getByText(/The account was not deleted/).waitFor(STEP);
+  assert.ok((await tiraid.api('GET', '/v1/talents')).body.talents.some((t) => t.alias === 'sari'));
+  await page.getByLabel('Secret').fill(SECRET);
+  await page.getByRole('button', { name: 'Delete my account permanently' }).click();
+  await page.getByText('Your account has been deleted.').waitFor(STEP);
+  assert.ok(!(await tiraid.api('GET', '/v1/talents')).body.talents.some((t) => t.alias === 'sari'));
+  assert.equal(await sessionStorageOf(page), '[]');
+});
+
 test('no URL, log line, storage entry or database file holds the token, the secret or the number', async () => {
   const token = link.split('#')[1];
   for (const url of seen.urls) {
