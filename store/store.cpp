@@ -39,6 +39,7 @@ Role other(Role r) { return r == Role::talent ? Role::client : Role::talent; }
 
 std::string number_ad(std::int64_t client_id) { return fmt::format("tirai/clients/number_ct/{}", client_id); }
 std::string person_key_ad(std::int64_t client_id) { return fmt::format("tirai/clients/person_key/{}", client_id); }
+std::string notice_ad(std::int64_t client_id) { return fmt::format("tirai/sms_outbox/text_ct/{}", client_id); }
 constexpr std::string_view key_check_ad = "tirai/meta/key_check";
 constexpr std::string_view key_check_text = "tirai master key check v1";
 constexpr std::string_view alias_key_ad = "tirai/meta/alias_key";
@@ -565,13 +566,14 @@ void Store::remember_proxy(std::int64_t client_id, std::int64_t talent_id, std::
 std::int64_t Store::add_sms_notice(std::int64_t client_id, std::string_view proxy_number, std::string_view text,
                                    UnixMs now) {
   // Erased in an earlier job: nothing is queued for them any more.
-  auto& known = db_.cached("SELECT 1 FROM clients WHERE id = ?");
+  auto& known = db_.cached("SELECT person_key FROM clients WHERE id = ?");
   known.bind(1, client_id);
   if (!known.step()) return 0;
-  db_.cached("INSERT INTO sms_outbox(client_id, proxy_number, text, created_at) VALUES(?,?,?,?)")
+  const auto sealed = crypto::seal(person_key(client_id, known.blob(0)).bytes(), text, notice_ad(client_id));
+  db_.cached("INSERT INTO sms_outbox(client_id, proxy_number, text, text_ct, created_at) VALUES(?,?,'',?,?)")
       .bind(1, client_id)
       .bind(2, proxy_number)
-      .bind(3, text)
+      .bind(3, sealed)
       .bind(4, now)
       .run();
   return db_.last_insert_rowid();
@@ -580,9 +582,19 @@ std::int64_t Store::add_sms_notice(std::int64_t client_id, std::string_view prox
 void Store::remove_sms_notice(std::int64_t id) { db_.cached("DELETE FROM sms_outbox WHERE id = ?").bind(1, id).run(); }
 
 std::vector<SmsNotice> Store::sms_notices() {
-  auto& st = db_.cached("SELECT id, client_id, proxy_number, text FROM sms_outbox ORDER BY id");
+  auto& st = db_.cached(
+      "SELECT o.id, o.client_id, o.proxy_number, o.text, o.text_ct, c.person_key FROM sms_outbox o "
+      "JOIN clients c ON c.id = o.client_id ORDER BY o.id");
   std::vector<SmsNotice> out;
-  while (st.step()) out.push_back({st.int64(0), st.int64(1), st.text(2), st.text(3)});
+  while (st.step()) {
+    SmsNotice n{st.int64(0), st.int64(1), st.text(2), st.text(3)};
+    if (!st.is_null(4)) {
+      auto text = crypto::open(person_key(n.client_id, st.blob(5)).bytes(), st.blob(4), notice_ad(n.client_id));
+      if (!text) throw DbError(fmt::format("an SMS notice of client {} does not open under its key", n.client_id));
+      n.text = std::move(*text);
+    }
+    out.push_back(std::move(n));
+  }
   return out;
 }
 

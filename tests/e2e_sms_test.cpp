@@ -254,6 +254,48 @@ TEST_CASE("an SMS answered to Kannel survives kill -9 of tiraid and reaches the 
   REQUIRE(w.mt_to(C1, "sudah diterima"));
 }
 
+TEST_CASE("send_link texts the session link from the proxy number, kept sealed through kill -9 until Kannel takes it",
+          "[e2e][sms][web][privacy]") {
+  SmsWorld w;
+  w.relay.enrol("natasha");
+  // Texting the link needs the proxy number it is sent from.
+  CHECK(w.relay
+            .call("POST", "/v1/sessions",
+                  json::object{{"talent", "natasha"}, {"client", C1}, {"package", "chat-30m"}, {"sms", false},
+                               {"send_link", true}})
+            .status == 400);
+  w.kannel.stop_smsbox();
+  auto r = w.relay.call("POST", "/v1/sessions",
+                        json::object{{"talent", "natasha"}, {"client", C1}, {"package", "chat-30m"}, {"send_link", true}});
+  INFO(r.body);
+  REQUIRE(r.status == 201);
+  const auto b = parse(r.body);
+  CHECK(b.at("link_sent") == true);
+  const auto link = str(b.at("client_link"));
+  const auto token = str(b.at("client_token"));
+  REQUIRE(link.ends_with("/s/#" + token));
+  // Answered once stored: the text waits in the outbox, the token sealed in it.
+  w.relay.daemon.kill9();
+  for (const auto& e : std::filesystem::directory_iterator(w.relay.daemon.db_file().parent_path())) {
+    INFO(e.path());
+    CHECK(test::read_file(e.path()).find(token) == std::string::npos);
+  }
+  CHECK(w.relay.daemon.log().find(token) == std::string::npos);
+  w.relay.daemon.start();
+  w.kannel.start_smsbox();
+  const std::string text = "Sesi Anda sudah siap / Your session is ready: " + link;
+  auto mt = w.mt_to(C1, text);
+  for (const auto& m : w.kannel.mts()) UNSCOPED_INFO("texted to " << m.to << ": " << m.text);
+  REQUIRE(mt);
+  CHECK(mt->from == P1);
+  // The texted link opens the session.
+  auto client = w.relay.client(b);
+  client.send(send_frame(b, "c1", "sudah buka linknya"));
+  CHECK(expect(client, "accepted")["id"] == "c1");
+  CHECK(w.count_to(C1, text) == 1);
+  CHECK(w.relay.daemon.log().find(token) == std::string::npos);
+}
+
 TEST_CASE("a stop word ends the session as ended_by_client", "[e2e][sms]") {
   SmsWorld w;
   auto [talent, b] = w.natasha_with_c1();

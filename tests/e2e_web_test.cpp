@@ -180,3 +180,23 @@ TEST_CASE("a talent deletes her own account with her secret: erased at once, her
   CHECK(expect(again, "error").at("code") == "auth_failed");
   CHECK(r.call("POST", "/v1/talents", json::object{{"alias", "natasha"}, {"secret", secret}}).status == 409);
 }
+
+TEST_CASE("send_link is refused before anything is booked when the link cannot be texted", "[e2e][web]") {
+  Relay r;
+  r.enrol("natasha");
+  const auto book = [&](json::value send_link) {
+    return r.call("POST", "/v1/sessions",
+                  json::object{{"talent", "natasha"}, {"client", "+6281234567890"}, {"package", "chat-30m"},
+                               {"send_link", send_link}});
+  };
+  auto no_sms = book(true);
+  CHECK(no_sms.status == 400);
+  CHECK(parse(no_sms.body).at("error") == "bad_request");
+  CHECK(parse(no_sms.body).at("message").as_string().find("[sms] enabled") != std::string::npos);
+  CHECK(book("yes").status == 400);
+  CHECK(parse(r.call("GET", "/v1/sessions").body).at("sessions").as_array().empty());
+  // Without it, the booking goes ahead and says nothing of a text.
+  auto ok = book(false);
+  REQUIRE(ok.status == 201);
+  CHECK_FALSE(parse(ok.body).contains("link_sent"));
+}

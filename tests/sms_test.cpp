@@ -180,3 +180,20 @@ TEST_CASE_METHOD(StoreFixture, "notices wait in the store until sent, and go wit
   st.erase_client("+6281234567890", 7);
   CHECK(st.sms_notices().empty());
 }
+
+TEST_CASE_METHOD(StoreFixture, "a notice queued in clear before schema 8 is still sent, beside sealed ones",
+                 "[sms][store]") {
+  const auto c1 = st.client_for_number("+6281234567890", 1);
+  st.db()
+      .cached("INSERT INTO sms_outbox(client_id, proxy_number, text, created_at) VALUES(?,?,?,?)")
+      .bind(1, c1)
+      .bind(2, pool[0])
+      .bind(3, "queued by an older tiraid")
+      .bind(4, 2)
+      .run();
+  st.add_sms_notice(c1, pool[0], "sealed now", 3);
+  const auto notices = st.sms_notices();
+  REQUIRE(notices.size() == 2);
+  CHECK(notices[0].text == "queued by an older tiraid");
+  CHECK(notices[1].text == "sealed now");
+}

@@ -389,6 +389,7 @@ TEST_CASE("schema 6 moves queued messages into arrival order and keeps them whol
         "INSERT INTO old_messages SELECT session_id, seq, sender, send_id, sent_at, body, redacted FROM messages "
         "ORDER BY id DESC;"
         "DROP TABLE messages; ALTER TABLE old_messages RENAME TO messages; DROP TABLE resume_tickets; "
+        "ALTER TABLE sms_outbox DROP COLUMN text_ct; "
         "PRAGMA user_version = 5;");
   }
   Store st(path, store::Synchronous::normal, keys);
@@ -481,10 +482,15 @@ TEST_CASE("numbers and queued texts are never in clear in the database files", "
   const auto s = new_session(st, st.talent("natasha")->id, canary_number);
   REQUIRE(st.append(s.id, Role::client, "c1", canary_text, 2000));
   CHECK(st.client_number(s.client_id) == canary_number);
+  // An SMS notice may carry the session link (send_link): sealed too.
+  const std::string canary_link = "http://relay.example/s/#CANARY-TOKEN-4f2a";
+  REQUIRE(st.add_sms_notice(s.client_id, "+6281100000001", canary_link, 2001) > 0);
+  CHECK(st.sms_notices().at(0).text == canary_link);
   for (const std::filesystem::path& f : {db, std::filesystem::path(db.string() + "-wal")}) {
     CHECK_FALSE(test::file_contains(f, canary_number));
     CHECK_FALSE(test::file_contains(f, canary_number.substr(1)));
     CHECK_FALSE(test::file_contains(f, canary_text));
+    CHECK_FALSE(test::file_contains(f, "CANARY-TOKEN-4f2a"));
   }
   // The same number maps to the same client through the blind index.
   CHECK(st.client_for_number(canary_number, 5) == s.client_id);

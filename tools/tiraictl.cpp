@@ -224,6 +224,9 @@ int main(int argc, char** argv) {
   std::optional<bool> sms;
   open->add_flag("--sms,!--no-sms", sms,
                  "give the client a proxy number to text (default: when [sms] is enabled); --no-sms: the link only");
+  bool send_link = false;
+  open->add_flag("--send-link", send_link,
+                 "text the session link to the client from their proxy number (needs [sms] enabled)");
   auto* list = session->add_subcommand("list", "list sessions (no real numbers)");
   list->add_option("--state", state, "open, active, closing or closed");
   auto* show = session->add_subcommand("show", "show one session");
@@ -276,6 +279,7 @@ int main(int argc, char** argv) {
     } else if (*open) {
       json::object req{{"talent", talent_alias}, {"client", client_number_given()}, {"package", package}};
       if (sms) req["sms"] = *sms;
+      if (send_link) req["send_link"] = true;
       auto v = ctl.call("POST", "/v1/sessions", req);
       ctl.emit(v, [&] {
         const auto& o = v.as_object();
@@ -286,8 +290,13 @@ int main(int argc, char** argv) {
           std::cout << "proxy number  " << str(o.at("proxy_number")) << "  (the client texts this number)\n";
         if (o.contains("client_link"))
           std::cout << "client link   " << str(o.at("client_link")) << "\n";
-        std::cout << "client token  " << str(o.at("client_token")) << "\n"
-                  << "(give the link to the client now: it is shown once and never stored)\n";
+        std::cout << "client token  " << str(o.at("client_token")) << "\n";
+        if (o.contains("link_sent") && o.at("link_sent").as_bool())
+          std::cout << "(the link is being texted to the client from the proxy number)\n";
+        else if (o.contains("link_sent"))
+          std::cout << "(the link could NOT be texted: give it to the client now; it is shown once and never stored)\n";
+        else
+          std::cout << "(give the link to the client now: it is shown once and never stored)\n";
       });
     } else if (*list) {
       auto v = ctl.call("GET", state.empty() ? "/v1/sessions" : "/v1/sessions?state=" + segment(state));

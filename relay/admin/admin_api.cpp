@@ -210,6 +210,16 @@ class AdminApi {
       if (!sms->is_bool()) co_return error_reply(400, "bad_request", "field 'sms' must be true or false");
       br.sms = sms->get_bool();
     }
+    bool send_link = false;
+    if (const auto* v = body->if_contains("send_link")) {
+      if (!v->is_bool()) co_return error_reply(400, "bad_request", "field 'send_link' must be true or false");
+      send_link = v->get_bool();
+    }
+    // Refused before anything is booked: the operator fixes the request and books once.
+    if (send_link && (!ctx_.sms || ctx_.public_url.empty()))
+      co_return error_reply(400, "bad_request", "send_link needs SMS ([sms] enabled = true); copy the link instead");
+    if (send_link && br.sms == false)
+      co_return error_reply(400, "bad_request", "send_link texts the link from the client's proxy number: not with \"sms\": false");
     auto result = co_await await_callback<BookResult>(
         [&](auto done) { ctx_.bookings.book(std::move(br), std::move(done)); });
     if (auto* e = std::get_if<BookingError>(&result)) co_return error_reply(*e);
@@ -222,6 +232,14 @@ class AdminApi {
     // The token rides in the fragment: a browser sends it to no server, so
     // it is in no access log and no Referer (design §12).
     if (!ctx_.public_url.empty()) o["client_link"] = ctx_.public_url + "/s/#" + b.client_token;
+    if (send_link) {
+      // Answered once the text is in the durable outbox: it survives a crash from here on.
+      std::string link = ctx_.public_url + "/s/#" + b.client_token;
+      const bool queued = co_await await_callback<bool>(
+          [&](auto done) { ctx_.sms->send_link(b.session, link, std::move(done)); });
+      proto::wipe(link);
+      o["link_sent"] = queued;
+    }
     co_return json_reply(201, std::move(o));
   }
 

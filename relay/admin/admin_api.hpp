@@ -4,6 +4,7 @@
 #include "relay/core/metrics.hpp"
 #include "relay/core/runner.hpp"
 #include "relay/ratings/ratings.hpp"
+#include "relay/sms/sms_relay.hpp"
 #include "relay/web/site.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -26,6 +27,7 @@ struct AdminContext {
   // <public_url>/s/#<client token>.
   std::string public_url;
   std::shared_ptr<const web::Site> site;  // the operator page, at "/"
+  SmsRelay* sms = nullptr;                 // with [sms] enabled: texts the link for send_link
   ~AdminContext() { proto::wipe(token); }
 };
 

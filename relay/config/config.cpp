@@ -411,6 +411,10 @@ Section<SmsConfig> sms_section() {
              "at most one out-of-session reply per sender and proxy number in this time"),
       option("expiry_notice", &S::expiry_notice, text(), R"("" sends none)"),
       option("ended_notice", &S::ended_notice, text(), R"("" sends none)"),
+      option("link_notice", &S::link_notice, text(), "the session link texted at booking with send_link",
+             [](const std::string& t, const Complain& complain) {
+               if (t.find("{link}") == std::string::npos) complain("must contain {link}, where the link goes");
+             }),
       option("blocked_notice", &S::blocked_notice, text(),
              R"(answers an SMS that policy.contact_guard = "block" refused; "" sends none)"),
       option("retry_min", &S::retry_min, duration(), "first retry when Kannel is down or refuses; doubles each time..."),

@@ -118,6 +118,8 @@ struct SmsConfig {
   std::string expiry_notice =
       "Sesi Anda berakhir dalam {minutes} menit. / Your session ends in {minutes} minutes.";
   std::string ended_notice = "Sesi ini telah berakhir, terima kasih. / This session has ended, thank you.";
+  // The session link texted at booking when asked for ("send_link"); {link} is replaced by it.
+  std::string link_notice = "Sesi Anda sudah siap / Your session is ready: {link}";
   std::string blocked_notice =
       "Pesan tidak terkirim: kontak pribadi tidak diizinkan. / Not sent: contact details are not allowed.";
   Millis retry_min = std::chrono::seconds(1);

@@ -281,7 +281,7 @@ int Daemon::run() {
   check_plaintext(relay_at, tls.has_value(), config_.relay.allow_plaintext, "relay");
   check_plaintext(admin_at, tls.has_value(), config_.admin.allow_plaintext, "admin");
   tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc), sms_acceptor(ioc);
-  AdminContext admin{relay.bookings(), relay.ratings(), store_worker, metrics, admin_token, tls_context, {}, {}};
+  AdminContext admin{relay.bookings(), relay.ratings(), store_worker, metrics, admin_token, tls_context, {}, {}, relay.sms()};
   // The apps: built into tiraid, or from relay.web_root while developing.
   const auto site = [&](std::string_view name, std::string connect_src) {
     return config_.relay.web_root.empty()

@@ -87,17 +87,31 @@ void SmsRelay::deliver(LiveSession& s, std::int64_t seq, std::string text, std::
                             }});
 }
 
-void SmsRelay::notice(LiveSession& s, const std::string& text) {
-  if (!reaches(s) || s.client || text.empty()) return;
+void SmsRelay::notice(LiveSession& s, const std::string& text, std::function<void(bool)> stored) {
+  if (!reaches(s) || s.client || text.empty()) {
+    if (stored) stored(false);
+    return;
+  }
   auto id = std::make_shared<std::int64_t>(0);
   core_.submit([id, client = s.rec.client_id, proxy = s.rec.proxy_number, text,
                 now = core_.clock().now()](store::Store& st) { *id = st.add_sms_notice(client, proxy, text, now); },
-               [this, id, client = s.rec.client_id, proxy = s.rec.proxy_number, to = s.rec.client_number,
-                text](std::exception_ptr e) {
-                 if (e) return spdlog::error("[sms] a notice could not be stored: {}", describe(e));
-                 if (*id == 0) return;  // the client was erased before it was stored
-                 queue_notice(*id, client, proxy, to, text);
+               [this, id, client = s.rec.client_id, proxy = s.rec.proxy_number, to = s.rec.client_number, text,
+                stored = std::move(stored)](std::exception_ptr e) {
+                 if (e) spdlog::error("[sms] a notice could not be stored: {}", describe(e));
+                 // Not stored when the client was erased first: nothing is queued for them any more.
+                 else if (*id != 0) queue_notice(*id, client, proxy, to, text);
+                 if (stored) stored(!e && *id != 0);
                });
+}
+
+void SmsRelay::send_link(const std::string& session, std::string_view link, std::function<void(bool)> done) {
+  LiveSession* s = core_.find(session);
+  if (!s) return done(false);
+  std::string text = config_.link_notice;
+  for (auto at = text.find("{link}"); at != std::string::npos; at = text.find("{link}", at + link.size()))
+    text.replace(at, 6, link);
+  notice(*s, text, std::move(done));
+  proto::wipe(text);
 }
 
 void SmsRelay::queue_notice(std::int64_t id, std::int64_t client, std::string proxy,

@@ -31,6 +31,11 @@ class SmsRelay final : public SessionEvents, public OfflineDelivery {
   // After load(): queues what waited for the gateway when the relay stopped
   // (talents' messages to SMS clients, relay notices).
   void resume();
+  // Texts the session link to the SMS client of `session` from its proxy
+  // number (send_link at booking): config text with {link} replaced, queued
+  // in the store's outbox like any notice. `done(true)` once it is stored;
+  // false when the session has no SMS client or the store failed.
+  void send_link(const std::string& session, std::string_view link, std::function<void(bool)> done);
 
   bool reaches(const LiveSession& s) const override;
   void deliver(LiveSession& s, std::int64_t seq, std::string text, std::function<void()> accepted) override;
@@ -45,7 +50,7 @@ class SmsRelay final : public SessionEvents, public OfflineDelivery {
  private:
   std::string route_key(std::string_view number, std::string_view proxy) const;
   // A relay notice to the SMS client of `s`, kept in the store until the gateway accepts it.
-  void notice(LiveSession& s, const std::string& text);
+  void notice(LiveSession& s, const std::string& text, std::function<void(bool)> stored = {});
   void queue_notice(std::int64_t id, std::int64_t client, std::string proxy,
                     std::shared_ptr<const crypto::ArenaText> to, std::string text);
   void out_of_session(const std::string& key, const std::string& from, const std::string& proxy);

@@ -27,6 +27,13 @@ function test(name, fn) {
       await fn(t);
     } catch (e) {
       failed = true;
+      if (seen.errors?.length) console.log(`--- page errors ---\n${seen.errors.join('\n')}`);
+      // What each page showed when the step failed.
+      for (const [name, page] of [['operator', operator], ['client', client], ['talent', talent]]) {
+        if (!page || page.isClosed()) continue;
+        const text = await page.locator('body').innerText({ timeout: 2000 }).catch((err) => `(unreadable: ${err})`);
+        console.log(`--- ${name} page at ${page.url()} ---\n${text}`);
+      }
       throw e;
     }
   });

@@ -158,7 +158,19 @@ export async function phone(browser, seen, options = {}) {
   context.on('request', (r) => seen.urls.push(r.url()));
   context.on('console', (m) => {
     if (/Content.Security.Policy/i.test(m.text())) seen.csp.push(m.text());
+    if (m.type() === 'error') (seen.errors ??= []).push(`console: ${m.text()}`);
   });
+  // An exception no handler caught, in any page of the context.
+  context.on('weberror', (e) => (seen.errors ??= []).push(`uncaught: ${e.error()}`));
+  if (process.env.TIRAI_WEB_TRACE)
+    context.on('page', (page) =>
+      page.on('websocket', (ws) => {
+        const at = () => new Date().toISOString().slice(11, 23);
+        ws.on('framesent', (f) => console.log(at(), page.url(), '>>', String(f.payload).slice(0, 200)));
+        ws.on('framereceived', (f) => console.log(at(), page.url(), '<<', String(f.payload).slice(0, 200)));
+        ws.on('close', () => console.log(at(), page.url(), 'ws closed'));
+      }),
+    );
   return context;
 }
 

@@ -35,6 +35,18 @@ test('every call carries the bearer token; a number travels only in the body', a
   assert.ok(!calls[0].url.includes('628'));
 });
 
+test('send_link is asked for only when the operator ticked it', async () => {
+  const { fetch, calls } = fakeFetch([
+    { status: 201, body: { session: 's_x', link_sent: true } },
+    { status: 201, body: { session: 's_y' } },
+  ]);
+  const api = createAdminApi({ fetch, token: () => 'tok123' });
+  assert.equal((await api.book('natasha', '+6281234567890', 'chat-30m', true, true)).link_sent, true);
+  assert.equal(calls[0].body.send_link, true);
+  await api.book('natasha', '+6281234567890', 'chat-30m', true);
+  assert.ok(!('send_link' in calls[1].body));
+});
+
 test('the offer: the packages, and proxy numbers only when the relay says so', async () => {
   const { fetch } = fakeFetch([
     { status: 200, body: { packages: [{ name: 'chat-30m' }, 'junk'], sms: true } },

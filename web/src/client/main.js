@@ -49,19 +49,11 @@ window.addEventListener('hashchange', () => {
   if (location.hash.length > 1) location.reload();
 });
 
-// What the page starts as: connecting with the token, or with the resume
-// ticket a reload left in sessionStorage, or nothing to connect with.
-function startRelay() {
+// What the page starts with: the token, or the resume ticket a reload left
+// in sessionStorage, or nothing to connect with (null).
+function newRelay() {
   const relay = new RelaySocket({ role: 'client', url: wsUrlFor(location), WebSocket: window.WebSocket, storage: storage() });
-  if (token) {
-    relay.start({ token });
-    return relay;
-  }
-  if (relay.storedTicket()) {
-    relay.start();
-    return relay;
-  }
-  return null;
+  return token || relay.storedTicket() ? relay : null;
 }
 
 function TimeLeft({ t, s }) {
@@ -137,7 +129,7 @@ const attention = createAttention();
 
 function App() {
   const { lang, setLang, t } = useLanguage(STRINGS);
-  const [relay] = useState(startRelay);
+  const [relay] = useState(newRelay);
   // null while the session lives; else why there is nothing to show
   const [over, setOver] = useState(relay ? null : 'link_missing');
   useRelay(relay);
@@ -162,6 +154,12 @@ function App() {
       else if (e.kind === 'ended') finish('ended');
       else if (e.kind === 'welcome' && e.sessions.length === 0) finish('ended');
     });
+  }, [relay]);
+
+  // Started once the listeners above are in place, so that no early answer
+  // (a resume is welcomed within milliseconds) goes unheard.
+  useEffect(() => {
+    if (relay && !relay.started) relay.start(token ? { token } : undefined);
   }, [relay]);
 
   return html`

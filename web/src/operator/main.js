@@ -249,6 +249,11 @@ function BookingResult({ t, lang, booking, onDone }) {
     <p>${link ? t('booked_link') : t('booked_no_link')}</p>
     <p class="link-box"><code ref=${ref}>${link || booking.client_token}</code></p>
     ${booking.proxy_number ? html`<p>${t('booked_proxy', { number: booking.proxy_number })}</p>` : null}
+    ${booking.link_sent === true
+      ? html`<p>${t('link_texted', { number: booking.proxy_number || '' })}</p>`
+      : booking.link_sent === false
+        ? html`<p class="result err">${t('link_not_texted')}</p>`
+        : null}
     <div class="row">
       <button type="button" class="primary" onClick=${copy}>${link ? t('copy_link') : t('copy_token')}</button>
       <button type="button" class="link" onClick=${onDone}>${t('dismiss')}</button>
@@ -262,6 +267,7 @@ function Book({ t, lang, api, talents, packages, smsOffered, reload }) {
   const [pkg, setPkg] = useState('');
   const [number, setNumber] = useState('');
   const [proxy, setProxy] = useState(true);
+  const [textLink, setTextLink] = useState(false);
   const [busy, setBusy] = useState(false);
   const [msg, setMsg] = useState(null);
   const [booking, setBooking] = useState(null);
@@ -279,7 +285,7 @@ function Book({ t, lang, api, talents, packages, smsOffered, reload }) {
     setBooking(null);
     setMsg(null);
     try {
-      const res = await api.book(chosenTalent, n, chosenPkg, smsOffered && proxy);
+      const res = await api.book(chosenTalent, n, chosenPkg, smsOffered && proxy, smsOffered && proxy && textLink);
       setBooking({ ...res, talent: chosenTalent, package: chosenPkg });
       reload();
     } catch (err) {
@@ -318,6 +324,16 @@ function Book({ t, lang, api, talents, packages, smsOffered, reload }) {
         ? html`<div class="check">
             <input id="book-proxy" type="checkbox" checked=${proxy} onChange=${(e) => setProxy(e.currentTarget.checked)} />
             <label for="book-proxy">${t('proxy_number_opt')}</label>
+          </div>
+          <div class="check">
+            <input
+              id="book-text-link"
+              type="checkbox"
+              checked=${proxy && textLink}
+              disabled=${!proxy}
+              onChange=${(e) => setTextLink(e.currentTarget.checked)}
+            />
+            <label for="book-text-link">${t('text_link')}</label>
           </div>`
         : null}
       <button type="submit" class="primary" disabled=${busy}>${t('book')}</button>

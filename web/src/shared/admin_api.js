@@ -66,7 +66,9 @@ export function createAdminApi(opts) {
       return { packages: list(data, 'packages'), sms: !!(data && data.sms === true) };
     },
     sessions: async () => list(await call('GET', '/v1/sessions'), 'sessions'),
-    book: (talent, client, pkg, sms) => call('POST', '/v1/sessions', { talent, client, package: pkg, sms }),
+    // sendLink: the relay texts the session link from the client's proxy number.
+    book: (talent, client, pkg, sms, sendLink = false) =>
+      call('POST', '/v1/sessions', { talent, client, package: pkg, sms, ...(sendLink ? { send_link: true } : {}) }),
     endSession: (id) => call('POST', '/v1/sessions/' + seg(id) + '/end'),
     lookupClient: (client) => call('POST', '/v1/clients/lookup', { client }),
     verifyClient: (client, method) => call('POST', '/v1/clients/verify', { client, method }),

@@ -84,6 +84,7 @@ export class RelaySocket {
     this.retryWithCredentials = false;
     this.attempt = 0;
     this.retryTimer = null;
+    this.started = false; // start() not called yet
     this.stopped = true;
     this.order = 0;
   }
@@ -133,6 +134,7 @@ export class RelaySocket {
   // Connects with `credentials` ({alias, secret} for a talent, {token} for a
   // client), or with the stored resume ticket when none are given.
   start(credentials) {
+    this.started = true;
     if (credentials) {
       this.credentials = { ...credentials };
       if (credentials.alias) this.alias = credentials.alias;

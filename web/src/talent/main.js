@@ -343,12 +343,9 @@ function App() {
   const { lang, setLang, t } = useLanguage(STRINGS);
   // The relay connection: one per login, made at once when a resume ticket
   // survived a reload.
-  const [relay, setRelay] = useState(() => {
-    if (!hasTicket()) return null;
-    const r = newRelay();
-    r.start();
-    return r;
-  });
+  const [relay, setRelay] = useState(() => (hasTicket() ? newRelay() : null));
+  // A login's alias and secret, held until its relay connection starts.
+  const loginWith = useRef(null);
   const [note, setNote] = useState(null);
   const [gone, setGone] = useState(null); // 'deleted'
   useRelay(relay);
@@ -373,12 +370,21 @@ function App() {
     });
   }, [relay]);
 
+  // Started only once every listener above (and the children's) is in
+  // place: a resume on a near relay is welcomed within milliseconds, and a
+  // welcome nobody heard left the console "Connecting…".
+  useEffect(() => {
+    if (!relay || relay.started) return;
+    const credentials = loginWith.current;
+    loginWith.current = null;
+    relay.start(credentials || undefined);
+  }, [relay]);
+
   const login = (alias, secret) => {
     if (relay) relay.stop();
-    const r = newRelay();
+    loginWith.current = { alias, secret };
     setNote(null);
-    setRelay(r);
-    r.start({ alias, secret });
+    setRelay(newRelay());
   };
   const logout = () => {
     if (relay) relay.logout();
