@@ -26,11 +26,15 @@ Relay::Relay(const Config& config, StoreRunner& store, Worker& worker, const cry
   // A talent deletes her own account, her secret asked again: erased at
   // once, as the operator's removal does (her sessions end talent_removed).
   connections_.handle<proto::DeleteAccount>([this](Peer& p, proto::DeleteAccount&& d) {
-    connections_.check_secret(p, std::move(d.secret), [this](Peer& peer, bool right) {
-      if (!right) return core_.reply_error(peer, ErrorCode::auth_failed, "the secret is wrong; nothing was deleted");
-      const std::string alias = peer.name;
-      peer.deliver(proto::account_deleted_frame());
-      peer.close(CloseCode::normal, "account deleted");
+    connections_.check_secret(p, d.secret, [this, alias = p.name](Peer* peer, bool right) {
+      if (!right) {
+        if (peer) core_.reply_error(*peer, ErrorCode::auth_failed, "the secret is wrong; nothing was deleted");
+        return;
+      }
+      if (peer) {
+        peer->deliver(proto::account_deleted_frame());
+        peer->close(CloseCode::normal, "account deleted");
+      }
       bookings_.remove_talent(alias, [alias](std::optional<BookingError> e) {
         if (e) spdlog::error("[session] talent {} could not be erased: {}", alias, e->message);
         else spdlog::info("[session] talent {} deleted her account", alias);

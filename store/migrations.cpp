@@ -176,9 +176,12 @@ CREATE INDEX resume_tickets_owner ON resume_tickets(role, owner);
 )sql",
     // 8: a notice may hold a secret (the session link of send_link): its text
     // is sealed under the client's person key, so it is erased with the
-    // client. Rows from before keep their clear text until sent.
+    // client, and such a notice names its session, so that it is deleted at
+    // teardown if still queued. Rows from before keep their clear text until sent.
     R"sql(
 ALTER TABLE sms_outbox ADD COLUMN text_ct BLOB;
+ALTER TABLE sms_outbox ADD COLUMN session_id TEXT;
+CREATE INDEX sms_outbox_by_session ON sms_outbox(session_id) WHERE session_id IS NOT NULL;
 )sql",
 };
 

@@ -84,6 +84,7 @@ struct SmsNotice {
   std::int64_t client_id{};
   std::string proxy_number;
   std::string text;
+  std::string session;  // a notice that dies with its session (the link of send_link); "" for the others
 };
 
 // How a proxy number is chosen for a booking (design §9).
@@ -204,11 +205,15 @@ class Store {
   std::optional<std::string> choose_proxy(std::int64_t client_id, std::int64_t talent_id, const ProxyChoice& how);
   // Remembers the number for sticky selection.
   void remember_proxy(std::int64_t client_id, std::int64_t talent_id, std::string_view number, UnixMs now);
-  // Queues a notice; returns its id, or 0 when the client is gone (erased).
-  std::int64_t add_sms_notice(std::int64_t client_id, std::string_view proxy_number, std::string_view text, UnixMs now);
+  // Queues a notice, sealed under the client's key; returns its id, or 0
+  // when the client is gone (erased). With `session`, the notice is deleted
+  // at that session's teardown if still queued.
+  std::int64_t add_sms_notice(std::int64_t client_id, std::string_view proxy_number, std::string_view text, UnixMs now,
+                              std::string_view session = {});
   void remove_sms_notice(std::int64_t id);
-  // Queued notices, oldest first.
-  std::vector<SmsNotice> sms_notices();
+  // Queued notices, oldest first. A row that does not open under its key is
+  // left out (and counted in `unreadable`), so that it holds back no other.
+  std::vector<SmsNotice> sms_notices(std::size_t* unreadable = nullptr);
 
   // ---- messages ----
   // Stores a message under the next seq of its session. A retry with the

@@ -181,6 +181,20 @@ TEST_CASE("a talent deletes her own account with her secret: erased at once, her
   CHECK(r.call("POST", "/v1/talents", json::object{{"alias", "natasha"}, {"secret", secret}}).status == 409);
 }
 
+TEST_CASE("a right secret deletes the account even when her connection drops before the answer",
+          "[e2e][web][privacy]") {
+  Relay r;
+  r.enrol("natasha");
+  auto talent = r.talent("natasha");
+  const auto from = r.daemon.log_lines();
+  talent.send(fmt::format(R"({{"type":"delete_account","secret":"{}"}})", secret));
+  talent.close();  // her phone lost the network while the secret was checked
+  REQUIRE(r.daemon.wait_for_log("talent natasha deleted her account", from));
+  CHECK(parse(r.call("GET", "/v1/talents").body).at("talents").as_array().empty());
+  // And the secret she typed is in no log line.
+  CHECK(r.daemon.log().find(secret) == std::string::npos);
+}
+
 TEST_CASE("send_link is refused before anything is booked when the link cannot be texted", "[e2e][web]") {
   Relay r;
   r.enrol("natasha");

@@ -181,6 +181,20 @@ TEST_CASE_METHOD(StoreFixture, "notices wait in the store until sent, and go wit
   CHECK(st.sms_notices().empty());
 }
 
+TEST_CASE_METHOD(StoreFixture, "a session's link still queued is deleted at its teardown, other notices stay",
+                 "[sms][store][privacy]") {
+  const auto c1 = st.client_for_number("+6281234567890", 1);
+  st.add_sms_notice(c1, pool[0], "Sesi Anda sudah siap: http://x/s/#token", 2, "s_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+  st.add_sms_notice(c1, pool[0], "Sesi ini telah berakhir", 3);
+  REQUIRE(st.sms_notices().size() == 2);
+  CHECK(st.sms_notices()[0].session == "s_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+  st.teardown("s_aaaaaaaaaaaaaaaaaaaaaaaaaa", "expired", 4);
+  const auto left = st.sms_notices();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].text == "Sesi ini telah berakhir");
+  CHECK(left[0].session.empty());
+}
+
 TEST_CASE_METHOD(StoreFixture, "a notice queued in clear before schema 8 is still sent, beside sealed ones",
                  "[sms][store]") {
   const auto c1 = st.client_for_number("+6281234567890", 1);

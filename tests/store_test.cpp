@@ -389,7 +389,8 @@ TEST_CASE("schema 6 moves queued messages into arrival order and keeps them whol
         "INSERT INTO old_messages SELECT session_id, seq, sender, send_id, sent_at, body, redacted FROM messages "
         "ORDER BY id DESC;"
         "DROP TABLE messages; ALTER TABLE old_messages RENAME TO messages; DROP TABLE resume_tickets; "
-        "ALTER TABLE sms_outbox DROP COLUMN text_ct; "
+        "ALTER TABLE sms_outbox DROP COLUMN text_ct; DROP INDEX sms_outbox_by_session; "
+        "ALTER TABLE sms_outbox DROP COLUMN session_id; "
         "PRAGMA user_version = 5;");
   }
   Store st(path, store::Synchronous::normal, keys);

@@ -104,7 +104,7 @@ void Connections::on_hello(Peer& p, proto::Hello&& h) {
               });
 }
 
-void Connections::check_secret(Peer& p, std::string text, std::function<void(Peer&, bool)> done) {
+void Connections::check_secret(Peer& p, std::string& text, std::function<void(Peer*, bool)> done) {
   auto secret = std::make_shared<crypto::Secret>(crypto::Secret::from(text));
   proto::wipe(text);
   const Talent* t = p.role == Role::talent ? core_.talent(p.name) : nullptr;
@@ -123,11 +123,24 @@ void Connections::check_secret(Peer& p, std::string text, std::function<void(Pee
                 login_guard_.hashed();
                 const Talent* now_known = core_.talent(alias);
                 const bool right = *ok && now_known && now_known->secret_hash == *hash;
+                const UnixMs now = core_.clock().now();
+                UnixMs wait = 0;
                 if (right) login_guard_.succeeded(alias);
-                else login_guard_.failed(address, alias, core_.clock().now());
-                login_guard_.release(address);
+                else wait = login_guard_.failed(address, alias, now);
                 core_.metrics().login_entries->Set(static_cast<double>(login_guard_.tracked()));
-                if (Peer* peer = core_.find_peer(pid)) done(*peer, right);
+                // A wrong secret is answered as late as a wrong login would be
+                // (the per-alias backoff), holding the address's slot till then.
+                if (wait > 0) {
+                  core_.deadline_added(now + wait);
+                  delayed_failures_.emplace(now + wait, DelayedFailure{pid, address, [done](Peer& peer) {
+                                                                          done(&peer, false);
+                                                                        }});
+                  return;
+                }
+                login_guard_.release(address);
+                // The verdict stands even when she is gone meanwhile: a right
+                // secret deletes the account whether or not she hears so.
+                done(core_.find_peer(pid), right);
               });
 }
 
@@ -153,7 +166,7 @@ void Connections::finish_talent_hello(std::uint64_t pid, const std::string& addr
 
 void Connections::fail_later(std::uint64_t pid, std::string address, UnixMs at) {
   core_.deadline_added(at);
-  delayed_failures_.emplace(at, std::pair{pid, std::move(address)});
+  delayed_failures_.emplace(at, DelayedFailure{pid, std::move(address), {}});
 }
 
 void Connections::welcome_talent(Peer& p, const std::string& alias, std::string resume) {
@@ -183,11 +196,16 @@ void Connections::welcome_client(Peer& p, LiveSession& s, std::string resume) {
 void Connections::tick(UnixMs now) {
   while (!delayed_failures_.empty() && delayed_failures_.begin()->first <= now) {
     auto node = delayed_failures_.extract(delayed_failures_.begin());
-    login_guard_.release(node.mapped().second);
-    if (Peer* peer = core_.find_peer(node.mapped().first)) {
-      peer->replay_pending = false;
-      fail_auth(*peer);
+    auto& f = node.mapped();
+    login_guard_.release(f.address);
+    Peer* peer = core_.find_peer(f.pid);
+    if (!peer) continue;
+    if (f.answer) {
+      f.answer(*peer);
+      continue;
     }
+    peer->replay_pending = false;
+    fail_auth(*peer);
   }
 }
 

@@ -39,10 +39,11 @@ class Connections final : public Timed, public SessionEvents {
   std::size_t login_entries() const { return login_guard_.tracked(); }
 
   // Checks a logged-in talent's secret again (delete_account): on the
-  // worker, under the login limits, failures counted as failed logins.
-  // `done` runs on the relay thread with the peer (when still connected) and
-  // the verdict; a refusal by the limits is answered rate_limited instead.
-  void check_secret(Peer& p, std::string secret, std::function<void(Peer&, bool)> done);
+  // worker, under the login limits, failures counted and delayed as failed
+  // logins are. `done` runs on the relay thread with the peer (null when she
+  // is no longer connected) and the verdict; a refusal by the limits is
+  // answered rate_limited instead. `secret` is wiped in place.
+  void check_secret(Peer& p, std::string& secret, std::function<void(Peer*, bool)> done);
   // Start-up: the tickets the store kept.
   void load_tickets(const std::vector<store::Store::TicketRecord>& stored);
   // Resume tickets held now (for tests).
@@ -82,8 +83,14 @@ class Connections final : public Timed, public SessionEvents {
   const Policy& policy_;
   LoginGuard login_guard_;
   ResumeTickets tickets_;
-  // Failed hellos whose answer waits: when, the peer, its address's slot.
-  std::multimap<UnixMs, std::pair<std::uint64_t, std::string>> delayed_failures_;
+  // Failed hellos (and wrong delete_account secrets) whose answer waits:
+  // when, the peer, its address's slot, and the answer (empty: fail_auth).
+  struct DelayedFailure {
+    std::uint64_t pid;
+    std::string address;
+    std::function<void(Peer&)> answer;
+  };
+  std::multimap<UnixMs, DelayedFailure> delayed_failures_;
   std::string dummy_hash_;  // verified against for unknown aliases, so both cost the same
   std::string auth_failed_frame_;
   std::array<std::function<void(Peer&, proto::Inbound&)>, std::variant_size_v<proto::Inbound>> handlers_;

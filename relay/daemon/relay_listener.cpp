@@ -199,13 +199,16 @@ class WsConnection final : public Peer, public std::enable_shared_from_this<WsCo
                                             proto::Limits{config_.relay.max_text_chars})
                        : proto::Inbound(proto::FrameError{proto::ErrorCode::bad_request, "binary frames are not accepted", {}});
     // Before hello succeeded, a frame may carry a secret or a token, and so
-    // does a delete_account: its bytes are overwritten before the buffer is reused.
-    if (!authenticated || proto::carries_secret(frame)) proto::wipe(buffer_.data().data(), buffer_.size());
+    // does a delete_account (a malformed one too, so every refused frame):
+    // its bytes are overwritten before the buffer is reused.
+    const bool secretive = !authenticated || proto::carries_secret(frame) ||
+                           std::holds_alternative<proto::FrameError>(frame);
+    if (secretive) proto::wipe(buffer_.data().data(), buffer_.size());
     buffer_.consume(buffer_.size());
     // A long message's capacity is given back, so it is not kept while idle.
     if (buffer_.capacity() > 4 * read_piece) buffer_.shrink_to_fit();
     const bool bad = std::holds_alternative<proto::FrameError>(frame);
-    const bool hello = !authenticated || proto::carries_secret(frame);
+    const bool hello = secretive;
     relay_.on_frame(*this, std::move(frame));
     if (hello) proto::wipe_stack_below();
     bad_in_row_ = bad ? bad_in_row_ + 1 : 0;

@@ -92,14 +92,21 @@ void SmsRelay::notice(LiveSession& s, const std::string& text, std::function<voi
     if (stored) stored(false);
     return;
   }
+  // A notice with a done (the link) dies with its session; the others (the
+  // ended notice) are sent after it.
+  std::string session = stored ? s.rec.id : std::string();
   auto id = std::make_shared<std::int64_t>(0);
-  core_.submit([id, client = s.rec.client_id, proxy = s.rec.proxy_number, text,
-                now = core_.clock().now()](store::Store& st) { *id = st.add_sms_notice(client, proxy, text, now); },
-               [this, id, client = s.rec.client_id, proxy = s.rec.proxy_number, to = s.rec.client_number, text,
-                stored = std::move(stored)](std::exception_ptr e) {
+  auto body = std::make_shared<std::string>(text);
+  core_.submit([id, client = s.rec.client_id, proxy = s.rec.proxy_number, body, session,
+                now = core_.clock().now()](store::Store& st) {
+                 *id = st.add_sms_notice(client, proxy, *body, now, session);
+               },
+               [this, id, client = s.rec.client_id, proxy = s.rec.proxy_number, to = s.rec.client_number, body,
+                session, stored = std::move(stored)](std::exception_ptr e) {
                  if (e) spdlog::error("[sms] a notice could not be stored: {}", describe(e));
                  // Not stored when the client was erased first: nothing is queued for them any more.
-                 else if (*id != 0) queue_notice(*id, client, proxy, to, text);
+                 else if (*id != 0) queue_notice(*id, client, proxy, to, *body, session);
+                 proto::wipe(*body);
                  if (stored) stored(!e && *id != 0);
                });
 }
@@ -115,8 +122,8 @@ void SmsRelay::send_link(const std::string& session, std::string_view link, std:
 }
 
 void SmsRelay::queue_notice(std::int64_t id, std::int64_t client, std::string proxy,
-                            std::shared_ptr<const crypto::ArenaText> to, std::string text) {
-  gateway_.send(OutboundSms{std::move(proxy), std::move(to), std::move(text), "", client, [this, id] {
+                            std::shared_ptr<const crypto::ArenaText> to, std::string text, std::string session) {
+  gateway_.send(OutboundSms{std::move(proxy), std::move(to), std::move(text), std::move(session), client, [this, id] {
                               core_.submit([id](store::Store& st) { st.remove_sms_notice(id); });
                             }});
 }
@@ -140,14 +147,16 @@ void SmsRelay::resume() {
   core_.submit(
       [notices](store::Store& st) {
         notices->clear();  // a job may run twice (StoreWorker)
-        for (auto& n : st.sms_notices())
+        std::size_t unreadable = 0;
+        for (auto& n : st.sms_notices(&unreadable))
           if (auto number = st.client_number(n.client_id)) notices->emplace_back(std::move(n), std::move(*number));
+        if (unreadable) spdlog::error("[sms] {} queued notices do not open under their client's key: left out", unreadable);
       },
       [this, notices, queued](std::exception_ptr e) {
         if (e) return spdlog::error("[sms] the SMS queue could not be read: {}", describe(e));
         for (auto& [n, number] : *notices)
           queue_notice(n.id, n.client_id, n.proxy_number, std::make_shared<const crypto::ArenaText>(numbers_, number),
-                       n.text);
+                       n.text, n.session);
         spdlog::info("[sms] resumed {} messages and {} notices for the gateway", *queued, notices->size());
       });
 }

@@ -51,8 +51,9 @@ class SmsRelay final : public SessionEvents, public OfflineDelivery {
   std::string route_key(std::string_view number, std::string_view proxy) const;
   // A relay notice to the SMS client of `s`, kept in the store until the gateway accepts it.
   void notice(LiveSession& s, const std::string& text, std::function<void(bool)> stored = {});
+  // `session`: the notice is dropped from the gateway's queue at that session's teardown.
   void queue_notice(std::int64_t id, std::int64_t client, std::string proxy,
-                    std::shared_ptr<const crypto::ArenaText> to, std::string text);
+                    std::shared_ptr<const crypto::ArenaText> to, std::string text, std::string session = {});
   void out_of_session(const std::string& key, const std::string& from, const std::string& proxy);
   bool is_stop_word(std::string_view text) const;
 

@@ -5,12 +5,12 @@
 // along no URL, log line, storage entry or database page holds the token,
 // the secret or the client's number, and no CSP violation happens.
 // Run by ctest: TIRAID=<path> node --test web/e2e/
-import { test as nodeTest, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
-import { Tiraid, launchChromium, phone, cspViolations, sessionStorageOf } from './harness.mjs';
+import { Tiraid, launchChromium, phone, cspViolations, sessionStorageOf, steps } from './harness.mjs';
 
 const CANARY = '+6281299990001'; // the client's real number
 const SECRET = 'violet-harbour-lantern-42';
@@ -18,27 +18,10 @@ const STEP = { timeout: 15_000 };
 
 let tiraid;
 let browser;
-let failed = false;
-
-// A test whose failure also prints tiraid's log (at debug level) at the end.
-function test(name, fn) {
-  nodeTest(name, async (t) => {
-    try {
-      await fn(t);
-    } catch (e) {
-      failed = true;
-      if (seen.errors?.length) console.log(`--- page errors ---\n${seen.errors.join('\n')}`);
-      // What each page showed when the step failed.
-      for (const [name, page] of [['operator', operator], ['client', client], ['talent', talent]]) {
-        if (!page || page.isClosed()) continue;
-        const text = await page.locator('body').innerText({ timeout: 2000 }).catch((err) => `(unreadable: ${err})`);
-        console.log(`--- ${name} page at ${page.url()} ---\n${text}`);
-      }
-      throw e;
-    }
-  });
-}
-const seen = { urls: [], csp: [] };
+const seen = { urls: [], csp: [], errors: [] };
+let operator, client, talent, link;
+// A step whose failure prints what each page showed, and tiraid's log at the end.
+const { test, failed } = steps(seen, () => ({ operator, client, talent }));
 
 before(async () => {
   tiraid = await new Tiraid(
@@ -54,7 +37,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await tiraid?.stop();
-  if (failed) console.log(tiraid?.log);
+  if (failed()) console.log(tiraid?.log);
   tiraid?.cleanup();
 });
 
@@ -95,8 +78,6 @@ async function bookOnOperatorPage(page, pkg) {
   assert.ok(!(await page.content()).includes(CANARY.slice(1)), 'the operator page shows the number it was given');
   return link;
 }
-
-let operator, client, talent, link;
 
 test('the operator signs in, enrols a talent and books a session; the link is shown once', async () => {
   const context = await phone(browser, seen);
@@ -258,6 +239,10 @@ test('no URL, log line, storage entry or database file holds the token, the secr
   for (const secret of [token, SECRET, CANARY.slice(1)]) assert.ok(!tiraid.log.includes(secret), 'the log holds a secret');
   for (const file of tiraid.dbFiles())
     if (existsSync(file)) assert.ok(!readFileSync(file).includes(CANARY.slice(1)), `${file} holds the number in clear`);
+});
+
+test('no page threw an error nobody caught, or logged one', async () => {
+  assert.deepEqual(seen.errors, []);
 });
 
 test('no page reported a Content-Security-Policy violation', async () => {

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync, chmodSync } from 'nod
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test as nodeTest } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -158,7 +159,13 @@ export async function phone(browser, seen, options = {}) {
   context.on('request', (r) => seen.urls.push(r.url()));
   context.on('console', (m) => {
     if (/Content.Security.Policy/i.test(m.text())) seen.csp.push(m.text());
-    if (m.type() === 'error') (seen.errors ??= []).push(`console: ${m.text()}`);
+    // Chromium's own lines for a connection refused while the relay was
+    // killed on purpose, and for an API refusal the page shows (a 409 for a
+    // restricted client), are not the page's errors; a 404 is.
+    const expected =
+      /^WebSocket connection to .* failed|^Failed to load resource: (net::ERR_CONNECTION_REFUSED|.* status of 4(0[0-35-9]|[1-9]\d))/;
+    if (m.type() === 'error' && !expected.test(m.text()))
+      (seen.errors ??= []).push(`console: ${m.text()}`);
   });
   // An exception no handler caught, in any page of the context.
   context.on('weberror', (e) => (seen.errors ??= []).push(`uncaught: ${e.error()}`));
@@ -180,4 +187,27 @@ export async function cspViolations(page) {
 
 export async function sessionStorageOf(page) {
   return page.evaluate(() => JSON.stringify(Object.entries(sessionStorage)));
+}
+
+// node:test's `test` for steps that share pages: a failing step also prints
+// the pages' uncaught errors and what each page showed. `pages()` names the
+// pages open now; `failed()` says whether a step failed (then print tiraid's log).
+export function steps(seen, pages) {
+  let failed = false;
+  const test = (name, fn) =>
+    nodeTest(name, async (t) => {
+      try {
+        await fn(t);
+      } catch (e) {
+        failed = true;
+        if (seen.errors?.length) console.log(`--- page errors ---\n${seen.errors.join('\n')}`);
+        for (const [name, page] of Object.entries(pages())) {
+          if (!page || page.isClosed()) continue;
+          const text = await page.locator('body').innerText({ timeout: 2000 }).catch((err) => `(unreadable: ${err})`);
+          console.log(`--- ${name} page at ${page.url()} ---\n${text}`);
+        }
+        throw e;
+      }
+    });
+  return { test, failed: () => failed };
 }

@@ -190,6 +190,22 @@ test('logout tells the relay, forgets everything and does not reconnect', () => 
   assert.equal(sockets.length, 1);
 });
 
+test('delete_account: a connection lost before the answer is reported, and not "busy" for ever', () => {
+  const one = makeSocket();
+  one.relay.start({ alias: 'natasha', secret: 'x' });
+  const ws = welcome(one.sockets, [SESSION_A], { resume: 't' });
+  assert.equal(one.relay.deleteAccount('x'), true);
+  ws.drop(1006);
+  assert.ok(one.events.some((e) => e.kind === 'delete_failed' && e.code === 'connection_lost'));
+  assert.equal(one.relay.pendingDelete, false);
+  // An error on the next connection is not taken for the deletion's answer.
+  const before = one.events.filter((e) => e.kind === 'delete_failed').length;
+  one.clock.advance(60000);
+  const again = welcome(one.sockets, [SESSION_A], { resume: 't' });
+  again.receive({ type: 'error', code: 'not_in_session', message: 'x' });
+  assert.equal(one.events.filter((e) => e.kind === 'delete_failed').length, before);
+});
+
 test('delete_account: account_deleted clears everything; an error is reported', () => {
   const one = makeSocket();
   one.relay.start({ alias: 'natasha', secret: 'x' });

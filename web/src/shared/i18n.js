@@ -54,6 +54,7 @@ const en = {
   err_contact_details_blocked: 'contact details are not allowed',
   err_busy: 'a call is already going on',
   err_internal: 'the relay had a problem, try again',
+  err_connection_lost: 'the connection was lost before the relay answered',
   err_other: 'refused ({code})',
   error_notice: 'The relay refused that: {reason}.',
   // why a session ended
@@ -126,6 +127,7 @@ const id = {
   err_contact_details_blocked: 'detail kontak tidak diizinkan',
   err_busy: 'sedang ada panggilan',
   err_internal: 'relay mengalami masalah, coba lagi',
+  err_connection_lost: 'koneksi terputus sebelum relay menjawab',
   err_other: 'ditolak ({code})',
   error_notice: 'Relay menolaknya: {reason}.',
   reason_ended_by_talent: 'diakhiri oleh talent',

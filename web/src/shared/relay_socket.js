@@ -251,6 +251,12 @@ export class RelaySocket {
   onClose() {
     this.ws = null;
     this.welcomed = false;
+    if (this.pendingDelete) {
+      // No answer will come on this connection: the person may ask again
+      // (a deleted account's resume then fails, and says so).
+      this.pendingDelete = false;
+      this.emit({ kind: 'delete_failed', code: 'connection_lost', message: '' });
+    }
     if (this.stopped) return;
     if (this.retryWithCredentials) {
       this.retryWithCredentials = false;

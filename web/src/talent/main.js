@@ -344,7 +344,8 @@ function App() {
   // The relay connection: one per login, made at once when a resume ticket
   // survived a reload.
   const [relay, setRelay] = useState(() => (hasTicket() ? newRelay() : null));
-  // A login's alias and secret, held until its relay connection starts.
+  // A login's alias and secret, with the connection they are for, held
+  // until that connection starts.
   const loginWith = useRef(null);
   const [note, setNote] = useState(null);
   const [gone, setGone] = useState(null); // 'deleted'
@@ -374,17 +375,25 @@ function App() {
   // place: a resume on a near relay is welcomed within milliseconds, and a
   // welcome nobody heard left the console "Connecting…".
   useEffect(() => {
-    if (!relay || relay.started) return;
-    const credentials = loginWith.current;
-    loginWith.current = null;
-    relay.start(credentials || undefined);
+    if (!relay) return undefined;
+    if (!relay.started) {
+      const login = loginWith.current;
+      if (login && login.relay === relay) {
+        loginWith.current = null;
+        relay.start({ alias: login.alias, secret: login.secret });
+      } else if (!login) relay.start();
+      // else: a later login replaced this one before it started.
+    }
+    // A connection replaced (a new login, a failure, logging out) never runs on.
+    return () => relay.stop();
   }, [relay]);
 
   const login = (alias, secret) => {
     if (relay) relay.stop();
-    loginWith.current = { alias, secret };
+    const r = newRelay();
+    loginWith.current = { relay: r, alias, secret };
     setNote(null);
-    setRelay(newRelay());
+    setRelay(r);
   };
   const logout = () => {
     if (relay) relay.logout();
