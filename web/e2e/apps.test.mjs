@@ -5,41 +5,27 @@
 // along no URL, log line, storage entry or database page holds the token,
 // the secret or the client's number, and no CSP violation happens.
 // Run by ctest: TIRAID=<path> node --test web/e2e/
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
-import { Tiraid, launchChromium, phone, cspViolations, sessionStorageOf, steps } from './harness.mjs';
+import { phone, cspViolations, sessionStorageOf, steps, world } from './harness.mjs';
 
 const CANARY = '+6281299990001'; // the client's real number
 const SECRET = 'violet-harbour-lantern-42';
 const STEP = { timeout: 15_000 };
 
-let tiraid;
-let browser;
 const seen = { urls: [], csp: [], errors: [] };
 let operator, client, talent, link;
 // A step whose failure prints what each page showed, and tiraid's log at the end.
 const { test, failed } = steps(seen, () => ({ operator, client, talent }));
 
-before(async () => {
-  tiraid = await new Tiraid(
-    process.env.TIRAID,
-    '[sessions]\nwarn_before = "6s"\ngrace = "3s"\n' +
-      '[packages.chat-30m]\nchannels = ["chat"]\nduration = "30m"\n' +
-      '[packages.chat-short]\nchannels = ["chat"]\nduration = "9s"\n',
-  ).init();
-  await tiraid.start();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await tiraid?.stop();
-  if (failed()) console.log(tiraid?.log);
-  tiraid?.cleanup();
-});
+const w = world(
+  '[sessions]\nwarn_before = "6s"\ngrace = "3s"\n' +
+    '[packages.chat-30m]\nchannels = ["chat"]\nduration = "30m"\n' +
+    '[packages.chat-short]\nchannels = ["chat"]\nduration = "9s"\n',
+  failed,
+);
 
 // The client page's and the talent console's controls, by role and name.
 const log = (page) => page.getByRole('log');
@@ -51,7 +37,7 @@ async function say(page, text) {
 }
 
 async function talentLogin(page) {
-  await page.goto(tiraid.relay + '/talent/');
+  await page.goto(w.tiraid.relay + '/talent/');
   await page.getByRole('textbox', { name: 'Alias' }).fill('natasha');
   await page.getByLabel('Secret').fill(SECRET);
   await page.getByRole('button', { name: 'Log in' }).click();
@@ -80,14 +66,14 @@ async function bookOnOperatorPage(page, pkg) {
 }
 
 test('the operator signs in, enrols a talent and books a session; the link is shown once', async () => {
-  const context = await phone(browser, seen);
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: tiraid.admin });
+  const context = await phone(w.browser, seen);
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: w.tiraid.admin });
   operator = await context.newPage();
-  await operator.goto(tiraid.admin + '/');
+  await operator.goto(w.tiraid.admin + '/');
   await operator.getByLabel('Admin token').waitFor(STEP);
   const usableMs = await usableAfterMs(operator);
   console.log(`# operator page usable after ${usableMs} ms`);
-  await operator.getByLabel('Admin token').fill(tiraid.token);
+  await operator.getByLabel('Admin token').fill(w.tiraid.token);
   await operator.getByRole('button', { name: 'Sign in' }).click();
   const enrol = operator.getByRole('region', { name: 'Enrol talent' });
   await enrol.getByRole('textbox', { name: 'Alias' }).fill('natasha');
@@ -95,7 +81,7 @@ test('the operator signs in, enrols a talent and books a session; the link is sh
   await enrol.getByRole('button', { name: 'Enrol talent' }).click();
   await enrol.getByRole('status').filter({ hasText: 'natasha' }).waitFor(STEP);
   link = await bookOnOperatorPage(operator, 'chat-30m');
-  assert.match(link, new RegExp(`^${tiraid.relay}/s/#`));
+  assert.match(link, new RegExp(`^${w.tiraid.relay}/s/#`));
 });
 
 // How long after navigation began the page was usable: its form in the
@@ -109,7 +95,7 @@ async function usableAfterMs(page) {
 }
 
 test('the client opens the link and the talent logs in: the page is usable within a second', async () => {
-  const clientContext = await phone(browser, seen);
+  const clientContext = await phone(w.browser, seen);
   client = await clientContext.newPage();
   await client.goto(link);
   await messageBox(client).waitFor(STEP);
@@ -118,15 +104,15 @@ test('the client opens the link and the talent logs in: the page is usable withi
   assert.equal(new URL(client.url()).hash, '');
   await client.getByText('natasha').first().waitFor(STEP);
 
-  const talentContext = await phone(browser, seen);
+  const talentContext = await phone(w.browser, seen);
   talent = await talentContext.newPage();
-  await talent.goto(tiraid.relay + '/talent/');
+  await talent.goto(w.tiraid.relay + '/talent/');
   await talent.getByRole('textbox', { name: 'Alias' }).waitFor(STEP);
   const talentMs = await usableAfterMs(talent);
   console.log(`# client page usable after ${clientMs} ms, talent console after ${talentMs} ms`);
   assert.ok(clientMs < 1000 && talentMs < 1000, `usable after ${clientMs} / ${talentMs} ms`);
   await talentLogin(talent);
-  const booking = (await tiraid.api('GET', '/v1/sessions')).body.sessions[0];
+  const booking = (await w.tiraid.api('GET', '/v1/sessions')).body.sessions[0];
   await talent.getByRole('button', { name: booking.client_alias, exact: true }).click();
   await messageBox(talent).waitFor(STEP);
 });
@@ -139,7 +125,7 @@ test('they chat both ways', async () => {
 });
 
 test('the talent and the client reload and are still in, without the secret or the link', async () => {
-  const alias = (await tiraid.api('GET', '/v1/sessions')).body.sessions[0].client_alias;
+  const alias = (await w.tiraid.api('GET', '/v1/sessions')).body.sessions[0].client_alias;
   await talent.reload();
   const session = talent.getByRole('button', { name: alias, exact: true });
   await session.waitFor(STEP);
@@ -154,13 +140,13 @@ test('the talent and the client reload and are still in, without the secret or t
 });
 
 test('kill -9 and a restart of tiraid mid-conversation lose nothing and show nothing twice', async () => {
-  await tiraid.kill9();
+  await w.tiraid.kill9();
   // Written while the relay is down: each page says it is offline and keeps
   // the message until the relay has it.
   await client.getByRole('status').filter({ hasText: /No connection|Offline|Connecting/ }).first().waitFor(STEP);
   await say(client, 'written while you were away');
   await say(talent, 'still here');
-  await tiraid.start();
+  await w.tiraid.start();
   await log(talent).getByText('written while you were away').waitFor(STEP);
   await log(client).getByText('still here').waitFor(STEP);
   for (const [page, text] of [
@@ -187,14 +173,14 @@ test('the talent ends politely, the client sees the grace and the end, and the t
   assert.equal(await messageBox(client).count(), 0, 'no composer after the end');
   assert.equal(await sessionStorageOf(client), '[]', 'the client page keeps nothing');
   // The link reaches nobody now: opened again, it says so.
-  const again = await (await phone(browser, seen)).newPage();
+  const again = await (await phone(w.browser, seen)).newPage();
   await again.goto(link);
   await again.getByText(/ended or the link is not valid|This session has ended/).first().waitFor(STEP);
 });
 
 test('a short package shows the expiring notice, the closing grace and the end', async () => {
   const shortLink = await bookOnOperatorPage(operator, 'chat-short');
-  const page = await (await phone(browser, seen)).newPage();
+  const page = await (await phone(w.browser, seen)).newPage();
   await page.goto(shortLink);
   await messageBox(page).waitFor(STEP);
   await page.getByText(/About .* left in this session\./).first().waitFor(STEP);
@@ -203,9 +189,9 @@ test('a short package shows the expiring notice, the closing grace and the end',
 });
 
 test('a talent deletes her own account: the secret asked again, then erased at once', async () => {
-  assert.equal((await tiraid.api('POST', '/v1/talents', { alias: 'sari', secret: SECRET })).status, 201);
-  const page = await (await phone(browser, seen)).newPage();
-  await page.goto(tiraid.relay + '/talent/');
+  assert.equal((await w.tiraid.api('POST', '/v1/talents', { alias: 'sari', secret: SECRET })).status, 201);
+  const page = await (await phone(w.browser, seen)).newPage();
+  await page.goto(w.tiraid.relay + '/talent/');
   await page.getByRole('textbox', { name: 'Alias' }).fill('sari');
   await page.getByLabel('Secret').fill(SECRET);
   await page.getByRole('button', { name: 'Log in' }).click();
@@ -213,11 +199,11 @@ test('a talent deletes her own account: the secret asked again, then erased at o
   await page.getByLabel('Secret').fill('not her secret at all');
   await page.getByRole('button', { name: 'Delete my account permanently' }).click();
   await page.getByText(/The account was not deleted/).waitFor(STEP);
-  assert.ok((await tiraid.api('GET', '/v1/talents')).body.talents.some((t) => t.alias === 'sari'));
+  assert.ok((await w.tiraid.api('GET', '/v1/talents')).body.talents.some((t) => t.alias === 'sari'));
   await page.getByLabel('Secret').fill(SECRET);
   await page.getByRole('button', { name: 'Delete my account permanently' }).click();
   await page.getByText('Your account has been deleted.').waitFor(STEP);
-  assert.ok(!(await tiraid.api('GET', '/v1/talents')).body.talents.some((t) => t.alias === 'sari'));
+  assert.ok(!(await w.tiraid.api('GET', '/v1/talents')).body.talents.some((t) => t.alias === 'sari'));
   assert.equal(await sessionStorageOf(page), '[]');
 });
 
@@ -236,8 +222,8 @@ test('no URL, log line, storage entry or database file holds the token, the secr
       assert.ok(!local.includes(secret), `localStorage or a cookie holds a secret: ${local}`);
     }
   }
-  for (const secret of [token, SECRET, CANARY.slice(1)]) assert.ok(!tiraid.log.includes(secret), 'the log holds a secret');
-  for (const file of tiraid.dbFiles())
+  for (const secret of [token, SECRET, CANARY.slice(1)]) assert.ok(!w.tiraid.log.includes(secret), 'the log holds a secret');
+  for (const file of w.tiraid.dbFiles())
     if (existsSync(file)) assert.ok(!readFileSync(file).includes(CANARY.slice(1)), `${file} holds the number in clear`);
 });
 
@@ -277,9 +263,9 @@ async function firstLoad(base, path) {
 }
 
 test('first loads stay within budget: client page 40 KB, talent console 60 KB (gzip)', async () => {
-  const clientBytes = await firstLoad(tiraid.relay, '/s/');
-  const talentBytes = await firstLoad(tiraid.relay, '/talent/');
-  const operatorBytes = await firstLoad(tiraid.admin, '/');
+  const clientBytes = await firstLoad(w.tiraid.relay, '/s/');
+  const talentBytes = await firstLoad(w.tiraid.relay, '/talent/');
+  const operatorBytes = await firstLoad(w.tiraid.admin, '/');
   console.log(`# first load, gzip: client ${clientBytes} B, talent ${talentBytes} B, operator ${operatorBytes} B`);
   assert.ok(clientBytes <= 40 * 1024, `client page ${clientBytes} B`);
   assert.ok(talentBytes <= 60 * 1024, `talent console ${talentBytes} B`);
@@ -301,7 +287,7 @@ test('axe-core finds no serious or critical violation on any page', async () => 
 });
 
 test('tiraid stops cleanly on SIGTERM', async () => {
-  await browser.close();
-  browser = null;
-  assert.equal(await tiraid.stop(), 0, tiraid.log.slice(-4000));
+  await w.browser.close();
+  w.browser = null;
+  assert.equal(await w.tiraid.stop(), 0, w.tiraid.log.slice(-4000));
 });

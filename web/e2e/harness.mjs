@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync, chmodSync } from 'nod
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test as nodeTest } from 'node:test';
+import { test as nodeTest, before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -159,11 +159,12 @@ export async function phone(browser, seen, options = {}) {
   context.on('request', (r) => seen.urls.push(r.url()));
   context.on('console', (m) => {
     if (/Content.Security.Policy/i.test(m.text())) seen.csp.push(m.text());
-    // Chromium's own lines for a connection refused while the relay was
-    // killed on purpose, and for an API refusal the page shows (a 409 for a
-    // restricted client), are not the page's errors; a 404 is.
+    // Chromium's own lines for a connection refused or reset while the relay
+    // was killed on purpose (an operator page's poll in flight), and for an
+    // API refusal the page shows (a 409 for a restricted client), are not the
+    // page's errors; a 404 is.
     const expected =
-      /^WebSocket connection to .* failed|^Failed to load resource: (net::ERR_CONNECTION_REFUSED|.* status of 4(0[0-35-9]|[1-9]\d))/;
+      /^WebSocket connection to .* failed|^Failed to load resource: (net::ERR_CONNECTION_(REFUSED|RESET)|net::ERR_EMPTY_RESPONSE|.* status of 4(0[0-35-9]|[1-9]\d))/;
     if (m.type() === 'error' && !expected.test(m.text()))
       (seen.errors ??= []).push(`console: ${m.text()}`);
   });
@@ -210,4 +211,24 @@ export function steps(seen, pages) {
       }
     });
   return { test, failed: () => failed };
+}
+
+// What every browser suite runs in: registers the hooks that start tiraid
+// (its config with `extra` TOML, or what `extra()` resolves to) and Chromium
+// before the first step and stop them after the last, printing tiraid's log
+// when `failed()`. The returned object holds them: { tiraid, browser }.
+export function world(extra, failed) {
+  const w = { tiraid: null, browser: null };
+  before(async () => {
+    w.tiraid = await new Tiraid(process.env.TIRAID, typeof extra === 'function' ? await extra() : extra).init();
+    await w.tiraid.start();
+    w.browser = await launchChromium();
+  });
+  after(async () => {
+    await w.browser?.close();
+    await w.tiraid?.stop();
+    if (failed()) console.log(w.tiraid?.log);
+    w.tiraid?.cleanup();
+  });
+  return w;
 }

@@ -7,11 +7,10 @@
 // client page, offline, offers "Try now". This tiraid has [sms] enabled
 // with no Kannel behind it: texts wait in the outbox, as they would.
 // Run by ctest: TIRAID=<path> node --test web/e2e/people.test.mjs
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tiraid, launchChromium, phone, freePort, steps } from './harness.mjs';
+import { phone, freePort, steps, world } from './harness.mjs';
 
 const SECRET = 'violet-harbour-lantern-42';
 const PROXY = '+6281100000001';
@@ -20,8 +19,6 @@ const STEP = { timeout: 15_000 };
 // Screenshots for people to look at (not compared): TIRAI_WEB_SHOTS=<folder>.
 const SHOTS = process.env.TIRAI_WEB_SHOTS;
 
-let tiraid;
-let browser;
 const seen = { urls: [], csp: [], errors: [] };
 let operator, talent, client;
 const { test, failed } = steps(seen, () => ({ operator, talent, client }));
@@ -32,27 +29,17 @@ async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-before(async () => {
+const w = world(async () => {
   const smsPort = await freePort();
   const kannelPort = await freePort(); // nobody listens: Kannel is "down"
-  tiraid = await new Tiraid(
-    process.env.TIRAID,
+  return (
     '[sessions]\ngrace = "2s"\n' +
-      '[packages.chat-30m]\nchannels = ["chat"]\nduration = "30m"\n' +
-      `[sms]\nenabled = true\nlisten = "127.0.0.1:${smsPort}"\ninbound_secret = "kannel-to-tirai-0123456789"\n` +
-      `sendsms_url = "http://127.0.0.1:${kannelPort}/cgi-bin/sendsms"\nusername = "tirai"\npassword = "kannel-pass"\n` +
-      `proxy_numbers = ["${PROXY}"]\nretry_min = "1s"\nretry_max = "5s"\n`,
-  ).init();
-  await tiraid.start();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await tiraid?.stop();
-  if (failed()) console.log(tiraid?.log);
-  tiraid?.cleanup();
-});
+    '[packages.chat-30m]\nchannels = ["chat"]\nduration = "30m"\n' +
+    `[sms]\nenabled = true\nlisten = "127.0.0.1:${smsPort}"\ninbound_secret = "kannel-to-tirai-0123456789"\n` +
+    `sendsms_url = "http://127.0.0.1:${kannelPort}/cgi-bin/sendsms"\nusername = "tirai"\npassword = "kannel-pass"\n` +
+    `proxy_numbers = ["${PROXY}"]\nretry_min = "1s"\nretry_max = "5s"\n`
+  );
+}, failed);
 
 const region = (page, name) => page.getByRole('region', { name });
 
@@ -68,9 +55,9 @@ async function book(page, { textLink = false } = {}) {
 }
 
 test('the operator signs in on a relay with SMS and enrols a talent', async () => {
-  operator = await (await phone(browser, seen)).newPage();
-  await operator.goto(tiraid.admin + '/');
-  await operator.getByLabel('Admin token').fill(tiraid.token);
+  operator = await (await phone(w.browser, seen)).newPage();
+  await operator.goto(w.tiraid.admin + '/');
+  await operator.getByLabel('Admin token').fill(w.tiraid.token);
   await operator.getByRole('button', { name: 'Sign in' }).click();
   const enrol = region(operator, 'Enrol talent');
   await enrol.getByRole('textbox', { name: 'Alias' }).fill('natasha');
@@ -79,18 +66,23 @@ test('the operator signs in on a relay with SMS and enrols a talent', async () =
   await enrol.getByRole('status').filter({ hasText: 'natasha' }).waitFor(STEP);
 });
 
-test('the talent console speaks Indonesian from ?lang=id, and switches to English', async () => {
-  talent = await (await phone(browser, seen, { locale: 'en-US' })).newPage();
-  await talent.goto(tiraid.relay + '/talent/?lang=id');
+test('the talent console speaks Indonesian from ?lang=id, switches to English, and logs in by keyboard', async () => {
+  talent = await (await phone(w.browser, seen, { locale: 'en-US' })).newPage();
+  await talent.goto(w.tiraid.relay + '/talent/?lang=id');
   await talent.getByRole('button', { name: 'Masuk' }).waitFor(STEP);
   assert.equal(await talent.getAttribute('html', 'lang'), 'id');
   await shot(talent, 'talent-login-id');
   await talent.getByRole('button', { name: 'EN', exact: true }).click();
   await talent.getByRole('button', { name: 'Log in' }).waitFor(STEP);
   assert.equal(await talent.getAttribute('html', 'lang'), 'en');
-  await talent.getByRole('textbox', { name: 'Alias' }).fill('natasha');
-  await talent.getByLabel('Secret').fill(SECRET);
-  await talent.getByRole('button', { name: 'Log in' }).click();
+  // By keyboard only: Tab to the alias, type, Tab to the secret, Enter.
+  const focused = () => talent.evaluate(() => document.activeElement && document.activeElement.id);
+  for (let i = 0; i < 8 && (await focused()) !== 'login-alias'; i++) await talent.keyboard.press('Tab');
+  assert.equal(await focused(), 'login-alias', 'Tab reaches the alias field');
+  await talent.keyboard.type('natasha');
+  await talent.keyboard.press('Tab');
+  await talent.keyboard.type(SECRET);
+  await talent.keyboard.press('Enter');
   await talent.getByText('No sessions yet. New bookings appear here.').waitFor(STEP);
 });
 
@@ -108,7 +100,7 @@ test('a booking texted by SMS appears in the talent console without a reload, ba
   await shot(operator, 'operator-booked-sms');
   // The number typed is not shown back.
   assert.ok(!(await operator.content()).includes(CLIENT.slice(1)));
-  const session = (await tiraid.api('GET', '/v1/sessions')).body.sessions[0];
+  const session = (await w.tiraid.api('GET', '/v1/sessions')).body.sessions[0];
   assert.equal(session.proxy_number, PROXY);
   await talent.getByRole('button', { name: session.client_alias, exact: true }).waitFor(STEP);
   assert.equal(await talent.title(), `(1) ${title}`);
@@ -123,10 +115,10 @@ test('a booking texted by SMS appears in the talent console without a reload, ba
 test('offline, the client page says so and "Try now" reconnects at once', async () => {
   // The link from the booking the operator saw (the SMS waits for Kannel).
   const link = (await region(operator, 'Book session').locator('code').textContent()).trim();
-  client = await (await phone(browser, seen)).newPage();
+  client = await (await phone(w.browser, seen)).newPage();
   await client.goto(link + '');
   await client.getByRole('textbox', { name: 'Message', exact: true }).waitFor(STEP);
-  await tiraid.kill9();
+  await w.tiraid.kill9();
   const status = client.getByRole('status').filter({ hasText: /No connection/ }).first();
   await status.waitFor(STEP);
   await shot(client, 'client-offline');
@@ -143,7 +135,7 @@ test('offline, the client page says so and "Try now" reconnects at once', async 
     await client.getByRole('button', { name: 'Try now' }).waitFor(STEP);
   }
   assert.ok((await waitShown()) >= 6, 'the wait never grew');
-  await tiraid.start();
+  await w.tiraid.start();
   const pressed = Date.now();
   await client.getByRole('button', { name: 'Try now' }).click();
   await client.getByText('Online', { exact: true }).first().waitFor(STEP);
@@ -181,13 +173,13 @@ test('erasing a client asks first; cancelled, nothing happens; confirmed, the se
   await shot(operator, 'operator-erase-confirm');
   await ask.getByRole('button', { name: 'Cancel' }).click();
   await ask.waitFor({ state: 'detached', ...STEP });
-  assert.equal((await tiraid.api('GET', '/v1/sessions')).body.sessions.length, 1);
+  assert.equal((await w.tiraid.api('GET', '/v1/sessions')).body.sessions.length, 1);
   await tools.getByRole('textbox', { name: 'Client number' }).fill(CLIENT);
   await tools.getByRole('button', { name: 'Erase client' }).click();
   await ask.getByRole('button', { name: 'Yes, erase' }).click();
   await tools.getByText('The client is erased.').waitFor(STEP);
   await client.getByText('This session has ended.').waitFor(STEP);
-  const lookup = await tiraid.api('POST', '/v1/clients/lookup', { client: CLIENT });
+  const lookup = await w.tiraid.api('POST', '/v1/clients/lookup', { client: CLIENT });
   assert.equal(lookup.body.sessions, 0);
 });
 
@@ -197,11 +189,11 @@ test('removing a talent asks first, then erases her and logs her console out', a
   const ask = talents.getByRole('group').filter({ hasText: 'Remove natasha?' });
   await ask.waitFor(STEP);
   await ask.getByRole('button', { name: 'Cancel' }).click();
-  assert.ok((await tiraid.api('GET', '/v1/talents')).body.talents.some((t) => t.alias === 'natasha'));
+  assert.ok((await w.tiraid.api('GET', '/v1/talents')).body.talents.some((t) => t.alias === 'natasha'));
   await talents.getByRole('button', { name: 'Remove' }).first().click();
   await ask.getByRole('button', { name: 'Remove permanently' }).click();
   await talents.getByText('No talents').first().waitFor(STEP);
-  assert.deepEqual((await tiraid.api('GET', '/v1/talents')).body.talents, []);
+  assert.deepEqual((await w.tiraid.api('GET', '/v1/talents')).body.talents, []);
   await talent.getByRole('button', { name: 'Log in' }).waitFor(STEP);
 });
 
@@ -211,7 +203,7 @@ test('no page threw an error nobody caught, and none reported a CSP violation', 
 });
 
 test('tiraid stops cleanly on SIGTERM', async () => {
-  await browser.close();
-  browser = null;
-  assert.equal(await tiraid.stop(), 0, tiraid.log.slice(-4000));
+  await w.browser.close();
+  w.browser = null;
+  assert.equal(await w.tiraid.stop(), 0, w.tiraid.log.slice(-4000));
 });
