@@ -16,6 +16,7 @@ enum class ErrorCode {
   quota_exhausted,
   rate_limited,
   contact_details_blocked,
+  busy,  // a call is already up in the session
   internal,
 };
 
@@ -31,6 +32,7 @@ constexpr std::string_view to_string(ErrorCode c) {
     case ErrorCode::quota_exhausted: return "quota_exhausted";
     case ErrorCode::rate_limited: return "rate_limited";
     case ErrorCode::contact_details_blocked: return "contact_details_blocked";
+    case ErrorCode::busy: return "busy";
     case ErrorCode::internal: return "internal";
   }
   return "internal";
@@ -40,7 +42,7 @@ inline constexpr ErrorCode all_error_codes[] = {
     ErrorCode::bad_request,    ErrorCode::too_large,       ErrorCode::unknown_type,
     ErrorCode::auth_failed,    ErrorCode::not_in_session,  ErrorCode::session_closed,
     ErrorCode::not_allowed,    ErrorCode::quota_exhausted, ErrorCode::rate_limited,
-    ErrorCode::contact_details_blocked, ErrorCode::internal,
+    ErrorCode::contact_details_blocked, ErrorCode::busy, ErrorCode::internal,
 };
 
 }  // namespace tirai::proto

@@ -102,7 +102,98 @@ Inbound parse_send(const json::object& o, const Limits& limits, const std::optio
   return Send{std::move(*session), *id, std::move(*text)};
 }
 
+std::optional<CallAction> call_action_from(std::string_view a) {
+  for (auto c : {CallAction::start, CallAction::accept, CallAction::decline, CallAction::sdp, CallAction::candidate,
+                 CallAction::hangup})
+    if (to_string(c) == a) return c;
+  return std::nullopt;
+}
+
+// An optional field that may also be null: absent and null both give nullopt.
+template <typename T, typename Get>
+bool optional_field(const json::object& o, std::string_view key, std::optional<T>& out, Get get) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return true;
+  return get(*v, out);
+}
+
+Inbound parse_call(const json::object& o, const std::optional<std::string>& id) {
+  std::optional<FrameError> err;
+  auto session = string_field(o, "session", err, id);
+  if (!session) return *err;
+  auto action_text = string_field(o, "action", err, id);
+  if (!action_text) return *err;
+  const auto action = call_action_from(*action_text);
+  if (!action) return bad("field 'action' must be start, accept, decline, sdp, candidate or hangup", id);
+  Call c;
+  c.session = std::move(*session);
+  c.action = *action;
+  if (*action == CallAction::start) {
+    c.id = id;
+    return c;
+  }
+  auto call = string_field(o, "call", err, id);
+  if (!call) return *err;
+  c.call = std::move(*call);
+  if (*action == CallAction::sdp) {
+    const auto* d = o.if_contains("sdp");
+    if (!d || !d->is_object()) return bad("field 'sdp' must be an object with 'type' and 'sdp'", id);
+    auto type = string_field(d->get_object(), "type", err, id);
+    if (!type) return *err;
+    if (*type != "offer" && *type != "answer") return bad("field 'sdp.type' must be \"offer\" or \"answer\"", id);
+    auto text = string_field(d->get_object(), "sdp", err, id);
+    if (!text) return *err;
+    c.sdp_type = *type == "offer" ? SdpType::offer : SdpType::answer;
+    c.sdp = std::move(*text);
+  } else if (*action == CallAction::hangup) {
+    if (const auto* r = o.if_contains("reason")) {
+      if (!r->is_string() || (r->get_string() != "hangup" && r->get_string() != "failed"))
+        return bad("field 'reason' of a hangup must be \"hangup\" or \"failed\"", id);
+      c.failed = r->get_string() == "failed";
+    }
+  } else if (*action == CallAction::candidate) {
+    const auto* d = o.if_contains("candidate");
+    if (!d || !d->is_object()) return bad("field 'candidate' must be an object", id);
+    const auto& co = d->get_object();
+    auto text = string_field(co, "candidate", err, id);
+    if (!text) return *err;
+    c.candidate.candidate = std::move(*text);
+    const auto get_string = [](const json::value& v, std::optional<std::string>& out) {
+      if (!v.is_string() || v.get_string().size() > 64) return false;
+      out = std::string(v.get_string());
+      return true;
+    };
+    const auto get_index = [](const json::value& v, std::optional<std::int64_t>& out) {
+      if (v.is_int64() && v.get_int64() >= 0 && v.get_int64() < 64) out = v.get_int64();
+      else if (v.is_uint64() && v.get_uint64() < 64) out = static_cast<std::int64_t>(v.get_uint64());
+      else return false;
+      return true;
+    };
+    if (!optional_field(co, "sdpMid", c.candidate.sdp_mid, get_string))
+      return bad("field 'candidate.sdpMid' must be a short string or null", id);
+    if (!optional_field(co, "sdpMLineIndex", c.candidate.sdp_mline_index, get_index))
+      return bad("field 'candidate.sdpMLineIndex' must be a small integer or null", id);
+    if (!optional_field(co, "usernameFragment", c.candidate.username_fragment, get_string))
+      return bad("field 'candidate.usernameFragment' must be a short string or null", id);
+  }
+  return c;
+}
+
 }  // namespace
+
+std::string_view to_string(CallAction a) {
+  switch (a) {
+    case CallAction::start: return "start";
+    case CallAction::accept: return "accept";
+    case CallAction::decline: return "decline";
+    case CallAction::sdp: return "sdp";
+    case CallAction::candidate: return "candidate";
+    case CallAction::hangup: return "hangup";
+  }
+  return "hangup";
+}
+
+std::string_view to_string(SdpType t) { return t == SdpType::offer ? "offer" : "answer"; }
 
 Inbound parse_frame(std::string_view frame, const Limits& limits) {
   if (!valid_utf8(frame)) return bad("frame is not valid UTF-8");
@@ -174,13 +265,7 @@ Inbound parse_frame(std::string_view frame, const Limits& limits) {
     if (!session) return *err;
     return End{std::move(*session)};
   }
-  if (t == "call") {
-    auto session = string_field(o, "session", err, id);
-    if (!session) return *err;
-    auto action = string_field(o, "action", err, id);
-    if (!action) return *err;
-    return Call{std::move(*session), std::move(*action)};
-  }
+  if (t == "call") return parse_call(o, id);
   if (t == "logout") return Logout{};
   if (t == "delete_account") {
     wipe_guard.hello = true;
@@ -380,6 +465,106 @@ std::string error_frame(ErrorCode code, std::string_view message, const std::opt
     out += ",\"id\":";
     append_json_string(out, *id);
   }
+  out += '}';
+  return out;
+}
+
+// ---------------------------------------------------------------- calls
+
+namespace {
+std::string call_head(std::string_view action, std::string_view session, std::string_view call) {
+  std::string out = "{\"type\":\"call\",\"action\":\"";
+  out += action;
+  out += "\",\"session\":";
+  append_json_string(out, session);
+  out += ",\"call\":";
+  append_json_string(out, call);
+  return out;
+}
+
+void append_ice(std::string& out, const IceServers& ice) {
+  out += ",\"ice\":{\"servers\":[{\"urls\":[";
+  for (std::size_t i = 0; i < ice.urls.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, ice.urls[i]);
+  }
+  out += "],\"username\":";
+  append_json_string(out, ice.username);
+  out += ",\"credential\":";
+  append_json_string(out, ice.credential);
+  out += "}],\"transport_policy\":\"relay\"}";
+}
+}  // namespace
+
+std::string call_started_frame(std::string_view session, std::string_view call, const std::optional<std::string>& id,
+                               const IceServers& ice) {
+  auto out = call_head("started", session, call);
+  if (id) {
+    out += ",\"id\":";
+    append_json_string(out, *id);
+  }
+  append_ice(out, ice);
+  out += '}';
+  return out;
+}
+
+std::string call_ringing_frame(std::string_view session, std::string_view call, std::string_view from,
+                               const IceServers& ice) {
+  auto out = call_head("ringing", session, call);
+  out += ",\"from\":";
+  append_json_string(out, from);
+  append_ice(out, ice);
+  out += '}';
+  return out;
+}
+
+std::string call_accepted_frame(std::string_view session, std::string_view call) {
+  return call_head("accepted", session, call) + '}';
+}
+
+std::string call_sdp_frame(std::string_view session, std::string_view call, SdpType type, std::string_view sdp) {
+  auto out = call_head("sdp", session, call);
+  out += ",\"sdp\":{\"type\":\"";
+  out += to_string(type);
+  out += "\",\"sdp\":";
+  append_json_string(out, sdp);
+  out += "}}";
+  return out;
+}
+
+std::string call_candidate_frame(std::string_view session, std::string_view call, const IceCandidate& c) {
+  auto out = call_head("candidate", session, call);
+  out += ",\"candidate\":{\"candidate\":";
+  append_json_string(out, c.candidate);
+  out += ",\"sdpMid\":";
+  if (c.sdp_mid) append_json_string(out, *c.sdp_mid);
+  else out += "null";
+  out += ",\"sdpMLineIndex\":";
+  if (c.sdp_mline_index) append_int(out, *c.sdp_mline_index);
+  else out += "null";
+  if (c.username_fragment) {
+    out += ",\"usernameFragment\":";
+    append_json_string(out, *c.username_fragment);
+  }
+  out += "}}";
+  return out;
+}
+
+std::string call_expiring_frame(std::string_view session, std::string_view call, std::int64_t seconds) {
+  auto out = call_head("expiring", session, call);
+  out += ",\"seconds\":";
+  append_int(out, seconds);
+  out += '}';
+  return out;
+}
+
+std::string call_ended_frame(std::string_view session, std::string_view call, std::string_view reason,
+                             std::int64_t seconds) {
+  auto out = call_head("ended", session, call);
+  out += ",\"reason\":";
+  append_json_string(out, reason);
+  out += ",\"seconds\":";
+  append_int(out, seconds);
   out += '}';
   return out;
 }

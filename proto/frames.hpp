@@ -1,5 +1,6 @@
 #pragma once
 #include "proto/error_code.hpp"
+#include "proto/sdp.hpp"
 #include "proto/timefmt.hpp"
 
 #include <cstdint>
@@ -46,10 +47,21 @@ struct Rate {
   int score{};
 };
 
-// Call signalling (offer, answer, hangup, …): refused unless the package has voice.
+// Call signalling (design §11). Which fields are set depends on the action.
+enum class CallAction { start, accept, decline, sdp, candidate, hangup };
+std::string_view to_string(CallAction a);
+enum class SdpType { offer, answer };
+std::string_view to_string(SdpType t);
+
 struct Call {
   std::string session;
-  std::string action;
+  CallAction action{};
+  std::string call;               // the relay's call id, "c_…"; every action but start
+  std::optional<std::string> id;  // start: the caller's request id, echoed in `started`
+  SdpType sdp_type{};             // sdp
+  std::string sdp;                // sdp: the description, unfiltered as the peer sent it
+  IceCandidate candidate;         // candidate: unfiltered
+  bool failed = false;            // hangup: the side's media never connected ("reason":"failed")
 };
 
 // Why a frame was refused; `id` echoes the frame's "id" when it had a usable one.
@@ -135,6 +147,30 @@ std::string quota_notice_frame(std::string_view session, SessionState state, std
 // The answer to delete_account, before the connection closes.
 std::string account_deleted_frame();
 std::string rated_frame(std::string_view session, int score);
+
+// ---- call frames (design §11); every one names its session ----
+
+// What a side needs to reach the TURN server: its URLs and the credential
+// issued to this side for this call.
+struct IceServers {
+  std::vector<std::string> urls;
+  std::string username;
+  std::string credential;
+};
+// To the caller: the call exists; `id` echoes the start frame's.
+std::string call_started_frame(std::string_view session, std::string_view call, const std::optional<std::string>& id,
+                               const IceServers& ice);
+// To the callee: `from` is the caller's alias.
+std::string call_ringing_frame(std::string_view session, std::string_view call, std::string_view from,
+                               const IceServers& ice);
+std::string call_accepted_frame(std::string_view session, std::string_view call);
+// `sdp` and `candidate` already filtered.
+std::string call_sdp_frame(std::string_view session, std::string_view call, SdpType type, std::string_view sdp);
+std::string call_candidate_frame(std::string_view session, std::string_view call, const IceCandidate& c);
+// The package's call minutes run out in `seconds`.
+std::string call_expiring_frame(std::string_view session, std::string_view call, std::int64_t seconds);
+std::string call_ended_frame(std::string_view session, std::string_view call, std::string_view reason,
+                             std::int64_t seconds);
 std::string error_frame(ErrorCode code, std::string_view message,
                         const std::optional<std::string>& id = std::nullopt);
 

@@ -41,15 +41,22 @@ Relay::Relay(const Config& config, StoreRunner& store, Worker& worker, const cry
       });
     });
   });
-  // Calls (design §11) are not built yet: a voice session hears so.
+  // Calls (design §11), once enable_calls() ran; until then a voice session hears they are off.
   connections_.handle<proto::Call>([this](Peer& p, proto::Call&& c) {
+    if (calls_) return calls_->on_call(p, std::move(c));
     const LiveSession* s = core_.session_for(p, c.session);
-    if (!s) return core_.reply_error(p, ErrorCode::not_in_session, "no such session");
+    if (!s) return core_.reply_error(p, ErrorCode::not_in_session, "no such session", c.id);
     const auto& ch = s->rec.channels;
     if (std::find(ch.begin(), ch.end(), "voice") == ch.end())
-      return core_.reply_error(p, ErrorCode::not_allowed, "this session's package is chat only");
-    core_.reply_error(p, ErrorCode::not_allowed, "voice calls are not available on this relay yet");
+      return core_.reply_error(p, ErrorCode::not_allowed, "this session's package has no calls", c.id);
+    core_.reply_error(p, ErrorCode::not_allowed, "voice calls are not enabled on this relay", c.id);
   });
+}
+
+void Relay::enable_calls(TurnAdmin& admin, crypto::Secret turn_secret) {
+  calls_.emplace(core_, core_.config().calls, std::move(turn_secret), admin);
+  core_.subscribe(*calls_);
+  core_.add_timed(*calls_);
 }
 
 void Relay::enable_sms(SmsGateway& gateway, crypto::KeyArena& numbers) {

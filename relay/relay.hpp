@@ -3,6 +3,7 @@
 #include "crypto/keyring.hpp"
 #include "crypto/password.hpp"
 #include "relay/booking/booking.hpp"
+#include "relay/calls/calls.hpp"
 #include "relay/connections/connections.hpp"
 #include "relay/core/session_core.hpp"
 #include "relay/messaging/messaging.hpp"
@@ -14,10 +15,10 @@
 namespace tirai::relay {
 
 // The relay's rooms, wired: the session core and the capabilities beside it
-// (connections, messaging, ratings, booking, and SMS when enabled), each
-// subscribed to the core's events. The daemon's listeners and the tests talk
-// to it; a new capability (calls next) is one more member and a few lines
-// of wiring in the constructor. Relay thread only.
+// (connections, messaging, ratings, booking, and SMS and calls when
+// enabled), each subscribed to the core's events. The daemon's listeners and
+// the tests talk to it; a new capability is one more member and a few lines
+// of wiring. Relay thread only.
 class Relay {
  public:
   Relay(const Config& config, StoreRunner& store, Worker& worker, const crypto::Keyring& keys, const Clock& clock,
@@ -26,6 +27,9 @@ class Relay {
   // Turns proxy numbers on: SMS go out through `gateway`; client numbers
   // live in `numbers` (an arena of this thread). Call before load().
   void enable_sms(SmsGateway& gateway, crypto::KeyArena& numbers);
+  // Turns voice calls on (calls.enabled): TURN credentials from `turn_secret`,
+  // allocations cancelled through `admin`. Call before load().
+  void enable_calls(TurnAdmin& admin, crypto::Secret turn_secret);
   // Start-up: the stored talents, live sessions and resume tickets.
   void load(std::vector<store::TalentRecord> talents, std::vector<store::SessionRecord> live,
             const std::vector<store::Store::TicketRecord>& tickets = {}) {
@@ -53,6 +57,7 @@ class Relay {
   Ratings& ratings() { return ratings_; }
   Bookings& bookings() { return bookings_; }
   SmsRelay* sms() { return sms_ ? &*sms_ : nullptr; }
+  Calls* calls() { return calls_ ? &*calls_ : nullptr; }
   Metrics& metrics() { return core_.metrics(); }
 
  private:
@@ -64,6 +69,7 @@ class Relay {
   Ratings ratings_;
   Bookings bookings_;
   std::optional<SmsRelay> sms_;
+  std::optional<Calls> calls_;
 };
 
 }  // namespace tirai::relay

@@ -13,7 +13,7 @@ constexpr std::int64_t application_id = 0x54495241;
 
 // Each step brings the schema from version i to i+1. Never edit a released
 // step; append a new one.
-constexpr std::array<std::string_view, 8> steps = {
+constexpr std::array<std::string_view, 9> steps = {
     R"sql(
 CREATE TABLE talents (
   id          INTEGER PRIMARY KEY,
@@ -182,6 +182,15 @@ CREATE INDEX resume_tickets_owner ON resume_tickets(role, owner);
 ALTER TABLE sms_outbox ADD COLUMN text_ct BLOB;
 ALTER TABLE sms_outbox ADD COLUMN session_id TEXT;
 CREATE INDEX sms_outbox_by_session ON sms_outbox(session_id) WHERE session_id IS NOT NULL;
+)sql",
+    // 9: calls. A session keeps its package's call terms (a reload changes
+    // only new bookings), whether the client has made contact yet (for
+    // first_contact = "client", across a restart) and the call seconds used.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN call_minutes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN first_contact TEXT NOT NULL DEFAULT 'either';
+ALTER TABLE sessions ADD COLUMN client_contacted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN call_seconds INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

@@ -76,7 +76,8 @@ constexpr std::string_view session_columns =
     // A live session's count is its last seq, read from the store's message
     // positions; teardown writes it into the minimal record.
     "s.message_count, "
-    "s.token_hash, s.idle_timeout, s.proxy_number FROM sessions s JOIN talents t ON t.id = s.talent_id";
+    "s.token_hash, s.idle_timeout, s.proxy_number, s.call_minutes, s.first_contact, s.client_contacted, "
+    "s.call_seconds FROM sessions s JOIN talents t ON t.id = s.talent_id";
 
 }  // namespace
 
@@ -365,8 +366,9 @@ void Store::insert_session(const SessionRecord& r) {
   const auto wrapped = crypto::seal(keys_.data_key_wrap(), key.bytes(), data_key_ad(r.id));
   db_.cached(
          "INSERT INTO sessions(id, talent_id, client_id, client_alias, package, channels, max_messages, "
-         "state, booked_at, expires_at, token_hash, data_key, idle_timeout, proxy_number) "
-         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+         "state, booked_at, expires_at, token_hash, data_key, idle_timeout, proxy_number, call_minutes, "
+         "first_contact, client_contacted, call_seconds) "
+         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
       .bind(1, r.id)
       .bind(2, r.talent_id)
       .bind(3, r.client_id)
@@ -381,6 +383,10 @@ void Store::insert_session(const SessionRecord& r) {
       .bind(12, wrapped)
       .bind(13, r.idle_timeout_ms)
       .bind(14, r.proxy_number.empty() ? std::nullopt : std::optional<std::string_view>(r.proxy_number))
+      .bind(15, r.call_minutes)
+      .bind(16, std::string_view(r.client_first ? "client" : "either"))
+      .bind(17, static_cast<std::int64_t>(r.client_contacted))
+      .bind(18, r.call_seconds)
       .run();
   data_keys_.insert_or_assign(r.id, std::move(key));
 }
@@ -410,6 +416,10 @@ SessionRecord Store::read_session(const Statement& st) {
   r.token_hash = st.blob(16);
   r.idle_timeout_ms = st.int64(17);
   r.proxy_number = st.text(18);
+  r.call_minutes = st.int64(19);
+  r.client_first = st.text(20) == "client";
+  r.client_contacted = st.int64(21) != 0;
+  r.call_seconds = st.int64(22);
   return r;
 }
 
@@ -458,6 +468,17 @@ void Store::set_closing(std::string_view id, std::string_view reason, UnixMs clo
 
 void Store::mark_warned(std::string_view id) {
   db_.cached("UPDATE sessions SET warned = 1 WHERE id = ?").bind(1, id).run();
+}
+
+void Store::mark_client_contacted(std::string_view id) {
+  db_.cached("UPDATE sessions SET client_contacted = 1 WHERE id = ?").bind(1, id).run();
+}
+
+void Store::add_call_seconds(std::string_view id, std::int64_t seconds) {
+  db_.cached("UPDATE sessions SET call_seconds = call_seconds + ? WHERE id = ? AND state != 'closed'")
+      .bind(1, seconds)
+      .bind(2, id)
+      .run();
 }
 
 bool Store::teardown(std::string_view id, std::string_view reason, UnixMs closed_at) {

@@ -57,6 +57,10 @@ struct SessionRecord {
   std::vector<std::string> channels;
   std::optional<std::int64_t> max_messages;
   std::int64_t idle_timeout_ms = 0;  // 0: none
+  std::int64_t call_minutes = 0;     // the package's, for the whole session; 0: no limit but the session's
+  bool client_first = false;         // the package's first_contact = "client"
+  bool client_contacted = false;     // the client has written or called
+  std::int64_t call_seconds = 0;     // answered call time used so far
   SessionState state{};
   std::string close_reason;
   UnixMs booked_at{};
@@ -189,6 +193,10 @@ class Store {
   bool client_alias_in_use(std::int64_t talent_id, std::string_view alias);
   void set_closing(std::string_view id, std::string_view reason, UnixMs closing_until);
   void mark_warned(std::string_view id);
+  // The client of session `id` wrote or called (first_contact = "client").
+  void mark_client_contacted(std::string_view id);
+  // A call of session `id` ended after `seconds` of talk.
+  void add_call_seconds(std::string_view id, std::int64_t seconds);
   // Tears a session down in the caller's transaction: queued messages, send
   // ids, token hash, client alias and data key are deleted; the minimal record
   // (ids, times, counts, reason) stays. False when already closed or unknown.

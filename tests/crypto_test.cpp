@@ -5,6 +5,7 @@
 #include "crypto/password.hpp"
 #include "crypto/random.hpp"
 #include "crypto/secret.hpp"
+#include "crypto/turn_credential.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -184,4 +185,19 @@ TEST_CASE("the key arena holds more live keys than one mapping per key would all
   CHECK(std::all_of(again.bytes().begin(), again.bytes().end(), [](auto b) { return b == 0; }));  // ...wiped
   const auto sealed = seal(keys.back().bytes(), "halo", "ad");
   CHECK(open(keys.back().bytes(), sealed, "ad") == "halo");
+}
+
+TEST_CASE("TURN credentials follow coturn's use-auth-secret scheme", "[crypto][calls]") {
+  // Known answer, computed independently:
+  //   printf %s '1796247020:abcDEF123' | openssl dgst -sha1 -hmac s3cretsecretsecret -binary | base64
+  const auto secret = Secret::from("s3cretsecretsecret");
+  CHECK(turn_password(secret, "1796247020:abcDEF123") == "+HrFsuJj7KhA2zbdaHputVNf0k4=");
+  const auto a = new_turn_credential(secret, 1796247020);
+  const auto b = new_turn_credential(secret, 1796247020);
+  CHECK(a.username == "1796247020:" + a.opaque);
+  CHECK(a.opaque.size() == 26);
+  CHECK(a.opaque != b.opaque);
+  CHECK(a.password == turn_password(secret, a.username));
+  CHECK(a.password.size() == 28);
+  CHECK(turn_password(Secret::from("another secret"), a.username) != a.password);
 }

@@ -37,19 +37,19 @@ json::object book_raw(Relay& r, const std::string& talent, const std::string& nu
 
 }  // namespace
 
-TEST_CASE("a chat-only session refuses call signalling, a voice package passes the package check", "[e2e][policy]") {
+TEST_CASE("a chat-only session refuses a call, and a voice one hears calls are off without [calls]", "[e2e][policy]") {
   Relay r;
   r.enrol("natasha");
   const auto chat = r.book("natasha", "+6281234567890", "chat-30m");
   const auto voice = r.book("natasha", "+6281234567891", "chat-call-60m");
   auto c1 = r.client(chat);
-  c1.send(fmt::format(R"({{"type":"call","session":"{}","action":"offer"}})", sid(chat)));
+  c1.send(fmt::format(R"({{"type":"call","session":"{}","action":"start","id":"r1"}})", sid(chat)));
   auto e1 = expect(c1, "error");
   CHECK(e1["code"] == "not_allowed");
-  CHECK(e1["message"] == "this session's package is chat only");
+  CHECK(e1["message"] == "this session's package has no calls");
   auto c2 = r.client(voice);
-  c2.send(fmt::format(R"({{"type":"call","session":"{}","action":"offer"}})", sid(voice)));
-  CHECK(expect(c2, "error")["message"] == "voice calls are not available on this relay yet");
+  c2.send(fmt::format(R"({{"type":"call","session":"{}","action":"start"}})", sid(voice)));
+  CHECK(expect(c2, "error")["message"] == "voice calls are not enabled on this relay");
 }
 
 TEST_CASE("the quota boundary: a notice at 90%, the last accepted, the next refused, then closing",

@@ -204,3 +204,78 @@ TEST_CASE("RFC 3339 formatting agrees with the C library's calendar", "[proto]")
     REQUIRE(parse_rfc3339(want) == t);
   }
 }
+
+TEST_CASE("call frames parse with their action's fields and refuse the rest", "[proto][calls]") {
+  const Limits limits;
+  const auto call_of = [&](std::string_view text) {
+    auto f = parse_frame(text, limits);
+    INFO(text);
+    REQUIRE(std::holds_alternative<Call>(f));
+    return std::get<Call>(f);
+  };
+  const auto error_of = [&](std::string_view text) {
+    auto f = parse_frame(text, limits);
+    INFO(text);
+    REQUIRE(std::holds_alternative<FrameError>(f));
+    return std::get<FrameError>(f);
+  };
+  auto c = call_of(R"({"type":"call","action":"start","session":"s_1","id":"r1"})");
+  CHECK(c.action == CallAction::start);
+  CHECK(c.id == "r1");
+  c = call_of(R"({"type":"call","action":"accept","session":"s_1","call":"c_1"})");
+  CHECK(c.action == CallAction::accept);
+  CHECK(c.call == "c_1");
+  c = call_of(R"({"type":"call","action":"sdp","session":"s","call":"c","sdp":{"type":"answer","sdp":"v=0"}})");
+  CHECK(c.sdp_type == SdpType::answer);
+  CHECK(c.sdp == "v=0");
+  c = call_of(R"({"type":"call","action":"candidate","session":"s","call":"c","candidate":)"
+              R"({"candidate":"","sdpMid":null,"sdpMLineIndex":0,"usernameFragment":"ab"}})");
+  CHECK(c.candidate.candidate.empty());
+  CHECK_FALSE(c.candidate.sdp_mid);
+  CHECK(c.candidate.sdp_mline_index == 0);
+  CHECK(c.candidate.username_fragment == "ab");
+  c = call_of(R"({"type":"call","action":"hangup","session":"s","call":"c","reason":"failed"})");
+  CHECK(c.failed);
+  CHECK_FALSE(call_of(R"({"type":"call","action":"hangup","session":"s","call":"c"})").failed);
+
+  for (const char* bad : {
+           R"({"type":"call","action":"video","session":"s"})",
+           R"({"type":"call","action":"accept","session":"s"})",
+           R"({"type":"call","action":"accept","session":"s","call":7})",
+           R"({"type":"call","action":"sdp","session":"s","call":"c","sdp":"v=0"})",
+           R"({"type":"call","action":"sdp","session":"s","call":"c","sdp":{"type":"pranswer","sdp":"v=0"}})",
+           R"({"type":"call","action":"candidate","session":"s","call":"c","candidate":{"sdpMid":"0"}})",
+           R"({"type":"call","action":"candidate","session":"s","call":"c","candidate":{"candidate":"","sdpMLineIndex":-1}})",
+           R"({"type":"call","action":"candidate","session":"s","call":"c","candidate":{"candidate":"","sdpMid":5}})",
+           R"({"type":"call","action":"hangup","session":"s","call":"c","reason":"bored"})",
+       }) {
+    CHECK(error_of(bad).code == ErrorCode::bad_request);
+  }
+  CHECK(error_of(R"({"type":"call","action":"start","id":"r5"})").id == "r5");
+}
+
+TEST_CASE("call frames are written as design §11 shows them", "[proto][calls]") {
+  const IceServers ice{{"turn:t.example:3478?transport=udp"}, "1:abc", "pw\""};
+  auto f = json::parse(call_started_frame("s_1", "c_1", std::string("r1"), ice)).as_object();
+  CHECK(f["type"] == "call");
+  CHECK(f["action"] == "started");
+  CHECK(f["session"] == "s_1");
+  CHECK(f["call"] == "c_1");
+  CHECK(f["id"] == "r1");
+  CHECK(f["ice"].as_object()["transport_policy"] == "relay");
+  auto server = f["ice"].as_object()["servers"].as_array()[0].as_object();
+  CHECK(server["username"] == "1:abc");
+  CHECK(server["credential"] == "pw\"");
+  f = json::parse(call_ringing_frame("s_1", "c_1", "guest-7f3k", ice)).as_object();
+  CHECK(f["from"] == "guest-7f3k");
+  f = json::parse(call_ended_frame("s_1", "c_1", "no_answer", 0)).as_object();
+  CHECK(f["reason"] == "no_answer");
+  CHECK(f["seconds"] == 0);
+  f = json::parse(call_sdp_frame("s", "c", SdpType::offer, "v=0\r\n")).as_object();
+  CHECK(f["sdp"].as_object()["sdp"] == "v=0\r\n");
+  f = json::parse(call_candidate_frame("s", "c", IceCandidate{"", std::nullopt, 0, std::nullopt})).as_object();
+  CHECK(f["candidate"].as_object()["sdpMid"].is_null());
+  CHECK_FALSE(f["candidate"].as_object().contains("usernameFragment"));
+  f = json::parse(call_expiring_frame("s", "c", 60)).as_object();
+  CHECK(f["seconds"] == 60);
+}

@@ -391,6 +391,8 @@ TEST_CASE("schema 6 moves queued messages into arrival order and keeps them whol
         "DROP TABLE messages; ALTER TABLE old_messages RENAME TO messages; DROP TABLE resume_tickets; "
         "ALTER TABLE sms_outbox DROP COLUMN text_ct; DROP INDEX sms_outbox_by_session; "
         "ALTER TABLE sms_outbox DROP COLUMN session_id; "
+        "ALTER TABLE sessions DROP COLUMN call_minutes; ALTER TABLE sessions DROP COLUMN first_contact; "
+        "ALTER TABLE sessions DROP COLUMN client_contacted; ALTER TABLE sessions DROP COLUMN call_seconds; "
         "PRAGMA user_version = 5;");
   }
   Store st(path, store::Synchronous::normal, keys);

@@ -11,10 +11,13 @@ packages=(
   prometheus-cpp-dev catch2
   python3 sqlite3 openssl tzdata
   kannel kannel-extras
+  coturn
   nodejs chromium
 )
 # kannel and kannel-extras (bearerbox, smsbox, fakesmsc) are for the SMS
 # end-to-end tests; the tests start their own boxes on free loopback ports.
+# coturn (turnserver, turnutils_uclient) is the TURN server of the call tests,
+# started by them on loopback with its own settings (-n: never /etc/turnserver.conf).
 # nodejs builds the web apps into tiraid (web/, its packages pinned in
 # web/package-lock.json); chromium runs their tests, headless.
 

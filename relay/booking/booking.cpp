@@ -128,6 +128,8 @@ void Bookings::book(BookRequest req, std::function<void(BookResult)> done) {
   rec->channels = p->second.channels;
   rec->max_messages = p->second.max_messages;
   rec->idle_timeout_ms = p->second.idle_timeout.count();
+  rec->call_minutes = p->second.call_minutes;
+  rec->client_first = p->second.first_contact == FirstContact::client;
   rec->state = SessionState::open;
   rec->booked_at = now;
   rec->expires_at = now + p->second.duration.count();

@@ -4,6 +4,7 @@
 #include "relay/config/config.hpp"
 
 #include "proto/identifiers.hpp"
+#include "proto/sdp.hpp"
 #include "proto/utf8.hpp"
 #include "relay/config/network.hpp"
 #include "relay/config/option_table.hpp"
@@ -435,6 +436,45 @@ Section<SmsConfig> sms_section() {
   return s;
 }
 
+Section<Config::Calls> calls_section() {
+  using S = Config::Calls;
+  Section<S> s{.name = "calls", .member = &Config::calls};
+  s.table.options = {
+      option("enabled", &S::enabled, boolean(), "voice calls in the web apps, relayed through coturn"),
+      option("turn_urls", &S::turn_urls, string_list(),
+             R"(the TURN server as both sides reach it, e.g. "turn:turn.example.com:3478?transport=udp", )"
+             R"("turns:turn.example.com:5349?transport=tcp")",
+             [](const std::vector<std::string>& urls, const Complain& complain) {
+               for (const auto& u : urls)
+                 if (!(u.starts_with("turn:") || u.starts_with("turns:")) || u.size() < 7 ||
+                     u.find_first_of(" \t\r\n\"") != std::string::npos)
+                   complain(fmt::format("\"{}\" is not a turn: or turns: URL (STUN is not used)", u));
+             }),
+      option("relay_addresses", &S::relay_addresses, string_list(),
+             "coturn's relay addresses (relay-ip, external-ip); relay candidates naming others are dropped. "
+             "Empty: the IP addresses in turn_urls",
+             [](const std::vector<std::string>& addrs, const Complain& complain) {
+               for (const auto& a : addrs)
+                 if (!proto::canonical_ip(a)) complain(fmt::format("\"{}\" is not an IP address", a));
+             }),
+      option("turn_secret_file", &S::turn_secret_file, path(),
+             "coturn's static-auth-secret (use-auth-secret), created 0600 with a random secret on first start"),
+      option("turn_admin", &S::turn_admin, address(),
+             "coturn's admin CLI (cli-ip:cli-port): a call's allocations are cancelled there when it ends"),
+      option("turn_admin_password_file", &S::turn_admin_password_file, path(),
+             "coturn's cli-password in plain text, created 0600 with a random password on first start"),
+      option("ring_timeout", &S::ring_timeout, duration(), "an unanswered call ends no_answer after this"),
+      option("turn_admin_timeout", &S::turn_admin_timeout, duration(),
+             "one exchange with coturn's CLI may take this long"),
+  };
+  s.table.check = [](const S& m, TableReader& r) {
+    if (m.ring_timeout.count() < 1000) r.table_error("calls.ring_timeout", "must be at least 1s");
+    if (m.turn_admin_timeout.count() == 0) r.table_error("calls.turn_admin_timeout", "must be above 0s");
+    if (m.enabled && m.turn_urls.empty()) r.table_error("calls", "enabled = true needs at least one URL in turn_urls");
+  };
+  return s;
+}
+
 Section<Config::Log> log_section() {
   using S = Config::Log;
   Section<S> s{.name = "log", .member = &Config::log};
@@ -454,7 +494,7 @@ Section<Config::Log> log_section() {
 const std::vector<AnySection>& sections() {
   static const std::vector<AnySection> all = {
       relay_section(),    admin_section(),  tls_section(), store_section(), keys_section(),
-      sessions_section(), policy_section(), sms_section(), log_section(),
+      sessions_section(), policy_section(), sms_section(), calls_section(), log_section(),
   };
   return all;
 }
@@ -483,6 +523,11 @@ const Table<Package>& package_table() {
                "true: only verified clients may book this package, at any hour"),
         option("idle_timeout", &Package::idle_timeout, duration(),
                R"(the session ends after this long without a message; "0s" means never)"),
+        option("call_minutes", &Package::call_minutes, integer<std::int64_t>(0, 100000),
+               "minutes of calls in the whole session (voice packages); 0: until the session ends"),
+        option("first_contact", &Package::first_contact,
+               choice<FirstContact>({{"either", FirstContact::either}, {"client", FirstContact::client}}),
+               R"("client": the talent can neither write nor call until the client has)"),
     };
     t.check = [](const Package& p, TableReader& r) {
       for (const auto& ch : p.channels)
@@ -520,6 +565,23 @@ void read_packages(const toml::table& root, Config& c, Errors& errors) {
     package_table().read(r, p);
     c.packages.emplace(p.name, std::move(p));
   }
+}
+
+// The hosts of `urls` when every one is an IP literal (a relay candidate
+// must then name one of them); empty when any is a name.
+std::vector<std::string> turn_url_addresses(const std::vector<std::string>& urls) {
+  std::vector<std::string> out;
+  for (std::string_view u : urls) {
+    u.remove_prefix(u.find(':') + 1);
+    u = u.substr(0, u.find('?'));
+    std::string_view host = u;
+    if (u.starts_with('[')) host = u.substr(1, u.find(']') - 1);
+    else if (u.find(':') != std::string_view::npos) host = u.substr(0, u.rfind(':'));
+    auto ip = proto::canonical_ip(host);
+    if (!ip) return {};
+    if (std::find(out.begin(), out.end(), *ip) == out.end()) out.push_back(std::move(*ip));
+  }
+  return out;
 }
 
 }  // namespace
@@ -561,7 +623,10 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     throw ConfigError(msg);
   }
   if (!c.relay.public_url.empty()) c.relay.public_url = *parse_origin(c.relay.public_url);
-  for (auto* p : {&c.admin.token_file, &c.store.path, &c.keys.master_key_file, &c.tls.cert, &c.tls.key, &c.relay.web_root})
+  for (auto& a : c.calls.relay_addresses) a = *proto::canonical_ip(a);
+  if (c.calls.relay_addresses.empty()) c.calls.relay_addresses = turn_url_addresses(c.calls.turn_urls);
+  for (auto* p : {&c.admin.token_file, &c.store.path, &c.keys.master_key_file, &c.tls.cert, &c.tls.key, &c.relay.web_root,
+                  &c.calls.turn_secret_file, &c.calls.turn_admin_password_file})
     if (!p->empty() && p->is_relative()) *p = base_dir / *p;
   return c;
 }

@@ -27,6 +27,10 @@ struct Address {
   std::string str() const;
 };
 
+// Who may make the first move in a session: anyone, or only the client (the
+// talent can neither write nor call until the client has).
+enum class FirstContact { either, client };
+
 struct Package {
   std::string name;
   std::vector<std::string> channels;
@@ -34,6 +38,8 @@ struct Package {
   std::optional<std::int64_t> max_messages;
   bool kyc_required = false;  // the client must be verified, at any hour
   Millis idle_timeout{0};     // 0: none; else the session ends after this long without a message
+  std::int64_t call_minutes = 0;  // minutes of calls in the whole session; 0: until the session ends
+  FirstContact first_contact = FirstContact::either;
   bool has(std::string_view channel) const {
     for (const auto& c : channels)
       if (c == channel) return true;
@@ -183,6 +189,26 @@ struct Config {
   Policy policy;
   std::map<std::string, Package> packages;
   SmsConfig sms;
+  // Voice calls through the operator's coturn (design §11). Off unless
+  // `enabled`.
+  struct Calls {
+    bool enabled = false;
+    // The TURN server as both sides reach it: "turn:HOST:3478?transport=udp",
+    // "turns:HOST:5349?transport=tcp", ... (TURN only: no STUN).
+    std::vector<std::string> turn_urls;
+    // The addresses coturn relays from (its relay-ip / external-ip), as IP
+    // literals: a relay candidate naming any other address is dropped.
+    // Empty: the IP literals among turn_urls' hosts; with names there, any.
+    std::vector<std::string> relay_addresses;
+    // coturn's static-auth-secret; created with a random secret on first start.
+    std::filesystem::path turn_secret_file = "turn.secret";
+    // coturn's admin CLI (cli-ip:cli-port), where a call's allocations are cancelled.
+    Address turn_admin{"127.0.0.1", 5766};
+    // Its cli-password, in plain text; created on first start.
+    std::filesystem::path turn_admin_password_file = "turn-admin.password";
+    Millis ring_timeout = std::chrono::seconds(45);
+    Millis turn_admin_timeout = std::chrono::seconds(5);
+  } calls;
   struct Log {
     std::string level = "info";
     LogFormat format = LogFormat::text;

@@ -71,6 +71,21 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Name("tirai_sms_proxy_sessions")
                        .Help("Live sessions bound to each proxy number (pool usage)")
                        .Register(*registry_);
+  const auto counter = [this](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  calls_started = counter("tirai_calls_started_total", "Calls started (each rang or failed)");
+  calls_answered = counter("tirai_calls_answered_total", "Calls answered");
+  calls_active = &BuildGauge().Name("tirai_calls_active").Help("Calls ringing or up").Register(*registry_).Add({});
+  call_seconds = counter("tirai_call_seconds_total", "Seconds of answered calls, counted when each ends");
+  call_candidates_dropped = counter("tirai_call_candidates_dropped_total",
+                                    "ICE candidates removed because they were not relay candidates of the TURN server");
+  turn_allocations_cancelled =
+      counter("tirai_turn_allocations_cancelled_total", "TURN allocations cancelled through coturn's CLI");
+  turn_failures = counter("tirai_turn_failures_total",
+                          "Requests to coturn's CLI that failed (down, refused, timed out); such calls end failed");
+  call_ended_family_ =
+      &BuildCounter().Name("tirai_calls_ended_total").Help("Calls ended, by reason").Register(*registry_);
   closed_family_ =
       &BuildCounter().Name("tirai_sessions_closed_total").Help("Sessions torn down, by reason").Register(*registry_);
   refused_family_ = &BuildCounter()
@@ -85,6 +100,10 @@ void Metrics::sms_inbound(std::string_view result) {
 
 void Metrics::proxy_sessions(const std::string& number, double delta) {
   proxy_family_->Add({{"number", number}}).Increment(delta);
+}
+
+void Metrics::call_ended(std::string_view reason) {
+  call_ended_family_->Add({{"reason", std::string(reason)}}).Increment();
 }
 
 void Metrics::closed(std::string_view reason) { closed_family_->Add({{"reason", std::string(reason)}}).Increment(); }

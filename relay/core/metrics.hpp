@@ -49,6 +49,15 @@ class Metrics {
   prometheus::Counter* sms_sent;
   prometheus::Counter* sms_send_failures;
   prometheus::Gauge* sms_queue;
+  // Calls (design §11).
+  void call_ended(std::string_view reason);
+  prometheus::Counter* calls_started;
+  prometheus::Counter* calls_answered;
+  prometheus::Gauge* calls_active;
+  prometheus::Counter* call_seconds;
+  prometheus::Counter* call_candidates_dropped;
+  prometheus::Counter* turn_allocations_cancelled;
+  prometheus::Counter* turn_failures;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -58,6 +67,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* refused_family_;
   prometheus::Family<prometheus::Counter>* sms_inbound_family_;
   prometheus::Family<prometheus::Gauge>* proxy_family_;
+  prometheus::Family<prometheus::Counter>* call_ended_family_;
 };
 
 }  // namespace tirai::relay

@@ -97,6 +97,7 @@ void SessionCore::detach(Peer& p) {
   } else if (auto s = live_.find(p.name); s != live_.end() && s->second.client == &p) {
     s->second.client = nullptr;
   }
+  announce([&](SessionEvents& l) { l.detached(p); });
   p.authenticated = false;
 }
 
@@ -234,6 +235,12 @@ void SessionCore::activity(LiveSession& s, UnixMs at) {
     announce([&](SessionEvents& l) { l.first_message(s); });
   }
   if (s.rec.idle_timeout_ms > 0) schedule(s);
+}
+
+void SessionCore::client_contacted(LiveSession& s) {
+  if (s.rec.client_contacted) return;
+  s.rec.client_contacted = true;
+  submit([id = s.rec.id](store::Store& st) { st.mark_client_contacted(id); });
 }
 
 void SessionCore::on_end(Peer& p, const proto::End& e) {

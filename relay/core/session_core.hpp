@@ -107,6 +107,9 @@ class SessionCore {
   // A message of `s` was stored at `at`: the first makes it active; each
   // restarts the package's idle timeout.
   void activity(LiveSession& s, UnixMs at);
+  // The client of `s` wrote or called: under first_contact = "client" the
+  // talent may now too. Stored once.
+  void client_contacted(LiveSession& s);
   // Starts the end of `s` for `reason`: the grace period (sessions.grace),
   // or teardown at once without one. A second call tears down at once.
   void begin_close(LiveSession& s, std::string_view reason);

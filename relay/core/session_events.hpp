@@ -34,6 +34,9 @@ class SessionEvents {
   virtual void closed(LiveSession&) {}
   // A peer said hello and was welcomed to `sessions` (its role and name set).
   virtual void attached(Peer&, const std::vector<std::string>& /*sessions*/) {}
+  // A peer that had said hello is gone (its connection closed or replaced);
+  // its role and name are still set.
+  virtual void detached(Peer&) {}
   // Everything stored about client row `client` was erased.
   virtual void client_erased(std::int64_t /*client*/) {}
   // The core's periodic purge: drop what is kept only for a while.

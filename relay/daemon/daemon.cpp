@@ -8,6 +8,7 @@
 #include "relay/daemon/relay_listener.hpp"
 #include "relay/daemon/store_worker.hpp"
 #include "relay/http/tls.hpp"
+#include "relay/calls/coturn_cli.hpp"
 #include "relay/relay.hpp"
 #include "relay/sms/kannel.hpp"
 #include "relay/sms/sms_listener.hpp"
@@ -52,22 +53,23 @@ void check_config_file(const Config& config, const std::filesystem::path& file) 
                file.string(), st.st_mode & 0777, secrets.empty() ? "" : " and holds " + secrets, file.string());
 }
 
-std::string load_or_create_token(const std::filesystem::path& file) {
+std::string load_or_create_secret_file(const std::filesystem::path& file, std::string_view what) {
   if (!std::filesystem::exists(file)) {
     if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
     std::ofstream out(file, std::ios::out | std::ios::trunc);
-    if (!out) throw std::runtime_error(fmt::format("admin token file {} cannot be created", file.string()));
+    if (!out) throw std::runtime_error(fmt::format("{} {} cannot be created", what, file.string()));
     out << crypto::new_token() << '\n';
     out.close();
     std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-    spdlog::info("[admin] created a new admin token file {}", file.string());
+    spdlog::info("[daemon] created a new {} {}", what, file.string());
   }
-  require_private(file, "admin token file");
+  require_private(file, what);
   std::ifstream in(file);
-  std::string token;
-  std::getline(in, token);
-  if (token.size() < 16) throw std::runtime_error(fmt::format("admin token file {} holds no usable token", file.string()));
-  return token;
+  std::string secret;
+  std::getline(in, secret);
+  if (secret.size() < 16)
+    throw std::runtime_error(fmt::format("{} {} holds no usable secret (16 characters or more)", what, file.string()));
+  return secret;
 }
 
 DatabaseLock::DatabaseLock(const std::filesystem::path& db) {
@@ -245,7 +247,7 @@ int Daemon::run() {
     if (p->has_parent_path()) std::filesystem::create_directories(p->parent_path());
   DatabaseLock lock(config_.store.path);
   const auto keys = crypto::Keyring::load_or_create(config_.keys.master_key_file);
-  const std::string admin_token = load_or_create_token(config_.admin.token_file);
+  const std::string admin_token = load_or_create_secret_file(config_.admin.token_file, "admin token file");
   auto store = std::make_unique<store::Store>(config_.store.path, config_.store.synchronous, keys);
   auto talents = store->talents();
   auto live = store->live_sessions();
@@ -272,6 +274,15 @@ int Daemon::run() {
     kannel.emplace(ioc.get_executor(), config_.sms, metrics);
     relay.enable_sms(*kannel, numbers);
     for (const auto& n : config_.sms.proxy_numbers) metrics.proxy_sessions(n, 0);
+  }
+  std::optional<CoturnCli> coturn;
+  if (config_.calls.enabled) {
+    auto secret = load_or_create_secret_file(config_.calls.turn_secret_file, "TURN secret file");
+    coturn.emplace(ioc.get_executor(), config_.calls.turn_admin,
+                   load_or_create_secret_file(config_.calls.turn_admin_password_file, "TURN admin password file"),
+                   config_.calls.turn_admin_timeout);
+    relay.enable_calls(*coturn, crypto::Secret::from(secret));
+    proto::wipe(secret);
   }
   std::optional<asio::ssl::context> tls;
   if (config_.tls.enabled()) tls.emplace(make_tls_context(config_.tls));
@@ -309,6 +320,7 @@ int Daemon::run() {
       relay.sms()->resume();
       kannel->start();
     }, [&] { kannel->stop(); });
+  if (coturn) front.add("calls", [&] { relay.calls()->start(); }, [&] { coturn->stop(); });
   front.add("timers", [&] {
     relay.core().on_deadline_change([&] { timer.cancel(); });
     asio::co_spawn(

@@ -29,10 +29,11 @@ class Daemon {
 // every path that loads keys; cannot fail.
 void harden_process();
 
-// Creates the admin token file (0600, with its folder) when missing and
-// returns the token. Throws when the file is open to group or others (or
-// holds no usable token).
-std::string load_or_create_token(const std::filesystem::path& file);
+// Creates a one-line secret file (0600, with its folder) holding a random
+// secret when missing, and returns its first line: the admin token, the TURN
+// secret, coturn's CLI password. Throws, naming `what`, when the file is open
+// to group or others or holds no usable secret.
+std::string load_or_create_secret_file(const std::filesystem::path& file, std::string_view what);
 
 // Throws, naming `what` and `file` and the chmod that fixes it, when `file`
 // (a key or token) is open to group or others. A missing file passes: its

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace tirai::relay {
 
 using proto::ErrorCode;
@@ -24,6 +26,10 @@ std::optional<Messaging::Refusal> Messaging::admit(LiveSession& s, Role sender, 
   auto& t = traffic_[s.rec.id];
   const auto side = static_cast<std::size_t>(sender);
   redacted = false;
+  if (std::find(s.rec.channels.begin(), s.rec.channels.end(), "chat") == s.rec.channels.end())
+    return Refusal{ErrorCode::not_allowed, "this session's package is voice only"};
+  if (sender == Role::talent && s.rec.client_first && !s.rec.client_contacted)
+    return Refusal{ErrorCode::not_allowed, "in this package the client makes the first contact"};
   if (s.rec.max_messages && t.reserved >= *s.rec.max_messages)
     return Refusal{ErrorCode::quota_exhausted, "the package's message quota is used up"};
   if (policy_.messages_per_minute > 0 && !t.send_bucket[side].take(policy_.messages_per_minute, now))
@@ -108,6 +114,7 @@ void Messaging::relay_stored(LiveSession& s, Role sender, const store::AppendRes
                              bool redacted, bool sent_offline) {
   core_.metrics().messages_relayed->Increment();
   ++s.rec.message_count;
+  if (sender == Role::client) core_.client_contacted(s);
   core_.activity(s, r.sent_at);
   Peer* to = core_.peer_for(s, other(sender));
   if (!sent_offline && to && !to->replay_pending) {
