@@ -11,13 +11,14 @@ packages=(
   prometheus-cpp-dev catch2
   python3 sqlite3 openssl tzdata
   kannel kannel-extras
-  coturn
+  coturn iproute2
   nodejs chromium
 )
 # kannel and kannel-extras (bearerbox, smsbox, fakesmsc) are for the SMS
 # end-to-end tests; the tests start their own boxes on free loopback ports.
 # coturn (turnserver, turnutils_uclient) is the TURN server of the call tests,
-# started by them on loopback with its own settings (-n: never /etc/turnserver.conf).
+# started by them on loopback with its own settings (-n: never /etc/turnserver.conf);
+# iproute2 (ip) builds the network namespaces the browser call tests run in.
 # nodejs builds the web apps into tiraid (web/, its packages pinned in
 # web/package-lock.json); chromium runs their tests, headless.
 

@@ -129,7 +129,7 @@ export class Tiraid {
 
 // Headless Chromium as this machine runs it: as root it needs --no-sandbox,
 // and on a closed network nothing of its own may reach out.
-export function launchChromium() {
+export function launchChromium(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -142,9 +142,18 @@ export function launchChromium() {
       '--disable-component-update',
       '--disable-sync',
       '--disable-dev-shm-usage',
+      ...extraArgs,
     ],
   });
 }
+
+// For calls: a fake microphone (a beep) granted without asking, and sound
+// that may play without a gesture.
+export const CALL_FLAGS = [
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+];
 
 // A phone-sized context whose pages report every CSP violation and every
 // request URL into `seen`.
@@ -217,14 +226,14 @@ export function steps(seen, pages) {
 
 // What every browser suite runs in: registers the hooks that start tiraid
 // (its config with `extra` TOML, or what `extra()` resolves to) and Chromium
-// before the first step and stop them after the last, printing tiraid's log
+// (with `chromiumArgs` added to its flags) before the first step and stop them after the last, printing tiraid's log
 // when `failed()`. The returned object holds them: { tiraid, browser }.
-export function world(extra, failed) {
+export function world(extra, failed, { chromiumArgs = [] } = {}) {
   const w = { tiraid: null, browser: null };
   before(async () => {
     w.tiraid = await new Tiraid(process.env.TIRAID, typeof extra === 'function' ? await extra() : extra).init();
     await w.tiraid.start();
-    w.browser = await launchChromium();
+    w.browser = await launchChromium(chromiumArgs);
   });
   after(async () => {
     await w.browser?.close();

@@ -4,13 +4,14 @@
 import { render } from 'preact';
 import { html } from 'htm/preact';
 import * as STRINGS from '../shared/strings_client.js';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { RelaySocket, wsUrlFor } from '../shared/relay_socket.js';
 import { errorReason } from '../shared/i18n.js';
 import { sessionCountdown } from '../shared/countdown.js';
 import { Alert, ConnectionStatus, Header, mount, useLanguage, useNudge, useRelay, useTick } from '../ui/common.js';
 import { Composer, Conversation, SessionNotice } from '../ui/chat.js';
 import { createAttention } from '../ui/attention.js';
+import { CallBar, newCalls, useCalls } from '../ui/call.js';
 
 function storage() {
   try {
@@ -93,6 +94,9 @@ function EndControl({ t, relay, s }) {
 
 function Chat({ t, lang, relay }) {
   const s = relay.sessions.size ? relay.sessions.values().next().value : null;
+  const calls = useMemo(() => newCalls(relay), [relay]);
+  useEffect(() => () => calls.stop(), [calls]);
+  useCalls(calls);
   useEffect(() => {
     const focus = () => relay.setFocus(document.hidden || !s ? null : s.id);
     focus();
@@ -117,8 +121,11 @@ function Chat({ t, lang, relay }) {
             <p class="sub">${s.package} · <${TimeLeft} t=${t} s=${s} /></p>
           </div>
           <${SessionNotice} t=${t} session=${s} />
+          ${s.channels.includes('voice') ? html`<${CallBar} t=${t} calls=${calls} relay=${relay} session=${s} />` : null}
           <${Conversation} t=${t} lang=${lang} session=${s} />
-          <${Composer} t=${t} idPrefix="client" onSend=${(text) => relay.send(s.id, text)} />
+          ${s.channels.includes('chat')
+            ? html`<${Composer} t=${t} idPrefix="client" onSend=${(text) => relay.send(s.id, text)} />`
+            : null}
           <${EndControl} t=${t} relay=${relay} s=${s} />
         </section>`
       : html`<p class="empty-note">${t('status_connecting')}</p>`}

@@ -93,7 +93,8 @@ export class RelaySocket {
 
   // fn(event) after every change; event.kind is 'change', 'message' (with
   // session and item: a message from the peer, new to us), 'welcome',
-  // 'booked', 'error', 'auth_failed', 'delete_failed', 'deleted', 'ended'.
+  // 'booked', 'error', 'auth_failed', 'delete_failed', 'deleted', 'ended',
+  // 'call' (with frame) and 'call_error' (a start refused: id, code).
   subscribe(fn) {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -431,8 +432,10 @@ export class RelaySocket {
     items.splice(i, 0, item);
   }
 
+  // A notice as a line of the conversation; returns it (its params may be
+  // updated later, e.g. a call's time once the relay has counted it).
   addSystem(session, code, params = {}) {
-    this.insert(session, {
+    const item = {
       kind: 'system',
       key: 'n' + (this.order + 1),
       code,
@@ -440,7 +443,9 @@ export class RelaySocket {
       atMs: this.now(),
       sortSeq: session.maxSeq,
       order: ++this.order,
-    });
+    };
+    this.insert(session, item);
+    return item;
   }
 
   noteSeq(session, seq) {
@@ -503,6 +508,10 @@ export class RelaySocket {
         return this.onAccepted(m);
       case 'rated':
         return this.onRated(m);
+      case 'call':
+        // Calls (calls.js) read their own frames.
+        if (typeof m.session === 'string' && typeof m.action === 'string') this.emit({ kind: 'call', frame: m });
+        return;
       case 'error':
         return this.onError(m);
       case 'account_deleted':
@@ -662,6 +671,12 @@ export class RelaySocket {
     const code = typeof m.code === 'string' ? m.code : 'internal';
     const message = typeof m.message === 'string' ? m.message : '';
     if (code === 'auth_failed' && !this.welcomed) return this.onAuthFailed();
+    if (typeof m.id === 'string' && m.id.startsWith('call-')) {
+      // A call that could not start (calls.js shows why).
+      this.emit({ kind: 'call_error', id: m.id, code, message });
+      this.emit({ kind: 'change' });
+      return;
+    }
     const entry = m.id !== undefined && m.id !== null ? this.outbox.get(String(m.id)) : undefined;
     if (entry) {
       if (code === 'rate_limited') {

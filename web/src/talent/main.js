@@ -4,13 +4,14 @@
 import { render } from 'preact';
 import { html } from 'htm/preact';
 import * as STRINGS from '../shared/strings_talent.js';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { RelaySocket, wsUrlFor } from '../shared/relay_socket.js';
 import { closeReason, errorReason } from '../shared/i18n.js';
 import { sessionCountdown } from '../shared/countdown.js';
 import { Alert, ConnectionStatus, Header, mount, useLanguage, useNudge, useRelay, useTick } from '../ui/common.js';
 import { Composer, Conversation, SessionNotice } from '../ui/chat.js';
 import { createAttention } from '../ui/attention.js';
+import { CallBar, newCalls, useCalls } from '../ui/call.js';
 
 const STORAGE_KEY = 'tirai.resume.talent';
 
@@ -205,7 +206,7 @@ function Rating({ t, relay, s }) {
   </div>`;
 }
 
-function SessionView({ t, lang, relay, s }) {
+function SessionView({ t, lang, relay, calls, s }) {
   const [ending, setEnding] = useState(false);
   useEffect(() => setEnding(false), [s.id]);
   const live = s.state === 'open' || s.state === 'active';
@@ -220,8 +221,11 @@ function SessionView({ t, lang, relay, s }) {
       ${s.client ? html`<p class="sub">${standingText(t, s.client)}</p>` : null}
     </div>
     <${SessionNotice} t=${t} session=${s} />
+    ${s.channels.includes('voice') ? html`<${CallBar} t=${t} calls=${calls} relay=${relay} session=${s} />` : null}
     <${Conversation} t=${t} lang=${lang} session=${s} />
-    ${closed ? null : html`<${Composer} t=${t} idPrefix="talent" onSend=${(text) => relay.send(s.id, text)} />`}
+    ${closed || !s.channels.includes('chat')
+      ? null
+      : html`<${Composer} t=${t} idPrefix="talent" onSend=${(text) => relay.send(s.id, text)} />`}
     <div class="actions">
       ${live && !ending
         ? html`<button type="button" class="danger-outline" onClick=${() => setEnding(true)}>${t('end_session')}</button>`
@@ -305,6 +309,17 @@ function Account({ t, relay }) {
 
 function Console({ t, lang, relay }) {
   const [selected, setSelected] = useState(null);
+  const calls = useMemo(() => newCalls(relay), [relay]);
+  useEffect(() => {
+    const off = calls.subscribe((e) => {
+      if (e.kind === 'ringing') attention.bump();
+    });
+    return () => {
+      off();
+      calls.stop();
+    };
+  }, [calls]);
+  useCalls(calls);
   const [hidden, setHidden] = useState(document.hidden);
   useEffect(() => {
     const on = () => setHidden(document.hidden);
@@ -320,6 +335,10 @@ function Console({ t, lang, relay }) {
   // acknowledge what is now on the screen
   useEffect(() => relay.flushAcks());
   const s = sel ? relay.sessions.get(sel) : null;
+  // A call of another session than the one on screen shows above the list.
+  const other = calls.call && calls.call.phase !== 'ended' && calls.call.session !== sel
+    ? relay.sessions.get(calls.call.session)
+    : null;
   return html`<main class="console">
     <h1 class="vh">${t('talent_title')}</h1>
     <${ConnectionStatus} t=${t} relay=${relay} />
@@ -331,8 +350,9 @@ function Console({ t, lang, relay }) {
         relay.emit({ kind: 'change' });
       }}
     />
+    ${other ? html`<${CallBar} t=${t} calls=${calls} relay=${relay} session=${other} showPeer=${true} />` : null}
     <${SessionList} t=${t} relay=${relay} selected=${sel} onSelect=${setSelected} />
-    ${s ? html`<${SessionView} key=${s.id} t=${t} lang=${lang} relay=${relay} s=${s} />` : null}
+    ${s ? html`<${SessionView} key=${s.id} t=${t} lang=${lang} relay=${relay} calls=${calls} s=${s} />` : null}
     <${Account} t=${t} relay=${relay} />
   </main>`;
 }

@@ -20,6 +20,11 @@ export function systemText(t, item) {
       return p.reason ? t('sys_closed', { reason: closeReason(t, p.reason) }) : t('sys_closed_plain');
     case 'rated':
       return t('sys_rated', { score: p.score });
+    case 'call_ended': {
+      const seconds = Number(p.seconds) || 0;
+      const text = t('call_end_' + p.reason);
+      return seconds > 0 ? t('call_end_talked', { what: text, time: formatDuration(seconds * 1000) }) : text;
+    }
     default:
       return '';
   }
