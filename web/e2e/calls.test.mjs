@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,43 @@ const SHOTS = process.env.TIRAI_WEB_SHOTS;
 
 // ---- coturn, as an operator runs it beside tiraid (docs/turnserver.conf), on this namespace's addresses ----
 
+// docs/turnserver.conf as this test runs it. Every change is to a line the
+// operator must fill in anyway, or to what this machine cannot have (port
+// 443, a certificate, syslog, the turnserver user inside a namespace).
+function operatorConfig(c) {
+  const shipped = readFileSync(new URL('../../docs/turnserver.conf', import.meta.url), 'utf8');
+  const set = {
+    'static-auth-secret': c.secret,
+    'cli-password': c.password,
+    'cli-ip': RELAY,
+    'cli-port': c.cliPort,
+    'listening-port': c.port,
+    'tls-listening-port': c.tlsPort,
+    'listening-ip': RELAY,
+    'relay-ip': RELAY,
+    'allowed-peer-ip': RELAY,
+    'realm': 'tirai.test',
+    'log-file': 'stdout',
+    'userdb': join(c.dir, 'turndb'),
+    'pidfile': join(c.dir, 'turn.pid'),
+  };
+  const drop = new Set(['external-ip', 'aux-server', 'cert', 'pkey', 'no-stdout-log', 'proc-user', 'proc-group']);
+  const lines = [];
+  const seenKeys = new Set();
+  for (const line of shipped.split('\n')) {
+    const m = line.match(/^([a-z0-9-]+)(=(.*))?$/);
+    if (!m) continue;
+    const key = m[1];
+    seenKeys.add(key);
+    if (drop.has(key)) continue;
+    lines.push(key in set ? `${key}=${set[key]}` : line);
+  }
+  for (const key of [...Object.keys(set), ...drop])
+    assert.ok(seenKeys.has(key), `docs/turnserver.conf has no ${key} line any more: update this test`);
+  lines.push('no-tls');
+  return lines.join('\n') + '\n';
+}
+
 class Coturn {
   constructor() {
     this.dir = mkdtempSync(join(tmpdir(), 'tirai-turn-'));
@@ -35,20 +72,21 @@ class Coturn {
   async start() {
     this.port = await freePort();
     this.cliPort = await freePort();
+    this.tlsPort = await freePort();
     writeFileSync(join(this.dir, 'turn.secret'), this.secret + '\n', { mode: 0o600 });
     writeFileSync(join(this.dir, 'turn-admin.password'), this.password + '\n', { mode: 0o600 });
     // -n: not /etc/turnserver.conf. No --allow-loopback-peers: the peers are 192.0.2.11 itself.
+    // The operator's own config (docs/turnserver.conf), with this test's
+    // addresses, ports, secrets and files put in and TLS left out (no
+    // certificate here): its peer rules are what let the call through.
+    writeFileSync(join(this.dir, 'turnserver.conf'), operatorConfig(this), { mode: 0o600 });
     // In a network namespace of its own (netns.sh), so that no address of the
     // pages is also the TURN server's.
     const ns = process.env.TIRAI_TURN_NETNS;
     if (!ns) throw new Error('run this suite through web/e2e/netns.sh (coturn needs a namespace of its own)');
-    this.proc = spawn('nsenter', ['-t', ns, '-n', '--', '/usr/bin/turnserver',
-      '-n', `--listening-ip=${RELAY}`, `--listening-port=${this.port}`, `--relay-ip=${RELAY}`,
-      '--min-port=49160', '--max-port=49460', '--use-auth-secret', `--static-auth-secret=${this.secret}`,
-      '--realm=tirai.test', `--cli-ip=${RELAY}`, `--cli-port=${this.cliPort}`, `--cli-password=${this.password}`,
-      '--no-tls', '--no-dtls', '--no-tcp-relay', '--no-multicast-peers', '--no-software-attribute',
-      `--userdb=${join(this.dir, 'turndb')}`, `--pidfile=${join(this.dir, 'turn.pid')}`, '--log-file=stdout', '--simple-log',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn('nsenter', ['-t', ns, '-n', '--', '/usr/bin/turnserver', '-c', join(this.dir, 'turnserver.conf')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.proc.stdout.on('data', (c) => (this.log += c));
     this.proc.stderr.on('data', (c) => (this.log += c));
     // Ready once its CLI takes a login; refused connections come back at once.
@@ -420,4 +458,22 @@ test('a chat-only session offers no Call, a voice-only one no message box', asyn
   await talent.getByRole('button', { name: 'Call', exact: true }).waitFor(STEP);
   assert.equal(await talent.getByRole('textbox', { name: 'Message', exact: true }).count(), 0);
   assert.deepEqual(seen.errors, []);
+});
+
+test("tiraid's log, at debug level, holds no address, SDP or TURN credential of any call", async () => {
+  const log = w.tiraid.log;
+  const secrets = [];
+  for (const page of [client, talent, tester]) {
+    for (const f of callFrames(page)) {
+      if (f.ice) for (const s of f.ice.servers) secrets.push(s.username, s.credential, s.username.split(':')[1]);
+    }
+  }
+  if (tester) {
+    for (const f of await tester.evaluate(() => window.__got))
+      if (f.ice) for (const s of f.ice.servers) secrets.push(s.username, s.credential);
+  }
+  assert.ok(secrets.length >= 6);
+  for (const s of [...secrets, HOST, RELAY, 'candidate:', 'a=fingerprint', 'ice-pwd', 'v=0'])
+    assert.ok(!log.includes(s), `tiraid's log holds ${s}`);
+  assert.match(log, /\[calls\] c_[a-z2-7]{26} in s_[a-z2-7]{26} ended \(session_closed, \d+ s\)/);
 });
