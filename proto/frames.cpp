@@ -337,9 +337,10 @@ void append_session_fields(std::string& out, const SessionView& s) {
 }
 }  // namespace
 
-std::string welcome_frame(Role role, const std::vector<SessionView>& sessions, std::string_view resume) {
+std::string welcome_frame(Role role, const std::vector<SessionView>& sessions, std::string_view resume, bool calls) {
   std::string out = "{\"type\":\"welcome\",\"role\":";
   append_json_string(out, to_string(role));
+  out += calls ? ",\"calls\":true" : ",\"calls\":false";
   if (!resume.empty()) {
     out += ",\"resume\":";
     append_json_string(out, resume);

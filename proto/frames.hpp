@@ -123,8 +123,10 @@ struct SessionView {
 };
 
 // `resume`, when not empty, is the ticket a later hello may carry instead of
-// the secret or the token.
-std::string welcome_frame(Role role, const std::vector<SessionView>& sessions, std::string_view resume = {});
+// the secret or the token. `calls`: whether this relay has calls turned on
+// (a voice package on a relay without them shows no Call button).
+std::string welcome_frame(Role role, const std::vector<SessionView>& sessions, std::string_view resume = {},
+                          bool calls = false);
 // A session booked after the talent's hello.
 std::string session_booked_frame(const SessionView& s);
 // `redacted`: the contact guard hid part of the text before it was stored.

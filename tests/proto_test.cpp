@@ -130,6 +130,8 @@ TEST_CASE("outbound frames are valid JSON with the documented fields", "[proto]"
   CHECK(obj(session_booked_frame(v))["type"] == "session");
   CHECK_FALSE(w.contains("resume"));
   CHECK(obj(welcome_frame(Role::client, {v}, "tkt"))["resume"] == "tkt");
+  CHECK(obj(welcome_frame(Role::client, {v}))["calls"] == false);
+  CHECK(obj(welcome_frame(Role::client, {v}, "", true))["calls"] == true);
 
   auto c = obj(session_state_frame("s_1", SessionState::closing, "ended_by_talent", 60));
   CHECK(c == obj(R"({"type":"session","session":"s_1","state":"closing","reason":"ended_by_talent","grace_seconds":60})"));

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <sstream>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -97,6 +98,14 @@ Coturn::Coturn(std::filesystem::path dir)
 Coturn::~Coturn() { stop(); }
 
 void Coturn::start() {
+  // Its user database made before it starts, as Debian's package ships one:
+  // on a new file, two allocations at once race to create its tables and one
+  // is refused ("database is locked", then 401).
+  std::ifstream schema("/usr/share/doc/coturn/schema.sql");
+  std::stringstream sql;
+  sql << schema.rdbuf();
+  if (run_program("/usr/bin/sqlite3", {(dir_ / "turndb").string()}, sql.str()).first != 0)
+    throw std::runtime_error("coturn's user database could not be made with sqlite3");
   process_ = std::make_unique<LoggedProcess>(turnserver, dir_ / "turnserver.log");
   // -n: no /etc/turnserver.conf. --allow-loopback-peers only because the
   // test's peers are on loopback: never in an operator's config.

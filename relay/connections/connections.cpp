@@ -176,7 +176,7 @@ void Connections::welcome_talent(Peer& p, const std::string& alias, std::string 
   std::sort(views.begin(), views.end(), [](const auto& a, const auto& b) { return a.expires_at < b.expires_at; });
   if (resume.empty())
     resume = issue_ticket({Role::talent, alias}, core_.clock().now() + core_.config().relay.resume_ttl.count());
-  p.deliver(proto::welcome_frame(Role::talent, views, resume));
+  p.deliver(proto::welcome_frame(Role::talent, views, resume, core_.config().calls.enabled));
   proto::wipe(resume);
   spdlog::info("[session] talent {} connected with {} open sessions", alias, ids.size());
   core_.announce_attached(p, ids);
@@ -187,7 +187,7 @@ void Connections::welcome_client(Peer& p, LiveSession& s, std::string resume) {
   // Good until the session could no longer be open; teardown drops it sooner.
   if (resume.empty())
     resume = issue_ticket({Role::client, s.rec.id}, s.rec.expires_at + core_.config().sessions.grace.count());
-  p.deliver(proto::welcome_frame(Role::client, {core_.view_for(s, Role::client)}, resume));
+  p.deliver(proto::welcome_frame(Role::client, {core_.view_for(s, Role::client)}, resume, core_.config().calls.enabled));
   proto::wipe(resume);
   spdlog::info("[session] client {} of session {} connected", s.rec.client_alias, s.rec.id);
   core_.announce_attached(p, {s.rec.id});

@@ -6,7 +6,7 @@
 // see the latter. Run by ctest:
 //   TIRAID=<path> web/e2e/netns.sh node --test --test-concurrency=1 web/e2e/calls.test.mjs
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -21,6 +21,7 @@ const STEP = { timeout: 15_000 };
 const HOST = '192.0.2.10'; // the pages' own address: must never cross
 const RELAY = '192.0.2.11'; // coturn's relay address: the only one that may
 const SHOTS = process.env.TIRAI_WEB_SHOTS;
+const COTURN_SCHEMA = '/usr/share/doc/coturn/schema.sql';
 
 // ---- coturn, as an operator runs it beside tiraid (docs/turnserver.conf), on this namespace's addresses ----
 
@@ -80,6 +81,10 @@ class Coturn {
     // addresses, ports, secrets and files put in and TLS left out (no
     // certificate here): its peer rules are what let the call through.
     writeFileSync(join(this.dir, 'turnserver.conf'), operatorConfig(this), { mode: 0o600 });
+    // Its user database made before it starts, as Debian's package ships one:
+    // on a new file, two allocations at once race to create its tables and
+    // one is refused ("database is locked", then 401).
+    execFileSync('sqlite3', [join(this.dir, 'turndb')], { input: readFileSync(COTURN_SCHEMA) });
     // In a network namespace of its own (netns.sh), so that no address of the
     // pages is also the TURN server's.
     const ns = process.env.TIRAI_TURN_NETNS;

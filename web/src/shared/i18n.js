@@ -83,6 +83,7 @@ const en = {
   call_end_peer_gone: 'The other side left the call.',
   call_end_connection_lost: 'The call was cut: the connection to the relay was lost.',
   call_end_talked: '{what} ({time})',
+  calls_off: 'Calls are not set up on this relay yet.',
   // why a session ended
   reason_ended_by_talent: 'ended by the talent',
   reason_ended_by_client: 'ended by the client',
@@ -182,6 +183,7 @@ const id = {
   call_end_peer_gone: 'Pihak lain keluar dari panggilan.',
   call_end_connection_lost: 'Panggilan terputus: koneksi ke relay hilang.',
   call_end_talked: '{what} ({time})',
+  calls_off: 'Telepon belum disiapkan di relay ini.',
   reason_ended_by_talent: 'diakhiri oleh talent',
   reason_ended_by_client: 'diakhiri oleh klien',
   reason_ended_by_operator: 'diakhiri oleh operator',

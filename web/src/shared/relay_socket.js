@@ -65,6 +65,7 @@ export class RelaySocket {
     // reconnects when the relay gives no resume ticket or forgets it.
     this.credentials = null;
     this.alias = null; // our own alias when known (talent)
+    this.callsEnabled = false; // the relay's welcome says whether it has calls
     // idle | connecting | online | offline | auth_failed | stopped | deleted
     this.status = 'idle';
     this.authFailure = null; // 'credentials' | 'resume' | 'missing'
@@ -533,6 +534,7 @@ export class RelaySocket {
     this.attempt = 0;
     this.retryAt = NaN;
     if (typeof m.alias === 'string') this.alias = m.alias;
+    this.callsEnabled = m.calls === true; // this relay has a TURN server for calls
     if (typeof m.resume === 'string' && m.resume) {
       // Hellos use the ticket from now on. The secret or token stays in this
       // page's memory only, in case the relay forgets the ticket (a restart).

@@ -115,6 +115,7 @@ export function CallBar({ t, calls, relay, session, showPeer = false }) {
   if (!c) {
     const open = session.state === 'open' || session.state === 'active';
     if (!open) return null;
+    if (!relay.callsEnabled) return html`<p class="sub">${t('calls_off')}</p>`;
     return html`<div class="callbar idle">
       ${alert}
       <button
