@@ -33,15 +33,28 @@ json::object next_call(WsClient& ws, std::string_view action) {
   }
 }
 
+// A relay with calls and a coturn beside it (started unless told not to),
+// one voice session booked, and both of its sides connected.
 struct CallWorld {
   explicit CallWorld(bool start_coturn = true)
       : coturn(coturn_dir(cdir)), relay(coturn.tiraid_calls_toml() + "[log]\nlevel = \"debug\"\n") {
     if (start_coturn) coturn.start();
     relay.enrol("natasha");
+    booking = relay.book("natasha", "+6281234567890", "chat-call-60m");
+    talent.emplace(relay.talent("natasha"));
+    client.emplace(relay.client(booking));
+  }
+  // The client calls; its `started`.
+  json::object start_call(std::string_view id = "r1") {
+    client->send(json::serialize(
+        json::object{{"type", "call"}, {"action", "start"}, {"session", booking["session"]}, {"id", id}}));
+    return next_call(*client, "started");
   }
   test::TempDir cdir;
   Coturn coturn;
   Relay relay;
+  json::object booking;
+  std::optional<WsClient> talent, client;
 };
 
 std::pair<std::string, std::string> credential_of(json::object& call_frame) {
@@ -68,11 +81,10 @@ std::optional<std::chrono::milliseconds> gone_within(const Coturn& coturn, const
 
 TEST_CASE("a call's TURN allocations are cancelled in coturn the moment its session ends", "[e2e][calls]") {
   CallWorld w;
-  auto b = w.relay.book("natasha", "+6281234567890", "chat-call-60m");
-  auto talent = w.relay.talent("natasha");
-  auto client = w.relay.client(b);
-  client.send(json::serialize(json::object{{"type", "call"}, {"action", "start"}, {"session", b["session"]}, {"id", "r1"}}));
-  auto started = next_call(client, "started");
+  auto& b = w.booking;
+  auto& talent = *w.talent;
+  auto& client = *w.client;
+  auto started = w.start_call();
   auto ringing = next_call(talent, "ringing");
   CHECK(ringing["from"] == b["client_alias"]);
   const auto [client_user, client_pass] = credential_of(started);
@@ -115,11 +127,7 @@ TEST_CASE("a call's TURN allocations are cancelled in coturn the moment its sess
 
 TEST_CASE("coturn takes the credentials tiraid issues and refuses wrong or expired ones", "[e2e][calls]") {
   CallWorld w;
-  auto b = w.relay.book("natasha", "+6281234567890", "chat-call-60m");
-  auto talent = w.relay.talent("natasha");
-  auto client = w.relay.client(b);
-  client.send(json::serialize(json::object{{"type", "call"}, {"action", "start"}, {"session", b["session"]}, {"id", "r1"}}));
-  auto started = next_call(client, "started");
+  auto started = w.start_call();
   const auto [user, pass] = credential_of(started);
   CHECK(w.coturn.can_allocate(user, pass));
   CHECK_FALSE(w.coturn.can_allocate(user, w.coturn.password_for(user + "x")));
@@ -130,11 +138,10 @@ TEST_CASE("coturn takes the credentials tiraid issues and refuses wrong or expir
 
 TEST_CASE("with coturn down a call ends failed and the chat goes on", "[e2e][calls]") {
   CallWorld w(false);
-  auto b = w.relay.book("natasha", "+6281234567890", "chat-call-60m");
-  auto talent = w.relay.talent("natasha");
-  auto client = w.relay.client(b);
-  client.send(json::serialize(json::object{{"type", "call"}, {"action", "start"}, {"session", b["session"]}, {"id", "r1"}}));
-  next_call(client, "started");
+  auto& b = w.booking;
+  auto& talent = *w.talent;
+  auto& client = *w.client;
+  w.start_call();
   next_call(talent, "ringing");
   CHECK(next_call(client, "ended")["reason"] == "failed");
   CHECK(next_call(talent, "ended")["reason"] == "failed");
@@ -147,8 +154,7 @@ TEST_CASE("with coturn down a call ends failed and the chat goes on", "[e2e][cal
   const auto at = metrics.find("\ntirai_turn_failures_total ");
   REQUIRE(at != std::string::npos);
   CHECK(std::stoi(metrics.substr(at + 27)) >= 1);
-  client.send(json::serialize(json::object{{"type", "call"}, {"action", "start"}, {"session", b["session"]}, {"id", "r2"}}));
-  next_call(client, "started");
+  w.start_call("r2");
   CHECK(next_call(client, "ended")["reason"] == "failed");
   const auto log = w.relay.daemon.log();
   CHECK(log.find("cannot connect") == log.rfind("cannot connect"));
@@ -156,16 +162,9 @@ TEST_CASE("with coturn down a call ends failed and the chat goes on", "[e2e][cal
 
 TEST_CASE("after a kill -9 mid-call the restarted tiraid cancels the call's allocations", "[e2e][calls]") {
   CallWorld w;
-  auto b = w.relay.book("natasha", "+6281234567890", "chat-call-60m");
-  std::string user, pass;
-  {
-    auto talent = w.relay.talent("natasha");
-    auto client = w.relay.client(b);
-    client.send(json::serialize(json::object{{"type", "call"}, {"action", "start"}, {"session", b["session"]}, {"id", "r1"}}));
-    auto started = next_call(client, "started");
-    std::tie(user, pass) = credential_of(started);
-    w.relay.daemon.kill9();
-  }
+  auto started = w.start_call();
+  const auto [user, pass] = credential_of(started);
+  w.relay.daemon.kill9();
   auto media = w.coturn.allocate(user, pass);
   REQUIRE(media->wait_for_log("start_mclient: msz=", 0, std::chrono::seconds(20)));
   REQUIRE(holds(w.coturn.allocations(), user));
