@@ -51,6 +51,20 @@ bool kept_extension(std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+// The attributes a browser's audio call needs, by their exact (lowercase)
+// names: every other a= line is dropped. A parser that reads names without
+// regard to case or as prefixes (Firefox's does) must not be handed a
+// candidate under another spelling ("a=CANDIDATE:", "a=candidateX:").
+bool known_attribute(std::string_view name) {
+  static constexpr std::array names{
+      "candidate", "end-of-candidates", "ice-ufrag",  "ice-pwd",       "ice-options", "fingerprint",
+      "setup",     "mid",               "group",      "msid",          "msid-semantic", "extmap",
+      "extmap-allow-mixed", "rtpmap",   "fmtp",       "rtcp-fb",       "rtcp-mux",    "rtcp-rsize",
+      "rtcp-xr",   "rtcp",              "ssrc",       "ssrc-group",    "sendrecv",    "sendonly",
+      "recvonly",  "inactive",          "ptime",      "maxptime"};
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
 bool extension_value_ok(std::string_view v) {
   return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
            return c > ' ' && c < 0x7f;
@@ -193,6 +207,7 @@ std::optional<std::string> filter_sdp(std::string_view sdp, RelayAddresses allow
       }
       case 'a': {
         const auto name = value.substr(0, value.find(':'));
+        if (!known_attribute(name)) continue;
         if (name == "candidate") {
           switch (filter_candidate(value, allowed, cand)) {
             case CandidateVerdict::malformed: return fail("the SDP has a malformed candidate");
@@ -205,7 +220,6 @@ std::optional<std::string> filter_sdp(std::string_view sdp, RelayAddresses allow
           }
           break;
         }
-        if (name == "remote-candidates") continue;
         if (name == "rtcp") {
           out += "a=rtcp:9 IN IP4 0.0.0.0";
           break;

@@ -46,7 +46,9 @@ struct SdpFilterCounts {
 // `m=audio` over UDP/TLS/RTP/SAVPF with a DTLS fingerprint and ICE
 // credentials, else it is refused; candidates filtered as above; the
 // addresses of the o=, c= and a=rtcp lines and the m= port zeroed; free-text
-// lines (i=, u=, e=, p=) and a=remote-candidates removed. Returns nullopt
+// lines (i=, u=, e=, p=) removed, and every attribute but those a browser's
+// audio needs, by exact name (so no candidate crosses spelt "a=CANDIDATE:"
+// for a parser that ignores case, nor a=remote-candidates). Returns nullopt
 // with `why` (for a bad_request answer) when the SDP is malformed or not one
 // audio section; nothing of it is forwarded then.
 std::optional<std::string> filter_sdp(std::string_view sdp, RelayAddresses allowed, std::string& why,

@@ -369,3 +369,33 @@ TEST_CASE("coturn's session listing is read for ids and usernames only", "[calls
   CHECK_FALSE(tirai_turn_username("1796247020:ABCDEFGHIJKLMNOPQRSTUVWXYZ"));
   CHECK(parse_coturn_sessions("\r\n  Total sessions: 0\r\n\r\n> ").empty());
 }
+
+TEST_CASE_METHOD(CallFixture, "a side that logs in elsewhere mid-call ends the call instead of leaving it stuck",
+                 "[calls]") {
+  const auto b = connect("call-60m");
+  auto id = start(client, b.session);
+  call(talent, b.session, R"("action":"accept","call":")" + id + "\"");
+  FakePeer again;
+  hello_client(again, b.client_token);  // the phone reconnects while the old connection is still open
+  CHECK(calls(talent, "ended").back()["reason"] == "peer_gone");
+  CHECK(calls(client, "ended").back()["reason"] == "peer_gone");
+  CHECK(admin.cancelled.size() == 1);
+  CHECK(metrics.calls_active->Value() == 0);
+  start(again, b.session);  // not busy
+  CHECK(calls(talent, "ringing").size() == 2);
+}
+
+TEST_CASE_METHOD(CallFixture, "the session's expiry notice reaches both sides during a call, which goes on",
+                 "[calls][timers]") {
+  const auto b = connect("call-60m");
+  const auto id = start(client, b.session);
+  call(talent, b.session, R"("action":"accept","call":")" + id + "\"");
+  advance_to(b.expires_at - 5 * 60'000);
+  for (auto* p : {&talent, &client}) {
+    CHECK(p->last()["notice"] == "expiring");
+    CHECK(calls(*p, "ended").empty());
+  }
+  // At the end the session starts closing, and the call ends with it.
+  advance_to(b.expires_at);
+  CHECK(calls(client, "ended").back()["reason"] == "session_closed");
+}

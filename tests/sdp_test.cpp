@@ -159,10 +159,19 @@ TEST_CASE("free-text and address lines are rewritten or removed", "[proto][sdp]"
   REQUIRE(s != std::string::npos);
   sdp.insert(s + 5, "i=my home is 10.1.2.3\r\nu=http://10.1.2.3/\r\ne=me@example.com\r\np=+6281234567890\r\n");
   sdp += "a=remote-candidates:1 10.1.2.3 5000\r\n";
+  // Candidates under other spellings, which a parser that ignores case or
+  // reads names as prefixes (Firefox's) would still take.
+  sdp += "a=CANDIDATE:1 1 udp 2122260223 192.168.1.2 50000 typ host\r\n"
+         "a=candidateX:2 1 udp 2122260223 192.168.1.3 50000 typ host\r\n"
+         "a=candidate 3 1 udp 2122260223 192.168.1.4 50000 typ host\r\n"
+         "a=RTCP:50001 IN IP4 192.168.1.5\r\n"
+         "a=Remote-Candidates:1 192.168.1.6 5000\r\n"
+         "a=x-unknown:192.168.1.7\r\n";
   std::string why;
   const auto out = filter_sdp(sdp, {}, why);
   REQUIRE(out);
   CHECK(out->find("10.1.2.3") == std::string::npos);
+  CHECK(out->find("192.168.1.") == std::string::npos);
   CHECK(out->find("example.com") == std::string::npos);
   CHECK(out->find("6281234567890") == std::string::npos);
 }

@@ -166,8 +166,20 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
     co_return cancelled;
   }
 
-  asio::awaitable<void> run() {
-    auto self = shared_from_this();
+  // Runs the queue; `self` keeps this alive until it is done.
+  static asio::awaitable<void> run(std::shared_ptr<Impl> self) { co_await self->run_queue(); }
+
+  // Answers each request whatever its callback does: one that throws is
+  // logged, and the queue goes on.
+  static void answer(Request& req, std::optional<int> result) {
+    try {
+      req.done(result);
+    } catch (const std::exception& e) {
+      spdlog::error("[calls] handling coturn's answer failed: {}", e.what());
+    }
+  }
+
+  asio::awaitable<void> run_queue() {
     while (!queue.empty() && !stopping) {
       Request req = std::move(queue.front());
       queue.pop_front();
@@ -186,22 +198,22 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
         spdlog::warn("[calls] coturn's CLI (calls.turn_admin) {}; calls fail until it answers", error);
         reachable = false;
       }
-      req.done(result);
+      answer(req, result);
     }
     running = false;
     while (!queue.empty()) {  // stopped: what was not run fails
       auto req = std::move(queue.front());
       queue.pop_front();
-      req.done(std::nullopt);
+      answer(req, std::nullopt);
     }
   }
 
   void submit(Request req) {
-    if (stopping) return req.done(std::nullopt);
+    if (stopping) return answer(req, std::nullopt);
     queue.push_back(std::move(req));
     if (running) return;
     running = true;
-    asio::co_spawn(executor, run(), asio::detached);
+    asio::co_spawn(executor, run(shared_from_this()), asio::detached);
   }
 };
 
@@ -217,6 +229,8 @@ void CoturnCli::stop() {
     impl_->stream->socket().close(ignored);
   }
 }
+
+bool CoturnCli::idle() const { return !impl_->running && impl_->queue.empty(); }
 
 void CoturnCli::check(std::function<void(bool ok)> done) {
   impl_->submit({Impl::Kind::check, {}, [done = std::move(done)](std::optional<int> r) { done(r.has_value()); }});

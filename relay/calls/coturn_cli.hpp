@@ -28,6 +28,8 @@ class CoturnCli final : public TurnAdmin {
   void cancel_all(std::function<void(std::optional<int>)> done) override;
   // Stops: requests not yet run are answered as failures.
   void stop();
+  // Nothing queued or running.
+  bool idle() const;
 
  private:
   struct Impl;

@@ -115,6 +115,8 @@ std::vector<std::string> SessionCore::attach_talent(Peer& p, const std::string& 
   auto& t = talents_.at(alias);
   if (t.peer && t.peer != &p) {
     Peer* old = t.peer;
+    t.peer = nullptr;
+    announce([&](SessionEvents& l) { l.detached(*old); });  // its calls end with it
     old->authenticated = false;
     old->close(CloseCode::policy, "logged in elsewhere");
   } else if (!t.peer) {
@@ -131,6 +133,8 @@ std::vector<std::string> SessionCore::attach_talent(Peer& p, const std::string& 
 void SessionCore::attach_client(Peer& p, LiveSession& s) {
   if (s.client && s.client != &p) {
     Peer* old = s.client;
+    s.client = nullptr;
+    announce([&](SessionEvents& l) { l.detached(*old); });  // its calls end with it
     old->authenticated = false;
     old->close(CloseCode::policy, "logged in elsewhere");
   }

@@ -314,13 +314,16 @@ int Daemon::run() {
   services.add("hasher", {}, [&] { hasher.stop(); });
 
   Lifecycle front("front");
+  // Before the sessions, so that it stops after them: the calls that end
+  // as the connections close still get their allocations cancelled (the
+  // shutdown waits for that below).
+  if (coturn) front.add("calls", [&] { relay.calls()->start(); }, {});
   front.add("sessions", [&] { relay.load(std::move(talents), std::move(live), tickets); }, [&] { relay.close_all(); });
   if (kannel)
     front.add("sms gateway", [&] {
       relay.sms()->resume();
       kannel->start();
     }, [&] { kannel->stop(); });
-  if (coturn) front.add("calls", [&] { relay.calls()->start(); }, [&] { coturn->stop(); });
   front.add("timers", [&] {
     relay.core().on_deadline_change([&] { timer.cancel(); });
     asio::co_spawn(
@@ -390,13 +393,15 @@ int Daemon::run() {
     }
     spdlog::info("[daemon] stopping on signal {}", sig);
     front.stop();
-    // Connections get up to two seconds to finish their close handshakes.
+    // Connections get up to two seconds to finish their close handshakes,
+    // and coturn's CLI to cancel the allocations of the calls they ended.
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {
           asio::steady_timer wait(ioc);
           const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-          while (relay.core().connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+          while ((relay.core().connections() > 0 || (coturn && !coturn->idle())) &&
+                 std::chrono::steady_clock::now() < deadline) {
             wait.expires_after(std::chrono::milliseconds(20));
             co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
           }

@@ -293,6 +293,8 @@ test('a caller without the relay policy never hands the console a host candidate
   assert.ok(offer.includes(` ${HOST} `) && offer.includes(' typ host'), 'the tester gathered its host address');
   assert.ok((await dropped()) > droppedBefore, 'the relay dropped the host candidates it was sent');
   assertRelayOnly(talent);
+  // And what reached the tester, which would have used any address it was given, is relay only too.
+  assertRelayOnly(tester);
 
   // The operator ends the session mid-call.
   const usernames = [
