@@ -48,6 +48,9 @@ struct CallFixture : Fixture {
     auto limited = voice("call-5min", {"chat", "voice"});
     limited.second.call_minutes = 5;
     config.packages.insert(limited);
+    auto idle = voice("call-idle-10m", {"chat", "voice"});
+    idle.second.idle_timeout = 10min;
+    config.packages.insert(idle);
     auto shy = voice("client-first", {"chat", "voice"});
     shy.second.first_contact = FirstContact::client;
     config.packages.insert(shy);
@@ -398,4 +401,22 @@ TEST_CASE_METHOD(CallFixture, "the session's expiry notice reaches both sides du
   // At the end the session starts closing, and the call ends with it.
   advance_to(b.expires_at);
   CHECK(calls(client, "ended").back()["reason"] == "session_closed");
+}
+
+TEST_CASE_METHOD(CallFixture, "a call keeps the package's idle timeout from ending the session under it",
+                 "[calls][timers]") {
+  const auto b = connect("call-idle-10m");
+  const auto id = start(client, b.session);
+  call(talent, b.session, R"("action":"accept","call":")" + id + "\"");
+  // Twenty minutes of talk and no message: the session lives on.
+  advance_to(t0 + 20 * 60'000);
+  CHECK(calls(client, "ended").empty());
+  CHECK(mgr->core().find(b.session)->rec.state != proto::SessionState::closing);
+  call(client, b.session, R"("action":"hangup","call":")" + id + "\"");
+  // From the hang-up the idle time counts again.
+  advance_to(t0 + 30 * 60'000 - 1);
+  CHECK(mgr->core().find(b.session)->rec.state != proto::SessionState::closing);
+  advance_to(t0 + 30 * 60'000);
+  CHECK(client.last()["state"] == "closing");
+  CHECK(client.last()["reason"] == "expired");
 }

@@ -111,6 +111,8 @@ void Calls::accept(Peer& p, Call& c) {
   c.answered_at = now;
   c.peer[side(p.role)] = p.id;
   core_.metrics().calls_answered->Increment();
+  // A call is the session in use: the package's idle timeout waits for its end.
+  if (LiveSession* s = core_.find(c.session)) core_.hold(*s, true);
   if (const LiveSession* s = core_.find(c.session); s && s->rec.call_minutes > 0) {
     const UnixMs left = s->rec.call_minutes * 60'000 - s->rec.call_seconds * 1000;
     c.limit_at = now + std::max<UnixMs>(left, 0);
@@ -160,9 +162,12 @@ void Calls::end(const std::string& call_id, std::string_view reason) {
   }
   const UnixMs now = core_.clock().now();
   const std::int64_t seconds = c.state == State::answered ? (now - c.answered_at) / 1000 : 0;
-  if (LiveSession* s = core_.find(c.session); s && seconds > 0) {
-    s->rec.call_seconds += seconds;
-    core_.submit([id = c.session, seconds](store::Store& st) { st.add_call_seconds(id, seconds); });
+  if (LiveSession* s = core_.find(c.session)) {
+    if (seconds > 0) {
+      s->rec.call_seconds += seconds;
+      core_.submit([id = c.session, seconds](store::Store& st) { st.add_call_seconds(id, seconds); });
+    }
+    if (c.state == State::answered) core_.hold(*s, false);
   }
   const auto frame = proto::call_ended_frame(c.session, c.id, reason, seconds);
   deliver(c, Role::talent, frame);

@@ -238,13 +238,20 @@ void SessionCore::activity(LiveSession& s, UnixMs at) {
     set_state(s, SessionState::active);
     announce([&](SessionEvents& l) { l.first_message(s); });
   }
-  if (s.rec.idle_timeout_ms > 0) schedule(s);
+  if (s.idle_applies()) schedule(s);
 }
 
 void SessionCore::client_contacted(LiveSession& s) {
   if (s.rec.client_contacted) return;
   s.rec.client_contacted = true;
   submit([id = s.rec.id](store::Store& st) { st.mark_client_contacted(id); });
+}
+
+void SessionCore::hold(LiveSession& s, bool on) {
+  s.holds += on ? 1 : -1;
+  if (on || s.holds > 0) return;
+  s.last_activity = clock_.now();
+  if (s.idle_applies()) schedule(s);
 }
 
 void SessionCore::on_end(Peer& p, const proto::End& e) {
@@ -321,7 +328,7 @@ void SessionCore::schedule(const LiveSession& s) {
     const UnixMs warn_at = s.rec.expires_at - config_.sessions.warn_before.count();
     at = (!s.rec.warned && config_.sessions.warn_before.count() > 0 && warn_at < s.rec.expires_at) ? warn_at
                                                                                                     : s.rec.expires_at;
-    if (s.rec.idle_timeout_ms > 0) at = std::min(at, s.last_activity + s.rec.idle_timeout_ms);
+    if (s.idle_applies()) at = std::min(at, s.last_activity + s.rec.idle_timeout_ms);
   }
   const bool earlier = deadlines_.empty() || at < deadlines_.begin()->first;
   deadlines_.emplace(at, s.rec.id);
@@ -336,7 +343,7 @@ void SessionCore::evaluate(const std::string& id, UnixMs now) {
     if (now >= s.rec.closing_until.value_or(0)) return close_now(id);
   } else {
     if (now >= s.rec.expires_at ||
-        (s.rec.idle_timeout_ms > 0 && now >= s.last_activity + s.rec.idle_timeout_ms)) {
+        (s.idle_applies() && now >= s.last_activity + s.rec.idle_timeout_ms)) {
       begin_close(s, "expired");
       return;
     }

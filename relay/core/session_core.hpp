@@ -28,6 +28,8 @@ struct LiveSession {
   store::SessionRecord rec;
   Peer* client = nullptr;    // the client's connection, while it is attached
   UnixMs last_activity = 0;  // for the package's idle timeout
+  int holds = 0;             // capabilities keeping it in use (a call is up): no idle timeout meanwhile
+  bool idle_applies() const { return rec.idle_timeout_ms > 0 && holds == 0; }
 };
 
 // A talent enrolled on this relay.
@@ -110,6 +112,10 @@ class SessionCore {
   // The client of `s` wrote or called: under first_contact = "client" the
   // talent may now too. Stored once.
   void client_contacted(LiveSession& s);
+  // A capability keeps `s` in use (`on`) or lets it go: the package's idle
+  // timeout ("without a message") does not run out while any holds it, and
+  // counts again from the last release.
+  void hold(LiveSession& s, bool on);
   // Starts the end of `s` for `reason`: the grace period (sessions.grace),
   // or teardown at once without one. A second call tears down at once.
   void begin_close(LiveSession& s, std::string_view reason);
