@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <stdexcept>
+
 namespace tirai::relay {
 
 using proto::ErrorCode;
@@ -57,6 +59,20 @@ void Relay::enable_calls(TurnAdmin& admin, crypto::Secret turn_secret) {
   calls_.emplace(core_, core_.config().calls, std::move(turn_secret), admin);
   core_.subscribe(*calls_);
   core_.add_timed(*calls_);
+  if (phone_) link_call_lines();
+}
+
+void Relay::enable_phone(SipSwitch& sip) {
+  if (!sms_) throw std::logic_error("phone calls need the proxy numbers: enable_sms first");
+  phone_.emplace(core_, core_.config().phone, *sms_, sip);
+  core_.subscribe(*phone_);
+  core_.add_timed(*phone_);
+  if (calls_) link_call_lines();
+}
+
+void Relay::link_call_lines() {
+  phone_->also_busy_with(*calls_);
+  calls_->also_busy_with(*phone_);
 }
 
 void Relay::enable_sms(SmsGateway& gateway, crypto::KeyArena& numbers) {

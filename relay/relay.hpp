@@ -7,6 +7,7 @@
 #include "relay/connections/connections.hpp"
 #include "relay/core/session_core.hpp"
 #include "relay/messaging/messaging.hpp"
+#include "relay/phone/phone.hpp"
 #include "relay/ratings/ratings.hpp"
 #include "relay/sms/sms_relay.hpp"
 
@@ -15,8 +16,8 @@
 namespace tirai::relay {
 
 // The relay's rooms, wired: the session core and the capabilities beside it
-// (connections, messaging, ratings, booking, and SMS and calls when
-// enabled), each subscribed to the core's events. The daemon's listeners and
+// (connections, messaging, ratings, booking, and SMS, calls and phone
+// calls when enabled), each subscribed to the core's events. The daemon's listeners and
 // the tests talk to it; a new capability is one more member and a few lines
 // of wiring. Relay thread only.
 class Relay {
@@ -30,6 +31,9 @@ class Relay {
   // Turns voice calls on (calls.enabled): TURN credentials from `turn_secret`,
   // allocations cancelled through `admin`. Call before load().
   void enable_calls(TurnAdmin& admin, crypto::Secret turn_secret);
+  // Turns phone calls on (phone.enabled; needs enable_sms first): calls
+  // are hung up through `sip`. Call before load().
+  void enable_phone(SipSwitch& sip);
   // Start-up: the stored talents, live sessions and resume tickets.
   void load(std::vector<store::TalentRecord> talents, std::vector<store::SessionRecord> live,
             const std::vector<store::Store::TicketRecord>& tickets = {}) {
@@ -58,9 +62,13 @@ class Relay {
   Bookings& bookings() { return bookings_; }
   SmsRelay* sms() { return sms_ ? &*sms_ : nullptr; }
   Calls* calls() { return calls_ ? &*calls_ : nullptr; }
+  Phone* phone() { return phone_ ? &*phone_ : nullptr; }
   Metrics& metrics() { return core_.metrics(); }
 
  private:
+  // A session has one call at a time, in the browser or by phone.
+  void link_call_lines();
+
   const crypto::Keyring& keys_;
   Policy policy_;  // the capabilities read it; SIGHUP replaces it
   SessionCore core_;
@@ -70,6 +78,7 @@ class Relay {
   Bookings bookings_;
   std::optional<SmsRelay> sms_;
   std::optional<Calls> calls_;
+  std::optional<Phone> phone_;
 };
 
 }  // namespace tirai::relay

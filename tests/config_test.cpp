@@ -107,6 +107,29 @@ sendsms_url = "http://kannel.local:13013/cgi-bin/sendsms?smsc=carrier"
   CHECK_THAT(error_for("[sms]\nbogus = 1\n"), Catch::Contains("sms.bogus (line 2): unknown key"));
 }
 
+TEST_CASE("[phone] config: needs [sms], and its keys are checked", "[phone][config]") {
+  const auto ok = parse_config(R"([sms]
+enabled = true
+inbound_secret = "0123456789abcdef"
+username = "u"
+password = "p"
+proxy_numbers = ["+6281100000001"]
+[phone]
+enabled = true
+listen = "127.0.0.1:9083"
+kamailio_rpc = "127.0.0.1:9071"
+seam_secret_file = "seam.secret"
+)",
+                               "/etc/tirai");
+  CHECK(ok.phone.enabled);
+  CHECK(ok.phone.listen.port == 9083);
+  CHECK(ok.phone.kamailio_rpc.port == 9071);
+  CHECK(ok.phone.seam_secret_file == "/etc/tirai/seam.secret");
+  CHECK_THAT(error_for("[phone]\nenabled = true\n"), Catch::Contains("phone: enabled = true needs [sms] enabled"));
+  CHECK_THAT(error_for("[phone]\nring_timeout = \"10ms\"\n"), Catch::Contains("phone.ring_timeout"));
+  CHECK_THAT(error_for("[phone]\nkamailio_rpc = \"nowhere\"\n"), Catch::Contains("phone.kamailio_rpc (line 2)"));
+}
+
 TEST_CASE("trusted proxies: networks, the forwarded client, and IPv6 counted by its /64", "[config][limits]") {
   namespace ip = boost::asio::ip;
   std::string why;

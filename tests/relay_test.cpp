@@ -1,3 +1,4 @@
+#include "support/fake_gateway.hpp"
 #include "support/relay_unit_fixture.hpp"
 
 using namespace tirai;
@@ -685,34 +686,6 @@ TEST_CASE_METHOD(Fixture, "quota notice at 90%, package idle timeout, and call s
 // ---- SMS (issue: proxy numbers through Kannel), with a fake gateway ----
 
 namespace {
-
-// Holds what the relay asked to send until the test says the gateway accepted it.
-class FakeGateway final : public SmsGateway {
- public:
-  struct Sent {
-    std::string from, to, text, session;
-  };
-  void send(OutboundSms sms) override { waiting.push_back(std::move(sms)); }
-  void drop_session(const std::string& session) override {
-    dropped.push_back(session);
-    std::erase_if(waiting, [&](const OutboundSms& s) { return s.session == session; });
-  }
-  void drop_client(std::int64_t client) override {
-    std::erase_if(waiting, [&](const OutboundSms& s) { return s.client == client; });
-  }
-  // The gateway accepts everything waiting, in order.
-  void accept_all() {
-    while (!waiting.empty()) {
-      auto s = std::move(waiting.front());
-      waiting.pop_front();
-      sent.push_back({s.from, std::string(s.to->view()), s.text, s.session});
-      if (s.accepted) s.accepted();
-    }
-  }
-  std::deque<OutboundSms> waiting;
-  std::vector<Sent> sent;
-  std::vector<std::string> dropped;
-};
 
 const std::string P1 = "+6281100000001", P2 = "+6281100000002", C1 = "+6281234567890";
 

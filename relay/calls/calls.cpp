@@ -63,7 +63,7 @@ void Calls::start_call(Peer& p, LiveSession& s, const std::optional<std::string>
   if (s.rec.state == proto::SessionState::closing) return refuse(ErrorCode::session_closed, "the session is ending");
   if (p.role == Role::talent && s.rec.client_first && !s.rec.client_contacted)
     return refuse(ErrorCode::not_allowed, "in this package the client makes the first contact");
-  if (by_session_.contains(s.rec.id)) return refuse(ErrorCode::busy, "a call is already up in this session");
+  if (by_session_.contains(s.rec.id) || (other_ && other_->in_call(s.rec.id))) return refuse(ErrorCode::busy, "a call is already up in this session");
   if (s.rec.call_minutes > 0 && s.rec.call_seconds >= s.rec.call_minutes * 60)
     return refuse(ErrorCode::quota_exhausted, "the package's call minutes are used up");
   if (p.role == Role::client) core_.client_contacted(s);

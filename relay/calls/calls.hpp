@@ -10,6 +10,14 @@
 
 namespace tirai::relay {
 
+// A kind of call a session can have up (in the browser, by phone): a
+// session has one call at a time, whatever its kind.
+class CallLine {
+ public:
+  virtual ~CallLine() = default;
+  virtual bool in_call(const std::string& session) const = 0;
+};
+
 // Voice calls (design §11): one call at a time per session whose package has
 // voice, signalled over the WebSocket, media only through the operator's
 // TURN server. The relay issues each side its own TURN credential, rewrites
@@ -19,7 +27,7 @@ namespace tirai::relay {
 //
 // Relay thread only; calls are not stored (a restart ends them, and
 // start() cancels whatever allocations an earlier run left behind).
-class Calls final : public SessionEvents, public Timed {
+class Calls final : public SessionEvents, public Timed, public CallLine {
  public:
   Calls(SessionCore& core, const Config::Calls& config, crypto::Secret turn_secret, TurnAdmin& admin);
 
@@ -27,6 +35,9 @@ class Calls final : public SessionEvents, public Timed {
   void start();
   void on_call(Peer& p, proto::Call&& c);
   std::size_t active() const { return calls_.size(); }
+  bool in_call(const std::string& session) const override { return by_session_.contains(session); }
+  // Phone calls: a browser call into a session with one up is busy.
+  void also_busy_with(const CallLine& phone) { other_ = &phone; }
 
   void closing(LiveSession& s) override;
   void closed(LiveSession& s) override;
@@ -68,6 +79,7 @@ class Calls final : public SessionEvents, public Timed {
   const Config::Calls& config_;
   crypto::Secret turn_secret_;
   TurnAdmin& admin_;
+  const CallLine* other_ = nullptr;
   std::unordered_map<std::string, Call> calls_;           // by call id
   std::unordered_map<std::string, std::string> by_session_;  // session id → call id
   std::multimap<UnixMs, std::string> deadlines_;           // call ids; stale entries are skipped

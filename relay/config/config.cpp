@@ -475,6 +475,31 @@ Section<Config::Calls> calls_section() {
   return s;
 }
 
+Section<Config::Phone> phone_section() {
+  using S = Config::Phone;
+  Section<S> s{.name = "phone", .member = &Config::phone};
+  s.intro =
+      "# Phone calls to the proxy numbers of [sms], through Kamailio and rtpengine;\n"
+      "# see docs/kamailio.cfg and README \"Phone calls\". Off by default.\n";
+  s.table.options = {
+      option("enabled", &S::enabled, boolean(), "true: a call to a session's proxy number rings its talent; needs [sms]"),
+      option("listen", &S::listen, address(),
+             "the seam: Kamailio asks GET /v1/phone/inbound, /outbound and /event here (plain HTTP, loopback)"),
+      option("seam_secret_file", &S::seam_secret_file, path(),
+             "the seam's bearer secret (Kamailio's http_client sends it), created 0600 on first start"),
+      option("kamailio_rpc", &S::kamailio_rpc, address(),
+             "Kamailio's JSON-RPC over HTTP (xhttp + jsonrpcs): the session's end hangs its call up there"),
+      option("rpc_timeout", &S::rpc_timeout, duration(), "one JSON-RPC request may take this long"),
+      option("ring_timeout", &S::ring_timeout, duration(),
+             "a phone call not answered by then is hung up (after Kamailio's own timer)"),
+  };
+  s.table.check = [](const S& m, TableReader& r) {
+    if (m.rpc_timeout.count() == 0) r.table_error("phone.rpc_timeout", "must be above 0s");
+    if (m.ring_timeout.count() < 1000) r.table_error("phone.ring_timeout", "must be at least 1s");
+  };
+  return s;
+}
+
 Section<Config::Log> log_section() {
   using S = Config::Log;
   Section<S> s{.name = "log", .member = &Config::log};
@@ -494,7 +519,7 @@ Section<Config::Log> log_section() {
 const std::vector<AnySection>& sections() {
   static const std::vector<AnySection> all = {
       relay_section(),    admin_section(),  tls_section(), store_section(), keys_section(),
-      sessions_section(), policy_section(), sms_section(), calls_section(), log_section(),
+      sessions_section(), policy_section(), sms_section(), calls_section(), phone_section(), log_section(),
   };
   return all;
 }
@@ -616,6 +641,8 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
     errors.push_back(fmt::format("relay.public_url: must be set when relay.listen ({}) is every address: session "
                                  "links need the name clients reach this port by",
                                  c.relay.listen.str()));
+  if (c.phone.enabled && !c.sms.enabled)
+    errors.push_back("phone: enabled = true needs [sms] enabled: calls come to its proxy numbers");
 
   if (!errors.empty()) {
     std::string msg = "invalid configuration:";
@@ -626,7 +653,7 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
   for (auto& a : c.calls.relay_addresses) a = *proto::canonical_ip(a);
   if (c.calls.relay_addresses.empty()) c.calls.relay_addresses = turn_url_addresses(c.calls.turn_urls);
   for (auto* p : {&c.admin.token_file, &c.store.path, &c.keys.master_key_file, &c.tls.cert, &c.tls.key, &c.relay.web_root,
-                  &c.calls.turn_secret_file, &c.calls.turn_admin_password_file})
+                  &c.calls.turn_secret_file, &c.calls.turn_admin_password_file, &c.phone.seam_secret_file})
     if (!p->empty() && p->is_relative()) *p = base_dir / *p;
   return c;
 }

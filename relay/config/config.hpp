@@ -209,6 +209,20 @@ struct Config {
     Millis ring_timeout = std::chrono::seconds(45);
     Millis turn_admin_timeout = std::chrono::seconds(5);
   } calls;
+  // Phone calls through the proxy numbers (design §13): Kamailio asks the
+  // seam about every call; the pool is [sms]'s.
+  struct Phone {
+    bool enabled = false;
+    Address listen{"127.0.0.1", 8083};  // the seam: GET /v1/phone/... from Kamailio's http_client
+    // The seam's bearer secret; created with a random secret on first start.
+    std::filesystem::path seam_secret_file = "phone-seam.secret";
+    // Kamailio's JSON-RPC over HTTP (xhttp + jsonrpcs), where calls are hung up.
+    Address kamailio_rpc{"127.0.0.1", 5071};
+    Millis rpc_timeout = std::chrono::seconds(5);
+    // A phone call no one answers ends after this (Kamailio's own timer
+    // normally ends it first).
+    Millis ring_timeout = std::chrono::seconds(60);
+  } phone;
   struct Log {
     std::string level = "info";
     LogFormat format = LogFormat::text;

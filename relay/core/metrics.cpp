@@ -86,6 +86,17 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           "Requests to coturn's CLI that failed (down, refused, timed out); such calls end failed");
   call_ended_family_ =
       &BuildCounter().Name("tirai_calls_ended_total").Help("Calls ended, by reason").Register(*registry_);
+  phone_decision_family_ = &BuildCounter()
+                               .Name("tirai_phone_decisions_total")
+                               .Help("Phone calls decided on the SIP seam, by direction and result")
+                               .Register(*registry_);
+  phone_ended_family_ =
+      &BuildCounter().Name("tirai_phone_calls_ended_total").Help("Phone calls ended, by reason").Register(*registry_);
+  phone_call_seconds = counter("tirai_phone_call_seconds_total", "Seconds of answered phone calls, counted when each ends");
+  phone_calls_active =
+      &BuildGauge().Name("tirai_phone_calls_active").Help("Phone calls ringing or up").Register(*registry_).Add({});
+  sip_failures = counter("tirai_sip_rpc_failures_total",
+                         "Requests to Kamailio's JSON-RPC that failed (down, refused, timed out)");
   closed_family_ =
       &BuildCounter().Name("tirai_sessions_closed_total").Help("Sessions torn down, by reason").Register(*registry_);
   refused_family_ = &BuildCounter()
@@ -104,6 +115,14 @@ void Metrics::proxy_sessions(const std::string& number, double delta) {
 
 void Metrics::call_ended(std::string_view reason) {
   call_ended_family_->Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void Metrics::phone_decision(std::string_view direction, std::string_view result) {
+  phone_decision_family_->Add({{"direction", std::string(direction)}, {"result", std::string(result)}}).Increment();
+}
+
+void Metrics::phone_call_ended(std::string_view reason) {
+  phone_ended_family_->Add({{"reason", std::string(reason)}}).Increment();
 }
 
 void Metrics::closed(std::string_view reason) { closed_family_->Add({{"reason", std::string(reason)}}).Increment(); }

@@ -58,6 +58,13 @@ class Metrics {
   prometheus::Counter* call_candidates_dropped;
   prometheus::Counter* turn_allocations_cancelled;
   prometheus::Counter* turn_failures;
+  // Phone calls (design §13): the seam's decisions by direction ("inbound",
+  // "outbound") and result ("ring", "refused", "busy"), ended calls by reason.
+  void phone_decision(std::string_view direction, std::string_view result);
+  void phone_call_ended(std::string_view reason);
+  prometheus::Counter* phone_call_seconds;
+  prometheus::Gauge* phone_calls_active;
+  prometheus::Counter* sip_failures;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -68,6 +75,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* sms_inbound_family_;
   prometheus::Family<prometheus::Gauge>* proxy_family_;
   prometheus::Family<prometheus::Counter>* call_ended_family_;
+  prometheus::Family<prometheus::Counter>* phone_decision_family_;
+  prometheus::Family<prometheus::Counter>* phone_ended_family_;
 };
 
 }  // namespace tirai::relay

@@ -9,6 +9,8 @@
 #include "relay/daemon/store_worker.hpp"
 #include "relay/http/tls.hpp"
 #include "relay/calls/coturn_cli.hpp"
+#include "relay/phone/kamailio_rpc.hpp"
+#include "relay/phone/phone_listener.hpp"
 #include "relay/relay.hpp"
 #include "relay/sms/kannel.hpp"
 #include "relay/sms/sms_listener.hpp"
@@ -284,6 +286,13 @@ int Daemon::run() {
     relay.enable_calls(*coturn, crypto::Secret::from(secret));
     proto::wipe(secret);
   }
+  std::optional<KamailioRpc> kamailio;
+  std::string phone_secret;
+  if (config_.phone.enabled) {
+    kamailio.emplace(ioc.get_executor(), config_.phone.kamailio_rpc, config_.phone.rpc_timeout);
+    relay.enable_phone(*kamailio);
+    phone_secret = load_or_create_secret_file(config_.phone.seam_secret_file, "phone seam secret file");
+  }
   std::optional<asio::ssl::context> tls;
   if (config_.tls.enabled()) tls.emplace(make_tls_context(config_.tls));
   auto* tls_context = tls ? &*tls : nullptr;
@@ -291,7 +300,7 @@ int Daemon::run() {
   const auto admin_at = resolve(ioc, config_.admin.listen, "admin.listen");
   check_plaintext(relay_at, tls.has_value(), config_.relay.allow_plaintext, "relay");
   check_plaintext(admin_at, tls.has_value(), config_.admin.allow_plaintext, "admin");
-  tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc), sms_acceptor(ioc);
+  tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc), sms_acceptor(ioc), phone_acceptor(ioc);
   AdminContext admin{relay.bookings(), relay.ratings(), store_worker, metrics, admin_token, tls_context, {}, {}, relay.sms()};
   // The apps: built into tiraid, or from relay.web_root while developing.
   const auto site = [&](std::string_view name, std::string connect_src) {
@@ -318,6 +327,8 @@ int Daemon::run() {
   // as the connections close still get their allocations cancelled (the
   // shutdown waits for that below).
   if (coturn) front.add("calls", [&] { relay.calls()->start(); }, {});
+  // Likewise: phone calls are hung up at shutdown, before the sessions stop.
+  if (kamailio) front.add("phone", {}, [&] { relay.phone()->hang_up_all(); });
   front.add("sessions", [&] { relay.load(std::move(talents), std::move(live), tickets); }, [&] { relay.close_all(); });
   if (kannel)
     front.add("sms gateway", [&] {
@@ -373,15 +384,26 @@ int Daemon::run() {
                    config_.sms.proxy_numbers.size());
     }, [&] { close(sms_acceptor); });
 
+  if (config_.phone.enabled)
+    front.add("phone listener", [&] {
+      const auto phone_at = resolve(ioc, config_.phone.listen, "phone.listen");
+      check_plaintext(phone_at, false, false, "phone");
+      open_acceptor(phone_acceptor, phone_at, "phone.listen");
+      asio::co_spawn(ioc, run_phone_listener(phone_acceptor, *relay.phone(), std::move(phone_secret)), asio::detached);
+      spdlog::info("[phone] the seam listens on http://{}/v1/phone/; calls are hung up through Kamailio at {}",
+                   endpoint_str(phone_acceptor.local_endpoint()), config_.phone.kamailio_rpc.str());
+    }, [&] { close(phone_acceptor); });
+
   services.start();
   front.start();
   // Signals are taken over before the ready line: a SIGHUP or SIGTERM sent
   // as soon as tiraid says it is ready must not meet the default action
   // (which ends the process). Asio queues what arrives before async_wait.
   asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
-  spdlog::info("[daemon] ready: relay {} admin {}{}", endpoint_str(relay_acceptor.local_endpoint()),
+  spdlog::info("[daemon] ready: relay {} admin {}{}{}", endpoint_str(relay_acceptor.local_endpoint()),
                endpoint_str(admin_acceptor.local_endpoint()),
-               config_.sms.enabled ? " sms " + endpoint_str(sms_acceptor.local_endpoint()) : "");
+               config_.sms.enabled ? " sms " + endpoint_str(sms_acceptor.local_endpoint()) : "",
+               config_.phone.enabled ? " phone " + endpoint_str(phone_acceptor.local_endpoint()) : "");
 
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int sig) {
@@ -400,7 +422,7 @@ int Daemon::run() {
         [&]() -> asio::awaitable<void> {
           asio::steady_timer wait(ioc);
           const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-          while ((relay.core().connections() > 0 || (coturn && !coturn->idle())) &&
+          while ((relay.core().connections() > 0 || (coturn && !coturn->idle()) || (kamailio && !kamailio->idle())) &&
                  std::chrono::steady_clock::now() < deadline) {
             wait.expires_after(std::chrono::milliseconds(20));
             co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));

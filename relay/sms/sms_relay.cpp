@@ -40,6 +40,17 @@ std::string SmsRelay::route_key(std::string_view number, std::string_view proxy)
   return as_key(keys_.blind_index(number)) + std::string(proxy);
 }
 
+LiveSession* SmsRelay::session_of(std::string_view from, std::string_view to) {
+  auto number = proto::normalise_number(from, config_.country_code);
+  const proto::WipeOnExit wiped(number ? &*number : nullptr);
+  const auto proxy = proto::normalise_number(to, config_.country_code);
+  if (!number || !proxy) return nullptr;
+  if (std::find(config_.proxy_numbers.begin(), config_.proxy_numbers.end(), *proxy) == config_.proxy_numbers.end())
+    return nullptr;
+  auto route = routes_.find(route_key(*number, *proxy));
+  return route == routes_.end() ? nullptr : core_.find(route->second);
+}
+
 // ---------------------------------------------------------------- lifecycle
 
 void SmsRelay::booked(LiveSession& s, bool) {

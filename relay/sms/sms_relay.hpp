@@ -37,6 +37,12 @@ class SmsRelay final : public SessionEvents, public OfflineDelivery {
   // false when the session has no SMS client or the store failed.
   void send_link(const std::string& session, std::string_view link, std::function<void(bool)> done);
 
+  // The live session of the pair (caller's number, proxy number), both as a
+  // carrier sends them (normalised here as SMS are); nullptr when there is
+  // none, a number is not valid, or `to` is not in the pool. Phone calls
+  // find their session through it.
+  LiveSession* session_of(std::string_view from, std::string_view to);
+
   bool reaches(const LiveSession& s) const override;
   void deliver(LiveSession& s, std::int64_t seq, std::string text, std::function<void()> accepted) override;
 

@@ -1,0 +1,186 @@
+#include "relay/phone/kamailio_rpc.hpp"
+
+#include "relay/phone/phone.hpp"
+#include "relay/use_tuple.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <deque>
+
+namespace tirai::relay {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr std::size_t max_answer_bytes = 64 * 1024;
+}
+
+std::optional<std::string> end_dialog_request(std::string_view dialog, int id) {
+  if (!valid_dialog_ref(dialog)) return std::nullopt;
+  const auto colon = dialog.find(':');
+  std::uint64_t entry = 0, hid = 0;
+  const auto a = std::from_chars(dialog.data(), dialog.data() + colon, entry);
+  const auto b = std::from_chars(dialog.data() + colon + 1, dialog.data() + dialog.size(), hid);
+  if (a.ec != std::errc{} || b.ec != std::errc{} || entry > 0xffffffffu || hid > 0xffffffffu) return std::nullopt;
+  return json::serialize(json::object{{"jsonrpc", "2.0"},
+                                      {"method", "dlg.end_dlg"},
+                                      {"params", json::array{entry, hid}},
+                                      {"id", id}});
+}
+
+bool rpc_dialog_gone(std::string_view body) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) return false;
+  const auto& o = v.as_object();
+  if (o.contains("result") && !o.contains("error")) return true;
+  // "Dialog not found": it ended on its own meanwhile.
+  const auto* error = o.if_contains("error");
+  if (!error || !error->is_object()) return false;
+  const auto* code = error->as_object().if_contains("code");
+  return code && code->is_int64() && code->as_int64() == 404;
+}
+
+struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
+  struct Request {
+    std::string dialog;
+    std::function<void(bool)> done;
+  };
+
+  Impl(asio::any_io_executor ex, Address a, Millis t) : executor(ex), at(std::move(a)), timeout(t) {}
+
+  asio::any_io_executor executor;
+  Address at;
+  Millis timeout;
+  std::deque<Request> queue;
+  bool running = false;
+  bool stopping = false;
+  int next_id = 1;
+  std::optional<bool> reachable;  // for logging once per change
+  std::optional<beast::tcp_stream> stream;
+
+  asio::awaitable<bool> serve(const Request& req, std::string& error) {
+    auto body = end_dialog_request(req.dialog, next_id++);
+    if (!body) {
+      error = "was asked about a malformed dialog";
+      co_return false;
+    }
+    tcp::resolver resolver(executor);
+    auto [rec, endpoints] = co_await resolver.async_resolve(at.host, std::to_string(at.port), use_tuple);
+    if (rec) {
+      error = "cannot resolve its address";
+      co_return false;
+    }
+    stream.emplace(executor);
+    stream->expires_after(timeout);
+    auto [cec, ep] = co_await stream->async_connect(endpoints, use_tuple);
+    if (cec) {
+      error = "cannot connect: " + cec.message();
+      co_return false;
+    }
+    http::request<http::string_body> request{http::verb::post, "/RPC", 11};
+    request.set(http::field::host, at.host);
+    request.set(http::field::content_type, "application/json");
+    request.set(http::field::user_agent, "tirai");
+    request.body() = std::move(*body);
+    request.prepare_payload();
+    stream->expires_after(timeout);
+    auto [wec, wn] = co_await http::async_write(*stream, request, use_tuple);
+    if (wec) {
+      error = wec.message();
+      co_return false;
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(max_answer_bytes);
+    stream->expires_after(timeout);
+    auto [rec2, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
+    if (rec2) {
+      error = rec2 == beast::error::timeout ? "timed out" : rec2.message();
+      co_return false;
+    }
+    // jsonrpcs answers an RPC error with the same status as its code (404
+    // for a dialog that is gone): the body says what happened.
+    const auto& response = parser.get();
+    // Any other answer: Kamailio is up but did not end it (the caller logs that).
+    co_return rpc_dialog_gone(response.body());
+  }
+
+  static asio::awaitable<void> run(std::shared_ptr<Impl> self) { co_await self->run_queue(); }
+
+  static void answer(Request& req, bool ok) {
+    try {
+      req.done(ok);
+    } catch (const std::exception& e) {
+      spdlog::error("[phone] handling Kamailio's answer failed: {}", e.what());
+    }
+  }
+
+  asio::awaitable<void> run_queue() {
+    while (!queue.empty() && !stopping) {
+      Request req = std::move(queue.front());
+      queue.pop_front();
+      std::string error;
+      const bool ok = co_await serve(req, error);
+      if (stream) {
+        beast::error_code ignored;
+        stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream->close();
+        stream.reset();
+      }
+      if (error.empty() && reachable != true) {
+        if (reachable) spdlog::info("[phone] Kamailio's JSON-RPC answers again");
+        reachable = true;
+      } else if (!error.empty() && reachable != false) {
+        spdlog::warn("[phone] Kamailio's JSON-RPC (phone.kamailio_rpc) {}; calls are not hung up until it answers",
+                     error);
+        reachable = false;
+      }
+      answer(req, ok);
+    }
+    running = false;
+    while (!queue.empty()) {
+      auto req = std::move(queue.front());
+      queue.pop_front();
+      answer(req, false);
+    }
+  }
+
+  void submit(Request req) {
+    if (stopping) return answer(req, false);
+    queue.push_back(std::move(req));
+    if (running) return;
+    running = true;
+    asio::co_spawn(executor, run(shared_from_this()), asio::detached);
+  }
+};
+
+KamailioRpc::KamailioRpc(asio::any_io_executor executor, Address at, Millis timeout)
+    : impl_(std::make_shared<Impl>(executor, std::move(at), timeout)) {}
+
+KamailioRpc::~KamailioRpc() { stop(); }
+
+void KamailioRpc::stop() {
+  impl_->stopping = true;
+  if (impl_->stream) {
+    beast::error_code ignored;
+    impl_->stream->socket().close(ignored);
+  }
+}
+
+bool KamailioRpc::idle() const { return !impl_->running && impl_->queue.empty(); }
+
+void KamailioRpc::hang_up(std::string dialog, std::function<void(bool)> done) {
+  impl_->submit({std::move(dialog), std::move(done)});
+}
+
+}  // namespace tirai::relay

@@ -1,0 +1,41 @@
+#pragma once
+#include "relay/config/config.hpp"
+#include "relay/phone/sip_switch.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace tirai::relay {
+
+// Kamailio's JSON-RPC over HTTP (modules xhttp and jsonrpcs, path /RPC):
+// `dlg.end_dlg h_entry h_id` ends a dialog, sending BYE (or CANCEL) both
+// ways. Requests run one after another, each on a fresh connection within
+// `timeout`. Kamailio's answer is read for success only and never logged.
+class KamailioRpc final : public SipSwitch {
+ public:
+  KamailioRpc(boost::asio::any_io_executor executor, Address at, Millis timeout);
+  ~KamailioRpc() override;
+  KamailioRpc(const KamailioRpc&) = delete;
+  KamailioRpc& operator=(const KamailioRpc&) = delete;
+
+  void hang_up(std::string dialog, std::function<void(bool ok)> done) override;
+  // Stops: requests not yet run are answered as failures.
+  void stop();
+  bool idle() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// The JSON-RPC request body that ends `dialog` ("h_entry:h_id"); nullopt
+// when it is not of that form.
+std::optional<std::string> end_dialog_request(std::string_view dialog, int id);
+// Whether a JSON-RPC answer to dlg.end_dlg means the dialog is gone: a
+// "result", or the error 404 (it had ended on its own meanwhile).
+bool rpc_dialog_gone(std::string_view body);
+
+}  // namespace tirai::relay

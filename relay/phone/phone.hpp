@@ -1,0 +1,92 @@
+#pragma once
+#include "relay/calls/calls.hpp"
+#include "relay/core/session_core.hpp"
+#include "relay/phone/sip_switch.hpp"
+#include "relay/sms/sms_relay.hpp"
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace tirai::relay {
+
+// What the seam answers Kamailio: an HTTP status and a one-line text body.
+struct SeamAnswer {
+  unsigned status = 404;
+  std::string body;  // "" for refusals; may hold a client's number (outbound): wiped after use
+};
+
+// Phone calls through the proxy numbers (design §13). Kamailio asks before
+// every call: a call from a client's number to the session's proxy number
+// rings the talent of the live session of that pair when its package has
+// voice; the talent's call back goes out only inside a live session, from
+// the proxy number. Anything else gets one and the same refusal, so that a
+// caller cannot learn whether a session ever existed. Kamailio reports the
+// answer and the end of each call it let through; the relay counts the
+// seconds, keeps the package's call minutes, holds the idle timeout during
+// a call, and hangs the call up (through `sip`) when its session ends.
+//
+// One call at a time per session, browser or phone: each side asks the
+// other (CallLine). Relay thread only; calls are not stored.
+class Phone final : public SessionEvents, public Timed, public CallLine {
+ public:
+  Phone(SessionCore& core, const Config::Phone& config, SmsRelay& sms, SipSwitch& sip);
+
+  // Browser calls (Calls), so that a phone call into a session with one up is busy.
+  void also_busy_with(const CallLine& browser) { browser_ = &browser; }
+
+  // GET /v1/phone/inbound: the carrier's caller `from` dialled `to`; Kamailio's dialog `dialog`.
+  // 200 "talent_alias,client_alias,session,seconds" (seconds: how long the call may last).
+  SeamAnswer inbound(std::string_view from, std::string_view to, std::string_view dialog);
+  // GET /v1/phone/outbound: the talent `talent` (as Kamailio authenticated her) dialled `session`.
+  // 200 "client_number,proxy_number,seconds".
+  SeamAnswer outbound(std::string_view talent, std::string_view session, std::string_view dialog);
+  // GET /v1/phone/event: "answered" or "ended" for a dialog let through.
+  SeamAnswer event(std::string_view dialog, std::string_view what);
+
+  // Shutdown: every call is hung up, as a restart would lose it.
+  void hang_up_all();
+
+  bool in_call(const std::string& session) const override { return by_session_.contains(session); }
+  std::size_t active() const { return calls_.size(); }
+
+  void closing(LiveSession& s) override;
+  void closed(LiveSession& s) override;
+  void tick(UnixMs now) override;
+  std::optional<UnixMs> next_deadline() const override;
+
+ private:
+  enum class State { ringing, answered };
+  struct Call {
+    std::string dialog;
+    std::string session;
+    bool inbound = true;
+    State state = State::ringing;
+    UnixMs started_at = 0;
+    UnixMs answered_at = 0;
+    UnixMs limit_at = 0;  // answered: when the package's call minutes run out; 0: none
+  };
+
+  // Why `s` cannot have a call now (nullptr: it can), for the log.
+  const char* unavailable(const LiveSession& s) const;
+  // The seconds a call in `s` may last from now: the call minutes left, the session's time left.
+  std::int64_t allowance(const LiveSession& s, UnixMs now) const;
+  SeamAnswer admit(LiveSession& s, std::string_view dialog, bool inbound, std::string body);
+  // Ends `dialog` for `reason`: seconds counted; `hang_up`: the SIP server is told to end it.
+  void end(std::string dialog, std::string_view reason, bool hang_up);
+
+  SessionCore& core_;
+  const Config::Phone& config_;
+  SmsRelay& sms_;
+  SipSwitch& sip_;
+  const CallLine* browser_ = nullptr;
+  std::unordered_map<std::string, Call> calls_;               // by dialog
+  std::unordered_map<std::string, std::string> by_session_;   // session id → dialog
+  std::multimap<UnixMs, std::string> deadlines_;              // dialogs; stale entries are skipped
+};
+
+// Whether `dialog` has the form Kamailio's dialog module gives ("h_entry:h_id", decimal).
+bool valid_dialog_ref(std::string_view dialog);
+
+}  // namespace tirai::relay

@@ -1,0 +1,20 @@
+#pragma once
+#include <functional>
+#include <string>
+
+namespace tirai::relay {
+
+// The SIP server's side of phone calls, as the relay needs it: hanging up a
+// call the relay ends (the session's end, the package's call minutes, a
+// ring nobody answers). The real one is Kamailio's JSON-RPC
+// (kamailio_rpc); tests use a fake. `done` runs on the relay thread.
+class SipSwitch {
+ public:
+  virtual ~SipSwitch() = default;
+  // Hangs up the dialog `dialog` ("h_entry:h_id", as Kamailio's dialog
+  // module names it): BYE to both sides, or CANCEL while it rings.
+  // done(false) when the server could not be asked or knows no such dialog.
+  virtual void hang_up(std::string dialog, std::function<void(bool ok)> done) = 0;
+};
+
+}  // namespace tirai::relay

@@ -1,0 +1,372 @@
+// Phone calls end to end (issue "Phone calls through the proxy number"): a
+// real tiraid with [sms] and [phone], Kamailio, rtpengine (and the seam
+// between them) started by tools/voice-stack.sh, and SIPp playing the
+// client's phone behind the carrier, the carrier taking calls back, and the
+// talent's registered phone. The talent's console in Chromium is in
+// web/e2e/. Every name has "phone" in it: `ctest -R phone` runs them.
+#include "crypto/turn_credential.hpp"
+#include "support/relay_fixture.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <regex>
+#include <sstream>
+
+namespace tirai::test {
+
+namespace {
+
+using namespace std::chrono_literals;
+using client::LoggedProcess;
+
+const std::string P1 = "+6281100000001", P2 = "+6281100000002";
+const std::string C1 = "+6281234567890", C2 = "+6281234567891", C3 = "+6281234567892", C4 = "+6281234567893";
+const std::filesystem::path sipp_dir = std::filesystem::path(TIRAI_TEST_DATA) / "sipp";
+const std::filesystem::path voice_stack = std::filesystem::path(TIRAI_TEST_DATA) / ".." / ".." / "tools" / "voice-stack.sh";
+
+// Programs CI installs (tools/install-deps.sh): missing is a failure, not a skip.
+void require_programs() {
+  for (const char* p : {"/usr/bin/sipp", "/usr/sbin/kamailio", "/usr/bin/rtpengine"})
+    if (!std::filesystem::exists(p)) throw std::runtime_error(std::string(p) + " is missing: run tools/install-deps.sh");
+}
+
+std::string phone_toml(std::uint16_t seam, std::uint16_t rpc) {
+  return fmt::format(
+      "[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
+      "sendsms_url = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\n"
+      "proxy_numbers = [\"{}\", \"{}\"]\ncountry_code = \"62\"\n"
+      "[phone]\nenabled = true\nlisten = \"127.0.0.1:{}\"\nkamailio_rpc = \"127.0.0.1:{}\"\n"
+      "[policy]\nlogin_attempts_per_minute = 0\n[log]\nlevel = \"debug\"\n"
+      "[packages.chat-30m]\nchannels = [\"chat\"]\nduration = \"30m\"\n"
+      "[packages.call-60m]\nchannels = [\"chat\", \"voice\"]\nduration = \"60m\"\n",
+      P1, P2, seam, rpc);
+}
+
+// The messages a SIPp run received, from its -message_file trace, each as sent.
+std::vector<std::string> received(const std::filesystem::path& trace) {
+  std::ifstream in(trace);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  std::vector<std::string> out;
+  static const std::regex section(R"(-{10,} [^\n]*\n(\w+) message received \[\d+\] bytes :\n\n)");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), section); it != std::sregex_iterator(); ++it) {
+    const auto start = static_cast<std::size_t>(it->position() + it->length());
+    const auto end = text.find("\n-----------------", start);
+    out.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+  }
+  return out;
+}
+
+// Every spelling of a number's digits a message could carry it in.
+bool mentions(const std::string& text, const std::string& number) {
+  const std::string digits = number.substr(1);                 // 6281234567890
+  const std::string national = "0" + number.substr(3);         // 081234567890
+  const std::string subscriber = number.substr(number.size() - 8);  // 34567890
+  return text.find(digits) != std::string::npos || text.find(national) != std::string::npos ||
+         text.find(subscriber) != std::string::npos;
+}
+
+// The relay, Kamailio, rtpengine and SIPp on loopback, and one talent's
+// SIP credential.
+struct PhoneWorld {
+  PhoneWorld()
+      : seam_port((require_programs(), client::free_port())),
+        rpc_port(client::free_port()),
+        carrier_port(client::free_port()),
+        relay(phone_toml(seam_port, rpc_port)),
+        voice(voice_stack, relay.daemon.dir() / "voice-stack.log") {
+    voice.start({"--config", relay.daemon.config_file().string(), "--dir", (relay.daemon.dir() / "voice").string(),
+                 "--carrier", fmt::format("127.0.0.1:{}", carrier_port)});
+    if (!voice.wait_for_log("ready", 0, 30s))
+      throw std::runtime_error("voice-stack.sh did not start:\n" + fmt::format("{}", fmt::join(voice.lines(), "\n")));
+    for (const auto& line : voice.lines()) {
+      const auto eq = line.find('=');
+      if (eq != std::string::npos) said[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    std::ifstream secret_in(said.at("sip_secret_file"));
+    std::getline(secret_in, sip_secret);
+  }
+  ~PhoneWorld() { voice.stop(SIGTERM); }
+
+  std::string port_of(const std::string& key) const { return said.at(key).substr(said.at(key).rfind(':') + 1); }
+
+  // Her SIP credential as tiraid will issue it: "expiry:alias", HMAC-SHA1.
+  std::pair<std::string, std::string> credential(const std::string& alias) const {
+    const auto expiry = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch() + 1h)
+                            .count();
+    const std::string user = fmt::format("{}:{}", expiry, alias);
+    return {user, crypto::turn_password(crypto::Secret::from(std::string(sip_secret)), user)};
+  }
+
+  std::filesystem::path file(const std::string& name) const { return relay.daemon.dir() / name; }
+
+  // Runs a SIPp scenario to its end; (exit status, its output).
+  // `timeout`: how long it may wait for its call.
+  std::pair<int, std::string> sipp(const std::string& scenario, std::vector<std::string> args, const std::string& trace,
+                                   const std::string& timeout = "20s") const {
+    std::vector<std::string> all = {"-sf", (sipp_dir / scenario).string(), "-i", "127.0.0.1", "-m", "1", "-nostdin",
+                                    "-timeout", timeout, "-timeout_error", "-trace_msg", "-message_file",
+                                    file(trace).string(), "-trace_err", "-error_file", file(trace + ".err").string()};
+    all.insert(all.end(), args.begin(), args.end());
+    return client::run_program("/usr/bin/sipp", all);
+  }
+
+  // The talent's phone: answers one call on `port` (in the background), once registered there as `alias`.
+  std::future<std::pair<int, std::string>> answering_phone(const std::string& alias, std::uint16_t port,
+                                                           const std::string& trace, const std::string& timeout = "20s") {
+    auto answering = std::async(std::launch::async, [this, port, trace, timeout] {
+      return sipp("answer.xml", {"-p", std::to_string(port)}, trace, timeout);
+    });
+    const auto [user, password] = credential(alias);
+    const auto [status, out] = sipp("register.xml",
+                                    {"-p", std::to_string(client::free_port()), "-set", "alias", alias, "-set",
+                                     "contact", fmt::format("127.0.0.1:{}", port), "-au", user, "-ap", password,
+                                     "127.0.0.1:" + port_of("talent_sip")},
+                                    trace + ".register");
+    INFO(out);
+    REQUIRE(status == 0);
+    return answering;
+  }
+
+  std::uint16_t seam_port, rpc_port, carrier_port;
+  Relay relay;
+  LoggedProcess voice;
+  std::map<std::string, std::string> said;
+  std::string sip_secret;
+};
+
+// A carrier's INVITE from `from` to `to`, sent from a socket of its own to
+// Kamailio's trunk side; the first final answer, as received.
+std::string carrier_invite(std::uint16_t sip_port, const std::string& from, const std::string& to,
+                           const std::string& call_id) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+  socklen_t len = sizeof local;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const std::string sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                          "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+  const std::string msg = fmt::format(
+      "INVITE sip:{to}@127.0.0.1:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{id}\r\n"
+      "Max-Forwards: 70\r\nFrom: <sip:{from}@127.0.0.1>;tag=t{id}\r\nTo: <sip:{to}@127.0.0.1>\r\n"
+      "Call-ID: {id}@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:{from}@127.0.0.1:{me}>\r\n"
+      "P-Asserted-Identity: <sip:{from}@127.0.0.1>\r\nContent-Type: application/sdp\r\nContent-Length: {n}\r\n\r\n{sdp}",
+      fmt::arg("to", to), fmt::arg("from", from), fmt::arg("sip", sip_port), fmt::arg("me", ntohs(local.sin_port)),
+      fmt::arg("id", call_id), fmt::arg("n", sdp.size()), fmt::arg("sdp", sdp));
+  sockaddr_in kamailio{};
+  kamailio.sin_family = AF_INET;
+  kamailio.sin_port = htons(sip_port);
+  kamailio.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&kamailio), sizeof kamailio);
+  std::string answer;
+  std::vector<std::string> provisional;
+  char buf[65536];
+  while (true) {
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    std::string got(buf, static_cast<std::size_t>(n));
+    if (got.starts_with("SIP/2.0 1")) {
+      provisional.push_back(got);
+      continue;
+    }
+    answer = got;
+    break;
+  }
+  ::close(fd);
+  INFO("provisional answers: " << provisional.size());
+  CHECK(provisional.empty());  // nothing before the refusal, not even 100 Trying
+  return answer;
+}
+
+// An answer with what it echoes of its request and its own tag taken out:
+// what is left is what the relay chose to say.
+std::string normalised(std::string answer, const std::string& from, const std::string& to, const std::string& id) {
+  const auto replace_all = [&](const std::string& what, const std::string& with) {
+    for (auto at = answer.find(what); at != std::string::npos; at = answer.find(what, at + with.size()))
+      answer.replace(at, what.size(), with);
+  };
+  replace_all(from, "<FROM>");
+  replace_all(to, "<TO>");
+  replace_all(id, "<ID>");
+  answer = std::regex_replace(answer, std::regex(R"(Via: SIP/2.0/UDP 127\.0\.0\.1:\d+)"), "Via: <VIA>");
+  answer = std::regex_replace(answer, std::regex(R"(;tag=[^\r\n;]*)"), ";tag=<TAG>");
+  return answer;
+}
+
+}  // namespace
+
+TEST_CASE("phone: a call into a live voice session rings the talent's phone, which never sees the client's number",
+          "[e2e][phone]") {
+  PhoneWorld w;
+  w.relay.enrol("natasha");
+  const auto b = w.relay.book("natasha", C1, "call-60m");
+  REQUIRE(b.at("proxy_number") == P1.c_str());
+  auto talent = w.answering_phone("natasha", client::free_port(), "talent.trace");
+  const auto [status, out] = w.sipp("call.xml",
+                                    {"-p", std::to_string(client::free_port()), "-s", P1, "-set", "from", C1,
+                                     "127.0.0.1:" + w.port_of("sip")},
+                                    "phone.trace");
+  INFO(out);
+  CHECK(status == 0);
+  const auto [talent_status, talent_out] = talent.get();
+  INFO(talent_out);
+  CHECK(talent_status == 0);
+
+  const auto messages = received(w.file("talent.trace"));
+  REQUIRE(messages.size() >= 3);  // INVITE, ACK, BYE
+  const std::string& invite = messages.front();
+  INFO(invite);
+  REQUIRE(invite.starts_with("INVITE sip:natasha@"));
+  // The caller is the client alias; the session is named for her console.
+  const std::string alias(b.at("client_alias").as_string());
+  CHECK(invite.find("From: " + alias + " <sip:" + alias + "@tirai.test>") != std::string::npos);
+  CHECK(invite.find("X-Tirai-Session: " + std::string(b.at("session").as_string())) != std::string::npos);
+  for (const auto& m : messages) {
+    INFO(m);
+    CHECK_FALSE(mentions(m, C1));
+    for (const char* header : {"P-Asserted-Identity", "Remote-Party-ID", "Diversion", "History-Info"})
+      CHECK(m.find(header) == std::string::npos);
+  }
+  // The relay counted the call, and its log names no number.
+  const auto metrics = w.relay.daemon.admin().request("GET", "/metrics").body;
+  CHECK(metrics.find(R"(tirai_phone_decisions_total{direction="inbound",result="ring"} 1)") != std::string::npos);
+  CHECK(metrics.find(R"(tirai_phone_calls_ended_total{reason="hangup"} 1)") != std::string::npos);
+  CHECK(metrics.find("tirai_phone_call_seconds_total 2") != std::string::npos);
+  CHECK_FALSE(mentions(w.relay.daemon.log(), C1));
+}
+
+TEST_CASE("phone: calls that may not ring all get the same answer, and ring nobody", "[e2e][phone]") {
+  PhoneWorld w;
+  for (const char* t : {"natasha", "dewi", "mira"}) w.relay.enrol(t);
+  const auto live = w.relay.book("natasha", C1, "call-60m");
+  const auto chat = w.relay.book("dewi", C2, "chat-30m");
+  const auto ended = w.relay.book("natasha", C3, "call-60m");
+  const auto offline = w.relay.book("mira", C4, "call-60m");  // mira's phone is not registered
+  REQUIRE(w.relay.call("POST", fmt::format("/v1/sessions/{}/end", ended.at("session").as_string())).status == 200);
+  // natasha's and dewi's phones are registered: a call that reached them
+  // would show. They wait 5 s for one (absence has no event to wait for).
+  auto natasha = w.answering_phone("natasha", client::free_port(), "natasha.trace", "5s");
+  auto dewi = w.answering_phone("dewi", client::free_port(), "dewi.trace", "5s");
+
+  const auto sip = static_cast<std::uint16_t>(std::stoi(w.port_of("sip")));
+  struct Case {
+    std::string what, from, to;
+  };
+  const std::vector<Case> cases = {
+      {"a session that ended", C3, std::string(ended.at("proxy_number").as_string())},
+      {"a chat-only session", C2, std::string(chat.at("proxy_number").as_string())},
+      {"a number that is not a proxy number", C1, "+6281199999999"},
+      {"a number with no session", "+6289999999999", P1},
+      {"a client calling another session's number", C2, std::string(live.at("proxy_number").as_string()) == P1 ? P2 : P1},
+      {"a live session whose talent is offline", C4, std::string(offline.at("proxy_number").as_string())},
+  };
+  std::string first;
+  int n = 0;
+  for (const auto& c : cases) {
+    const std::string id = fmt::format("refusal{}x{}", n++, ::getpid());
+    const auto answer = carrier_invite(sip, c.from, c.to, id);
+    INFO(c.what << ":\n" << answer);
+    REQUIRE(answer.starts_with("SIP/2.0 480 Temporarily Unavailable\r\n"));
+    const auto same = normalised(answer, c.from, c.to, id);
+    if (first.empty()) first = same;
+    CHECK(same == first);
+  }
+  // Nobody rang: the registered phones waited out their time and received nothing.
+  CHECK(natasha.get().first != 0);
+  CHECK(dewi.get().first != 0);
+  CHECK(received(w.file("natasha.trace")).empty());
+  CHECK(received(w.file("dewi.trace")).empty());
+  const auto metrics = w.relay.daemon.admin().request("GET", "/metrics").body;
+  CHECK(metrics.find(R"(tirai_phone_calls_active 0)") != std::string::npos);
+}
+
+TEST_CASE("phone: ending the session mid-call sends BYE to both sides within a second", "[e2e][phone]") {
+  PhoneWorld w;
+  w.relay.enrol("natasha");
+  const auto b = w.relay.book("natasha", C1, "call-60m");
+  auto talent = w.answering_phone("natasha", client::free_port(), "talent.trace");
+  auto phone = std::async(std::launch::async, [&] {
+    return w.sipp("call_until_bye.xml",
+                  {"-p", std::to_string(client::free_port()), "-s", P1, "-set", "from", C1,
+                   "127.0.0.1:" + w.port_of("sip")},
+                  "phone.trace");
+  });
+  REQUIRE(w.relay.daemon.wait_for_log("answered", 0, 15s));
+  const auto ended_at = std::chrono::steady_clock::now();
+  REQUIRE(w.relay.call("POST", fmt::format("/v1/sessions/{}/end", b.at("session").as_string())).status == 200);
+  // Both SIPp runs end once they got their BYE and answered it.
+  REQUIRE(phone.wait_for(1s) == std::future_status::ready);
+  REQUIRE(talent.wait_for(1s) == std::future_status::ready);
+  const auto took = std::chrono::steady_clock::now() - ended_at;
+  CHECK(took < 1s);
+  const auto [ps, pout] = phone.get();
+  INFO(pout);
+  CHECK(ps == 0);
+  const auto [ts, tout] = talent.get();
+  INFO(tout);
+  CHECK(ts == 0);
+  CHECK(received(w.file("phone.trace")).back().starts_with("BYE "));
+  CHECK(received(w.file("talent.trace")).back().starts_with("BYE "));
+  CHECK(w.relay.daemon.wait_for_log("ended (session_closed"));
+}
+
+TEST_CASE("phone: the talent calls the client back from the proxy number, and not after the session", "[e2e][phone]") {
+  PhoneWorld w;
+  w.relay.enrol("natasha");
+  const auto b = w.relay.book("natasha", C1, "call-60m");
+  const std::string session(b.at("session").as_string());
+  auto carrier = std::async(std::launch::async, [&] {
+    return w.sipp("answer.xml", {"-p", std::to_string(w.carrier_port)}, "carrier.trace");
+  });
+  const auto [user, password] = w.credential("natasha");
+  const auto [status, out] = w.sipp("callback.xml",
+                                    {"-p", std::to_string(client::free_port()), "-s", session, "-set", "alias",
+                                     "natasha", "-au", user, "-ap", password, "127.0.0.1:" + w.port_of("talent_sip")},
+                                    "callback.trace");
+  INFO(out);
+  CHECK(status == 0);
+  CHECK(carrier.get().first == 0);
+  const auto at_carrier = received(w.file("carrier.trace"));
+  REQUIRE_FALSE(at_carrier.empty());
+  const std::string& invite = at_carrier.front();
+  INFO(invite);
+  // To the client's number, from the proxy number; nothing of the talent.
+  CHECK(invite.starts_with(fmt::format("INVITE sip:{}@127.0.0.1:{} ", C1, w.carrier_port)));
+  CHECK(invite.find(fmt::format("From: <sip:{}@tirai.test>", P1)) != std::string::npos);
+  CHECK(invite.find(fmt::format("P-Asserted-Identity: <sip:{}@tirai.test>", P1)) != std::string::npos);
+  CHECK(invite.find("natasha") == std::string::npos);
+  // And the talent's side of it never held the number.
+  for (const auto& m : received(w.file("callback.trace"))) {
+    INFO(m);
+    CHECK_FALSE(mentions(m, C1));
+  }
+
+  // Another talent, or the same one after the session, is refused.
+  w.relay.enrol("dewi");
+  const auto [dewi_user, dewi_password] = w.credential("dewi");
+  CHECK(w.sipp("callback_refused.xml",
+               {"-p", std::to_string(client::free_port()), "-s", session, "-set", "alias", "dewi", "-au", dewi_user,
+                "-ap", dewi_password, "127.0.0.1:" + w.port_of("talent_sip")},
+               "dewi.trace")
+            .first == 0);
+  REQUIRE(w.relay.call("POST", fmt::format("/v1/sessions/{}/end", session)).status == 200);
+  CHECK(w.sipp("callback_refused.xml",
+               {"-p", std::to_string(client::free_port()), "-s", session, "-set", "alias", "natasha", "-au", user,
+                "-ap", password, "127.0.0.1:" + w.port_of("talent_sip")},
+               "after.trace")
+            .first == 0);
+}
+
+}  // namespace tirai::test

@@ -1,0 +1,250 @@
+// Phone calls (design §13) in the real Relay with a fake SIP switch and a
+// fake SMS gateway: what the seam answers Kamailio for each caller and
+// number, one call per session whatever its kind, the seconds and the
+// package's minutes, and the hang-up when the session ends.
+#include "relay/phone/kamailio_rpc.hpp"
+#include "support/fake_gateway.hpp"
+#include "support/relay_unit_fixture.hpp"
+
+using namespace tirai;
+using namespace tirai::relay;
+using namespace tirai::test;
+
+namespace {
+
+class FakeSwitch final : public SipSwitch {
+ public:
+  void hang_up(std::string dialog, std::function<void(bool)> done) override {
+    hung_up.push_back(dialog);
+    done(answers);
+  }
+  std::vector<std::string> hung_up;
+  bool answers = true;
+};
+
+class FakeTurn final : public TurnAdmin {
+ public:
+  void check(std::function<void(bool)> done) override { done(true); }
+  void cancel(std::vector<std::string> u, std::function<void(std::optional<int>)> done) override {
+    done(static_cast<int>(u.size()));
+  }
+  void cancel_all(std::function<void(std::optional<int>)> done) override { done(0); }
+};
+
+const std::string P1 = "+6281100000001", P2 = "+6281100000002", C1 = "+6281234567890", C2 = "+6281234567891";
+
+struct PhoneFixture : Fixture {
+  PhoneFixture() {
+    config.sms.enabled = true;
+    config.sms.proxy_numbers = {P1, P2};
+    config.sms.country_code = "62";
+    config.phone.enabled = true;
+    config.phone.ring_timeout = 60s;
+    config.calls.enabled = true;
+    config.calls.turn_urls = {"turn:198.51.100.7:3478?transport=udp"};
+    config.calls.relay_addresses = {"198.51.100.7"};
+    const auto add = [this](std::string name, std::vector<std::string> channels, auto&& tune) {
+      Package p{name, std::move(channels), 60min, std::nullopt};
+      tune(p);
+      config.packages.insert({name, p});
+    };
+    const auto none = [](Package&) {};
+    add("call-60m", {"chat", "voice"}, none);
+    add("call-5min", {"chat", "voice"}, [](Package& p) { p.call_minutes = 5; });
+    add("call-idle-10m", {"voice"}, [](Package& p) { p.idle_timeout = 10min; });
+    add("client-first", {"chat", "voice"}, [](Package& p) { p.first_contact = FirstContact::client; });
+    mgr = make_manager();
+    mgr->enable_sms(gateway, numbers);
+    mgr->enable_calls(turn, crypto::Secret::from(std::string(32, 't')));
+    mgr->enable_phone(sip);
+    enrol("natasha");
+    enrol("dewi");
+  }
+  ~PhoneFixture() { mgr.reset(); }
+
+  Phone& phone() { return *mgr->phone(); }
+  // The seam's answer as Kamailio reads it: "status body".
+  std::string in(const std::string& from, const std::string& to, const std::string& dialog) {
+    const auto a = phone().inbound(from, to, dialog);
+    settle();
+    return fmt::format("{} {}", a.status, a.body);
+  }
+  std::string out(const std::string& talent, const std::string& session, const std::string& dialog) {
+    const auto a = phone().outbound(talent, session, dialog);
+    settle();
+    return fmt::format("{} {}", a.status, a.body);
+  }
+  unsigned event(const std::string& dialog, const std::string& what) {
+    const auto status = phone().event(dialog, what).status;
+    settle();
+    return status;
+  }
+
+  crypto::KeyArena numbers;
+  FakeGateway gateway;
+  FakeSwitch sip;
+  FakeTurn turn;
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(PhoneFixture, "a call from the client's number to the session's proxy number rings its talent",
+                 "[phone]") {
+  const auto b = book("natasha", C1, "call-60m");
+  REQUIRE(b.proxy_number == P1);
+  CHECK(in(C1, P1, "101:7") == fmt::format("200 natasha,{},{},3600", b.client_alias, b.session));
+  CHECK(phone().in_call(b.session));
+  CHECK(metrics.phone_calls_active->Value() == 1);
+  // Numbers arrive as carriers write them: national, or with 00.
+  CHECK(event("101:7", "ended") == 200);
+  CHECK(in("081234567890", "0062 81100000001", "101:8").substr(0, 12) == "200 natasha,");
+}
+
+TEST_CASE_METHOD(PhoneFixture, "every call that may not ring gets the same answer", "[phone]") {
+  const auto voice = book("natasha", C1, "call-60m");
+  const auto chat = book("dewi", C2, "chat-30m");
+  const auto ended = book("dewi", C1, "call-60m");  // C1's second session: the other proxy number
+  REQUIRE(ended.proxy_number == P2);
+  mgr->core().begin_close(*mgr->core().find(ended.session), "ended_by_operator");
+  advance_to(t0 + 61'000);  // past the grace: torn down
+  REQUIRE_FALSE(mgr->core().find(ended.session));
+
+  const std::string no = "404 ";
+  CHECK(in(C1, P2, "1:1") == no);                  // torn down
+  CHECK(in(C2, chat.proxy_number, "1:2") == no);   // chat only
+  CHECK(in(C1, "+6281199999999", "1:3") == no);    // not a proxy number
+  CHECK(in("+6289999999999", P1, "1:4") == no);    // a number with no session
+  CHECK(in("anonymous", P1, "1:5") == no);         // no number at all
+  CHECK(in(C2, P2, "1:6") == no);                  // a client, the wrong number
+  CHECK_FALSE(phone().in_call(voice.session));
+  CHECK(phone().active() == 0);
+  // A dialog reference that is not Kamailio's is a malformed question.
+  CHECK(in(C1, P1, "x:1") == "400 ");
+  CHECK(in(C1, P1, "") == "400 ");
+}
+
+TEST_CASE_METHOD(PhoneFixture, "a session has one call at a time, by phone or in the browser", "[phone][calls]") {
+  const auto b = book("natasha", C1, "call-60m");
+  CHECK(in(C1, P1, "5:1").starts_with("200 "));
+  CHECK(in(C1, P1, "5:2") == "486 ");
+  CHECK(in(C1, P1, "5:1") == "400 ");  // the same dialog twice
+  // The browser side of the same session hears busy.
+  FakePeer talent, client;
+  hello_talent(talent, "natasha");
+  hello_client(client, b.client_token);
+  frame(client, fmt::format(R"({{"type":"call","session":"{}","action":"start","id":"r1"}})", b.session));
+  REQUIRE(client.of_type("error").size() == 1);
+  CHECK(client.of_type("error")[0]["code"] == "busy");
+  CHECK(event("5:1", "ended") == 200);
+  // And the other way round.
+  frame(client, fmt::format(R"({{"type":"call","session":"{}","action":"start","id":"r2"}})", b.session));
+  INFO(client.frames.back());
+  REQUIRE(client.of_type("call").size() >= 1);
+  CHECK(in(C1, P1, "5:3") == "486 ");
+}
+
+TEST_CASE_METHOD(PhoneFixture, "an answered call counts its seconds and holds the idle timeout", "[phone][timers]") {
+  const auto b = book("natasha", C1, "call-idle-10m");
+  REQUIRE(in(C1, P1, "9:1").starts_with("200 "));
+  advance_to(t0 + 5'000);
+  CHECK(event("9:1", "answered") == 200);
+  // Half an hour on the phone, no message: the session lives on.
+  advance_to(t0 + 5'000 + 30 * 60'000);
+  CHECK(mgr->core().find(b.session)->rec.state != proto::SessionState::closing);
+  CHECK(event("9:1", "ended") == 200);
+  CHECK(st->session(b.session)->call_seconds == 30 * 60);
+  CHECK(metrics.phone_call_seconds->Value() == 30 * 60);
+  CHECK(sip.hung_up.empty());  // Kamailio ended it; nothing to hang up
+  CHECK(event("9:1", "ended") == 404);
+  // Ten minutes after the hang-up, idle ends the session.
+  advance_to(t0 + 5'000 + 40 * 60'000);
+  CHECK(mgr->core().find(b.session)->rec.state == proto::SessionState::closing);
+}
+
+TEST_CASE_METHOD(PhoneFixture, "the session's end hangs its phone call up", "[phone]") {
+  const auto b = book("natasha", C1, "call-60m");
+  REQUIRE(in(C1, P1, "3:1").starts_with("200 "));
+  CHECK(event("3:1", "answered") == 200);
+  advance_to(t0 + 20'000);
+  mgr->core().begin_close(*mgr->core().find(b.session), "ended_by_operator");
+  settle();
+  CHECK(sip.hung_up == std::vector<std::string>{"3:1"});
+  CHECK_FALSE(phone().in_call(b.session));
+  CHECK(st->session(b.session)->call_seconds == 20);
+  // In its grace period, and after, the number reaches no one.
+  CHECK(in(C1, P1, "3:2") == "404 ");
+  advance_to(t0 + 90'000);
+  CHECK(in(C1, P1, "3:3") == "404 ");
+  // A Kamailio that could not be asked is counted.
+  sip.answers = false;
+  const auto c = book("natasha", C1, "call-60m");
+  REQUIRE(in(C1, c.proxy_number, "3:4").starts_with("200 "));
+  mgr->core().begin_close(*mgr->core().find(c.session), "ended_by_operator");
+  settle();
+  CHECK(metrics.sip_failures->Value() == 1);
+}
+
+TEST_CASE_METHOD(PhoneFixture, "the package's call minutes end a phone call and then refuse the next", "[phone][timers]") {
+  const auto b = book("natasha", C1, "call-5min");
+  CHECK(in(C1, P1, "4:1") == fmt::format("200 natasha,{},{},300", b.client_alias, b.session));
+  CHECK(event("4:1", "answered") == 200);
+  advance_to(t0 + 5 * 60'000 - 1);
+  CHECK(sip.hung_up.empty());
+  advance_to(t0 + 5 * 60'000);
+  CHECK(sip.hung_up == std::vector<std::string>{"4:1"});
+  CHECK(st->session(b.session)->call_seconds == 300);
+  CHECK(in(C1, P1, "4:2") == "404 ");
+}
+
+TEST_CASE_METHOD(PhoneFixture, "a call nobody answers is hung up after the ring timeout", "[phone][timers]") {
+  book("natasha", C1, "call-60m");
+  REQUIRE(in(C1, P1, "6:1").starts_with("200 "));
+  advance_to(t0 + 59'999);
+  CHECK(sip.hung_up.empty());
+  advance_to(t0 + 60'000);
+  CHECK(sip.hung_up == std::vector<std::string>{"6:1"});
+  CHECK(phone().active() == 0);
+}
+
+TEST_CASE_METHOD(PhoneFixture, "the talent calls back only inside her live session, from its proxy number",
+                 "[phone]") {
+  const auto b = book("natasha", C1, "call-60m");
+  CHECK(out("natasha", b.session, "7:1") == fmt::format("200 {},{},3600", C1, P1));
+  CHECK(event("7:1", "ended") == 200);
+  CHECK(out("dewi", b.session, "7:2") == "404 ");           // not her session
+  CHECK(out("natasha", "s_nosuchsession", "7:3") == "404 ");
+  // A session booked without a proxy number has no number to call back.
+  std::optional<BookResult> unproxied;
+  mgr->bookings().book({"natasha", C2, "call-60m", false}, [&](BookResult r) { unproxied = std::move(r); });
+  settle();
+  REQUIRE(unproxied);
+  REQUIRE(std::holds_alternative<Booking>(*unproxied));
+  CHECK(out("natasha", std::get<Booking>(*unproxied).session, "7:4") == "404 ");
+  // First contact is the client's: not before the client called.
+  const auto shy = book("dewi", C2, "client-first");
+  CHECK(out("dewi", shy.session, "7:5") == "404 ");
+  REQUIRE(in(C2, shy.proxy_number, "7:6").starts_with("200 "));
+  CHECK(event("7:6", "ended") == 200);
+  CHECK(out("dewi", shy.session, "7:7").substr(0, 19) == "200 " + C2 + ",");
+  CHECK(event("7:7", "ended") == 200);
+  // After the session's end, no more.
+  mgr->core().begin_close(*mgr->core().find(b.session), "ended_by_operator");
+  settle();
+  CHECK(out("natasha", b.session, "7:8") == "404 ");
+}
+
+TEST_CASE("Kamailio's JSON-RPC: the end of a dialog, and its answers", "[phone]") {
+  CHECK(end_dialog_request("12:345", 7) == R"({"jsonrpc":"2.0","method":"dlg.end_dlg","params":[12,345],"id":7})");
+  CHECK_FALSE(end_dialog_request("12", 1));
+  CHECK_FALSE(end_dialog_request("a:1", 1));
+  CHECK_FALSE(end_dialog_request("1:99999999999", 1));
+  CHECK(rpc_dialog_gone(R"({"jsonrpc":"2.0","result":{},"id":1})"));
+  CHECK(rpc_dialog_gone(R"({"jsonrpc":"2.0","error":{"code":404,"message":"Dialog not found"},"id":1})"));
+  CHECK_FALSE(rpc_dialog_gone(R"({"jsonrpc":"2.0","error":{"code":500,"message":"Failed"},"id":1})"));
+  CHECK_FALSE(rpc_dialog_gone(R"({"jsonrpc":"2.0","error":"x","id":1})"));
+  CHECK_FALSE(rpc_dialog_gone("not json"));
+  CHECK(valid_dialog_ref("0:0"));
+  CHECK_FALSE(valid_dialog_ref(":1"));
+  CHECK_FALSE(valid_dialog_ref("1:"));
+  CHECK_FALSE(valid_dialog_ref("1:2:3"));
+}
