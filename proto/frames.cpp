@@ -334,6 +334,7 @@ void append_session_fields(std::string& out, const SessionView& s) {
     out += std::to_string(s.client->ratings);
     out += "}}";
   }
+  if (s.by_phone) out += ",\"by_phone\":true";
 }
 }  // namespace
 
@@ -353,6 +354,24 @@ std::string welcome_frame(Role role, const std::vector<SessionView>& sessions, s
     out += '}';
   }
   out += "]}";
+  return out;
+}
+
+std::string phone_access_frame(const SipAccess& a) {
+  std::string out = "{\"type\":\"phone\",\"ws\":[";
+  for (std::size_t i = 0; i < a.ws_urls.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, a.ws_urls[i]);
+  }
+  out += "],\"domain\":";
+  append_json_string(out, a.domain);
+  out += ",\"username\":";
+  append_json_string(out, a.username);
+  out += ",\"password\":";
+  append_json_string(out, a.password);
+  out += ",\"expires_at\":\"";
+  append_rfc3339(out, a.expires_at);
+  out += "\"}";
   return out;
 }
 

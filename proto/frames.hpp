@@ -120,6 +120,18 @@ struct SessionView {
   SessionState state{};
   UnixMs expires_at{};
   std::optional<ClientStandingView> client;  // talents' views only
+  bool by_phone = false;  // talents' views: the client can be called on the phone through the relay
+};
+
+// A talent's SIP account on the relay's Kamailio (phone calls, design §13):
+// where her console's SIP stack connects, her domain, and a short-lived
+// credential in auth_ephemeral's scheme.
+struct SipAccess {
+  std::vector<std::string> ws_urls;
+  std::string domain;
+  std::string username;  // "<expiry>:<alias>"
+  std::string password;
+  UnixMs expires_at{};
 };
 
 // `resume`, when not empty, is the ticket a later hello may carry instead of
@@ -127,6 +139,8 @@ struct SessionView {
 // (a voice package on a relay without them shows no Call button).
 std::string welcome_frame(Role role, const std::vector<SessionView>& sessions, std::string_view resume = {},
                           bool calls = false);
+// {"type":"phone",...}: a talent's SIP account, sent after her welcome.
+std::string phone_access_frame(const SipAccess& access);
 // A session booked after the talent's hello.
 std::string session_booked_frame(const SessionView& s);
 // `redacted`: the contact guard hid part of the text before it was stored.

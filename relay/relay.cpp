@@ -62,9 +62,9 @@ void Relay::enable_calls(TurnAdmin& admin, crypto::Secret turn_secret) {
   if (phone_) link_call_lines();
 }
 
-void Relay::enable_phone(SipSwitch& sip) {
+void Relay::enable_phone(SipSwitch& sip, crypto::Secret sip_secret) {
   if (!sms_) throw std::logic_error("phone calls need the proxy numbers: enable_sms first");
-  phone_.emplace(core_, core_.config().phone, *sms_, sip);
+  phone_.emplace(core_, core_.config().phone, *sms_, sip, std::move(sip_secret));
   core_.subscribe(*phone_);
   core_.add_timed(*phone_);
   if (calls_) link_call_lines();

@@ -32,8 +32,9 @@ class Relay {
   // allocations cancelled through `admin`. Call before load().
   void enable_calls(TurnAdmin& admin, crypto::Secret turn_secret);
   // Turns phone calls on (phone.enabled; needs enable_sms first): calls
-  // are hung up through `sip`. Call before load().
-  void enable_phone(SipSwitch& sip);
+  // are hung up through `sip`, talents' SIP passwords made from
+  // `sip_secret`. Call before load().
+  void enable_phone(SipSwitch& sip, crypto::Secret sip_secret);
   // Start-up: the stored talents, live sessions and resume tickets.
   void load(std::vector<store::TalentRecord> talents, std::vector<store::SessionRecord> live,
             const std::vector<store::Store::TicketRecord>& tickets = {}) {

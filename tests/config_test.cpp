@@ -128,6 +128,9 @@ seam_secret_file = "seam.secret"
   CHECK_THAT(error_for("[phone]\nenabled = true\n"), Catch::Contains("phone: enabled = true needs [sms] enabled"));
   CHECK_THAT(error_for("[phone]\nring_timeout = \"10ms\"\n"), Catch::Contains("phone.ring_timeout"));
   CHECK_THAT(error_for("[phone]\nkamailio_rpc = \"nowhere\"\n"), Catch::Contains("phone.kamailio_rpc (line 2)"));
+  CHECK_THAT(error_for("[phone]\nsip_ws_urls = [\"https://x\"]\n"), Catch::Contains("phone.sip_ws_urls"));
+  CHECK_THAT(error_for("[phone]\nsip_domain = \"Bad Domain\"\n"), Catch::Contains("phone.sip_domain"));
+  CHECK_THAT(error_for("[phone]\nsip_credential_ttl = \"10s\"\n"), Catch::Contains("phone.sip_credential_ttl"));
 }
 
 TEST_CASE("trusted proxies: networks, the forwarded client, and IPv6 counted by its /64", "[config][limits]") {

@@ -2,6 +2,7 @@
 // fake SMS gateway: what the seam answers Kamailio for each caller and
 // number, one call per session whatever its kind, the seconds and the
 // package's minutes, and the hang-up when the session ends.
+#include "crypto/turn_credential.hpp"
 #include "relay/phone/kamailio_rpc.hpp"
 #include "support/fake_gateway.hpp"
 #include "support/relay_unit_fixture.hpp"
@@ -40,6 +41,8 @@ struct PhoneFixture : Fixture {
     config.sms.country_code = "62";
     config.phone.enabled = true;
     config.phone.ring_timeout = 60s;
+    config.phone.sip_ws_urls = {"wss://sip.example.com:8443"};
+    config.phone.sip_domain = "tirai.test";
     config.calls.enabled = true;
     config.calls.turn_urls = {"turn:198.51.100.7:3478?transport=udp"};
     config.calls.relay_addresses = {"198.51.100.7"};
@@ -56,7 +59,7 @@ struct PhoneFixture : Fixture {
     mgr = make_manager();
     mgr->enable_sms(gateway, numbers);
     mgr->enable_calls(turn, crypto::Secret::from(std::string(32, 't')));
-    mgr->enable_phone(sip);
+    mgr->enable_phone(sip, crypto::Secret::from(std::string(sip_secret)));
     enrol("natasha");
     enrol("dewi");
   }
@@ -80,6 +83,7 @@ struct PhoneFixture : Fixture {
     return status;
   }
 
+  const std::string sip_secret = "sip-secret-for-tests-0123456789";
   crypto::KeyArena numbers;
   FakeGateway gateway;
   FakeSwitch sip;
@@ -247,4 +251,34 @@ TEST_CASE("Kamailio's JSON-RPC: the end of a dialog, and its answers", "[phone]"
   CHECK_FALSE(valid_dialog_ref(":1"));
   CHECK_FALSE(valid_dialog_ref("1:"));
   CHECK_FALSE(valid_dialog_ref("1:2:3"));
+}
+
+TEST_CASE_METHOD(PhoneFixture, "a talent's console gets her SIP account, and sees which clients it can call by phone",
+                 "[phone]") {
+  const auto by_number = book("natasha", C1, "call-60m");
+  const auto chat = book("natasha", C2, "chat-30m");
+  FakePeer talent;
+  hello_talent(talent, "natasha");
+  auto phone = talent.of_type("phone");
+  REQUIRE(phone.size() == 1);
+  CHECK(phone[0]["ws"].as_array().at(0) == "wss://sip.example.com:8443");
+  CHECK(phone[0]["domain"] == "tirai.test");
+  const std::string username(phone[0]["username"].as_string());
+  const auto expiry = (t0 + 12 * 3600'000) / 1000;
+  CHECK(username == fmt::format("{}:natasha", expiry));
+  // auth_ephemeral's scheme: base64(HMAC-SHA1(secret, username)).
+  CHECK(phone[0]["password"] == crypto::turn_password(crypto::Secret::from(std::string(sip_secret)), username).c_str());
+  // The welcome came first, and marks the session whose client has a proxy number and voice.
+  REQUIRE(talent.frames.front().find("\"welcome\"") != std::string::npos);
+  const auto welcome = talent.of_type("welcome");
+  REQUIRE(welcome.size() == 1);
+  for (const auto& v : welcome[0].at("sessions").as_array()) {
+    const auto& o = v.as_object();
+    CHECK(o.contains("by_phone") == (o.at("session") == by_number.session.c_str()));
+  }
+  (void)chat;
+  // A client's page gets no SIP account.
+  FakePeer client;
+  hello_client(client, by_number.client_token);
+  CHECK(client.of_type("phone").empty());
 }

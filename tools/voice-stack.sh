@@ -9,7 +9,8 @@
 #   rpc=127.0.0.1:PORT          Kamailio's JSON-RPC (tiraid's phone.kamailio_rpc)
 #   rtpengine=127.0.0.1:PORT    rtpengine's ng control port
 #   turn=127.0.0.1:PORT         coturn (with [calls] only)
-#   sip_secret_file=PATH        the talents' SIP password secret (auth_ephemeral)
+#   sip_secret_file=PATH        the talents' SIP password secret (auth_ephemeral;
+#                               phone.sip_secret_file unless --sip-secret-file)
 #   ready
 #
 # and runs until SIGTERM or SIGINT, which stops them all. The tests use it;
@@ -84,7 +85,7 @@ out = {}
 out['seam_host'], out['seam_port'] = split(phone.get('listen'), '127.0.0.1:8083')
 out['rpc_host'], out['rpc_port'] = split(phone.get('kamailio_rpc'), '127.0.0.1:5071')
 out['seam_secret_file'] = secret(file(phone.get('seam_secret_file'), 'phone-seam.secret'))
-out['sip_secret_file'] = secret(file(sip_secret_file, 'sip.secret'))
+out['sip_secret_file'] = secret(file(sip_secret_file or phone.get('sip_secret_file'), 'sip.secret'))
 out['carrier_port'] = free_port(socket.SOCK_DGRAM)
 out['talent_port'] = free_port(socket.SOCK_DGRAM)
 out['ng_port'] = free_port(socket.SOCK_DGRAM)

@@ -492,10 +492,28 @@ Section<Config::Phone> phone_section() {
       option("rpc_timeout", &S::rpc_timeout, duration(), "one JSON-RPC request may take this long"),
       option("ring_timeout", &S::ring_timeout, duration(),
              "a phone call not answered by then is hung up (after Kamailio's own timer)"),
+      option("sip_ws_urls", &S::sip_ws_urls, string_list(),
+             R"(where talents' consoles reach Kamailio, e.g. ["wss://sip.example.com:8443"]; empty: no SIP accounts)",
+             [](const std::vector<std::string>& urls, const Complain& complain) {
+               for (const auto& u : urls)
+                 if (!(u.starts_with("wss://") || u.starts_with("ws://")) || u.size() < 8 ||
+                     u.find_first_of(" \t\r\n\"") != std::string::npos)
+                   complain(fmt::format("\"{}\" is not a ws:// or wss:// URL", u));
+             }),
+      option("sip_domain", &S::sip_domain, text(), "the talents' SIP domain, as Kamailio's SIP_DOMAIN",
+             [](const std::string& d, const Complain& complain) {
+               if (d.empty() || d.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos)
+                 complain("must be a lower-case domain name");
+             }),
+      option("sip_secret_file", &S::sip_secret_file, path(),
+             "Kamailio's auth_ephemeral secret: talents' SIP passwords are made from it; created 0600 on first start"),
+      option("sip_credential_ttl", &S::sip_credential_ttl, duration(),
+             "a talent's SIP password is valid this long from her login"),
   };
   s.table.check = [](const S& m, TableReader& r) {
     if (m.rpc_timeout.count() == 0) r.table_error("phone.rpc_timeout", "must be above 0s");
     if (m.ring_timeout.count() < 1000) r.table_error("phone.ring_timeout", "must be at least 1s");
+    if (m.sip_credential_ttl.count() < 60'000) r.table_error("phone.sip_credential_ttl", "must be at least 1m");
   };
   return s;
 }
@@ -653,7 +671,7 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
   for (auto& a : c.calls.relay_addresses) a = *proto::canonical_ip(a);
   if (c.calls.relay_addresses.empty()) c.calls.relay_addresses = turn_url_addresses(c.calls.turn_urls);
   for (auto* p : {&c.admin.token_file, &c.store.path, &c.keys.master_key_file, &c.tls.cert, &c.tls.key, &c.relay.web_root,
-                  &c.calls.turn_secret_file, &c.calls.turn_admin_password_file, &c.phone.seam_secret_file})
+                  &c.calls.turn_secret_file, &c.calls.turn_admin_password_file, &c.phone.seam_secret_file, &c.phone.sip_secret_file})
     if (!p->empty() && p->is_relative()) *p = base_dir / *p;
   return c;
 }

@@ -222,6 +222,14 @@ struct Config {
     // A phone call no one answers ends after this (Kamailio's own timer
     // normally ends it first).
     Millis ring_timeout = std::chrono::seconds(60);
+    // Where the talents' consoles reach Kamailio over SIP-over-WebSocket:
+    // "wss://sip.example.com:8443". Empty: the consoles get no SIP account
+    // (calls into proxy numbers then reach only phones registered otherwise).
+    std::vector<std::string> sip_ws_urls;
+    std::string sip_domain = "tirai.invalid";  // the talents' SIP domain (Kamailio's SIP_DOMAIN)
+    // Kamailio's auth_ephemeral secret; created with a random secret on first start.
+    std::filesystem::path sip_secret_file = "sip.secret";
+    Millis sip_credential_ttl = std::chrono::hours(12);
   } phone;
   struct Log {
     std::string level = "info";

@@ -153,8 +153,11 @@ proto::SessionView SessionCore::view_for(const LiveSession& s, Role role) const 
   const auto& r = s.rec;
   proto::SessionView v{r.id, role == Role::talent ? r.client_alias : r.talent_alias, r.package, r.channels,
                        r.state, r.expires_at, std::nullopt};
-  if (role == Role::talent)
+  if (role == Role::talent) {
     v.client = proto::ClientStandingView{r.standing.verified, r.standing.average, r.standing.ratings};
+    const bool voice = std::find(r.channels.begin(), r.channels.end(), "voice") != r.channels.end();
+    v.by_phone = config_.phone.enabled && voice && !r.proxy_number.empty();
+  }
   return v;
 }
 

@@ -290,7 +290,9 @@ int Daemon::run() {
   std::string phone_secret;
   if (config_.phone.enabled) {
     kamailio.emplace(ioc.get_executor(), config_.phone.kamailio_rpc, config_.phone.rpc_timeout);
-    relay.enable_phone(*kamailio);
+    auto sip_secret = load_or_create_secret_file(config_.phone.sip_secret_file, "SIP secret file");
+    relay.enable_phone(*kamailio, crypto::Secret::from(sip_secret));
+    proto::wipe(sip_secret);
     phone_secret = load_or_create_secret_file(config_.phone.seam_secret_file, "phone seam secret file");
   }
   std::optional<asio::ssl::context> tls;

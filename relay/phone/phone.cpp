@@ -1,6 +1,8 @@
 #include "relay/phone/phone.hpp"
 
+#include "crypto/turn_credential.hpp"
 #include "proto/identifiers.hpp"
+#include "proto/wipe.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -30,8 +32,22 @@ bool valid_dialog_ref(std::string_view dialog) {
   return digits(dialog.substr(0, colon)) && digits(dialog.substr(colon + 1));
 }
 
-Phone::Phone(SessionCore& core, const Config::Phone& config, SmsRelay& sms, SipSwitch& sip)
-    : core_(core), config_(config), sms_(sms), sip_(sip) {}
+Phone::Phone(SessionCore& core, const Config::Phone& config, SmsRelay& sms, SipSwitch& sip, crypto::Secret sip_secret)
+    : core_(core), config_(config), sms_(sms), sip_(sip), sip_secret_(std::move(sip_secret)) {}
+
+void Phone::attached(Peer& p, const std::vector<std::string>&) {
+  if (p.role != proto::Role::talent || config_.sip_ws_urls.empty()) return;
+  proto::SipAccess a;
+  a.ws_urls = config_.sip_ws_urls;
+  a.domain = config_.sip_domain;
+  a.expires_at = core_.clock().now() + config_.sip_credential_ttl.count();
+  a.username = fmt::format("{}:{}", a.expires_at / 1000, p.name);
+  a.password = crypto::turn_password(sip_secret_, a.username);
+  auto frame = proto::phone_access_frame(a);
+  p.deliver(frame);
+  proto::wipe(frame);
+  proto::wipe(a.password);
+}
 
 const char* Phone::unavailable(const LiveSession& s) const {
   if (s.rec.state == proto::SessionState::closing) return "the session is ending";

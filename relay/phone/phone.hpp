@@ -1,4 +1,5 @@
 #pragma once
+#include "crypto/secret.hpp"
 #include "relay/calls/calls.hpp"
 #include "relay/core/session_core.hpp"
 #include "relay/phone/sip_switch.hpp"
@@ -31,7 +32,8 @@ struct SeamAnswer {
 // other (CallLine). Relay thread only; calls are not stored.
 class Phone final : public SessionEvents, public Timed, public CallLine {
  public:
-  Phone(SessionCore& core, const Config::Phone& config, SmsRelay& sms, SipSwitch& sip);
+  // Talents' SIP passwords are made from `sip_secret` (Kamailio's auth_ephemeral secret).
+  Phone(SessionCore& core, const Config::Phone& config, SmsRelay& sms, SipSwitch& sip, crypto::Secret sip_secret);
 
   // Browser calls (Calls), so that a phone call into a session with one up is busy.
   void also_busy_with(const CallLine& browser) { browser_ = &browser; }
@@ -53,6 +55,8 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
 
   void closing(LiveSession& s) override;
   void closed(LiveSession& s) override;
+  // A talent's console connected: it gets her SIP account (phone_access_frame).
+  void attached(Peer& p, const std::vector<std::string>& sessions) override;
   void tick(UnixMs now) override;
   std::optional<UnixMs> next_deadline() const override;
 
@@ -80,6 +84,7 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
   const Config::Phone& config_;
   SmsRelay& sms_;
   SipSwitch& sip_;
+  crypto::Secret sip_secret_;
   const CallLine* browser_ = nullptr;
   std::unordered_map<std::string, Call> calls_;               // by dialog
   std::unordered_map<std::string, std::string> by_session_;   // session id → dialog
