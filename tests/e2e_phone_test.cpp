@@ -215,8 +215,8 @@ TEST_CASE("phone: a call into a live voice session rings the talent's phone, whi
   REQUIRE(b.at("proxy_number") == P1.c_str());
   auto talent = w.answering_phone("natasha", client::free_port(), "talent.trace");
   const auto [status, out] = w.sipp("call.xml",
-                                    {"-p", std::to_string(client::free_port()), "-s", P1, "-set", "from", C1,
-                                     "127.0.0.1:" + w.port_of("sip")},
+                                    {"-p", std::to_string(client::free_port()), "-s", P1, "-set", "from", C1, "-d",
+                                     "2000", "127.0.0.1:" + w.port_of("sip")},
                                     "phone.trace");
   INFO(out);
   CHECK(status == 0);

@@ -609,3 +609,16 @@ TEST_CASE("tirai-bench smoke: the SMS workload runs tiraid with real Kannel", "[
   CHECK(row.at("in_delivered_per_s").to_number<double>() > 0);
   CHECK(row.at("in_latency_samples").as_int64() == 5);
 }
+
+TEST_CASE("tirai-bench smoke: the phone workload runs tiraid with real Kamailio, rtpengine and SIPp",
+          "[e2e][bench][phone]") {
+  auto [rc, out] = client::run_program(TIRAI_BENCH_PATH, {"--smoke", "--json", "--workload", "phone", "--tiraid", TIRAID_PATH});
+  INFO(out);
+  REQUIRE(rc == 0);
+  const auto row = parse(out.substr(out.rfind("\n{") + 1));
+  CHECK(row.at("workload") == "phone");
+  CHECK(row.at("calls").as_int64() == 3);
+  CHECK(row.at("post_dial_delay").as_object().at("p50_ms").to_number<double>() > 0);
+  CHECK(row.at("decision_ring").as_object().at("p50_us").to_number<double>() > 0);
+  CHECK(row.at("peer_http_401").as_object().at("p50_us").to_number<double>() > 0);
+}

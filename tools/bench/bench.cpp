@@ -3,6 +3,7 @@
 // Benchmarks measure; they never decide whether CI passes.
 #include "tools/bench/drivers.hpp"
 #include "tools/bench/histogram.hpp"
+#include "tools/bench/phone.hpp"
 #include "tools/bench/sms.hpp"
 #include "tools/client.hpp"
 
@@ -450,14 +451,21 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"tirai-bench: the pair workload against tirai, nats-server or mosquitto"};
   app.add_option("--target", o.target, "tirai, nats or mosquitto")->check(CLI::IsMember({"tirai", "nats", "mosquitto", "mqtt"}));
-  app.add_option("--workload", o.workload, "throughput, latency, idle, churn, or sms (starts its own tiraid and Kannel)")
-      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms"}));
+  app.add_option("--workload", o.workload,
+                 "throughput, latency, idle, churn, sms (starts its own tiraid and Kannel), or phone (its own tiraid, "
+                 "Kamailio and rtpengine, SIPp as the phones)")
+      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms", "phone"}));
   SmsOptions sms;
   sms.tiraid = TIRAID_DEFAULT_PATH;
   app.add_option("--tiraid", sms.tiraid, "sms: the tiraid to start");
   app.add_option("--sms-sessions", sms.sessions, "sms: booked SMS sessions");
   app.add_option("--sms-messages", sms.messages, "sms: SMS per throughput direction");
   app.add_option("--sms-samples", sms.samples, "sms: sequential SMS per latency direction");
+  PhoneOptions phone;
+  phone.voice_stack = TIRAI_SOURCE_DIR "/tools/voice-stack.sh";
+  phone.scenarios = TIRAI_SOURCE_DIR "/tests/data/sipp";
+  app.add_option("--phone-calls", phone.calls, "phone: sequential calls for the post-dial delay");
+  app.add_option("--phone-decisions", phone.decisions, "phone: seam requests per kind");
   app.add_option("--host", o.host, "server address");
   app.add_option("--port", o.port, "server port (tirai relay 8080, nats 4222, mosquitto 1883)");
   app.add_option("--admin-port", o.admin_port, "tirai admin port");
@@ -486,13 +494,17 @@ int main(int argc, char** argv) {
     sms.sessions = 3;
     sms.messages = 30;
     sms.samples = 5;
+    phone.calls = 3;
+    phone.decisions = 50;
   }
+  phone.tiraid = sms.tiraid;
   try {
     Result r;
     if (o.workload == "throughput") r = throughput(o);
     else if (o.workload == "latency") r = latency(o);
     else if (o.workload == "idle") r = idle(o);
     else if (o.workload == "sms") r.row = sms_gateway(sms);
+    else if (o.workload == "phone") r.row = phone_calls(phone);
     else r = churn(o);
     r.print(o);
   } catch (const std::exception& e) {
