@@ -19,8 +19,13 @@ class FakeSwitch final : public SipSwitch {
     hung_up.push_back(dialog);
     done(answers);
   }
+  void hang_up_all(std::function<void(std::optional<int>)> done) override {
+    ++swept;
+    done(0);
+  }
   std::vector<std::string> hung_up;
   bool answers = true;
+  int swept = 0;
 };
 
 class FakeTurn final : public TurnAdmin {
@@ -247,6 +252,15 @@ TEST_CASE("Kamailio's JSON-RPC: the end of a dialog, and its answers", "[phone]"
   CHECK_FALSE(rpc_dialog_gone(R"({"jsonrpc":"2.0","error":{"code":500,"message":"Failed"},"id":1})"));
   CHECK_FALSE(rpc_dialog_gone(R"({"jsonrpc":"2.0","error":"x","id":1})"));
   CHECK_FALSE(rpc_dialog_gone("not json"));
+  // dlg.list as Kamailio 5.6 answers it: only the dialogs marked as tiraid's.
+  const auto listing = R"({"jsonrpc":"2.0","result":[)"
+                       R"({"h_entry":3462,"h_id":11307,"from_uri":"sip:+6281234567895@x","variables":[{"ftag":"a"},{"tirai":"1"}]},)"
+                       R"({"h_entry":7,"h_id":8,"variables":[]},)"
+                       R"({"h_entry":"9","h_id":1,"variables":[{"tirai":"1"}]},)"
+                       R"({"h_entry":10,"h_id":11,"variables":[{"tirai":"0"}]}],"id":1})";
+  CHECK(tirai_dialogs(listing) == std::vector<std::string>{"3462:11307"});
+  CHECK(tirai_dialogs(R"({"jsonrpc":"2.0","result":[],"id":1})").empty());
+  CHECK(tirai_dialogs("[]").empty());
   CHECK(valid_dialog_ref("0:0"));
   CHECK_FALSE(valid_dialog_ref(":1"));
   CHECK_FALSE(valid_dialog_ref("1:"));

@@ -330,7 +330,7 @@ int Daemon::run() {
   // shutdown waits for that below).
   if (coturn) front.add("calls", [&] { relay.calls()->start(); }, {});
   // Likewise: phone calls are hung up at shutdown, before the sessions stop.
-  if (kamailio) front.add("phone", {}, [&] { relay.phone()->hang_up_all(); });
+  if (kamailio) front.add("phone", [&] { relay.phone()->start(); }, [&] { relay.phone()->hang_up_all(); });
   front.add("sessions", [&] { relay.load(std::move(talents), std::move(live), tickets); }, [&] { relay.close_all(); });
   if (kannel)
     front.add("sms gateway", [&] {

@@ -9,6 +9,9 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "proto/wipe.hpp"
+
+#include <algorithm>
 #include <charconv>
 #include <deque>
 
@@ -50,10 +53,33 @@ bool rpc_dialog_gone(std::string_view body) {
   return code && code->is_int64() && code->as_int64() == 404;
 }
 
+std::vector<std::string> tirai_dialogs(std::string_view listing) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  auto v = json::parse(listing, ec);
+  if (ec || !v.is_object()) return out;
+  const auto* result = v.as_object().if_contains("result");
+  if (!result || !result->is_array()) return out;
+  for (const auto& d : result->as_array()) {
+    if (!d.is_object()) continue;
+    const auto& o = d.as_object();
+    const auto* entry = o.if_contains("h_entry");
+    const auto* id = o.if_contains("h_id");
+    const auto* vars = o.if_contains("variables");
+    if (!entry || !id || !vars || !entry->is_int64() || !id->is_int64() || !vars->is_array()) continue;
+    const bool ours = std::any_of(vars->as_array().begin(), vars->as_array().end(), [](const json::value& var) {
+      const auto* t = var.is_object() ? var.as_object().if_contains("tirai") : nullptr;
+      return t && t->is_string() && t->as_string() == "1";
+    });
+    if (ours) out.push_back(fmt::format("{}:{}", entry->as_int64(), id->as_int64()));
+  }
+  return out;
+}
+
 struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
   struct Request {
-    std::string dialog;
-    std::function<void(bool)> done;
+    std::string dialog;  // empty: every dialog of tiraid's
+    std::function<void(std::optional<int>)> done;
   };
 
   Impl(asio::any_io_executor ex, Address a, Millis t) : executor(ex), at(std::move(a)), timeout(t) {}
@@ -68,58 +94,89 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
   std::optional<bool> reachable;  // for logging once per change
   std::optional<beast::tcp_stream> stream;
 
-  asio::awaitable<bool> serve(const Request& req, std::string& error) {
-    auto body = end_dialog_request(req.dialog, next_id++);
-    if (!body) {
-      error = "was asked about a malformed dialog";
-      co_return false;
-    }
+  // One JSON-RPC request on a fresh connection: the answer's body (whatever
+  // its HTTP status: jsonrpcs answers an RPC error with its code as the
+  // status), or nullopt with `error` set when Kamailio could not be asked.
+  asio::awaitable<std::optional<std::string>> exchange(std::string body, std::string& error) {
     tcp::resolver resolver(executor);
     auto [rec, endpoints] = co_await resolver.async_resolve(at.host, std::to_string(at.port), use_tuple);
     if (rec) {
       error = "cannot resolve its address";
-      co_return false;
+      co_return std::nullopt;
     }
     stream.emplace(executor);
     stream->expires_after(timeout);
     auto [cec, ep] = co_await stream->async_connect(endpoints, use_tuple);
     if (cec) {
       error = "cannot connect: " + cec.message();
-      co_return false;
+      co_return std::nullopt;
     }
     http::request<http::string_body> request{http::verb::post, "/RPC", 11};
     request.set(http::field::host, at.host);
     request.set(http::field::content_type, "application/json");
     request.set(http::field::user_agent, "tirai");
-    request.body() = std::move(*body);
+    request.body() = std::move(body);
     request.prepare_payload();
     stream->expires_after(timeout);
     auto [wec, wn] = co_await http::async_write(*stream, request, use_tuple);
     if (wec) {
       error = wec.message();
-      co_return false;
+      co_return std::nullopt;
     }
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_answer_bytes);
     stream->expires_after(timeout);
     auto [rec2, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
+    close_stream();
     if (rec2) {
       error = rec2 == beast::error::timeout ? "timed out" : rec2.message();
-      co_return false;
+      co_return std::nullopt;
     }
-    // jsonrpcs answers an RPC error with the same status as its code (404
-    // for a dialog that is gone): the body says what happened.
-    const auto& response = parser.get();
-    // Any other answer: Kamailio is up but did not end it (the caller logs that).
-    co_return rpc_dialog_gone(response.body());
+    co_return std::move(parser.get().body());
+  }
+
+  void close_stream() {
+    if (!stream) return;
+    beast::error_code ignored;
+    stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream->close();
+    stream.reset();
+  }
+
+  // One dialog ended: 1 when it is gone (ended now, or before), 0 when
+  // Kamailio would not; nullopt when it could not be asked.
+  asio::awaitable<std::optional<int>> end_one(const std::string& dialog, std::string& error) {
+    auto body = end_dialog_request(dialog, next_id++);
+    if (!body) co_return 0;
+    auto answer = co_await exchange(std::move(*body), error);
+    if (!answer) co_return std::nullopt;
+    co_return rpc_dialog_gone(*answer) ? 1 : 0;
+  }
+
+  // Every dialog tiraid let through (dlg.list; the ones marked "tirai"),
+  // ended. The listing holds callers' numbers: it is read for ids only.
+  asio::awaitable<std::optional<int>> end_all(std::string& error) {
+    // Named, not a temporary inside the co_await (GCC 12, PR 99576).
+    std::string request = json::serialize(json::object{{"jsonrpc", "2.0"}, {"method", "dlg.list"}, {"id", next_id++}});
+    auto listing = co_await exchange(std::move(request), error);
+    if (!listing) co_return std::nullopt;
+    auto dialogs = tirai_dialogs(*listing);
+    proto::wipe(*listing);
+    int ended = 0;
+    for (const auto& d : dialogs) {
+      auto n = co_await end_one(d, error);
+      if (!n) co_return std::nullopt;
+      ended += *n;
+    }
+    co_return ended;
   }
 
   static asio::awaitable<void> run(std::shared_ptr<Impl> self) { co_await self->run_queue(); }
 
-  static void answer(Request& req, bool ok) {
+  static void answer(Request& req, std::optional<int> result) {
     try {
-      req.done(ok);
+      req.done(result);
     } catch (const std::exception& e) {
       spdlog::error("[phone] handling Kamailio's answer failed: {}", e.what());
     }
@@ -130,13 +187,8 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
       Request req = std::move(queue.front());
       queue.pop_front();
       std::string error;
-      const bool ok = co_await serve(req, error);
-      if (stream) {
-        beast::error_code ignored;
-        stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream->close();
-        stream.reset();
-      }
+      const auto result = req.dialog.empty() ? co_await end_all(error) : co_await end_one(req.dialog, error);
+      close_stream();
       if (error.empty() && reachable != true) {
         if (reachable) spdlog::info("[phone] Kamailio's JSON-RPC answers again");
         reachable = true;
@@ -145,18 +197,18 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
                      error);
         reachable = false;
       }
-      answer(req, ok);
+      answer(req, result);
     }
     running = false;
     while (!queue.empty()) {
       auto req = std::move(queue.front());
       queue.pop_front();
-      answer(req, false);
+      answer(req, std::nullopt);
     }
   }
 
   void submit(Request req) {
-    if (stopping) return answer(req, false);
+    if (stopping) return answer(req, std::nullopt);
     queue.push_back(std::move(req));
     if (running) return;
     running = true;
@@ -180,7 +232,12 @@ void KamailioRpc::stop() {
 bool KamailioRpc::idle() const { return !impl_->running && impl_->queue.empty(); }
 
 void KamailioRpc::hang_up(std::string dialog, std::function<void(bool)> done) {
-  impl_->submit({std::move(dialog), std::move(done)});
+  if (dialog.empty()) return done(false);
+  impl_->submit({std::move(dialog), [done = std::move(done)](std::optional<int> n) { done(n && *n == 1); }});
+}
+
+void KamailioRpc::hang_up_all(std::function<void(std::optional<int>)> done) {
+  impl_->submit({std::string(), std::move(done)});
 }
 
 }  // namespace tirai::relay

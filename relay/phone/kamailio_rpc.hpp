@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace tirai::relay {
 
@@ -22,6 +23,7 @@ class KamailioRpc final : public SipSwitch {
   KamailioRpc& operator=(const KamailioRpc&) = delete;
 
   void hang_up(std::string dialog, std::function<void(bool ok)> done) override;
+  void hang_up_all(std::function<void(std::optional<int>)> done) override;
   // Stops: requests not yet run are answered as failures.
   void stop();
   bool idle() const;
@@ -34,6 +36,9 @@ class KamailioRpc final : public SipSwitch {
 // The JSON-RPC request body that ends `dialog` ("h_entry:h_id"); nullopt
 // when it is not of that form.
 std::optional<std::string> end_dialog_request(std::string_view dialog, int id);
+// The dialogs ("h_entry:h_id") of a dlg.list answer that tiraid let
+// through (the dialog variable "tirai" is "1").
+std::vector<std::string> tirai_dialogs(std::string_view listing);
 // Whether a JSON-RPC answer to dlg.end_dlg means the dialog is gone: a
 // "result", or the error 404 (it had ended on its own meanwhile).
 bool rpc_dialog_gone(std::string_view body);

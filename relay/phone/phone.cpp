@@ -189,6 +189,16 @@ void Phone::end(std::string dialog, std::string_view reason, bool hang_up) {
   });
 }
 
+void Phone::start() {
+  sip_.hang_up_all([&metrics = core_.metrics()](std::optional<int> n) {
+    if (!n) {
+      metrics.sip_failures->Increment();
+      return spdlog::warn("[phone] Kamailio could not be asked to hang up the calls of an earlier run");
+    }
+    if (*n) spdlog::info("[phone] hung up {} phone calls left from before the restart", *n);
+  });
+}
+
 void Phone::hang_up_all() {
   std::vector<std::string> dialogs;
   for (const auto& [d, c] : calls_) dialogs.push_back(d);

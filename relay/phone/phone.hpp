@@ -47,6 +47,8 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
   // GET /v1/phone/event: "answered" or "ended" for a dialog let through.
   SeamAnswer event(std::string_view dialog, std::string_view what);
 
+  // Start-up: the calls of an earlier run are hung up.
+  void start();
   // Shutdown: every call is hung up, as a restart would lose it.
   void hang_up_all();
 

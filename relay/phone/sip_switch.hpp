@@ -1,5 +1,6 @@
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace tirai::relay {
@@ -15,6 +16,10 @@ class SipSwitch {
   // module names it): BYE to both sides, or CANCEL while it rings.
   // done(false) when the server could not be asked or knows no such dialog.
   virtual void hang_up(std::string dialog, std::function<void(bool ok)> done) = 0;
+  // Start-up: hangs up every call an earlier run let through (no phone call
+  // survives a restart: its session's end could not hang it up).
+  // done(how many), or done(nullopt) when the server could not be asked.
+  virtual void hang_up_all(std::function<void(std::optional<int>)> done) = 0;
 };
 
 }  // namespace tirai::relay
