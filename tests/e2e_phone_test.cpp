@@ -142,6 +142,21 @@ struct PhoneWorld {
     return answering;
   }
 
+  using Run = std::future<std::pair<int, std::string>>;
+  // A call from `from` to `proxy`, answered by `alias`'s phone, that goes on
+  // until a BYE: (the talent's phone, the client's phone), once answered.
+  std::pair<Run, Run> answered_call(const std::string& alias, const std::string& from, const std::string& proxy) {
+    auto talent = answering_phone(alias, client::free_port(), "talent.trace");
+    auto phone = std::async(std::launch::async, [this, from, proxy] {
+      return sipp("call_until_bye.xml",
+                  {"-p", std::to_string(client::free_port()), "-s", proxy, "-set", "from", from,
+                   "127.0.0.1:" + port_of("sip")},
+                  "phone.trace");
+    });
+    REQUIRE(relay.daemon.wait_for_log("answered", 0, 15s));
+    return {std::move(talent), std::move(phone)};
+  }
+
   std::uint16_t seam_port, rpc_port, carrier_port;
   Relay relay;
   LoggedProcess voice;
@@ -302,14 +317,7 @@ TEST_CASE("phone: ending the session mid-call sends BYE to both sides within a s
   PhoneWorld w;
   w.relay.enrol("natasha");
   const auto b = w.relay.book("natasha", C1, "call-60m");
-  auto talent = w.answering_phone("natasha", client::free_port(), "talent.trace");
-  auto phone = std::async(std::launch::async, [&] {
-    return w.sipp("call_until_bye.xml",
-                  {"-p", std::to_string(client::free_port()), "-s", P1, "-set", "from", C1,
-                   "127.0.0.1:" + w.port_of("sip")},
-                  "phone.trace");
-  });
-  REQUIRE(w.relay.daemon.wait_for_log("answered", 0, 15s));
+  auto [talent, phone] = w.answered_call("natasha", C1, P1);
   const auto ended_at = std::chrono::steady_clock::now();
   REQUIRE(w.relay.call("POST", fmt::format("/v1/sessions/{}/end", b.at("session").as_string())).status == 200);
   // Both SIPp runs end once they got their BYE and answered it.
@@ -383,14 +391,7 @@ TEST_CASE("phone: a tiraid restarted after kill -9 hangs up the calls the earlie
   PhoneWorld w;
   w.relay.enrol("natasha");
   w.relay.book("natasha", C1, "call-60m");
-  auto talent = w.answering_phone("natasha", client::free_port(), "talent.trace");
-  auto phone = std::async(std::launch::async, [&] {
-    return w.sipp("call_until_bye.xml",
-                  {"-p", std::to_string(client::free_port()), "-s", P1, "-set", "from", C1,
-                   "127.0.0.1:" + w.port_of("sip")},
-                  "phone.trace");
-  });
-  REQUIRE(w.relay.daemon.wait_for_log("answered", 0, 15s));
+  auto [talent, phone] = w.answered_call("natasha", C1, P1);
   // Its session could no longer hang the call up: the new run does at once.
   w.relay.daemon.kill9();
   const auto from = w.relay.daemon.log_lines();

@@ -97,7 +97,7 @@ struct PhoneFixture : Fixture {
 
 }  // namespace
 
-TEST_CASE_METHOD(PhoneFixture, "a call from the client's number to the session's proxy number rings its talent",
+TEST_CASE_METHOD(PhoneFixture, "phone: a call from the client's number to the session's proxy number rings its talent",
                  "[phone]") {
   const auto b = book("natasha", C1, "call-60m");
   REQUIRE(b.proxy_number == P1);
@@ -109,7 +109,7 @@ TEST_CASE_METHOD(PhoneFixture, "a call from the client's number to the session's
   CHECK(in("081234567890", "0062 81100000001", "101:8").substr(0, 12) == "200 natasha,");
 }
 
-TEST_CASE_METHOD(PhoneFixture, "every call that may not ring gets the same answer", "[phone]") {
+TEST_CASE_METHOD(PhoneFixture, "phone: every call that may not ring gets the same answer", "[phone]") {
   const auto voice = book("natasha", C1, "call-60m");
   const auto chat = book("dewi", C2, "chat-30m");
   const auto ended = book("dewi", C1, "call-60m");  // C1's second session: the other proxy number
@@ -132,7 +132,7 @@ TEST_CASE_METHOD(PhoneFixture, "every call that may not ring gets the same answe
   CHECK(in(C1, P1, "") == "400 ");
 }
 
-TEST_CASE_METHOD(PhoneFixture, "a session has one call at a time, by phone or in the browser", "[phone][calls]") {
+TEST_CASE_METHOD(PhoneFixture, "phone: a session has one call at a time, by phone or in the browser", "[phone][calls]") {
   const auto b = book("natasha", C1, "call-60m");
   CHECK(in(C1, P1, "5:1").starts_with("200 "));
   CHECK(in(C1, P1, "5:2") == "486 ");
@@ -152,7 +152,7 @@ TEST_CASE_METHOD(PhoneFixture, "a session has one call at a time, by phone or in
   CHECK(in(C1, P1, "5:3") == "486 ");
 }
 
-TEST_CASE_METHOD(PhoneFixture, "an answered call counts its seconds and holds the idle timeout", "[phone][timers]") {
+TEST_CASE_METHOD(PhoneFixture, "phone: an answered call counts its seconds and holds the idle timeout", "[phone][timers]") {
   const auto b = book("natasha", C1, "call-idle-10m");
   REQUIRE(in(C1, P1, "9:1").starts_with("200 "));
   advance_to(t0 + 5'000);
@@ -170,7 +170,7 @@ TEST_CASE_METHOD(PhoneFixture, "an answered call counts its seconds and holds th
   CHECK(mgr->core().find(b.session)->rec.state == proto::SessionState::closing);
 }
 
-TEST_CASE_METHOD(PhoneFixture, "the session's end hangs its phone call up", "[phone]") {
+TEST_CASE_METHOD(PhoneFixture, "phone: the session's end hangs its phone call up", "[phone]") {
   const auto b = book("natasha", C1, "call-60m");
   REQUIRE(in(C1, P1, "3:1").starts_with("200 "));
   CHECK(event("3:1", "answered") == 200);
@@ -193,7 +193,7 @@ TEST_CASE_METHOD(PhoneFixture, "the session's end hangs its phone call up", "[ph
   CHECK(metrics.sip_failures->Value() == 1);
 }
 
-TEST_CASE_METHOD(PhoneFixture, "the package's call minutes end a phone call and then refuse the next", "[phone][timers]") {
+TEST_CASE_METHOD(PhoneFixture, "phone: the package's call minutes end a phone call and then refuse the next", "[phone][timers]") {
   const auto b = book("natasha", C1, "call-5min");
   CHECK(in(C1, P1, "4:1") == fmt::format("200 natasha,{},{},300", b.client_alias, b.session));
   CHECK(event("4:1", "answered") == 200);
@@ -205,7 +205,7 @@ TEST_CASE_METHOD(PhoneFixture, "the package's call minutes end a phone call and 
   CHECK(in(C1, P1, "4:2") == "404 ");
 }
 
-TEST_CASE_METHOD(PhoneFixture, "a call nobody answers is hung up after the ring timeout", "[phone][timers]") {
+TEST_CASE_METHOD(PhoneFixture, "phone: a call nobody answers is hung up after the ring timeout", "[phone][timers]") {
   book("natasha", C1, "call-60m");
   REQUIRE(in(C1, P1, "6:1").starts_with("200 "));
   advance_to(t0 + 59'999);
@@ -215,7 +215,7 @@ TEST_CASE_METHOD(PhoneFixture, "a call nobody answers is hung up after the ring 
   CHECK(phone().active() == 0);
 }
 
-TEST_CASE_METHOD(PhoneFixture, "the talent calls back only inside her live session, from its proxy number",
+TEST_CASE_METHOD(PhoneFixture, "phone: the talent calls back only inside her live session, from its proxy number",
                  "[phone]") {
   const auto b = book("natasha", C1, "call-60m");
   CHECK(out("natasha", b.session, "7:1") == fmt::format("200 {},{},3600", C1, P1));
@@ -242,7 +242,7 @@ TEST_CASE_METHOD(PhoneFixture, "the talent calls back only inside her live sessi
   CHECK(out("natasha", b.session, "7:8") == "404 ");
 }
 
-TEST_CASE("Kamailio's JSON-RPC: the end of a dialog, and its answers", "[phone]") {
+TEST_CASE("phone: Kamailio's JSON-RPC: the end of a dialog, and its answers", "[phone]") {
   CHECK(end_dialog_request("12:345", 7) == R"({"jsonrpc":"2.0","method":"dlg.end_dlg","params":[12,345],"id":7})");
   CHECK_FALSE(end_dialog_request("12", 1));
   CHECK_FALSE(end_dialog_request("a:1", 1));
@@ -267,7 +267,7 @@ TEST_CASE("Kamailio's JSON-RPC: the end of a dialog, and its answers", "[phone]"
   CHECK_FALSE(valid_dialog_ref("1:2:3"));
 }
 
-TEST_CASE_METHOD(PhoneFixture, "a talent's console gets her SIP account, and sees which clients it can call by phone",
+TEST_CASE_METHOD(PhoneFixture, "phone: a talent's console gets her SIP account, and sees which clients it can call by phone",
                  "[phone]") {
   const auto by_number = book("natasha", C1, "call-60m");
   const auto chat = book("natasha", C2, "chat-30m");

@@ -162,13 +162,7 @@ void Calls::end(const std::string& call_id, std::string_view reason) {
   }
   const UnixMs now = core_.clock().now();
   const std::int64_t seconds = c.state == State::answered ? (now - c.answered_at) / 1000 : 0;
-  if (LiveSession* s = core_.find(c.session)) {
-    if (seconds > 0) {
-      s->rec.call_seconds += seconds;
-      core_.submit([id = c.session, seconds](store::Store& st) { st.add_call_seconds(id, seconds); });
-    }
-    if (c.state == State::answered) core_.hold(*s, false);
-  }
+  if (LiveSession* s = core_.find(c.session); s && c.state == State::answered) core_.answered_call_ended(*s, seconds);
   const auto frame = proto::call_ended_frame(c.session, c.id, reason, seconds);
   deliver(c, Role::talent, frame);
   deliver(c, Role::client, frame);

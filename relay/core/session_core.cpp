@@ -257,6 +257,14 @@ void SessionCore::hold(LiveSession& s, bool on) {
   if (s.idle_applies()) schedule(s);
 }
 
+void SessionCore::answered_call_ended(LiveSession& s, std::int64_t seconds) {
+  if (seconds > 0) {
+    s.rec.call_seconds += seconds;
+    submit([id = s.rec.id, seconds](store::Store& st) { st.add_call_seconds(id, seconds); });
+  }
+  hold(s, false);
+}
+
 void SessionCore::on_end(Peer& p, const proto::End& e) {
   LiveSession* s = session_for(p, e.session);
   if (!s) return reply_error(p, ErrorCode::not_in_session, "no such session");

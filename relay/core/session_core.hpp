@@ -116,6 +116,9 @@ class SessionCore {
   // timeout ("without a message") does not run out while any holds it, and
   // counts again from the last release.
   void hold(LiveSession& s, bool on);
+  // An answered call in `s` (held with hold()) ended after `seconds`: they
+  // count against the package's call minutes (stored), and the hold goes.
+  void answered_call_ended(LiveSession& s, std::int64_t seconds);
   // Starts the end of `s` for `reason`: the grace period (sessions.grace),
   // or teardown at once without one. A second call tears down at once.
   void begin_close(LiveSession& s, std::string_view reason);

@@ -169,13 +169,7 @@ void Phone::end(std::string dialog, std::string_view reason, bool hang_up) {
   if (auto b = by_session_.find(c.session); b != by_session_.end() && b->second == dialog) by_session_.erase(b);
   const UnixMs now = core_.clock().now();
   const std::int64_t seconds = c.state == State::answered ? (now - c.answered_at) / 1000 : 0;
-  if (LiveSession* s = core_.find(c.session)) {
-    if (seconds > 0) {
-      s->rec.call_seconds += seconds;
-      core_.submit([id = c.session, seconds](store::Store& st) { st.add_call_seconds(id, seconds); });
-    }
-    if (c.state == State::answered) core_.hold(*s, false);
-  }
+  if (LiveSession* s = core_.find(c.session); s && c.state == State::answered) core_.answered_call_ended(*s, seconds);
   auto& metrics = core_.metrics();
   metrics.phone_calls_active->Decrement();
   metrics.phone_call_ended(reason);
