@@ -257,7 +257,8 @@ TEST_CASE("phone: a call into a live voice session rings the talent's phone, whi
   for (const auto& m : messages) {
     INFO(m);
     CHECK_FALSE(mentions(m, C1));
-    for (const char* header : {"P-Asserted-Identity", "Remote-Party-ID", "Diversion", "History-Info"})
+    for (const char* header : {"P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID", "Diversion",
+                               "History-Info", "Identity:", "\ni=call", "\ne=", "\np=", "\nu="})
       CHECK(m.find(header) == std::string::npos);
   }
   // The relay counted the call, and its log names no number.
@@ -402,6 +403,34 @@ TEST_CASE("phone: a tiraid restarted after kill -9 hangs up the calls the earlie
   CHECK(phone.get().first == 0);
   CHECK(talent.get().first == 0);
   CHECK(got_bye(received(w.file("talent.trace"))));
+}
+
+}  // namespace tirai::test
+
+namespace tirai::test {
+
+TEST_CASE("phone: the seam answers bad questions with 400 or 401, and refuses a second dialog smuggled in a number",
+          "[e2e][phone]") {
+  const auto seam = client::free_port();
+  Relay relay(phone_toml(seam, client::free_port()));
+  std::ifstream in(relay.daemon.dir() / "phone-seam.secret");
+  std::string secret;
+  std::getline(in, secret);
+  const client::AdminClient right("127.0.0.1", seam, secret), wrong("127.0.0.1", seam, "not-the-secret-0123456789");
+  CHECK(wrong.request("GET", "/v1/phone/inbound?from=%2B6281234567890&to=%2B6281100000001&dialog=1:1").status == 401);
+  CHECK(right.request("GET", "/v1/phone/inbound?to=%2B6281100000001&dialog=1:1").status == 400);
+  CHECK(right.request("GET", "/v1/phone/inbound?from=%2B6281234567890&to=%2B6281100000001&dialog=one").status == 400);
+  CHECK(right.request("GET", "/v1/phone/inbound?from=%2B6281234567890&to=%2B6281100000001&dialog=1:1&dialog=2:2")
+            .status == 400);
+  CHECK(right.request("GET", "/v1/phone/inbound?from=%zz&to=%2B6281100000001&dialog=1:1").status == 400);
+  CHECK(right.request("GET", "/v1/phone/event?dialog=9:9&event=answered").status == 404);
+  CHECK(right.request("GET", "/v1/phone/event?dialog=9:9").status == 400);
+  CHECK(right.request("POST", "/v1/phone/inbound").status >= 400);
+  // A well-formed question about nobody: the one refusal.
+  const auto no = right.request("GET", "/v1/phone/inbound?from=%2B6289999999999&to=%2B6281100000001&dialog=1:1");
+  CHECK(no.status == 404);
+  CHECK(no.body.empty());
+  CHECK(relay.daemon.wait_for_log("GET /v1/phone/inbound -> 404"));
 }
 
 }  // namespace tirai::test

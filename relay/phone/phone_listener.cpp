@@ -14,7 +14,8 @@ namespace {
 Reply text_reply(SeamAnswer a) {
   Reply r;
   r.status = a.status;
-  r.content_type = "text/plain";
+  // No body at all for a refusal (the server would write JSON null for an empty text).
+  r.content_type = a.body.empty() ? "" : "text/plain";
   r.raw = std::move(a.body);
   proto::wipe(a.body);
   return r;
@@ -29,11 +30,17 @@ struct Params {
   }
   Params(const Params&) = delete;
   Params& operator=(const Params&) = delete;
+  // The value of `name`; nullptr when it is missing or given twice (a
+  // caller's number could otherwise smuggle in a second "dialog").
   const std::string* get(std::string_view name) const {
     if (!all) return nullptr;
-    for (const auto& [k, v] : *all)
-      if (k == name) return &v;
-    return nullptr;
+    const std::string* found = nullptr;
+    for (const auto& [k, v] : *all) {
+      if (k != name) continue;
+      if (found) return nullptr;
+      found = &v;
+    }
+    return found;
   }
   std::optional<std::vector<std::pair<std::string, std::string>>> all;
 };
