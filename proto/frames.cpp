@@ -357,6 +357,21 @@ std::string welcome_frame(Role role, const std::vector<SessionView>& sessions, s
   return out;
 }
 
+namespace {
+void append_ice(std::string& out, const IceServers& ice) {
+  out += ",\"ice\":{\"servers\":[{\"urls\":[";
+  for (std::size_t i = 0; i < ice.urls.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, ice.urls[i]);
+  }
+  out += "],\"username\":";
+  append_json_string(out, ice.username);
+  out += ",\"credential\":";
+  append_json_string(out, ice.credential);
+  out += "}],\"transport_policy\":\"relay\"}";
+}
+}  // namespace
+
 std::string phone_access_frame(const SipAccess& a) {
   std::string out = "{\"type\":\"phone\",\"ws\":[";
   for (std::size_t i = 0; i < a.ws_urls.size(); ++i) {
@@ -371,7 +386,9 @@ std::string phone_access_frame(const SipAccess& a) {
   append_json_string(out, a.password);
   out += ",\"expires_at\":\"";
   append_rfc3339(out, a.expires_at);
-  out += "\"}";
+  out += '"';
+  if (a.ice) append_ice(out, *a.ice);
+  out += '}';
   return out;
 }
 
@@ -502,18 +519,6 @@ std::string call_head(std::string_view action, std::string_view session, std::st
   return out;
 }
 
-void append_ice(std::string& out, const IceServers& ice) {
-  out += ",\"ice\":{\"servers\":[{\"urls\":[";
-  for (std::size_t i = 0; i < ice.urls.size(); ++i) {
-    if (i) out += ',';
-    append_json_string(out, ice.urls[i]);
-  }
-  out += "],\"username\":";
-  append_json_string(out, ice.username);
-  out += ",\"credential\":";
-  append_json_string(out, ice.credential);
-  out += "}],\"transport_policy\":\"relay\"}";
-}
 }  // namespace
 
 std::string call_started_frame(std::string_view session, std::string_view call, const std::optional<std::string>& id,

@@ -123,6 +123,14 @@ struct SessionView {
   bool by_phone = false;  // talents' views: the client can be called on the phone through the relay
 };
 
+// What a side needs to reach the TURN server: its URLs and the credential
+// issued to this side for this call.
+struct IceServers {
+  std::vector<std::string> urls;
+  std::string username;
+  std::string credential;
+};
+
 // A talent's SIP account on the relay's Kamailio (phone calls, design §13):
 // where her console's SIP stack connects, her domain, and a short-lived
 // credential in auth_ephemeral's scheme.
@@ -132,6 +140,8 @@ struct SipAccess {
   std::string username;  // "<expiry>:<alias>"
   std::string password;
   UnixMs expires_at{};
+  // With browser calls on: the TURN server her phone calls' media goes through.
+  std::optional<IceServers> ice;
 };
 
 // `resume`, when not empty, is the ticket a later hello may carry instead of
@@ -166,13 +176,6 @@ std::string rated_frame(std::string_view session, int score);
 
 // ---- call frames (design §11); every one names its session ----
 
-// What a side needs to reach the TURN server: its URLs and the credential
-// issued to this side for this call.
-struct IceServers {
-  std::vector<std::string> urls;
-  std::string username;
-  std::string credential;
-};
 // To the caller: the call exists; `id` echoes the start frame's.
 std::string call_started_frame(std::string_view session, std::string_view call, const std::optional<std::string>& id,
                                const IceServers& ice);

@@ -73,6 +73,7 @@ void Relay::enable_phone(SipSwitch& sip, crypto::Secret sip_secret) {
 void Relay::link_call_lines() {
   phone_->also_busy_with(*calls_);
   calls_->also_busy_with(*phone_);
+  phone_->use_turn([this](UnixMs expires_at) { return calls_->credential(expires_at); });
 }
 
 void Relay::enable_sms(SmsGateway& gateway, crypto::KeyArena& numbers) {

@@ -15,8 +15,9 @@ namespace {
 
 class FakeSwitch final : public SipSwitch {
  public:
-  void hang_up(std::string dialog, std::function<void(bool)> done) override {
+  void hang_up(std::string dialog, std::string ringing, std::function<void(bool)> done) override {
     hung_up.push_back(dialog);
+    ringing_of.push_back(std::move(ringing));
     done(answers);
   }
   void hang_up_all(std::function<void(std::optional<int>)> done) override {
@@ -24,6 +25,7 @@ class FakeSwitch final : public SipSwitch {
     done(0);
   }
   std::vector<std::string> hung_up;
+  std::vector<std::string> ringing_of;  // per hang-up: the transaction named, "" once answered
   bool answers = true;
   int swept = 0;
 };
@@ -72,13 +74,15 @@ struct PhoneFixture : Fixture {
 
   Phone& phone() { return *mgr->phone(); }
   // The seam's answer as Kamailio reads it: "status body".
-  std::string in(const std::string& from, const std::string& to, const std::string& dialog) {
-    const auto a = phone().inbound(from, to, dialog);
+  std::string in(const std::string& from, const std::string& to, const std::string& dialog,
+                 const std::string& transaction = "") {
+    const auto a = phone().inbound(from, to, dialog, transaction);
     settle();
     return fmt::format("{} {}", a.status, a.body);
   }
-  std::string out(const std::string& talent, const std::string& session, const std::string& dialog) {
-    const auto a = phone().outbound(talent, session, dialog);
+  std::string out(const std::string& talent, const std::string& session, const std::string& dialog,
+                  const std::string& transaction = "") {
+    const auto a = phone().outbound(talent, session, dialog, transaction);
     settle();
     return fmt::format("{} {}", a.status, a.body);
   }
@@ -193,6 +197,36 @@ TEST_CASE_METHOD(PhoneFixture, "phone: the session's end hangs its phone call up
   CHECK(metrics.sip_failures->Value() == 1);
 }
 
+TEST_CASE_METHOD(PhoneFixture, "phone: a call still ringing is ended on its INVITE's transaction, an answered one with BYEs",
+                 "[phone]") {
+  const auto a = book("natasha", C1, "call-60m");
+  const auto b = book("dewi", C2, "call-60m");
+  REQUIRE(in(C1, a.proxy_number, "8:1", "101:7").starts_with("200 "));
+  REQUIRE(out("dewi", b.session, "8:2", "102:9").starts_with("200 "));
+  CHECK(event("8:2", "answered") == 200);
+  mgr->core().begin_close(*mgr->core().find(a.session), "ended_by_operator");
+  mgr->core().begin_close(*mgr->core().find(b.session), "ended_by_operator");
+  settle();
+  CHECK(sip.hung_up == std::vector<std::string>{"8:1", "8:2"});
+  CHECK(sip.ringing_of == std::vector<std::string>{"101:7", ""});
+  // Kamailio reports the ringing call answered after all (its 200 crossed
+  // the end): the relay no longer knows it, and says so.
+  CHECK(event("8:1", "answered") == 404);
+  // A transaction that is not Kamailio's "index:label" is refused like a bad dialog.
+  CHECK(in(C1, a.proxy_number, "8:3", "x:1") == "400 ");
+  CHECK(in(C1, a.proxy_number, "8:3", "1") == "400 ");
+}
+
+TEST_CASE("phone: Kamailio's JSON-RPC: a ringing call's transaction answered 480", "[phone]") {
+  CHECK(cancel_request("101:7", 3) ==
+        R"({"jsonrpc":"2.0","method":"tm.reply","params":[480,"Temporarily Unavailable","101:7","ended","",""],"id":3})");
+  CHECK_FALSE(cancel_request("101", 1));
+  CHECK_FALSE(cancel_request("1:4294967296", 1));
+  CHECK(rpc_succeeded(R"({"jsonrpc":"2.0","result":{},"id":3})"));
+  CHECK_FALSE(rpc_succeeded(R"({"jsonrpc":"2.0","error":{"code":500,"message":"Reply failed"},"id":3})"));
+  CHECK_FALSE(rpc_succeeded("{"));
+}
+
 TEST_CASE_METHOD(PhoneFixture, "phone: the package's call minutes end a phone call and then refuse the next", "[phone][timers]") {
   const auto b = book("natasha", C1, "call-5min");
   CHECK(in(C1, P1, "4:1") == fmt::format("200 natasha,{},{},300", b.client_alias, b.session));
@@ -282,6 +316,16 @@ TEST_CASE_METHOD(PhoneFixture, "phone: a talent's console gets her SIP account, 
   CHECK(username == fmt::format("{}:natasha", expiry));
   // auth_ephemeral's scheme: base64(HMAC-SHA1(secret, username)).
   CHECK(phone[0]["password"] == crypto::turn_password(crypto::Secret::from(std::string(sip_secret)), username).c_str());
+  // With browser calls on, her phone calls' media goes through the same TURN
+  // server, relay only, on a credential of tirai's form that ends with her SIP one.
+  const auto& ice = phone[0].at("ice").as_object();
+  CHECK(ice.at("transport_policy") == "relay");
+  const auto& server = ice.at("servers").as_array().at(0).as_object();
+  CHECK(server.at("urls").as_array().at(0) == "turn:198.51.100.7:3478?transport=udp");
+  const std::string turn_user(server.at("username").as_string());
+  CHECK(turn_user.starts_with(fmt::format("{}:", expiry)));
+  CHECK(server.at("credential") ==
+        crypto::turn_password(crypto::Secret::from(std::string(32, 't')), turn_user).c_str());
   // The welcome came first, and marks the session whose client has a proxy number and voice.
   REQUIRE(talent.frames.front().find("\"welcome\"") != std::string::npos);
   const auto welcome = talent.of_type("welcome");

@@ -12,7 +12,8 @@ packages=(
   python3 sqlite3 openssl tzdata
   kannel kannel-extras
   coturn iproute2
-  kamailio kamailio-utils-modules kamailio-autheph-modules rtpengine-daemon sip-tester
+  kamailio kamailio-utils-modules kamailio-autheph-modules kamailio-websocket-modules
+  rtpengine-daemon sip-tester sox
   nodejs chromium
 )
 # kannel and kannel-extras (bearerbox, smsbox, fakesmsc) are for the SMS
@@ -20,9 +21,11 @@ packages=(
 # coturn (turnserver, turnutils_uclient) is the TURN server of the call tests,
 # started by them on loopback with its own settings (-n: never /etc/turnserver.conf);
 # iproute2 (ip) builds the network namespaces the browser call tests run in.
-# Kamailio (with http_client from -utils and auth_ephemeral from -autheph)
-# and rtpengine are the phone-call stack, started by tools/voice-stack.sh
-# with docs/kamailio.cfg; sip-tester (SIPp) plays the phones and the carrier.
+# Kamailio (with http_client from -utils, auth_ephemeral from -autheph, SIP
+# over WebSocket for the talent console from -websocket) and rtpengine are
+# the phone-call stack, started by tools/voice-stack.sh with
+# docs/kamailio.cfg; sip-tester (SIPp) plays the phones and the carrier, and
+# sox makes the phone's voice from a WAV file and checks what it heard.
 # nodejs builds the web apps into tiraid (web/, its packages pinned in
 # web/package-lock.json); chromium runs their tests, headless.
 

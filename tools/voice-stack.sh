@@ -6,6 +6,9 @@
 #
 #   sip=127.0.0.1:PORT          the carrier's trunk side (calls into proxy numbers)
 #   talent_sip=127.0.0.1:PORT   the talents' side (REGISTER, calls back)
+#   talent_ws=ws://127.0.0.1:PORT  the same for the consoles, SIP over WebSocket
+#                               (the port of phone.sip_ws_urls' first ws:// URL
+#                               when it names one, else a free one)
 #   rpc=127.0.0.1:PORT          Kamailio's JSON-RPC (tiraid's phone.kamailio_rpc)
 #   rtpengine=127.0.0.1:PORT    rtpengine's ng control port
 #   turn=127.0.0.1:PORT         coturn (with [calls] only)
@@ -88,6 +91,13 @@ out['seam_secret_file'] = secret(file(phone.get('seam_secret_file'), 'phone-seam
 out['sip_secret_file'] = secret(file(sip_secret_file or phone.get('sip_secret_file'), 'sip.secret'))
 out['carrier_port'] = free_port(socket.SOCK_DGRAM)
 out['talent_port'] = free_port(socket.SOCK_DGRAM)
+ws = next((u for u in phone.get('sip_ws_urls', []) if u.startswith('ws://')), '')
+ws_port = ws[len('ws://'):].split('/')[0].rpartition(':')[2] if ws else ''
+out['talent_ws_port'] = int(ws_port) if ws_port.isdigit() else free_port()
+# The one page that may open SIP over WebSocket: the talent console's origin.
+relay = c.get('relay', {})
+scheme = 'https' if c.get('tls', {}).get('cert') else 'http'
+out['talent_origin'] = relay.get('public_url') or f"{scheme}://{relay.get('listen', '127.0.0.1:8080')}"
 out['ng_port'] = free_port(socket.SOCK_DGRAM)
 # rtpengine's RTP ports: a random block of 200 (two per call side).
 out['rtp_min'] = 20000 + 200 * secrets.randbelow(150)
@@ -166,6 +176,9 @@ cat > "$dir/tirai-local.cfg" << EOF
 #!define CARRIER_HOST "$carrier"
 #!define TALENT_LISTEN udp:$address:$talent_port
 #!define TALENT_PORT $talent_port
+#!define TALENT_WS_LISTEN tcp:$address:$talent_ws_port
+#!define TALENT_WS_PORT $talent_ws_port
+#!define TALENT_ORIGIN "$talent_origin"
 #!define RPC_LISTEN tcp:$rpc_host:$rpc_port
 #!define RPC_PORT $rpc_port
 #!define SEAM_URL "http://$seam_host:$seam_port"
@@ -209,6 +222,7 @@ fi
 
 echo "sip=$address:$carrier_port"
 echo "talent_sip=$address:$talent_port"
+echo "talent_ws=ws://$address:$talent_ws_port"
 echo "rpc=$rpc_host:$rpc_port"
 echo "rtpengine=$address:$ng_port"
 if [ "$calls" = 1 ]; then echo "turn=$turn_host:$turn_port"; fi

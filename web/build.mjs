@@ -16,7 +16,15 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 // Each app: its site, the folder its page is served from, and its title.
 const APPS = [
-  { name: 'talent', site: 'relay', page: 'talent/index.html', title: 'tirai · talent' },
+  // The phone line's SIP stack (JsSIP) is loaded only once the relay sends a
+  // SIP account: most consoles never need it, and it is twice the rest.
+  {
+    name: 'talent',
+    site: 'relay',
+    page: 'talent/index.html',
+    title: 'tirai · talent',
+    lazy: { name: 'sip', entry: 'src/talent/sip.js', define: '__SIP_MODULE__' },
+  },
   { name: 'client', site: 'relay', page: 's/index.html', title: 'tirai' },
   { name: 'operator', site: 'admin', page: 'index.html', title: 'tirai · operator' },
 ];
@@ -58,7 +66,8 @@ const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 const gzip = (buf) => gzipSync(buf, { level: zc.Z_BEST_COMPRESSION });
 
 // Bundles one entry (JS or CSS) into a single minified file's bytes.
-async function bundle(entry) {
+// `define`: names replaced by values (JSON text) in the code.
+async function bundle(entry, define = {}) {
   const result = await build({
     entryPoints: [path.join(here, entry)],
     bundle: true,
@@ -72,7 +81,9 @@ async function bundle(entry) {
     write: false,
     outdir: 'out',
     logLevel: 'warning',
-    define: { 'process.env.NODE_ENV': '"production"' },
+    define: { 'process.env.NODE_ENV': '"production"', ...define },
+    // A lazily loaded module of the same site (see APPS' lazy).
+    external: ['/assets/*'],
     absWorkingDir: here,
   });
   if (result.outputFiles.length !== 1) {
@@ -198,13 +209,22 @@ async function main() {
 
   const siteFiles = { relay: new Map(), admin: new Map() };
   const firstLoads = { relay: [], admin: [] };
+  const lazyLoads = [];
   for (const app of APPS) {
-    const js = await bundle(`src/${app.name}/main.js`);
+    const files = siteFiles[app.site];
+    const define = {};
+    if (app.lazy) {
+      const lazy = await bundle(app.lazy.entry);
+      const lazyName = hashed(app.lazy.name, '.js', lazy);
+      files.set(`assets/${lazyName}`, lazy);
+      define[app.lazy.define] = JSON.stringify(`/assets/${lazyName}`);
+      lazyLoads.push(`${app.site} /assets/${lazyName} ${gzip(lazy).length} B gzip, loaded by ${servedPath(app.page)} when needed`);
+    }
+    const js = await bundle(`src/${app.name}/main.js`, define);
     const css = await bundle(`src/${app.name}/app.css`);
     const jsName = hashed(app.name, '.js', js);
     const cssName = hashed(app.name, '.css', css);
     const page = Buffer.from(pageHtml({ title: app.title, css: cssName, js: jsName }), 'utf8');
-    const files = siteFiles[app.site];
     files.set(`assets/${jsName}`, js);
     files.set(`assets/${cssName}`, css);
     files.set(app.page, page);
@@ -230,6 +250,7 @@ async function main() {
     });
     console.log(`${site}: first load per page: ${parts.join('; ')}`);
   }
+  for (const line of lazyLoads) console.log(line);
 
   if (args.cpp) {
     const entries = [];

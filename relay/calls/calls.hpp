@@ -38,6 +38,8 @@ class Calls final : public SessionEvents, public Timed, public CallLine {
   bool in_call(const std::string& session) const override { return by_session_.contains(session); }
   // Phone calls: a browser call into a session with one up is busy.
   void also_busy_with(const CallLine& phone) { other_ = &phone; }
+  // A TURN credential of the relay's form, valid until `expires_at`.
+  proto::IceServers credential(UnixMs expires_at);
 
   void closing(LiveSession& s) override;
   void closed(LiveSession& s) override;
@@ -73,7 +75,6 @@ class Calls final : public SessionEvents, public Timed, public CallLine {
   Peer* peer_of(const Call& c, proto::Role role);
   void deliver(const Call& c, proto::Role role, const std::string& frame);
   void schedule(UnixMs at, const std::string& call_id);
-  proto::IceServers credential(UnixMs expires_at);
 
   SessionCore& core_;
   const Config::Calls& config_;

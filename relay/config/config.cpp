@@ -485,6 +485,8 @@ Section<Config::Phone> phone_section() {
       option("enabled", &S::enabled, boolean(), "true: a call to a session's proxy number rings its talent; needs [sms]"),
       option("listen", &S::listen, address(),
              "the seam: Kamailio asks GET /v1/phone/inbound, /outbound and /event here (plain HTTP, loopback)"),
+      option("allow_plaintext", &S::allow_plaintext, boolean(),
+             "listening on a non-loopback address (Kamailio on another host of a private network) needs this"),
       option("seam_secret_file", &S::seam_secret_file, path(),
              "the seam's bearer secret (Kamailio's http_client sends it), created 0600 on first start"),
       option("kamailio_rpc", &S::kamailio_rpc, address(),

@@ -214,6 +214,7 @@ struct Config {
   struct Phone {
     bool enabled = false;
     Address listen{"127.0.0.1", 8083};  // the seam: GET /v1/phone/... from Kamailio's http_client
+    bool allow_plaintext = false;       // the seam is plain HTTP: non-loopback needs this
     // The seam's bearer secret; created with a random secret on first start.
     std::filesystem::path seam_secret_file = "phone-seam.secret";
     // Kamailio's JSON-RPC over HTTP (xhttp + jsonrpcs), where calls are hung up.

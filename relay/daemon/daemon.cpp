@@ -360,8 +360,11 @@ int Daemon::run() {
     open_acceptor(relay_acceptor, relay_at, "relay.listen");
     admin.public_url = public_url(config_.relay, relay_acceptor.local_endpoint(), tls.has_value());
     // A page's WebSocket goes to its own origin, as ws:// or wss://.
-    const auto ws_origin = (tls ? "wss" : "ws") + admin.public_url.substr(admin.public_url.find(':'));
-    asio::co_spawn(ioc, run_relay_listener(relay_acceptor, relay, config_, tls_context, site("relay", ws_origin),
+    auto connect_src = (tls ? "wss" : "ws") + admin.public_url.substr(admin.public_url.find(':'));
+    // The talent console registers with Kamailio over SIP-over-WebSocket (phone calls).
+    if (config_.phone.enabled)
+      for (const auto& url : config_.phone.sip_ws_urls) connect_src += " " + url;
+    asio::co_spawn(ioc, run_relay_listener(relay_acceptor, relay, config_, tls_context, site("relay", connect_src),
                                            admin.public_url),
                    asio::detached);
     spdlog::info("[relay] listening on {}://{}/v1/ws", tls ? "wss" : "ws", endpoint_str(relay_acceptor.local_endpoint()));
@@ -389,7 +392,7 @@ int Daemon::run() {
   if (config_.phone.enabled)
     front.add("phone listener", [&] {
       const auto phone_at = resolve(ioc, config_.phone.listen, "phone.listen");
-      check_plaintext(phone_at, false, false, "phone");
+      check_plaintext(phone_at, false, config_.phone.allow_plaintext, "phone");
       open_acceptor(phone_acceptor, phone_at, "phone.listen");
       asio::co_spawn(ioc, run_phone_listener(phone_acceptor, *relay.phone(), std::move(phone_secret)), asio::detached);
       spdlog::info("[phone] the seam listens on http://{}/v1/phone/; calls are hung up through Kamailio at {}",

@@ -27,17 +27,45 @@ namespace {
 constexpr std::size_t max_answer_bytes = 64 * 1024;
 }
 
+namespace {
+// "a:b" with both 32-bit decimal numbers (Kamailio's dialog and transaction ids).
+std::optional<std::pair<std::uint64_t, std::uint64_t>> id_pair(std::string_view ref) {
+  if (!valid_dialog_ref(ref)) return std::nullopt;
+  const auto colon = ref.find(':');
+  std::uint64_t a = 0, b = 0;
+  const auto ra = std::from_chars(ref.data(), ref.data() + colon, a);
+  const auto rb = std::from_chars(ref.data() + colon + 1, ref.data() + ref.size(), b);
+  if (ra.ec != std::errc{} || rb.ec != std::errc{} || a > 0xffffffffu || b > 0xffffffffu) return std::nullopt;
+  return std::pair{a, b};
+}
+}  // namespace
+
 std::optional<std::string> end_dialog_request(std::string_view dialog, int id) {
-  if (!valid_dialog_ref(dialog)) return std::nullopt;
-  const auto colon = dialog.find(':');
-  std::uint64_t entry = 0, hid = 0;
-  const auto a = std::from_chars(dialog.data(), dialog.data() + colon, entry);
-  const auto b = std::from_chars(dialog.data() + colon + 1, dialog.data() + dialog.size(), hid);
-  if (a.ec != std::errc{} || b.ec != std::errc{} || entry > 0xffffffffu || hid > 0xffffffffu) return std::nullopt;
+  const auto ids = id_pair(dialog);
+  if (!ids) return std::nullopt;
   return json::serialize(json::object{{"jsonrpc", "2.0"},
                                       {"method", "dlg.end_dlg"},
-                                      {"params", json::array{entry, hid}},
+                                      {"params", json::array{ids->first, ids->second}},
                                       {"id", id}});
+}
+
+std::optional<std::string> cancel_request(std::string_view transaction, int id) {
+  const auto ids = id_pair(transaction);
+  if (!ids) return std::nullopt;
+  // tm.reply: code, reason, "index:label", the To tag of the answer, extra
+  // headers and body, both empty. Kamailio 5.6 reads the optional body
+  // uninitialised when it is left out: it is always given.
+  return json::serialize(json::object{
+      {"jsonrpc", "2.0"},
+      {"method", "tm.reply"},
+      {"params", json::array{480, "Temporarily Unavailable", fmt::format("{}:{}", ids->first, ids->second), "ended", "", ""}},
+      {"id", id}});
+}
+
+bool rpc_succeeded(std::string_view body) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  return !ec && v.is_object() && v.as_object().contains("result") && !v.as_object().contains("error");
 }
 
 bool rpc_dialog_gone(std::string_view body) {
@@ -79,6 +107,7 @@ std::vector<std::string> tirai_dialogs(std::string_view listing) {
 struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
   struct Request {
     std::string dialog;  // empty: every dialog of tiraid's
+    std::string ringing;  // the INVITE's transaction while the call rings
     std::function<void(std::optional<int>)> done;
   };
 
@@ -145,8 +174,18 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // One dialog ended: 1 when it is gone (ended now, or before), 0 when
-  // Kamailio would not; nullopt when it could not be asked.
-  asio::awaitable<std::optional<int>> end_one(const std::string& dialog, std::string& error) {
+  // Kamailio would not; nullopt when it could not be asked. A call that
+  // rang is answered 480 on its transaction; when that transaction has its
+  // answer already (the call was answered meanwhile), the dialog gets BYEs.
+  asio::awaitable<std::optional<int>> end_one(const std::string& dialog, const std::string& ringing,
+                                              std::string& error) {
+    if (!ringing.empty()) {
+      if (auto cancel = cancel_request(ringing, next_id++)) {
+        auto answer = co_await exchange(std::move(*cancel), error);
+        if (!answer) co_return std::nullopt;
+        if (rpc_succeeded(*answer)) co_return 1;
+      }
+    }
     auto body = end_dialog_request(dialog, next_id++);
     if (!body) co_return 0;
     auto answer = co_await exchange(std::move(*body), error);
@@ -165,7 +204,7 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     proto::wipe(*listing);
     int ended = 0;
     for (const auto& d : dialogs) {
-      auto n = co_await end_one(d, error);
+      auto n = co_await end_one(d, {}, error);
       if (!n) co_return std::nullopt;
       ended += *n;
     }
@@ -187,7 +226,8 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
       Request req = std::move(queue.front());
       queue.pop_front();
       std::string error;
-      const auto result = req.dialog.empty() ? co_await end_all(error) : co_await end_one(req.dialog, error);
+      const auto result =
+          req.dialog.empty() ? co_await end_all(error) : co_await end_one(req.dialog, req.ringing, error);
       close_stream();
       if (error.empty() && reachable != true) {
         if (reachable) spdlog::info("[phone] Kamailio's JSON-RPC answers again");
@@ -231,13 +271,14 @@ void KamailioRpc::stop() {
 
 bool KamailioRpc::idle() const { return !impl_->running && impl_->queue.empty(); }
 
-void KamailioRpc::hang_up(std::string dialog, std::function<void(bool)> done) {
+void KamailioRpc::hang_up(std::string dialog, std::string ringing, std::function<void(bool)> done) {
   if (dialog.empty()) return done(false);
-  impl_->submit({std::move(dialog), [done = std::move(done)](std::optional<int> n) { done(n && *n == 1); }});
+  impl_->submit({std::move(dialog), std::move(ringing),
+                 [done = std::move(done)](std::optional<int> n) { done(n && *n == 1); }});
 }
 
 void KamailioRpc::hang_up_all(std::function<void(std::optional<int>)> done) {
-  impl_->submit({std::string(), std::move(done)});
+  impl_->submit({std::string(), std::string(), std::move(done)});
 }
 
 }  // namespace tirai::relay

@@ -43,6 +43,7 @@ void Phone::attached(Peer& p, const std::vector<std::string>&) {
   a.expires_at = core_.clock().now() + config_.sip_credential_ttl.count();
   a.username = fmt::format("{}:{}", a.expires_at / 1000, p.name);
   a.password = crypto::turn_password(sip_secret_, a.username);
+  if (turn_) a.ice = turn_(a.expires_at);
   auto frame = proto::phone_access_frame(a);
   p.deliver(frame);
   proto::wipe(frame);
@@ -62,9 +63,11 @@ std::int64_t Phone::allowance(const LiveSession& s, UnixMs now) const {
   return std::max<std::int64_t>(seconds, 0);
 }
 
-SeamAnswer Phone::inbound(std::string_view from, std::string_view to, std::string_view dialog) {
+SeamAnswer Phone::inbound(std::string_view from, std::string_view to, std::string_view dialog,
+                          std::string_view transaction) {
   auto& metrics = core_.metrics();
-  if (!valid_dialog_ref(dialog) || calls_.contains(std::string(dialog))) {
+  if (!valid_dialog_ref(dialog) || calls_.contains(std::string(dialog)) ||
+      (!transaction.empty() && !valid_dialog_ref(transaction))) {
     metrics.phone_decision("inbound", "refused");
     return {400, ""};
   }
@@ -82,13 +85,15 @@ SeamAnswer Phone::inbound(std::string_view from, std::string_view to, std::strin
   }
   core_.client_contacted(*s);
   const UnixMs now = core_.clock().now();
-  return admit(*s, dialog, true,
+  return admit(*s, dialog, transaction, true,
                fmt::format("{},{},{},{}", s->rec.talent_alias, s->rec.client_alias, s->rec.id, allowance(*s, now)));
 }
 
-SeamAnswer Phone::outbound(std::string_view talent, std::string_view session, std::string_view dialog) {
+SeamAnswer Phone::outbound(std::string_view talent, std::string_view session, std::string_view dialog,
+                           std::string_view transaction) {
   auto& metrics = core_.metrics();
-  if (!valid_dialog_ref(dialog) || calls_.contains(std::string(dialog))) {
+  if (!valid_dialog_ref(dialog) || calls_.contains(std::string(dialog)) ||
+      (!transaction.empty() && !valid_dialog_ref(transaction))) {
     metrics.phone_decision("outbound", "refused");
     return {400, ""};
   }
@@ -104,11 +109,12 @@ SeamAnswer Phone::outbound(std::string_view talent, std::string_view session, st
     return refused();
   }
   const UnixMs now = core_.clock().now();
-  return admit(*s, dialog, false,
+  return admit(*s, dialog, transaction, false,
                fmt::format("{},{},{}", s->rec.client_number->view(), s->rec.proxy_number, allowance(*s, now)));
 }
 
-SeamAnswer Phone::admit(LiveSession& s, std::string_view dialog, bool inbound, std::string body) {
+SeamAnswer Phone::admit(LiveSession& s, std::string_view dialog, std::string_view transaction, bool inbound,
+                        std::string body) {
   auto& metrics = core_.metrics();
   const char* direction = inbound ? "inbound" : "outbound";
   if (by_session_.contains(s.rec.id) || (browser_ && browser_->in_call(s.rec.id))) {
@@ -120,6 +126,7 @@ SeamAnswer Phone::admit(LiveSession& s, std::string_view dialog, bool inbound, s
   const UnixMs now = core_.clock().now();
   Call c;
   c.dialog = std::string(dialog);
+  c.transaction = std::string(transaction);
   c.session = s.rec.id;
   c.inbound = inbound;
   c.started_at = now;
@@ -176,7 +183,7 @@ void Phone::end(std::string dialog, std::string_view reason, bool hang_up) {
   if (seconds > 0) metrics.phone_call_seconds->Increment(static_cast<double>(seconds));
   spdlog::info("[phone] call {} in {} ended ({}, {} s)", dialog, c.session, reason, seconds);
   if (!hang_up) return;
-  sip_.hang_up(dialog, [&metrics, dialog](bool ok) {
+  sip_.hang_up(dialog, c.state == State::ringing ? c.transaction : std::string(), [&metrics, dialog](bool ok) {
     if (ok) return;
     metrics.sip_failures->Increment();
     spdlog::warn("[phone] Kamailio did not hang up call {}: rtpengine's timeouts end its media", dialog);

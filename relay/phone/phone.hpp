@@ -5,6 +5,7 @@
 #include "relay/phone/sip_switch.hpp"
 #include "relay/sms/sms_relay.hpp"
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -37,13 +38,20 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
 
   // Browser calls (Calls), so that a phone call into a session with one up is busy.
   void also_busy_with(const CallLine& browser) { browser_ = &browser; }
+  // With browser calls on, a talent's phone calls reach rtpengine through
+  // the same TURN server, relay candidates only: her address is known to
+  // coturn alone. `issue` makes a credential valid until the given time.
+  void use_turn(std::function<proto::IceServers(UnixMs)> issue) { turn_ = std::move(issue); }
 
-  // GET /v1/phone/inbound: the carrier's caller `from` dialled `to`; Kamailio's dialog `dialog`.
+  // GET /v1/phone/inbound: the carrier's caller `from` dialled `to`; Kamailio's dialog `dialog`,
+  // and the INVITE's transaction `transaction` ("index:label": how a ringing call is ended).
   // 200 "talent_alias,client_alias,session,seconds" (seconds: how long the call may last).
-  SeamAnswer inbound(std::string_view from, std::string_view to, std::string_view dialog);
+  SeamAnswer inbound(std::string_view from, std::string_view to, std::string_view dialog,
+                     std::string_view transaction = {});
   // GET /v1/phone/outbound: the talent `talent` (as Kamailio authenticated her) dialled `session`.
   // 200 "client_number,proxy_number,seconds".
-  SeamAnswer outbound(std::string_view talent, std::string_view session, std::string_view dialog);
+  SeamAnswer outbound(std::string_view talent, std::string_view session, std::string_view dialog,
+                      std::string_view transaction = {});
   // GET /v1/phone/event: "answered" or "ended" for a dialog let through.
   SeamAnswer event(std::string_view dialog, std::string_view what);
 
@@ -66,6 +74,7 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
   enum class State { ringing, answered };
   struct Call {
     std::string dialog;
+    std::string transaction;  // the INVITE's, for ending it while it rings
     std::string session;
     bool inbound = true;
     State state = State::ringing;
@@ -78,7 +87,8 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
   const char* unavailable(const LiveSession& s) const;
   // The seconds a call in `s` may last from now: the call minutes left, the session's time left.
   std::int64_t allowance(const LiveSession& s, UnixMs now) const;
-  SeamAnswer admit(LiveSession& s, std::string_view dialog, bool inbound, std::string body);
+  SeamAnswer admit(LiveSession& s, std::string_view dialog, std::string_view transaction, bool inbound,
+                   std::string body);
   // Ends `dialog` for `reason`: seconds counted; `hang_up`: the SIP server is told to end it.
   void end(std::string dialog, std::string_view reason, bool hang_up);
 
@@ -88,6 +98,7 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
   SipSwitch& sip_;
   crypto::Secret sip_secret_;
   const CallLine* browser_ = nullptr;
+  std::function<proto::IceServers(UnixMs)> turn_;
   std::unordered_map<std::string, Call> calls_;               // by dialog
   std::unordered_map<std::string, std::string> by_session_;   // session id → dialog
   std::multimap<UnixMs, std::string> deadlines_;              // dialogs; stale entries are skipped

@@ -59,14 +59,16 @@ asio::awaitable<Reply> handle_inbound(Phone& phone, const Call& c) {
   Params p(c.query);
   const auto *from = p.get("from"), *to = p.get("to"), *dialog = p.get("dialog");
   if (!from || !to || !dialog) co_return bad_request("from, to and dialog are required");
-  co_return text_reply(phone.inbound(*from, *to, *dialog));
+  const auto* tx = p.get("tx");
+  co_return text_reply(phone.inbound(*from, *to, *dialog, tx ? std::string_view(*tx) : std::string_view()));
 }
 
 asio::awaitable<Reply> handle_outbound(Phone& phone, const Call& c) {
   Params p(c.query);
   const auto *talent = p.get("talent"), *session = p.get("session"), *dialog = p.get("dialog");
   if (!talent || !session || !dialog) co_return bad_request("talent, session and dialog are required");
-  co_return text_reply(phone.outbound(*talent, *session, *dialog));
+  const auto* tx = p.get("tx");
+  co_return text_reply(phone.outbound(*talent, *session, *dialog, tx ? std::string_view(*tx) : std::string_view()));
 }
 
 asio::awaitable<Reply> handle_event(Phone& phone, const Call& c) {

@@ -13,9 +13,11 @@ class SipSwitch {
  public:
   virtual ~SipSwitch() = default;
   // Hangs up the dialog `dialog` ("h_entry:h_id", as Kamailio's dialog
-  // module names it): BYE to both sides, or CANCEL while it rings.
-  // done(false) when the server could not be asked or knows no such dialog.
-  virtual void hang_up(std::string dialog, std::function<void(bool ok)> done) = 0;
+  // module names it): BYE to both sides. `ringing`: while the call rings,
+  // its INVITE's transaction ("index:label"): the caller is answered there
+  // and the callee's ringing cancelled (a dialog not answered yet has no
+  // BYE). done(false) when the server could not be asked or would not.
+  virtual void hang_up(std::string dialog, std::string ringing, std::function<void(bool ok)> done) = 0;
   // Start-up: hangs up every call an earlier run let through (no phone call
   // survives a restart: its session's end could not hang it up).
   // done(how many), or done(nullopt) when the server could not be asked.

@@ -4,7 +4,8 @@
 # host address, 192.0.2.10 (TEST-NET), which Chromium gathers as a host
 # candidate that must never reach the other page; coturn gets a namespace of
 # its own behind a veth pair, at 192.0.2.11, so that no address of the pages
-# is also the TURN server's. The command learns the coturn namespace's
+# is also the TURN server's; the phone tests' carrier and phone are at
+# 192.0.2.12 in that namespace too. The command learns the coturn namespace's
 # process in TIRAI_TURN_NETNS (start coturn with nsenter -t PID -n).
 #   web/e2e/netns.sh node --test web/e2e/calls.test.mjs
 set -eu
@@ -25,7 +26,8 @@ if [ "${1:-}" = "--inside" ]; then
   done
   ip link set tirai-turn netns "$turn_ns"
   nsenter -t "$turn_ns" -n sh -c \
-    'ip link set lo up && ip addr add 192.0.2.11/24 dev tirai-turn && ip link set tirai-turn up'
+    'ip link set lo up && ip addr add 192.0.2.11/24 dev tirai-turn && ip link set tirai-turn up &&
+     ip addr add 192.0.2.12/32 dev lo'
   export TIRAI_TURN_NETNS="$turn_ns"
   "$@"
   exit $?

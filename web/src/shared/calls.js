@@ -6,6 +6,14 @@
 //
 // One call at a time per page. A second call ringing while one is up is
 // declined; the relay allows one per session anyway.
+//
+// A talent's console also has a phone line (phone.js, when `opts.sip` is
+// given): a client's call into the proxy number rings here as a call of
+// kind 'phone', answered, declined, muted and hung up with the same
+// controls; its signalling is SIP through the relay's Kamailio, its media
+// goes to rtpengine through the same TURN server.
+
+import { PhoneLine, isRelayCandidate, phoneEndReason } from './phone.js';
 
 let nextRequest = 0;
 
@@ -20,7 +28,8 @@ export function micProblem(error) {
 
 export class Calls {
   // opts: getUserMedia(constraints) → Promise<MediaStream>, RTCPeerConnection
-  // (a constructor), and optionally now.
+  // (a constructor), and optionally now and loadSip (() → Promise of
+  // {UA, WebSocketInterface}: the phone line's SIP stack).
   constructor(relay, opts) {
     this.relay = relay;
     this.getUserMedia = opts.getUserMedia;
@@ -36,6 +45,12 @@ export class Calls {
     this.local = null; // our microphone's stream
     this.pendingCandidates = []; // received before the remote description
     this.listeners = new Set();
+    this.phone = null;
+    if (opts.loadSip) {
+      this.phone = new PhoneLine(opts.loadSip);
+      this.phone.onChange = () => this.emit({ kind: 'change' });
+      this.phone.onIncoming = (sip, request) => this.onPhoneRinging(sip, request);
+    }
     this.unsubscribe = relay.subscribe((e) => this.onRelay(e));
   }
 
@@ -70,16 +85,49 @@ export class Calls {
     }
   }
 
+  // Calls the client of `sessionId` on the phone, from the proxy number.
+  async startPhone(sessionId) {
+    if ((this.call && this.call.phase !== 'ended') || !this.phone || this.phone.state !== 'ready') return;
+    this.problem = null;
+    const call = { id: null, kind: 'phone', session: sessionId, role: 'caller', phase: 'starting', muted: false };
+    this.call = call;
+    this.emit({ kind: 'change' });
+    if (!(await this.takeMicrophone())) {
+      if (this.call === call) this.call = null;
+      return this.emit({ kind: 'change' });
+    }
+    if (this.call !== call || call.phase === 'ended') return this.releaseMicrophone();
+    try {
+      call.sip = this.phone.call(sessionId, {
+        mediaStream: this.local,
+        pcConfig: this.phone.pcConfig(),
+        eventHandlers: this.phoneHandlers(call),
+      });
+    } catch {
+      this.problem = { kind: 'refused', code: 'phone_unavailable', session: sessionId };
+      this.finish(null, 0);
+    }
+  }
+
   async answer() {
     const call = this.call;
     if (!call || call.phase !== 'ringing') return;
     call.phase = 'connecting';
     this.emit({ kind: 'change' });
     if (!(await this.takeMicrophone())) {
-      this.send(call, { action: 'decline' });
+      if (call.kind === 'phone') this.endPhone(call, 480);
+      else this.send(call, { action: 'decline' });
       return this.finish('mic', 0);
     }
     if (this.call !== call) return this.releaseMicrophone();
+    if (call.kind === 'phone') {
+      try {
+        call.sip.answer({ mediaStream: this.local, pcConfig: this.phone.pcConfig() });
+      } catch {
+        this.hangup('failed');
+      }
+      return;
+    }
     this.openConnection(call);
     this.send(call, { action: 'accept' });
     // the caller's offer comes next
@@ -88,14 +136,16 @@ export class Calls {
   decline() {
     const call = this.call;
     if (!call || call.phase !== 'ringing') return;
-    this.send(call, { action: 'decline' });
+    if (call.kind === 'phone') this.endPhone(call, 603);
+    else this.send(call, { action: 'decline' });
     this.finish('declined', 0);
   }
 
   hangup(reason) {
     const call = this.call;
     if (!call || call.phase === 'ended') return;
-    if (call.id) this.send(call, reason === 'failed' ? { action: 'hangup', reason: 'failed' } : { action: 'hangup' });
+    if (call.kind === 'phone') this.endPhone(call);
+    else if (call.id) this.send(call, reason === 'failed' ? { action: 'hangup', reason: 'failed' } : { action: 'hangup' });
     else call.cancelled = true; // not started yet: hang up once the relay names it
     this.finish(reason === 'failed' ? 'failed' : 'hangup', this.talkedSeconds());
   }
@@ -125,9 +175,12 @@ export class Calls {
   onRelay(e) {
     if (e.kind === 'call') return this.onFrame(e.frame);
     if (e.kind === 'call_error') return this.onStartRefused(e);
+    if (e.kind === 'phone') return this.phone && this.phone.configure(e.frame);
     // The connection to the relay is gone: the relay ends the call
     // (peer_gone) and cancels its media; nothing of it survives here either.
-    if (e.kind === 'change' && this.call && this.call.phase !== 'ended' && !this.relay.online) {
+    // A phone call is Kamailio's: it goes on (the relay still ends it with its session).
+    const browserCall = this.call && this.call.kind !== 'phone';
+    if (e.kind === 'change' && browserCall && this.call.phase !== 'ended' && !this.relay.online) {
       this.finish('connection_lost', this.talkedSeconds());
     }
   }
@@ -230,6 +283,12 @@ export class Calls {
       const c = typeof e.candidate.toJSON === 'function' ? e.candidate.toJSON() : e.candidate;
       this.send(call, { action: 'candidate', candidate: c });
     };
+    this.watchMedia(pc, call);
+    return pc;
+  }
+
+  // The other side's audio, and the call counted as talking once media flows.
+  watchMedia(pc, call) {
     pc.ontrack = (e) => {
       if (this.pc !== pc) return;
       this.remoteStream = e.streams && e.streams[0] ? e.streams[0] : null;
@@ -246,7 +305,84 @@ export class Calls {
         this.hangup('failed');
       }
     };
-    return pc;
+  }
+
+  // ---- phone calls (SIP, phone.js) ----
+
+  // A client's call into the proxy number: X-Tirai-Session names the
+  // session (Kamailio puts it in from the relay's answer).
+  onPhoneRinging(sip, request) {
+    const session = request && typeof request.getHeader === 'function' ? request.getHeader('X-Tirai-Session') : null;
+    const s = session ? this.relay.sessions.get(session) : null;
+    const busy = this.call && this.call.phase !== 'ended';
+    if (!s || busy) {
+      try {
+        sip.terminate({ status_code: busy ? 486 : 480 });
+      } catch {
+        // already over
+      }
+      return;
+    }
+    this.problem = null;
+    const call = { id: null, kind: 'phone', sip, session, role: 'callee', phase: 'ringing', from: s.peer, muted: false };
+    this.call = call;
+    for (const [name, fn] of Object.entries(this.phoneHandlers(call))) sip.on(name, fn);
+    this.emit({ kind: 'ringing', session });
+    this.emit({ kind: 'change' });
+  }
+
+  // JsSIP's events of a phone call, as this page's phases.
+  phoneHandlers(call) {
+    const current = () => this.call === call && call.phase !== 'ended' && !call.closing;
+    const end = (e) => {
+      if (!current()) return;
+      let reason = phoneEndReason(call.phase, e);
+      // The relay hangs a phone call up when its session ends: say so, as for browser calls.
+      const s = this.relay.sessions.get(call.session);
+      if (reason !== 'declined' && s && s.state !== 'open' && s.state !== 'active') reason = 'session_closed';
+      if (call.role === 'caller' && call.phase !== 'active' && call.phase !== 'connecting') {
+        this.problem = { kind: 'refused', code: reason === 'busy' ? 'busy' : 'phone_unavailable', session: call.session };
+        return this.finish(null, 0);
+      }
+      this.finish(reason, this.talkedSeconds());
+    };
+    return {
+      peerconnection: (e) => {
+        if (!current()) return;
+        this.pc = e.peerconnection;
+        this.watchMedia(this.pc, call);
+      },
+      // JsSIP sends its SDP once ICE gathering is over; with the relay's TURN
+      // server the first relay candidate is all that is needed.
+      icecandidate: (e) => {
+        if (this.phone && this.phone.relayOnly() && isRelayCandidate(e.candidate)) e.ready();
+      },
+      progress: () => {
+        if (current() && call.role === 'caller' && call.phase === 'starting') {
+          call.phase = 'calling';
+          this.emit({ kind: 'change' });
+        }
+      },
+      accepted: () => {
+        if (current() && call.phase !== 'active') {
+          call.phase = 'connecting';
+          this.emit({ kind: 'change' });
+        }
+      },
+      ended: end,
+      failed: end,
+    };
+  }
+
+  // Ends the SIP side of a phone call (a status for one not answered yet).
+  endPhone(call, status) {
+    call.closing = true;
+    if (!call.sip) return;
+    try {
+      call.sip.terminate(status ? { status_code: status } : {});
+    } catch {
+      // already over
+    }
   }
 
   async offer(call) {
@@ -313,6 +449,7 @@ export class Calls {
 
   stop() {
     if (this.call && this.call.phase !== 'ended') this.hangup();
+    if (this.phone) this.phone.stop();
     this.unsubscribe();
   }
 }

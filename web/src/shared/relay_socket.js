@@ -95,7 +95,8 @@ export class RelaySocket {
   // fn(event) after every change; event.kind is 'change', 'message' (with
   // session and item: a message from the peer, new to us), 'welcome',
   // 'booked', 'error', 'auth_failed', 'delete_failed', 'deleted', 'ended',
-  // 'call' (with frame) and 'call_error' (a start refused: id, code).
+  // 'call' (with frame), 'call_error' (a start refused: id, code) and 'phone'
+  // (with frame: a talent's SIP account).
   subscribe(fn) {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -421,6 +422,7 @@ export class RelaySocket {
     if (typeof v.state === 'string') s.state = v.state;
     if (v.expires_at !== undefined) s.expiresAtMs = parseTime(v.expires_at);
     if (v.client && typeof v.client === 'object') s.client = v.client;
+    if (typeof v.by_phone === 'boolean') s.byPhone = v.by_phone;
     return s;
   }
 
@@ -512,6 +514,10 @@ export class RelaySocket {
       case 'call':
         // Calls (calls.js) read their own frames.
         if (typeof m.session === 'string' && typeof m.action === 'string') this.emit({ kind: 'call', frame: m });
+        return;
+      case 'phone':
+        // A talent's SIP account for phone calls (phone.js): held in memory only.
+        this.emit({ kind: 'phone', frame: m });
         return;
       case 'error':
         return this.onError(m);

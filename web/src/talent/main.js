@@ -309,7 +309,9 @@ function Account({ t, relay }) {
 
 function Console({ t, lang, relay }) {
   const [selected, setSelected] = useState(null);
-  const calls = useMemo(() => newCalls(relay), [relay]);
+  // The phone line's SIP stack comes with the relay's first SIP account (build.mjs: lazy).
+  // eslint-disable-next-line no-undef
+  const calls = useMemo(() => newCalls(relay, () => import(__SIP_MODULE__)), [relay]);
   useEffect(() => {
     const off = calls.subscribe((e) => {
       if (e.kind === 'ringing') attention.bump();

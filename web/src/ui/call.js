@@ -9,13 +9,15 @@ import { Calls } from '../shared/calls.js';
 import { formatDuration, sessionCountdown } from '../shared/countdown.js';
 import { Alert, useTick } from './common.js';
 
-// The page's calls over `relay`, with this browser's microphone and WebRTC.
-export function newCalls(relay) {
+// The page's calls over `relay`, with this browser's microphone and WebRTC;
+// `loadSip` (the talent console's: it loads JsSIP) adds the phone line.
+export function newCalls(relay, loadSip = null) {
   const media = navigator.mediaDevices;
   const noDevice = () => Promise.reject(Object.assign(new Error('no media devices'), { name: 'NotFoundError' }));
   return new Calls(relay, {
     getUserMedia: (c) => (media && media.getUserMedia ? media.getUserMedia(c) : noDevice()),
     RTCPeerConnection: window.RTCPeerConnection,
+    loadSip,
   });
 }
 
@@ -115,20 +117,40 @@ export function CallBar({ t, calls, relay, session, showPeer = false }) {
   if (!c) {
     const open = session.state === 'open' || session.state === 'active';
     if (!open) return null;
-    if (!relay.callsEnabled) return html`<p class="sub">${t('calls_off')}</p>`;
+    // A client who booked with a phone number can be called on it, from the proxy number.
+    const byPhone = session.byPhone && calls.phone && calls.phone.state !== 'off';
+    if (!relay.callsEnabled && !byPhone) return html`<p class="sub">${t('calls_off')}</p>`;
     return html`<div class="callbar idle">
       ${alert}
-      <button
-        type="button"
-        class="primary"
-        disabled=${elsewhere || !relay.online}
-        onClick=${() => {
-          calls.dismiss();
-          calls.start(session.id);
-        }}
-      >
-        ${showPeer ? `${t('call')} ${alias}` : t('call')}
-      </button>
+      ${relay.callsEnabled
+        ? html`<button
+            type="button"
+            class="primary"
+            disabled=${elsewhere || !relay.online}
+            onClick=${() => {
+              calls.dismiss();
+              calls.start(session.id);
+            }}
+          >
+            ${showPeer ? `${t('call')} ${alias}` : t('call')}
+          </button>`
+        : null}
+      ${byPhone
+        ? html`<button
+            type="button"
+            class=${relay.callsEnabled ? '' : 'primary'}
+            disabled=${elsewhere || calls.phone.state !== 'ready'}
+            onClick=${() => {
+              calls.dismiss();
+              calls.startPhone(session.id);
+            }}
+          >
+            ${t('call_by_phone')}
+          </button>`
+        : null}
+      ${byPhone && calls.phone.state !== 'ready'
+        ? html`<p class="sub">${t(calls.phone.state === 'failed' ? 'phone_line_failed' : 'phone_line_connecting')}</p>`
+        : null}
     </div>`;
   }
   let status;
@@ -139,7 +161,9 @@ export function CallBar({ t, calls, relay, session, showPeer = false }) {
   const inCall = c.phase === 'connecting' || c.phase === 'active';
   return html`<section class=${`callbar ${c.phase}`} aria-label=${t('call')}>
     ${alert}
-    <p class="call-status" role="status" aria-live="polite">${status}</p>
+    <p class="call-status" role="status" aria-live="polite">
+      ${status}${c.kind === 'phone' ? html` <span class="badge">${t('call_phone')}</span>` : null}
+    </p>
     ${c.phase === 'active' ? html`<${CallClock} t=${t} calls=${calls} session=${session} />` : null}
     ${c.secondsLeft !== undefined ? html`<p class="notice-line" role="alert">${t('call_minute_left')}</p>` : null}
     <div class="row">
