@@ -44,7 +44,8 @@ std::string phone_toml(std::uint16_t seam, std::uint16_t rpc) {
       "[phone]\nenabled = true\nlisten = \"127.0.0.1:{}\"\nkamailio_rpc = \"127.0.0.1:{}\"\n"
       "[policy]\nlogin_attempts_per_minute = 0\n[log]\nlevel = \"debug\"\n"
       "[packages.chat-30m]\nchannels = [\"chat\"]\nduration = \"30m\"\n"
-      "[packages.call-60m]\nchannels = [\"chat\", \"voice\"]\nduration = \"60m\"\n",
+      "[packages.call-60m]\nchannels = [\"chat\", \"voice\"]\nduration = \"60m\"\n"
+      "[packages.call-1min]\nchannels = [\"voice\"]\nduration = \"60m\"\ncall_minutes = 1\n",
       P1, P2, seam, rpc);
 }
 
@@ -334,6 +335,25 @@ TEST_CASE("phone: ending the session mid-call sends BYE to both sides within a s
   CHECK(ts == 0);
   CHECK(got_bye(received(w.file("phone.trace"))));
   CHECK(got_bye(received(w.file("talent.trace"))));
+  CHECK(w.relay.daemon.wait_for_log("ended (session_closed"));
+}
+
+TEST_CASE("phone: a call with one minute left plays rtpengine's tone to the client's phone", "[e2e][phone]") {
+  PhoneWorld w;
+  w.relay.enrol("natasha");
+  const auto b = w.relay.book("natasha", C1, "call-1min");
+  auto [talent, phone] = w.answered_call("natasha", C1, P1);
+  // A one-minute package has its last minute from the start: the tone comes at once.
+  REQUIRE(w.relay.daemon.wait_for_log("one minute left, a tone to the phone", 0, 5s));
+  // Counted as played only when Kamailio's /tone had rtpengine's "ok".
+  CHECK(w.relay.daemon.wait_for_log("was played", 0, 5s));
+  const auto metrics = w.relay.daemon.admin().request("GET", "/metrics").body;
+  INFO(metrics);
+  CHECK(metrics.find(R"(tirai_phone_tones_total{result="played"} 1)") != std::string::npos);
+  REQUIRE(w.relay.call("POST", fmt::format("/v1/sessions/{}/end", b.at("session").as_string())).status == 200);
+  CHECK(phone.get().first == 0);
+  CHECK(talent.get().first == 0);
+  // Nothing of the call is left in Kamailio's memory for a tone.
   CHECK(w.relay.daemon.wait_for_log("ended (session_closed"));
 }
 

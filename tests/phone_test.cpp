@@ -24,6 +24,11 @@ class FakeSwitch final : public SipSwitch {
     ++swept;
     done(0);
   }
+  void play_tone(std::string dialog, std::function<void(bool)> done) override {
+    toned.push_back(std::move(dialog));
+    done(answers);
+  }
+  std::vector<std::string> toned;
   std::vector<std::string> hung_up;
   std::vector<std::string> ringing_of;  // per hang-up: the transaction named, "" once answered
   bool answers = true;
@@ -237,6 +242,35 @@ TEST_CASE_METHOD(PhoneFixture, "phone: the package's call minutes end a phone ca
   CHECK(sip.hung_up == std::vector<std::string>{"4:1"});
   CHECK(st->session(b.session)->call_seconds == 300);
   CHECK(in(C1, P1, "4:2") == "404 ");
+}
+
+TEST_CASE_METHOD(PhoneFixture, "phone: one minute before a call must end, the phone hears a tone", "[phone][timers]") {
+  // Call minutes: five, so the tone at four.
+  const auto b = book("natasha", C1, "call-5min");
+  REQUIRE(in(C1, P1, "9:1").starts_with("200 "));
+  advance_to(t0 + 10'000);
+  CHECK(event("9:1", "answered") == 200);
+  advance_to(t0 + 10'000 + 4 * 60'000 - 1);
+  CHECK(sip.toned.empty());
+  advance_to(t0 + 10'000 + 4 * 60'000);
+  CHECK(sip.toned == std::vector<std::string>{"9:1"});
+  CHECK(metrics.phone_tones_played->Value() == 1);
+  advance_to(t0 + 10'000 + 5 * 60'000);
+  CHECK(sip.toned.size() == 1);
+  CHECK(sip.hung_up == std::vector<std::string>{"9:1"});
+  // The session's own end comes first for a call in its last minutes: the
+  // tone is a minute before that (the session lasts 60 minutes).
+  const auto c = book("dewi", C2, "call-60m");
+  REQUIRE(in(C2, c.proxy_number, "9:2").starts_with("200 "));
+  CHECK(event("9:2", "answered") == 200);
+  const auto expires = mgr->core().find(c.session)->rec.expires_at;
+  advance_to(expires - 60'001);
+  CHECK(sip.toned.size() == 1);
+  sip.answers = false;
+  advance_to(expires - 60'000);
+  CHECK(sip.toned == std::vector<std::string>{"9:1", "9:2"});
+  CHECK(metrics.phone_tones_failed->Value() == 1);
+  (void)b;
 }
 
 TEST_CASE_METHOD(PhoneFixture, "phone: a call nobody answers is hung up after the ring timeout", "[phone][timers]") {

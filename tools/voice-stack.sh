@@ -75,12 +75,18 @@ def secret(p):
         os.write(fd, (secrets.token_urlsafe(24) + '\n').encode())
         os.close(fd)
     return p
+# Every port chosen stays bound until all are chosen, and no number is
+# taken twice, UDP or TCP: Kamailio's routes tell its listeners apart by
+# port number alone.
+held = []
 def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind((address, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    while True:
+        s = socket.socket(socket.AF_INET, kind)
+        s.bind((address, 0))
+        port = s.getsockname()[1]
+        held.append(s)
+        if sum(1 for h in held if h.getsockname()[1] == port) == 1:
+            return port
 def split(hostport, default):
     host, _, port = (hostport or default).rpartition(':')
     return host, int(port)
@@ -188,7 +194,21 @@ cat > "$dir/tirai-local.cfg" << EOF
 #!define TOPOH_IP "$address"
 #!define RTPENGINE_SOCK "udp:$address:$ng_port"
 #!define RING_TIMEOUT 45000
+#!define TONE_FILE "$dir/tone.wav"
 EOF
+# The one-minute tone: two short beeps, 8 kHz mono WAV.
+python3 - "$dir/tone.wav" << 'PY'
+import math, struct, sys, wave
+rate, samples = 8000, []
+for beep in range(2):
+    samples += [int(12000 * math.sin(2 * math.pi * 880 * n / rate)) for n in range(int(0.25 * rate))]
+    samples += [0] * int(0.15 * rate)
+with wave.open(sys.argv[1], 'wb') as w:
+    w.setnchannels(1)
+    w.setsampwidth(2)
+    w.setframerate(rate)
+    w.writeframes(struct.pack(f'<{len(samples)}h', *samples))
+PY
 kamailio -f "$dir/kamailio.cfg" -DD -E -Y "$dir" -P "$dir/kamailio.pid" -m 64 -M 8 > "$dir/kamailio.log" 2>&1 &
 pids+=($!)
 wait_for kamailio tcp_open "$rpc_host" "$rpc_port"

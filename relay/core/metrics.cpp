@@ -97,6 +97,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       &BuildGauge().Name("tirai_phone_calls_active").Help("Phone calls ringing or up").Register(*registry_).Add({});
   sip_failures = counter("tirai_sip_rpc_failures_total",
                          "Requests to Kamailio's JSON-RPC that failed (down, refused, timed out)");
+  auto& tones = BuildCounter()
+                    .Name("tirai_phone_tones_total")
+                    .Help("The one-minute tones of phone calls, by whether rtpengine played them")
+                    .Register(*registry_);
+  phone_tones_played = &tones.Add({{"result", "played"}});
+  phone_tones_failed = &tones.Add({{"result", "failed"}});
   closed_family_ =
       &BuildCounter().Name("tirai_sessions_closed_total").Help("Sessions torn down, by reason").Register(*registry_);
   refused_family_ = &BuildCounter()

@@ -65,6 +65,8 @@ class Metrics {
   prometheus::Counter* phone_call_seconds;
   prometheus::Gauge* phone_calls_active;
   prometheus::Counter* sip_failures;
+  prometheus::Counter* phone_tones_played;  // the one-minute tone heard by the phone
+  prometheus::Counter* phone_tones_failed;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

@@ -109,6 +109,7 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     std::string dialog;  // empty: every dialog of tiraid's
     std::string ringing;  // the INVITE's transaction while the call rings
     std::function<void(std::optional<int>)> done;
+    bool tone = false;  // the one-minute tone in `dialog`, not its end
   };
 
   Impl(asio::any_io_executor ex, Address a, Millis t) : executor(ex), at(std::move(a)), timeout(t) {}
@@ -120,6 +121,7 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
   bool running = false;
   bool stopping = false;
   int next_id = 1;
+  unsigned last_status = 0;
   std::optional<bool> reachable;  // for logging once per change
   std::optional<beast::tcp_stream> stream;
 
@@ -127,6 +129,12 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
   // its HTTP status: jsonrpcs answers an RPC error with its code as the
   // status), or nullopt with `error` set when Kamailio could not be asked.
   asio::awaitable<std::optional<std::string>> exchange(std::string body, std::string& error) {
+    co_return co_await request(http::verb::post, "/RPC", std::move(body), error);
+  }
+
+  // One HTTP request to Kamailio's RPC listener; the answer's status is in last_status.
+  asio::awaitable<std::optional<std::string>> request(http::verb verb, std::string target, std::string body,
+                                                      std::string& error) {
     tcp::resolver resolver(executor);
     auto [rec, endpoints] = co_await resolver.async_resolve(at.host, std::to_string(at.port), use_tuple);
     if (rec) {
@@ -140,14 +148,14 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
       error = "cannot connect: " + cec.message();
       co_return std::nullopt;
     }
-    http::request<http::string_body> request{http::verb::post, "/RPC", 11};
-    request.set(http::field::host, at.host);
-    request.set(http::field::content_type, "application/json");
-    request.set(http::field::user_agent, "tirai");
-    request.body() = std::move(body);
-    request.prepare_payload();
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, at.host);
+    if (!body.empty()) req.set(http::field::content_type, "application/json");
+    req.set(http::field::user_agent, "tirai");
+    req.body() = std::move(body);
+    req.prepare_payload();
     stream->expires_after(timeout);
-    auto [wec, wn] = co_await http::async_write(*stream, request, use_tuple);
+    auto [wec, wn] = co_await http::async_write(*stream, req, use_tuple);
     if (wec) {
       error = wec.message();
       co_return std::nullopt;
@@ -162,6 +170,7 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
       error = rec2 == beast::error::timeout ? "timed out" : rec2.message();
       co_return std::nullopt;
     }
+    last_status = parser.get().result_int();
     co_return std::move(parser.get().body());
   }
 
@@ -191,6 +200,16 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     auto answer = co_await exchange(std::move(*body), error);
     if (!answer) co_return std::nullopt;
     co_return rpc_dialog_gone(*answer) ? 1 : 0;
+  }
+
+  // The one-minute tone (docs/kamailio.cfg's GET /tone/<dialog>): 1 when
+  // rtpengine plays it, 0 when Kamailio says it cannot; nullopt when it could not be asked.
+  asio::awaitable<std::optional<int>> tone(const std::string& dialog, std::string& error) {
+    if (!valid_dialog_ref(dialog)) co_return 0;
+    std::string target = "/tone/" + dialog;
+    auto answer = co_await request(http::verb::get, std::move(target), std::string(), error);
+    if (!answer) co_return std::nullopt;
+    co_return last_status == 200 ? 1 : 0;
   }
 
   // Every dialog tiraid let through (dlg.list; the ones marked "tirai"),
@@ -226,8 +245,10 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
       Request req = std::move(queue.front());
       queue.pop_front();
       std::string error;
-      const auto result =
-          req.dialog.empty() ? co_await end_all(error) : co_await end_one(req.dialog, req.ringing, error);
+      std::optional<int> result;
+      if (req.tone) result = co_await tone(req.dialog, error);
+      else if (req.dialog.empty()) result = co_await end_all(error);
+      else result = co_await end_one(req.dialog, req.ringing, error);
       close_stream();
       if (error.empty() && reachable != true) {
         if (reachable) spdlog::info("[phone] Kamailio's JSON-RPC answers again");
@@ -275,6 +296,13 @@ void KamailioRpc::hang_up(std::string dialog, std::string ringing, std::function
   if (dialog.empty()) return done(false);
   impl_->submit({std::move(dialog), std::move(ringing),
                  [done = std::move(done)](std::optional<int> n) { done(n && *n == 1); }});
+}
+
+void KamailioRpc::play_tone(std::string dialog, std::function<void(bool)> done) {
+  if (dialog.empty()) return done(false);
+  Impl::Request req{std::move(dialog), std::string(), [done = std::move(done)](std::optional<int> n) { done(n && *n == 1); }};
+  req.tone = true;
+  impl_->submit(std::move(req));
 }
 
 void KamailioRpc::hang_up_all(std::function<void(std::optional<int>)> done) {

@@ -25,6 +25,9 @@ class KamailioRpc final : public SipSwitch {
 
   void hang_up(std::string dialog, std::string ringing, std::function<void(bool ok)> done) override;
   void hang_up_all(std::function<void(std::optional<int>)> done) override;
+  // GET /tone/<dialog> on the same listener (docs/kamailio.cfg): rtpengine
+  // plays the one-minute tone to the client's side.
+  void play_tone(std::string dialog, std::function<void(bool ok)> done) override;
   // Stops: requests not yet run are answered as failures.
   void stop();
   bool idle() const;

@@ -164,6 +164,13 @@ SeamAnswer Phone::event(std::string_view dialog, std::string_view what) {
     deadlines_.emplace(c.limit_at, c.dialog);
     core_.deadline_added(c.limit_at);
   }
+  // The phone's equivalent of the console's notice: a tone one minute before
+  // the call must end (its call minutes, or its session's time; at once
+  // when less is left).
+  const UnixMs end_at = c.limit_at != 0 ? std::min(c.limit_at, s->rec.expires_at) : s->rec.expires_at;
+  c.tone_at = std::max(end_at - 60'000, now);
+  deadlines_.emplace(c.tone_at, c.dialog);
+  core_.deadline_added(c.tone_at);
   spdlog::info("[phone] call {} in {} answered", c.dialog, c.session);
   return {200, ""};
 }
@@ -187,6 +194,20 @@ void Phone::end(std::string dialog, std::string_view reason, bool hang_up) {
     if (ok) return;
     metrics.sip_failures->Increment();
     spdlog::warn("[phone] Kamailio did not hang up call {}: rtpengine's timeouts end its media", dialog);
+  });
+}
+
+void Phone::play_tone(Call& c) {
+  c.tone_at = 0;
+  auto& metrics = core_.metrics();
+  spdlog::info("[phone] call {} in {}: one minute left, a tone to the phone", c.dialog, c.session);
+  sip_.play_tone(c.dialog, [&metrics, dialog = c.dialog](bool ok) {
+    if (ok) {
+      metrics.phone_tones_played->Increment();
+      return spdlog::debug("[phone] the one-minute tone of call {} was played", dialog);
+    }
+    metrics.phone_tones_failed->Increment();
+    spdlog::warn("[phone] the one-minute tone of call {} could not be played", dialog);
   });
 }
 
@@ -218,11 +239,13 @@ void Phone::tick(UnixMs now) {
     deadlines_.erase(deadlines_.begin());
     auto it = calls_.find(dialog);
     if (it == calls_.end()) continue;
-    const Call& c = it->second;
+    Call& c = it->second;
     if (c.state == State::ringing && at >= c.started_at + config_.ring_timeout.count())
       end(dialog, "no_answer", true);
     else if (c.state == State::answered && c.limit_at != 0 && at == c.limit_at)
       end(dialog, "limit", true);
+    else if (c.state == State::answered && c.tone_at != 0 && at == c.tone_at)
+      play_tone(c);
   }
 }
 

@@ -81,6 +81,7 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
     UnixMs started_at = 0;
     UnixMs answered_at = 0;
     UnixMs limit_at = 0;  // answered: when the package's call minutes run out; 0: none
+    UnixMs tone_at = 0;   // answered: when the phone hears that one minute is left; 0: done
   };
 
   // Why `s` cannot have a call now (nullptr: it can), for the log.
@@ -89,6 +90,7 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
   std::int64_t allowance(const LiveSession& s, UnixMs now) const;
   SeamAnswer admit(LiveSession& s, std::string_view dialog, std::string_view transaction, bool inbound,
                    std::string body);
+  void play_tone(Call& c);
   // Ends `dialog` for `reason`: seconds counted; `hang_up`: the SIP server is told to end it.
   void end(std::string dialog, std::string_view reason, bool hang_up);
 

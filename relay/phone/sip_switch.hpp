@@ -18,6 +18,10 @@ class SipSwitch {
   // and the callee's ringing cancelled (a dialog not answered yet has no
   // BYE). done(false) when the server could not be asked or would not.
   virtual void hang_up(std::string dialog, std::string ringing, std::function<void(bool ok)> done) = 0;
+  // Plays the short tone that says one minute is left to the client's phone
+  // in the answered call `dialog` (rtpengine's play media, through the SIP
+  // server). done(false) when it could not be played.
+  virtual void play_tone(std::string dialog, std::function<void(bool ok)> done) = 0;
   // Start-up: hangs up every call an earlier run let through (no phone call
   // survives a restart: its session's end could not hang it up).
   // done(how many), or done(nullopt) when the server could not be asked.

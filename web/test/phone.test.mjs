@@ -276,6 +276,25 @@ test('losing the relay connection does not cut a phone call (Kamailio carries it
   assert.equal(sip.terminated, null);
 });
 
+test('the session closing hangs up its phone call in the console too', async () => {
+  const { made, calls, ws, relay } = await setup();
+  const sip = made.uas[0].ring({ 'X-Tirai-Session': A });
+  await calls.answer();
+  sip.becomeConnected();
+  ws.receive({ type: 'session', session: A, state: 'closing', reason: 'ended_by_operator', grace_seconds: 60 });
+  assert.equal(relay.sessions.get(A).state, 'closing');
+  assert.deepEqual(sip.terminated, {});
+  assert.equal(calls.call.phase, 'ended');
+  assert.equal(calls.call.reason, 'session_closed');
+  // Ringing when it closes: turned away, never answered.
+  calls.dismiss();
+  const { made: made2, calls: calls2, ws: ws2 } = await setup();
+  const ringing = made2.uas[0].ring({ 'X-Tirai-Session': A });
+  ws2.receive({ type: 'session', session: A, state: 'closing', reason: 'expired', grace_seconds: 60 });
+  assert.deepEqual(ringing.terminated, { status_code: 480 });
+  assert.equal(calls2.call.reason, 'session_closed');
+});
+
 test('stop() unregisters the line', async () => {
   const { made, calls } = await setup();
   calls.stop();

@@ -179,8 +179,19 @@ export class Calls {
     // The connection to the relay is gone: the relay ends the call
     // (peer_gone) and cancels its media; nothing of it survives here either.
     // A phone call is Kamailio's: it goes on (the relay still ends it with its session).
-    const browserCall = this.call && this.call.kind !== 'phone';
-    if (e.kind === 'change' && browserCall && this.call.phase !== 'ended' && !this.relay.online) {
+    const call = this.call;
+    // The relay hangs a phone call up through Kamailio when its session
+    // ends; the console does too, so that it never outlives its session
+    // even when Kamailio did not hear.
+    if (e.kind === 'change' && call && call.kind === 'phone' && call.phase !== 'ended') {
+      const s = this.relay.sessions.get(call.session);
+      if (s && s.state !== 'open' && s.state !== 'active') {
+        this.endPhone(call, call.phase === 'ringing' ? 480 : 0);
+        return this.finish('session_closed', this.talkedSeconds());
+      }
+    }
+    const browserCall = call && call.kind !== 'phone';
+    if (e.kind === 'change' && browserCall && call.phase !== 'ended' && !this.relay.online) {
       this.finish('connection_lost', this.talkedSeconds());
     }
   }
