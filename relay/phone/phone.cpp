@@ -165,10 +165,10 @@ SeamAnswer Phone::event(std::string_view dialog, std::string_view what) {
     core_.deadline_added(c.limit_at);
   }
   // The phone's equivalent of the console's notice: a tone one minute before
-  // the call must end (its call minutes, or its session's time; at once
-  // when less is left).
+  // the call must end (its call minutes, or its session's time; a second
+  // after the answer when less is left: the media is set up by then).
   const UnixMs end_at = c.limit_at != 0 ? std::min(c.limit_at, s->rec.expires_at) : s->rec.expires_at;
-  c.tone_at = std::max(end_at - 60'000, now);
+  c.tone_at = std::max(end_at - 60'000, now + 1'000);
   deadlines_.emplace(c.tone_at, c.dialog);
   core_.deadline_added(c.tone_at);
   spdlog::info("[phone] call {} in {} answered", c.dialog, c.session);

@@ -107,7 +107,9 @@ before(async () => {
       `[calls]\nenabled = true\nturn_urls = ["turn:${VOICE}:${TURN_PORT}?transport=udp"]\n` +
       `turn_admin = "${VOICE}:${TURN_CLI}"\n` +
       '[policy]\nlogin_attempts_per_minute = 0\n' +
-      '[packages.call-60m]\nchannels = ["chat", "voice"]\nduration = "60m"\n',
+      '[packages.call-60m]\nchannels = ["chat", "voice"]\nduration = "60m"\n' +
+      // A minute of calls: its last minute starts with the call, and so does rtpengine's tone.
+      '[packages.call-1min]\nchannels = ["chat", "voice"]\nduration = "60m"\ncall_minutes = 1\n',
   ).init();
   voice = inVoiceNs(join(ROOT, 'tools/voice-stack.sh'), [
     '--config', tiraid.config, '--address', VOICE, '--carrier', `${CARRIER}:${CARRIER_PORT}`, '--dir', join(tiraid.dir, 'voice'),
@@ -234,7 +236,7 @@ let booking;
 
 test('the talent logs in; her console registers its phone line with the relay\'s short-lived SIP account', async () => {
   assert.equal((await tiraid.api('POST', '/v1/talents', { alias: 'natasha', secret: SECRET })).status, 201);
-  booking = (await tiraid.api('POST', '/v1/sessions', { talent: 'natasha', client: CLIENT_NUMBER, package: 'call-60m' })).body;
+  booking = (await tiraid.api('POST', '/v1/sessions', { talent: 'natasha', client: CLIENT_NUMBER, package: 'call-1min' })).body;
   assert.equal(booking.proxy_number, PROXY, JSON.stringify(booking));
   talent = await console_();
   await talent.goto(tiraid.relay + '/talent/');
@@ -253,7 +255,7 @@ test('the talent logs in; her console registers its phone line with the relay\'s
   await shot(talent, 'phone-line-ready');
 });
 
-test('the client\'s phone calls the proxy number: the console rings with "phone", the talent answers, they hear each other', async () => {
+test('the client\'s phone calls the proxy number: the console rings with "phone", the talent answers, they hear each other, the phone hears the one-minute tone', async () => {
   const dir = join(tiraid.dir, 'phone-call');
   mkdirSync(dir);
   const wav = join(dir, 'voice.wav');
@@ -291,10 +293,26 @@ test('the client\'s phone calls the proxy number: the console rings with "phone"
   const { out: rtpOut } = await rtpDone;
   const [, got] = rtpOut.match(/received (\d+) sent (\d+)/) || [];
   assert.ok(Number(got) > 100, `the phone heard the console: ${rtpOut}`);
-  // sox: what the phone heard is not silence (Chromium's fake microphone beeps).
-  const stat = spawnSync('sox', ['-t', 'al', '-r', '8000', '-c', '1', recording, '-n', 'stat'], { encoding: 'utf8' });
-  const rms = Number((stat.stderr.match(/RMS\s+amplitude:\s+([\d.]+)/) || [])[1] || 0);
-  assert.ok(rms > 0.01, `the phone heard silence:\n${stat.stderr}`);
+  // sox on what the phone heard: first rtpengine's tone (880 Hz, the
+  // package has one minute of calls), then the console's voice (Chromium's
+  // fake microphone beeps, which have nothing near 880 Hz).
+  const rms = (...effects) => {
+    const stat = spawnSync('sox', ['-t', 'al', '-r', '8000', '-c', '1', recording, '-n', ...effects, 'stat'], { encoding: 'utf8' });
+    return Number((stat.stderr.match(/RMS\s+amplitude:\s+([\d.]+)/) || [])[1] || 0);
+  };
+  const voiceLater = rms('trim', '3');
+  assert.ok(voiceLater > 0.01, `the phone heard silence from the console: RMS ${voiceLater}`);
+  // The tone: a half second, in the first four, that is mostly 880 Hz.
+  const windows = [];
+  for (let at = 0; at < 4; at += 0.25) {
+    const band = rms('trim', String(at), '0.5', 'sinc', '850-910');
+    windows.push({ at, band, all: rms('trim', String(at), '0.5') });
+  }
+  assert.ok(
+    windows.some((w) => w.band > 0.03 && w.band > 0.5 * w.all),
+    `no one-minute tone: ${JSON.stringify(windows)}`,
+  );
+  assert.match(tiraid.log, /one minute left, a tone to the phone/);
 });
 
 test('no SIP message, frame or log line reaching the console holds the client\'s number or the carrier\'s address', async () => {
