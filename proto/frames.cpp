@@ -358,13 +358,20 @@ std::string welcome_frame(Role role, const std::vector<SessionView>& sessions, s
 }
 
 namespace {
-void append_ice(std::string& out, const IceServers& ice) {
-  out += ",\"ice\":{\"servers\":[{\"urls\":[";
-  for (std::size_t i = 0; i < ice.urls.size(); ++i) {
+// ["a","b",...]
+void append_string_array(std::string& out, const std::vector<std::string>& items) {
+  out += '[';
+  for (std::size_t i = 0; i < items.size(); ++i) {
     if (i) out += ',';
-    append_json_string(out, ice.urls[i]);
+    append_json_string(out, items[i]);
   }
-  out += "],\"username\":";
+  out += ']';
+}
+
+void append_ice(std::string& out, const IceServers& ice) {
+  out += ",\"ice\":{\"servers\":[{\"urls\":";
+  append_string_array(out, ice.urls);
+  out += ",\"username\":";
   append_json_string(out, ice.username);
   out += ",\"credential\":";
   append_json_string(out, ice.credential);
@@ -373,12 +380,9 @@ void append_ice(std::string& out, const IceServers& ice) {
 }  // namespace
 
 std::string phone_access_frame(const SipAccess& a) {
-  std::string out = "{\"type\":\"phone\",\"ws\":[";
-  for (std::size_t i = 0; i < a.ws_urls.size(); ++i) {
-    if (i) out += ',';
-    append_json_string(out, a.ws_urls[i]);
-  }
-  out += "],\"domain\":";
+  std::string out = "{\"type\":\"phone\",\"ws\":";
+  append_string_array(out, a.ws_urls);
+  out += ",\"domain\":";
   append_json_string(out, a.domain);
   out += ",\"username\":";
   append_json_string(out, a.username);

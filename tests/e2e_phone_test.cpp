@@ -17,6 +17,7 @@
 #include <future>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 namespace tirai::test {
 
@@ -212,6 +213,23 @@ std::string carrier_invite(std::uint16_t sip_port, const std::string& from, cons
   return answer;
 }
 
+// rtpengine's answer to one ng command (bencoded, after a cookie) on its control port.
+std::string rtpengine_ng(std::uint16_t port, const std::string& command) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const std::string msg = "tirai1 " + command;
+  ::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  char buf[65536];
+  const auto n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
 // An answer with what it echoes of its request and its own tag taken out:
 // what is left is what the relay chose to say.
 std::string normalised(std::string answer, const std::string& from, const std::string& to, const std::string& id) {
@@ -336,6 +354,17 @@ TEST_CASE("phone: ending the session mid-call sends BYE to both sides within a s
   CHECK(got_bye(received(w.file("phone.trace"))));
   CHECK(got_bye(received(w.file("talent.trace"))));
   CHECK(w.relay.daemon.wait_for_log("ended (session_closed"));
+  // No BYE passed through Kamailio's routes: its dialog's end let rtpengine
+  // go of the call's media at once (no calls listed).
+  // (The dialog ends at the BYEs' answers, a moment after the phones are done.)
+  const auto ng = static_cast<std::uint16_t>(std::stoi(w.port_of("rtpengine")));
+  std::string calls;
+  for (const auto until = std::chrono::steady_clock::now() + 2s; std::chrono::steady_clock::now() < until;) {
+    calls = rtpengine_ng(ng, "d7:command4:liste");
+    if (calls == "tirai1 d5:callsle6:result2:oke") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(calls == "tirai1 d5:callsle6:result2:oke");
 }
 
 TEST_CASE("phone: a call with one minute left plays rtpengine's tone to the client's phone", "[e2e][phone]") {

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CALL_FLAGS, phone, steps, world } from './harness.mjs';
+import { CALL_FLAGS, callMedia, keepPeerConnections, phone, steps, world } from './harness.mjs';
 import { Coturn, HOST, RELAY } from './coturn.mjs';
 
 const SECRET = 'violet-harbour-lantern-42';
@@ -51,48 +51,14 @@ async function shot(page, name) {
 // Every frame a page received, and its RTCPeerConnections for getStats().
 async function instrumented() {
   const context = await phone(w.browser, seen);
-  await context.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    window.__pcs = [];
-    window.RTCPeerConnection = function (...args) {
-      const pc = new Native(...args);
-      window.__pcs.push(pc);
-      return pc;
-    };
-    window.RTCPeerConnection.prototype = Native.prototype;
-  });
+  await keepPeerConnections(context);
   const page = await context.newPage();
   page.frames_ = [];
   page.on('websocket', (ws) => ws.on('framereceived', (f) => page.frames_.push(String(f.payload))));
   return page;
 }
 
-// What the page's newest peer connection says of its media: the selected
-// candidate pair's two candidate types, and the received audio.
-function media(page) {
-  return page.evaluate(async () => {
-    const pc = window.__pcs.at(-1);
-    if (!pc) return null;
-    const stats = new Map();
-    (await pc.getStats()).forEach((s) => stats.set(s.id, s));
-    let pair = null;
-    let inbound = null;
-    for (const s of stats.values()) {
-      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
-      if (s.type === 'inbound-rtp' && s.kind === 'audio') inbound = s;
-    }
-    const local = pair && stats.get(pair.localCandidateId);
-    const remote = pair && stats.get(pair.remoteCandidateId);
-    return {
-      state: pair ? pair.state : null,
-      local: local ? local.candidateType : null,
-      remote: remote ? remote.candidateType : null,
-      remoteAddress: remote ? remote.address : null,
-      bytes: inbound ? inbound.bytesReceived : 0,
-      energy: inbound ? inbound.totalAudioEnergy : 0,
-    };
-  });
-}
+const media = callMedia;
 
 // Polls the page's stats until its selected candidate pair has succeeded:
 // the app shows the call once ICE connects, which may come a moment before

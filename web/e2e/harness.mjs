@@ -243,3 +243,47 @@ export function world(extra, failed, { chromiumArgs = [] } = {}) {
   });
   return w;
 }
+
+// For call tests: every RTCPeerConnection a page of `context` makes is kept
+// in window.__pcs, for getStats().
+export function keepPeerConnections(context) {
+  return context.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    window.__pcs = [];
+    window.RTCPeerConnection = function (...args) {
+      const pc = new Native(...args);
+      window.__pcs.push(pc);
+      return pc;
+    };
+    window.RTCPeerConnection.prototype = Native.prototype;
+  });
+}
+
+// What a page's newest peer connection says of its media: the selected
+// candidate pair (its state, the two candidates' types, the far address),
+// the received audio (bytes, energy), and its configuration; null without one.
+export function callMedia(page) {
+  return page.evaluate(async () => {
+    const pc = window.__pcs.at(-1);
+    if (!pc) return null;
+    const stats = new Map();
+    (await pc.getStats()).forEach((s) => stats.set(s.id, s));
+    let pair = null;
+    let inbound = null;
+    for (const s of stats.values()) {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') inbound = s;
+    }
+    const local = pair && stats.get(pair.localCandidateId);
+    const remote = pair && stats.get(pair.remoteCandidateId);
+    return {
+      state: pair ? pair.state : null,
+      local: local ? local.candidateType : null,
+      remote: remote ? remote.candidateType : null,
+      remoteAddress: remote ? remote.address : null,
+      bytes: inbound ? inbound.bytesReceived : 0,
+      energy: inbound ? inbound.totalAudioEnergy : 0,
+      config: pc.getConfiguration(),
+    };
+  });
+}

@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CALL_FLAGS, Tiraid, cspViolations, freePort, launchChromium, phone, steps } from './harness.mjs';
+import { CALL_FLAGS, Tiraid, callMedia, cspViolations, freePort, keepPeerConnections, launchChromium, phone, steps } from './harness.mjs';
 
 const HOST = '192.0.2.10'; // the console's own address
 const VOICE = '192.0.2.11'; // Kamailio, rtpengine, coturn
@@ -161,16 +161,7 @@ after(async () => {
 // SIP message it received kept in sipSeen.
 async function console_() {
   const context = await phone(browser, seen);
-  await context.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    window.__pcs = [];
-    window.RTCPeerConnection = function (...args) {
-      const pc = new Native(...args);
-      window.__pcs.push(pc);
-      return pc;
-    };
-    window.RTCPeerConnection.prototype = Native.prototype;
-  });
+  await keepPeerConnections(context);
   // TIRAI_PHONE_DEBUG=1: JsSIP's own log and the page's console on stdout.
   if (process.env.TIRAI_PHONE_DEBUG) {
     await context.addInitScript(() => {
@@ -191,31 +182,7 @@ async function console_() {
   return page;
 }
 
-// The console's newest peer connection: its selected pair and received audio.
-function media(page) {
-  return page.evaluate(async () => {
-    const pc = window.__pcs.at(-1);
-    if (!pc) return null;
-    const stats = new Map();
-    (await pc.getStats()).forEach((s) => stats.set(s.id, s));
-    let pair = null;
-    let inbound = null;
-    for (const s of stats.values()) {
-      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
-      if (s.type === 'inbound-rtp' && s.kind === 'audio') inbound = s;
-    }
-    const local = pair && stats.get(pair.localCandidateId);
-    const remote = pair && stats.get(pair.remoteCandidateId);
-    return {
-      state: pair ? pair.state : null,
-      local: local ? local.candidateType : null,
-      remoteAddress: remote ? remote.address : null,
-      bytes: inbound ? inbound.bytesReceived : 0,
-      energy: inbound ? inbound.totalAudioEnergy : 0,
-      config: pc.getConfiguration(),
-    };
-  });
-}
+const media = callMedia;
 
 // Polls until the phone's voice has been heard for at least `ms`.
 async function heard(page, ms) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeSocket, welcome, SESSION_A } from '../testlib/fakes.mjs';
+import { fakeMicrophone, makeSocket, welcome, SESSION_A } from '../testlib/fakes.mjs';
 import { Calls, micProblem } from '../src/shared/calls.js';
 
 const A = SESSION_A.session;
@@ -48,23 +48,14 @@ class FakePC {
   }
 }
 
-function fakeStream() {
-  const track = { enabled: true, stopped: false, stop() { this.stopped = true; } };
-  return { track, getAudioTracks: () => [track], getTracks: () => [track] };
-}
 
 function setup({ mic = 'ok' } = {}) {
   const { relay, sockets, clock } = makeSocket();
   relay.start({ alias: 'natasha', secret: 'x' });
   const ws = welcome(sockets, [VOICE]);
-  const streams = [];
+  const { streams, getUserMedia } = fakeMicrophone(mic);
   const calls = new Calls(relay, {
-    getUserMedia: async () => {
-      if (mic !== 'ok') throw Object.assign(new Error('no'), { name: mic });
-      const s = fakeStream();
-      streams.push(s);
-      return s;
-    },
+    getUserMedia,
     RTCPeerConnection: FakePC,
     now: clock.now,
   });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { makeSocket, welcome, SESSION_A } from '../testlib/fakes.mjs';
+import { fakeMicrophone, makeSocket, welcome, SESSION_A } from '../testlib/fakes.mjs';
 import { Calls } from '../src/shared/calls.js';
 import { isRelayCandidate, phoneEndReason } from '../src/shared/phone.js';
 
@@ -89,10 +89,6 @@ function fakeSip() {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-function fakeStream() {
-  const track = { enabled: true, stopped: false, stop() { this.stopped = true; } };
-  return { track, getAudioTracks: () => [track], getTracks: () => [track] };
-}
 
 async function setup({ sessions = [VOICE], account = ACCOUNT, mic = 'ok' } = {}) {
   const { relay, sockets, clock, storage } = makeSocket();
@@ -100,14 +96,9 @@ async function setup({ sessions = [VOICE], account = ACCOUNT, mic = 'ok' } = {})
   const ws = welcome(sockets, sessions, { calls: true });
   const { made, sip } = fakeSip();
   let loads = 0;
-  const streams = [];
+  const { streams, getUserMedia } = fakeMicrophone(mic);
   const calls = new Calls(relay, {
-    getUserMedia: async () => {
-      if (mic !== 'ok') throw Object.assign(new Error('no'), { name: mic });
-      const s = fakeStream();
-      streams.push(s);
-      return s;
-    },
+    getUserMedia,
     RTCPeerConnection: class {},
     now: clock.now,
     loadSip: async () => {

@@ -143,3 +143,17 @@ export function welcome(sockets, sessions = [SESSION_A], extra = {}) {
   ws.receive({ type: 'welcome', role: 'talent', sessions, ...extra });
   return ws;
 }
+
+// A fake microphone for Calls: getUserMedia() that yields streams of one
+// audio track (kept in `streams`), or fails with the error name `mic`.
+export function fakeMicrophone(mic = 'ok') {
+  const streams = [];
+  const getUserMedia = async () => {
+    if (mic !== 'ok') throw Object.assign(new Error('no'), { name: mic });
+    const track = { enabled: true, stopped: false, stop() { this.stopped = true; } };
+    const s = { track, getAudioTracks: () => [track], getTracks: () => [track] };
+    streams.push(s);
+    return s;
+  };
+  return { streams, getUserMedia };
+}
