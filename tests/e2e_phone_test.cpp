@@ -156,6 +156,16 @@ struct PhoneWorld {
                   "phone.trace");
     });
     REQUIRE(relay.daemon.wait_for_log("answered", 0, 15s));
+    // tiraid logs the answer before its reply reaches Kamailio, which passes
+    // the 200 on only then (and hangs up a call whose answer it could not
+    // report): the call is up once the client's phone has the 200.
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    const auto has_200 = [&] {
+      const auto got = received(file("phone.trace"));
+      return std::any_of(got.begin(), got.end(), [](const std::string& m) { return m.starts_with("SIP/2.0 200"); });
+    };
+    while (!has_200() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+    REQUIRE(has_200());
     return {std::move(talent), std::move(phone)};
   }
 

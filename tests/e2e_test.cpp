@@ -622,3 +622,22 @@ TEST_CASE("tirai-bench smoke: the phone workload runs tiraid with real Kamailio,
   CHECK(row.at("decision_ring").as_object().at("p50_us").to_number<double>() > 0);
   CHECK(row.at("peer_http_401").as_object().at("p50_us").to_number<double>() > 0);
 }
+
+TEST_CASE("tirai-bench smoke: the phone-load workload carries calls with media through Kamailio and rtpengine",
+          "[e2e][bench][phone]") {
+  auto [rc, out] =
+      client::run_program(TIRAI_BENCH_PATH, {"--smoke", "--json", "--workload", "phone-load", "--tiraid", TIRAID_PATH});
+  INFO(out);
+  REQUIRE(rc == 0);
+  const auto row = parse(out.substr(out.rfind("\n{") + 1));
+  CHECK(row.at("workload") == "phone-load");
+  const auto& levels = row.at("levels").as_array();
+  REQUIRE(levels.size() == 2);
+  for (const auto& l : levels) {
+    // Two and four calls on this machine: every packet echoed, in well under 50 ms.
+    CHECK(l.at("packets_sent").as_int64() > 0);
+    CHECK(l.at("loss_percent").to_number<double>() <= 1.0);
+    CHECK(l.at("good").as_bool());
+  }
+  CHECK(row.at("calls_carried").as_int64() == 4);
+}

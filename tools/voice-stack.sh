@@ -22,15 +22,16 @@
 # docs/turnserver.conf.
 #
 #   tools/voice-stack.sh --config tirai.toml [--dir DIR] [--address IP]
-#                        [--carrier HOST:PORT] [--sip-secret-file PATH]
+#                        [--carrier HOST:PORT] [--sip-secret-file PATH] [--rtp-ports N]
 #
 # --carrier: where calls back go (the carrier's trunk; default the sip= side
-# itself, which refuses them). --dir: where the generated files and logs go
+# itself, which refuses them). --rtp-ports: how many ports rtpengine may use
+# (four a call; default 200). --dir: where the generated files and logs go
 # (default a new temporary folder, removed at the end).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-config="" dir="" address=127.0.0.1 carrier="" sip_secret_file=""
+config="" dir="" address=127.0.0.1 carrier="" sip_secret_file="" rtp_ports=200
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config=$2; shift 2 ;;
@@ -38,6 +39,7 @@ while [ $# -gt 0 ]; do
     --address) address=$2; shift 2 ;;
     --carrier) carrier=$2; shift 2 ;;
     --sip-secret-file) sip_secret_file=$2; shift 2 ;;
+    --rtp-ports) rtp_ports=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "voice-stack: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -59,9 +61,9 @@ chmod 700 "$dir"
 # What the tiraid config says of the seam, the RPC port and coturn; secrets
 # tiraid would create on first start are created here the same way (0600,
 # one line), so that both sides read the same files whichever starts first.
-eval "$(python3 - "$config" "$address" "$sip_secret_file" <<'PY'
+eval "$(python3 - "$config" "$address" "$sip_secret_file" "$rtp_ports" <<'PY'
 import os, secrets, shlex, socket, sys, tomllib
-path, address, sip_secret_file = sys.argv[1], sys.argv[2], sys.argv[3]
+path, address, sip_secret_file, rtp_ports = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 with open(path, 'rb') as f:
     c = tomllib.load(f)
 base = os.path.dirname(os.path.abspath(path))
@@ -105,8 +107,9 @@ relay = c.get('relay', {})
 scheme = 'https' if c.get('tls', {}).get('cert') else 'http'
 out['talent_origin'] = relay.get('public_url') or f"{scheme}://{relay.get('listen', '127.0.0.1:8080')}"
 out['ng_port'] = free_port(socket.SOCK_DGRAM)
-# rtpengine's RTP ports: a random block of 200 (two per call side).
-out['rtp_min'] = 20000 + 200 * secrets.randbelow(150)
+# rtpengine's RTP ports: a random block of rtp_ports (two per call side),
+# away from the ports just chosen (which the kernel gives from 32768 up).
+out['rtp_min'] = 2000 + rtp_ports * secrets.randbelow(max(1, (30000 - 2000) // rtp_ports - 1))
 out['calls'] = 1 if calls.get('enabled') else 0
 if calls.get('enabled'):
     url = calls['turn_urls'][0]
@@ -160,14 +163,26 @@ sys.exit(0 if b'pong' in s.recv(1000) else 1)
 PY
 }
 
-# rtpengine: userspace forwarding only (table = -1: no kernel module), its
-# own config file ignored; a call whose media stops for 60 s is dropped, and
-# no call outlives 4 h (the dialog's own limit).
-rtpengine --config-file=none --foreground --log-stderr --table=-1 \
-  --interface="$address" --listen-ng="$address:$ng_port" \
-  --port-min="$rtp_min" --port-max=$((rtp_min + 199)) \
-  --timeout=60 --silent-timeout=3600 --final-timeout=14400 --delete-delay=0 \
-  --pidfile="$dir/rtpengine.pid" --log-level=5 > "$dir/rtpengine.log" 2>&1 &
+# rtpengine: docs/rtpengine.conf as shipped (userspace only, no recording),
+# with this stack's address and ports.
+python3 - "$here/docs/rtpengine.conf" "$address" "$address:$ng_port" "$rtp_min" "$((rtp_min + rtp_ports - 1))" \
+  > "$dir/rtpengine.conf" << 'PY'
+import sys
+shipped, interface, ng, low, high = sys.argv[1:]
+set_ = {'interface': interface, 'listen-ng': ng, 'port-min': low, 'port-max': high}
+seen = set()
+for line in open(shipped):
+    key = line.split('=', 1)[0].strip()
+    if '=' in line and not line.startswith('#') and key in set_:
+        seen.add(key)
+        line = f'{key} = {set_[key]}\n'
+    sys.stdout.write(line)
+missing = set(set_) - seen
+if missing:
+    sys.exit(f'docs/rtpengine.conf has no {", ".join(sorted(missing))} line any more: update voice-stack.sh')
+PY
+rtpengine --config-file="$dir/rtpengine.conf" --config-section=rtpengine --foreground --log-stderr \
+  --pidfile="$dir/rtpengine.pid" > "$dir/rtpengine.log" 2>&1 &
 pids+=($!)
 wait_for rtpengine ng_ping
 

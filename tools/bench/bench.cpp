@@ -453,8 +453,8 @@ int main(int argc, char** argv) {
   app.add_option("--target", o.target, "tirai, nats or mosquitto")->check(CLI::IsMember({"tirai", "nats", "mosquitto", "mqtt"}));
   app.add_option("--workload", o.workload,
                  "throughput, latency, idle, churn, sms (starts its own tiraid and Kannel), or phone (its own tiraid, "
-                 "Kamailio and rtpengine, SIPp as the phones)")
-      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms", "phone"}));
+                 "Kamailio and rtpengine, SIPp as the phones), or phone-load (concurrent calls with media through them)")
+      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms", "phone", "phone-load"}));
   SmsOptions sms;
   sms.tiraid = TIRAID_DEFAULT_PATH;
   app.add_option("--tiraid", sms.tiraid, "sms: the tiraid to start");
@@ -466,6 +466,8 @@ int main(int argc, char** argv) {
   phone.scenarios = TIRAI_SOURCE_DIR "/tests/data/sipp";
   app.add_option("--phone-calls", phone.calls, "phone: sequential calls for the post-dial delay");
   app.add_option("--phone-decisions", phone.decisions, "phone: seam requests per kind");
+  app.add_option("--phone-levels", phone.levels, "phone-load: concurrent calls, level after level")->delimiter(',');
+  app.add_option("--phone-seconds", phone.load_seconds, "phone-load: seconds of media per level");
   app.add_option("--host", o.host, "server address");
   app.add_option("--port", o.port, "server port (tirai relay 8080, nats 4222, mosquitto 1883)");
   app.add_option("--admin-port", o.admin_port, "tirai admin port");
@@ -496,6 +498,8 @@ int main(int argc, char** argv) {
     sms.samples = 5;
     phone.calls = 3;
     phone.decisions = 50;
+    phone.levels = {2, 4};
+    phone.load_seconds = 1;
   }
   phone.tiraid = sms.tiraid;
   try {
@@ -505,6 +509,7 @@ int main(int argc, char** argv) {
     else if (o.workload == "idle") r = idle(o);
     else if (o.workload == "sms") r.row = sms_gateway(sms);
     else if (o.workload == "phone") r.row = phone_calls(phone);
+    else if (o.workload == "phone-load") r.row = phone_load(phone);
     else r = churn(o);
     r.print(o);
   } catch (const std::exception& e) {

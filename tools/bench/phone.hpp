@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace tirai::bench {
 
@@ -12,6 +13,8 @@ struct PhoneOptions {
   std::string scenarios;         // tests/data/sipp/ (the phones, played by SIPp)
   std::size_t calls = 20;        // sequential calls for the post-dial delay
   std::size_t decisions = 2000;  // seam requests per kind, one at a time
+  std::vector<std::size_t> levels = {25, 50, 100, 200, 300, 400};  // phone-load: concurrent calls, in turn
+  double load_seconds = 8;       // phone-load: media per level
 };
 
 // Phone calls through the real Kamailio and rtpengine: the post-dial delay
@@ -21,5 +24,13 @@ struct PhoneOptions {
 // listener's answer to a request without the secret (HTTP alone) as the
 // peer. Starts and stops everything.
 boost::json::object phone_calls(const PhoneOptions& o);
+
+// Concurrent phone calls through the real Kamailio and rtpengine (userspace),
+// level after level (o.levels, added to the calls already up): each call's
+// client side sends 50 RTP packets a second that the talent's phone (SIPp)
+// echoes; per level the echo loss, the round trip and rtpengine's CPU. The
+// calls carried: the last level with at most 1% loss and a p99 round trip
+// of at most 50 ms. Starts and stops everything.
+boost::json::object phone_load(const PhoneOptions& o);
 
 }  // namespace tirai::bench
