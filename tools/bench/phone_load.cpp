@@ -23,6 +23,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -265,6 +266,42 @@ double cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+// Datagrams the kernel dropped (receive buffers full) on UDP sockets of
+// 127.0.0.1, summed by who owns the port: this program's RTP sockets, the
+// talent's phone (SIPp's echo port), rtpengine (its port range).
+struct Drops {
+  std::uint64_t bench = 0, phone = 0, rtpengine = 0;
+};
+
+Drops udp_drops(const std::vector<std::uint16_t>& ours, std::uint16_t phone, std::uint16_t low, std::uint16_t high) {
+  Drops d;
+  std::ifstream in("/proc/net/udp");
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string slot, local, field, last;
+    f >> slot >> local;
+    while (f >> field) last = field;
+    if (!local.starts_with("0100007F:")) continue;
+    const auto port = static_cast<std::uint16_t>(std::stoul(local.substr(9), nullptr, 16));
+    const auto drops = std::stoull(last);
+    if (std::find(ours.begin(), ours.end(), port) != ours.end()) d.bench += drops;
+    else if (port == phone) d.phone += drops;
+    else if (port >= low && port <= high) d.rtpengine += drops;
+  }
+  return d;
+}
+
+// A "key = value" of an ini-style file, as a number; 0 when absent.
+unsigned long ini_number(const std::filesystem::path& file, const std::string& key) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.starts_with(key + " = ")) return std::stoul(line.substr(key.size() + 3));
+  return 0;
+}
+
 pid_t pid_in(const std::filesystem::path& file) {
   std::ifstream in(file);
   pid_t pid = 0;
@@ -322,9 +359,10 @@ json::object phone_load(const PhoneOptions& o) {
 
   // The talent's phone: registered, answering every call, echoing its media.
   const auto talent_port = client::free_port();
+  const auto echo_port = client::free_port();
   client::LoggedProcess talent("/usr/bin/sipp", dir / "talent.log");
   talent.start({"-sf", o.scenarios + "/answer.xml", "-i", "127.0.0.1", "-p", std::to_string(talent_port), "-mi",
-                "127.0.0.1", "-mp", std::to_string(client::free_port()), "-rtp_echo", "-m", std::to_string(most),
+                "127.0.0.1", "-mp", std::to_string(echo_port), "-rtp_echo", "-m", std::to_string(most),
                 "-nostdin", "-timeout", "600s", "-l", std::to_string(most + 1)});
   const auto expiry = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours(1))
@@ -339,14 +377,21 @@ json::object phone_load(const PhoneOptions& o) {
   if (rs != 0) throw std::runtime_error("the talent's phone could not register:\n" + rout);
 
   const pid_t rtpengine = pid_in(dir / "voice" / "rtpengine.pid");
+  const auto rtp_low = static_cast<std::uint16_t>(ini_number(dir / "voice" / "rtpengine.conf", "port-min"));
+  const auto rtp_high = static_cast<std::uint16_t>(ini_number(dir / "voice" / "rtpengine.conf", "port-max"));
   Phones phones(port_of("sip"));
   json::array levels;
   std::size_t up = 0, carried = 0;
   for (const auto level : o.levels) {
     while (up < level) phones.invite(calls[up++]);
+    std::vector<std::uint16_t> ours;
+    for (std::size_t i = 0; i < up; ++i) ours.push_back(calls[i].rtp->port);
+    const auto drops = [&] { return udp_drops(ours, echo_port, rtp_low, rtp_high); };
+    const Drops d0 = drops();
     const double cpu0 = rtpengine ? cpu_seconds(rtpengine) : 0;
     const auto t0 = Clock::now();
     const Media m = talk(std::span<Call>(calls).first(up), o.load_seconds);
+    const Drops d1 = drops();
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const double cpu = rtpengine ? (cpu_seconds(rtpengine) - cpu0) / secs : 0;
     const double loss = m.sent ? 1.0 - static_cast<double>(m.received) / static_cast<double>(m.sent) : 1.0;
@@ -359,6 +404,10 @@ json::object phone_load(const PhoneOptions& o) {
                                   {"rtt_p50_ms", static_cast<double>(m.rtt.quantile(0.5)) / 1e6},
                                   {"rtt_p99_ms", p99_ms},
                                   {"rtpengine_cpu_percent", std::round(cpu * 1000) / 10},
+                                  // Where packets were lost: full receive buffers, by owner.
+                                  {"dropped_by_rtpengine", d1.rtpengine - d0.rtpengine},
+                                  {"dropped_by_talent_phone", d1.phone - d0.phone},
+                                  {"dropped_by_bench", d1.bench - d0.bench},
                                   {"good", good}});
     if (!good) break;
   }
