@@ -102,29 +102,68 @@ std::string first_line(const std::filesystem::path& file) {
 
 }  // namespace
 
-json::object phone_calls(const PhoneOptions& o) {
-  std::string templ = "/tmp/tirai-bench-phone-XXXXXX";
+namespace {
+std::filesystem::path new_folder(const std::string& name) {
+  std::string templ = "/tmp/tirai-bench-" + name + "-XXXXXX";
   if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-  const std::filesystem::path dir = templ;
-  const auto seam_port = client::free_port(), rpc_port = client::free_port();
-  client::TiraidProcess relay(
-      o.tiraid, dir,
-      fmt::format("[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
-                  "sendsms_url = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\n"
-                  "proxy_numbers = [\"{}\"]\n[phone]\nenabled = true\nlisten = \"127.0.0.1:{}\"\n"
-                  "kamailio_rpc = \"127.0.0.1:{}\"\n",
-                  P1, seam_port, rpc_port));
+  return templ;
+}
+}  // namespace
+
+VoiceRig::VoiceRig(const PhoneOptions& o, const std::string& name, std::vector<std::string> stack_args)
+    : options(o),
+      dir(new_folder(name)),
+      seam_port(client::free_port()),
+      rpc_port(client::free_port()),
+      relay(o.tiraid, dir,
+            fmt::format("[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
+                        "sendsms_url = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\n"
+                        "proxy_numbers = [\"{}\"]\n[phone]\nenabled = true\nlisten = \"127.0.0.1:{}\"\n"
+                        "kamailio_rpc = \"127.0.0.1:{}\"\n[policy]\nlogin_attempts_per_minute = 0\n",
+                        P1, seam_port, rpc_port)),
+      voice(o.voice_stack, dir / "voice-stack.log") {
   relay.start();
-  client::LoggedProcess voice(o.voice_stack, dir / "voice-stack.log");
-  voice.start({"--config", relay.config_file().string(), "--dir", (dir / "voice").string()});
+  std::vector<std::string> args = {"--config", relay.config_file().string(), "--dir", (dir / "voice").string()};
+  args.insert(args.end(), stack_args.begin(), stack_args.end());
+  voice.start(args);
   if (!voice.wait_for_log("ready", 0, std::chrono::seconds(30))) throw std::runtime_error("voice-stack.sh did not start");
-  std::map<std::string, std::string> said;
   for (const auto& line : voice.lines())
     if (const auto eq = line.find('='); eq != std::string::npos) said[line.substr(0, eq)] = line.substr(eq + 1);
-  const auto port_of = [&](const std::string& k) { return said.at(k).substr(said.at(k).rfind(':') + 1); };
+  relay.admin().request("POST", "/v1/talents", R"({"alias":"bench","secret":"correct horse battery"})");
+}
 
-  auto admin = relay.admin();
-  admin.request("POST", "/v1/talents", R"({"alias":"bench","secret":"correct horse battery"})");
+VoiceRig::~VoiceRig() {
+  voice.stop(SIGTERM);
+  relay.stop();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
+std::uint16_t VoiceRig::port_of(const std::string& key) const {
+  const auto& v = said.at(key);
+  return static_cast<std::uint16_t>(std::stoi(v.substr(v.rfind(':') + 1)));
+}
+
+void VoiceRig::register_talent(const std::string& alias, std::uint16_t contact_port) const {
+  const auto expiry = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours(1))
+                          .count();
+  const auto user = fmt::format("{}:{}", expiry, alias);
+  const auto password = crypto::turn_password(crypto::Secret::from(first_line(said.at("sip_secret_file"))), user);
+  auto [rs, rout] = client::run_program(
+      "/usr/bin/sipp", {"-sf", options.scenarios + "/register.xml", "-i", "127.0.0.1", "-p",
+                        std::to_string(client::free_port()), "-m", "1", "-nostdin", "-set", "alias", alias, "-set",
+                        "contact", fmt::format("127.0.0.1:{}", contact_port), "-au", user, "-ap", password,
+                        "127.0.0.1:" + std::to_string(port_of("talent_sip"))});
+  if (rs != 0) throw std::runtime_error("the talent's phone could not register:\n" + rout);
+}
+
+json::object phone_calls(const PhoneOptions& o) {
+  VoiceRig rig(o, "phone");
+  const auto& dir = rig.dir;
+  const auto seam_port = rig.seam_port;
+  const auto port_of = [&](const std::string& k) { return std::to_string(rig.port_of(k)); };
+  auto admin = rig.relay.admin();
   const auto booked = json::parse(admin.request("POST", "/v1/sessions",
                                                 json::serialize(json::object{
                                                     {"talent", "bench"}, {"client", C1}, {"package", "chat-call-60m"}}))
@@ -141,17 +180,7 @@ json::object phone_calls(const PhoneOptions& o) {
     client::LoggedProcess talent("/usr/bin/sipp", dir / "talent.log");
     talent.start({"-sf", o.scenarios + "/answer.xml", "-i", "127.0.0.1", "-p", std::to_string(talent_port), "-m",
                   std::to_string(o.calls), "-nostdin", "-timeout", "120s"});
-    const auto expiry = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours(1))
-                            .count();
-    const auto user = fmt::format("{}:bench", expiry);
-    const auto password = crypto::turn_password(crypto::Secret::from(first_line(said.at("sip_secret_file"))), user);
-    auto [rs, rout] = client::run_program(
-        "/usr/bin/sipp", {"-sf", o.scenarios + "/register.xml", "-i", "127.0.0.1", "-p",
-                          std::to_string(client::free_port()), "-m", "1", "-nostdin", "-set", "alias", "bench", "-set",
-                          "contact", fmt::format("127.0.0.1:{}", talent_port), "-au", user, "-ap", password,
-                          "127.0.0.1:" + port_of("talent_sip")});
-    if (rs != 0) throw std::runtime_error("the talent's phone could not register:\n" + rout);
+    rig.register_talent("bench", talent_port);
     const auto trace = dir / "phone.trace";
     auto [ps, pout] = client::run_program(
         "/usr/bin/sipp", {"-sf", o.scenarios + "/call.xml", "-i", "127.0.0.1", "-p", std::to_string(client::free_port()),
@@ -187,9 +216,6 @@ json::object phone_calls(const PhoneOptions& o) {
         static_cast<double>(rang.quantile(0.5)) / static_cast<double>(std::max<std::uint64_t>(http_only.quantile(0.5), 1));
   }
   (void)session;
-  voice.stop(SIGTERM);
-  relay.stop();
-  std::filesystem::remove_all(dir);
   return row;
 }
 

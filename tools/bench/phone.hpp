@@ -1,7 +1,11 @@
 #pragma once
+#include "tools/tiraid_process.hpp"
+
 #include <boost/json.hpp>
 
 #include <cstddef>
+#include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,6 +19,28 @@ struct PhoneOptions {
   std::size_t decisions = 2000;  // seam requests per kind, one at a time
   std::vector<std::size_t> levels = {25, 50, 100, 200, 300, 400};  // phone-load: concurrent calls, in turn
   double load_seconds = 8;       // phone-load: media per level
+};
+
+// What both phone workloads run: a tiraid with [sms] and [phone] (one proxy
+// number, +6281100000001) in a folder of its own, and Kamailio and rtpengine
+// from tools/voice-stack.sh (`stack_args` added to its arguments).
+struct VoiceRig {
+  VoiceRig(const PhoneOptions& o, const std::string& name, std::vector<std::string> stack_args = {});
+  ~VoiceRig();
+  VoiceRig(const VoiceRig&) = delete;
+  VoiceRig& operator=(const VoiceRig&) = delete;
+  // The port of what voice-stack.sh printed as `key` (sip, talent_sip, ...).
+  std::uint16_t port_of(const std::string& key) const;
+  // Registers the talent `alias`'s phone (SIPp at 127.0.0.1:contact_port)
+  // with her SIP credential as tiraid would issue it.
+  void register_talent(const std::string& alias, std::uint16_t contact_port) const;
+
+  const PhoneOptions& options;
+  std::filesystem::path dir;
+  std::uint16_t seam_port, rpc_port;
+  client::TiraidProcess relay;
+  client::LoggedProcess voice;
+  std::map<std::string, std::string> said;
 };
 
 // Phone calls through the real Kamailio and rtpengine: the post-dial delay

@@ -11,7 +11,6 @@
 // after another; at each, for a few seconds, the loss and the round trips.
 #include "tools/bench/phone.hpp"
 
-#include "crypto/turn_credential.hpp"
 #include "tools/bench/histogram.hpp"
 #include "tools/tiraid_process.hpp"
 
@@ -309,43 +308,15 @@ pid_t pid_in(const std::filesystem::path& file) {
   return pid;
 }
 
-std::string first_line_of(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
 
 }  // namespace
 
 json::object phone_load(const PhoneOptions& o) {
-  std::string templ = "/tmp/tirai-bench-phone-load-XXXXXX";
-  if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-  const std::filesystem::path dir = templ;
   const std::size_t most = o.levels.empty() ? 0 : o.levels.back();
-  const auto seam_port = client::free_port(), rpc_port = client::free_port();
-  client::TiraidProcess relay(
-      o.tiraid, dir,
-      fmt::format("[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
-                  "sendsms_url = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\n"
-                  "proxy_numbers = [\"{}\"]\n[phone]\nenabled = true\nlisten = \"127.0.0.1:{}\"\n"
-                  "kamailio_rpc = \"127.0.0.1:{}\"\n[policy]\nlogin_attempts_per_minute = 0\n",
-                  P1, seam_port, rpc_port));
-  relay.start();
-  client::LoggedProcess voice(o.voice_stack, dir / "voice-stack.log");
   // Four rtpengine ports a call (RTP and RTCP, both sides), with room to spare.
-  voice.start({"--config", relay.config_file().string(), "--dir", (dir / "voice").string(), "--rtp-ports",
-               std::to_string(std::max<std::size_t>(200, most * 6))});
-  if (!voice.wait_for_log("ready", 0, std::chrono::seconds(30))) throw std::runtime_error("voice-stack.sh did not start");
-  std::map<std::string, std::string> said;
-  for (const auto& line : voice.lines())
-    if (const auto eq = line.find('='); eq != std::string::npos) said[line.substr(0, eq)] = line.substr(eq + 1);
-  const auto port_of = [&](const std::string& k) {
-    return static_cast<std::uint16_t>(std::stoi(said.at(k).substr(said.at(k).rfind(':') + 1)));
-  };
-
-  auto admin = relay.admin();
-  admin.request("POST", "/v1/talents", R"({"alias":"bench","secret":"correct horse battery"})");
+  VoiceRig rig(o, "phone-load", {"--rtp-ports", std::to_string(std::max<std::size_t>(200, most * 6))});
+  const auto& dir = rig.dir;
+  auto admin = rig.relay.admin();
   std::vector<Call> calls(most);
   for (std::size_t i = 0; i < most; ++i) {
     calls[i].number = fmt::format("+6281299{:06}", i);
@@ -364,22 +335,12 @@ json::object phone_load(const PhoneOptions& o) {
   talent.start({"-sf", o.scenarios + "/answer.xml", "-i", "127.0.0.1", "-p", std::to_string(talent_port), "-mi",
                 "127.0.0.1", "-mp", std::to_string(echo_port), "-rtp_echo", "-m", std::to_string(most),
                 "-nostdin", "-timeout", "600s", "-l", std::to_string(most + 1)});
-  const auto expiry = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours(1))
-                          .count();
-  const auto user = fmt::format("{}:bench", expiry);
-  const auto password = crypto::turn_password(crypto::Secret::from(first_line_of(said.at("sip_secret_file"))), user);
-  auto [rs, rout] = client::run_program(
-      "/usr/bin/sipp", {"-sf", o.scenarios + "/register.xml", "-i", "127.0.0.1", "-p",
-                        std::to_string(client::free_port()), "-m", "1", "-nostdin", "-set", "alias", "bench", "-set",
-                        "contact", fmt::format("127.0.0.1:{}", talent_port), "-au", user, "-ap", password,
-                        "127.0.0.1:" + std::to_string(port_of("talent_sip"))});
-  if (rs != 0) throw std::runtime_error("the talent's phone could not register:\n" + rout);
+  rig.register_talent("bench", talent_port);
 
   const pid_t rtpengine = pid_in(dir / "voice" / "rtpengine.pid");
   const auto rtp_low = static_cast<std::uint16_t>(ini_number(dir / "voice" / "rtpengine.conf", "port-min"));
   const auto rtp_high = static_cast<std::uint16_t>(ini_number(dir / "voice" / "rtpengine.conf", "port-max"));
-  Phones phones(port_of("sip"));
+  Phones phones(rig.port_of("sip"));
   json::array levels;
   std::size_t up = 0, carried = 0;
   for (const auto level : o.levels) {
@@ -413,9 +374,6 @@ json::object phone_load(const PhoneOptions& o) {
   }
   for (std::size_t i = 0; i < up; ++i) phones.bye(calls[i]);
   talent.stop(SIGTERM);
-  voice.stop(SIGTERM);
-  relay.stop();
-  std::filesystem::remove_all(dir);
   return {{"target", "kamailio+rtpengine(userspace)"},
           {"workload", "phone-load"},
           {"seconds_per_level", o.load_seconds},
