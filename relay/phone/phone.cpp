@@ -142,7 +142,11 @@ SeamAnswer Phone::admit(LiveSession& s, std::string_view dialog, std::string_vie
 
 SeamAnswer Phone::event(std::string_view dialog, std::string_view what) {
   auto it = calls_.find(std::string(dialog));
-  if (it == calls_.end()) return {404, ""};
+  if (it == calls_.end()) {
+    // As for a call tiraid hung up itself: Kamailio's report comes after.
+    spdlog::debug("[phone] Kamailio reports call {} {}: not a call here (any more)", dialog, what);
+    return {404, ""};
+  }
   Call& c = it->second;
   if (what == "ended") {
     end(c.dialog, c.state == State::answered ? "hangup" : "not_answered", false);

@@ -91,6 +91,30 @@ export class Tiraid {
     });
   }
 
+  // Resolves once the log (from `from` on) matches `pattern`, as its
+  // output arrives; rejects after `ms` or when tiraid exits first.
+  waitForLog(pattern, ms = 15_000, from = 0) {
+    const proc = this.proc;
+    const seen = () => pattern.test(this.log.slice(from));
+    if (seen()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (error) => {
+        clearTimeout(timer);
+        proc.stdout.off('data', check);
+        proc.stderr.off('data', check);
+        proc.off('exit', exited);
+        if (error) reject(error);
+        else resolve();
+      };
+      const check = () => seen() && done();
+      const exited = () => done(new Error(`tiraid exited before its log said ${pattern}`));
+      const timer = setTimeout(() => done(new Error(`tiraid's log did not say ${pattern} within ${ms} ms`)), ms);
+      proc.stdout.on('data', check);
+      proc.stderr.on('data', check);
+      proc.once('exit', exited);
+    });
+  }
+
   // SIGKILL, and resolves once the process is gone.
   kill9() {
     const proc = this.proc;
