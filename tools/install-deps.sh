@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev
-  libsodium-dev libsqlite3-dev libssl-dev
+  libsodium-dev libsqlite3-dev libssl-dev libsystemd-dev
   libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev
   prometheus-cpp-dev catch2
   python3 sqlite3 openssl tzdata
@@ -16,6 +16,8 @@ packages=(
   rtpengine-daemon sip-tester sox
   nodejs chromium
 )
+# libsystemd-dev: sd_notify, so that systemd knows when tiraid is ready,
+# reloading or stopping, and its watchdog hears the relay thread.
 # kannel and kannel-extras (bearerbox, smsbox, fakesmsc) are for the SMS
 # end-to-end tests; the tests start their own boxes on free loopback ports.
 # coturn (turnserver, turnutils_uclient) is the TURN server of the call tests,

@@ -2,11 +2,13 @@
 // tools/client and the relay's config parser.
 #include "proto/sms.hpp"
 #include "relay/config/config.hpp"
+#include "store/backup.hpp"
 #include "tools/client.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -253,11 +255,38 @@ int main(int argc, char** argv) {
 
   auto* packages = app.add_subcommand("packages", "list the packages that can be booked");
   auto* health = app.add_subcommand("health", "check that tiraid answers");
+  std::string backup_path;
+  auto* backup = app.add_subcommand(
+      "backup", "copy the database while tiraid runs, into a new file (0600); the master key is never in it");
+  backup->add_option("path", backup_path, "the new file")->required();
   CLI11_PARSE(app, argc, argv);
 
   Ctl ctl(opts);
   auto client_number_given = [&] { return read_client_number(client_number_arg, number_from_argv); };
   try {
+    if (*backup) {
+      // Read straight from the database file, beside the running relay (WAL
+      // lets it write on): no admin call, so nothing of it crosses a socket.
+      tirai::relay::Config cfg;
+      try {
+        cfg = tirai::relay::load_config(opts.config);
+      } catch (const std::exception& e) {
+        throw Failure(fmt::format("{} (set --config or TIRAI_CONFIG)", e.what()));
+      }
+      ::umask(077);
+      const auto r = tirai::store::backup_database(cfg.store.path, backup_path);
+      if (opts.json_out)
+        std::cout << json::serialize(json::object{{"path", backup_path}, {"bytes", r.bytes}, {"pages", r.pages},
+                                                  {"schema_version", r.schema_version}})
+                  << "\n";
+      else
+        std::cout << fmt::format(
+            "backup of {} written to {} ({} KiB, schema {}). It is sealed as the database is; the master key ({}) is "
+            "not in it: keep a copy of that key apart from the backups.\n",
+            cfg.store.path.string(), backup_path, (r.bytes + 1023) / 1024, r.schema_version,
+            cfg.keys.master_key_file.string());
+      return 0;
+    }
     if (*talent_add) {
       const auto secret = read_secret();
       auto v = ctl.call("POST", "/v1/talents", json::object{{"alias", alias}, {"secret", secret}});

@@ -304,6 +304,7 @@ Section<Config::Sessions> sessions_section() {
 Section<Policy> policy_section() {
   using S = Policy;
   Section<S> s{.name = "policy", .member = &Config::policy};
+  s.reload = "SIGHUP: every key, at once";
   s.table.options = {
       option("contact_guard", &S::contact_guard,
              choice<ContactGuard>(
@@ -370,11 +371,11 @@ Section<SmsConfig> sms_section() {
       gateway,
       option("listen", &S::listen, address(), "Kannel's sms-service calls GET /v1/sms/kannel here (plain HTTP)"),
       option("allow_plaintext", &S::allow_plaintext, boolean(), "listening on a non-loopback address needs this"),
-      option("inbound_secret", &S::inbound_secret, text(),
+      option("inbound_secret", &S::inbound_secret, secret_text(),
              "16+ characters; Kannel's get-url carries it as secret=...; required when enabled"),
       sendsms_url,
       option("username", &S::username, text(), "Kannel sendsms-user username; required when enabled"),
-      option("password", &S::password, text(), "...and its password"),
+      option("password", &S::password, secret_text(), "...and its password"),
       option("proxy_numbers", &S::proxy_numbers, string_list(),
              R"(the pool, E.164, e.g. ["+6281100000001", "+6281100000002"]; required when enabled)",
              [](const std::vector<std::string>& numbers, const Complain& complain) {
@@ -523,6 +524,7 @@ Section<Config::Phone> phone_section() {
 Section<Config::Log> log_section() {
   using S = Config::Log;
   Section<S> s{.name = "log", .member = &Config::log};
+  s.reload = "SIGHUP: level; format at the next start";
   s.table.options = {
       option("level", &S::level,
              choice<std::string>(
@@ -629,6 +631,13 @@ std::vector<std::string> turn_url_addresses(const std::vector<std::string>& urls
   return out;
 }
 
+// The files tiraid keeps itself (created on first start): beside the
+// config by default, in the state folder of a packaged install.
+std::vector<std::filesystem::path*> kept_files(Config& c) {
+  return {&c.admin.token_file, &c.store.path, &c.keys.master_key_file, &c.calls.turn_secret_file,
+          &c.calls.turn_admin_password_file, &c.phone.seam_secret_file, &c.phone.sip_secret_file};
+}
+
 }  // namespace
 
 Config parse_config(std::string_view text, const std::filesystem::path& base_dir) {
@@ -672,8 +681,9 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
   if (!c.relay.public_url.empty()) c.relay.public_url = *parse_origin(c.relay.public_url);
   for (auto& a : c.calls.relay_addresses) a = *proto::canonical_ip(a);
   if (c.calls.relay_addresses.empty()) c.calls.relay_addresses = turn_url_addresses(c.calls.turn_urls);
-  for (auto* p : {&c.admin.token_file, &c.store.path, &c.keys.master_key_file, &c.tls.cert, &c.tls.key, &c.relay.web_root,
-                  &c.calls.turn_secret_file, &c.calls.turn_admin_password_file, &c.phone.seam_secret_file, &c.phone.sip_secret_file})
+  for (auto* p : {&c.tls.cert, &c.tls.key, &c.relay.web_root})
+    if (!p->empty() && p->is_relative()) *p = base_dir / *p;
+  for (auto* p : kept_files(c))
     if (!p->empty() && p->is_relative()) *p = base_dir / *p;
   return c;
 }
@@ -687,29 +697,53 @@ Config load_config(const std::filesystem::path& file) {
   return parse_config(ss.str(), dir);
 }
 
-std::string_view example_config() {
-  static const std::string text = [] {
-    std::string out =
-        "# tirai relay configuration. Every key is shown with its default.\n"
-        "# Durations: \"500ms\", \"90s\", \"30m\", \"2h\", \"30d\". Addresses: \"host:port\".\n"
-        "# Relative paths are relative to this file's folder.\n";
-    const Config defaults;
-    for (const auto& s : sections()) {
-      out += '\n';
-      s.write(defaults, out);
-    }
-    out +=
-        "\n# One table per package that can be booked. Without any [packages.*] table,\n"
-        "# the two below are the defaults.\n";
-    bool first = true;
-    for (const auto& [name, p] : default_packages()) {
-      out += fmt::format("{}[packages.{}]\n", first ? "" : "\n", name);
-      package_table().write(p, first, "", out);
-      first = false;
-    }
-    return out;
-  }();
-  return text;
+std::string example_config(const std::filesystem::path& state_dir) {
+  std::string out =
+      "# tirai relay configuration. Every key is shown with its default.\n"
+      "# Durations: \"500ms\", \"90s\", \"30m\", \"2h\", \"30d\". Addresses: \"host:port\".\n"
+      "# Relative paths are relative to this file's folder.\n";
+  Config defaults;
+  if (!state_dir.empty())
+    for (auto* p : kept_files(defaults)) *p = state_dir / *p;
+  for (const auto& s : sections()) {
+    out += '\n';
+    s.write(defaults, true, out);
+  }
+  out +=
+      "\n# One table per package that can be booked. Without any [packages.*] table,\n"
+      "# the two below are the defaults.\n";
+  bool first = true;
+  for (const auto& [name, p] : default_packages()) {
+    out += fmt::format("{}[packages.{}]\n", first ? "" : "\n", name);
+    package_table().write(p, first, "", out);
+    first = false;
+  }
+  return out;
+}
+
+std::string effective_config(const Config& c) {
+  std::string out;
+  for (const auto& s : sections()) {
+    if (!out.empty()) out += '\n';
+    s.write(c, false, out);
+  }
+  for (const auto& [name, p] : c.packages) {
+    out += fmt::format("\n[packages.{}]\n", name);
+    package_table().write(p, false, "", out);
+  }
+  return out;
+}
+
+std::vector<ConfigSectionDoc> config_reference() {
+  std::vector<ConfigSectionDoc> out;
+  const Config defaults;
+  for (const auto& s : sections()) out.push_back(s.doc(defaults));
+  ConfigSectionDoc packages{"packages.NAME", "", "SIGHUP: every package; a running session keeps the one it was booked with",
+                            {}};
+  const Package fresh = new_package("NAME");
+  for (const auto& o : package_table().options) packages.keys.push_back({std::string(o.key), o.write(fresh), std::string(o.help)});
+  out.push_back(std::move(packages));
+  return out;
 }
 
 }  // namespace tirai::relay

@@ -252,7 +252,26 @@ std::optional<DailyWindow> parse_daily_window(std::string_view s);
 std::optional<Address> parse_address(std::string_view s);
 std::string format_duration(Millis d);
 
-// The shipped example: every key with its default and a one-line explanation.
-std::string_view example_config();
+// The shipped example: every key with its default and a one-line
+// explanation. With `state_dir`, the files tiraid keeps (database, keys,
+// token, secrets) are named by absolute paths in that folder, as a packaged
+// config under /etc keeps them in /var/lib/tirai.
+std::string example_config(const std::filesystem::path& state_dir = {});
+
+// The settings `c` holds, as a config file (every key; secrets as "[secret]").
+std::string effective_config(const Config& c);
+
+// Every key of a section, for the manual: its default as the example
+// writes it, and its help.
+struct ConfigKeyDoc {
+  std::string key, default_value, help;
+};
+struct ConfigSectionDoc {
+  std::string name, intro, reload;
+  std::vector<ConfigKeyDoc> keys;
+};
+// The sections, then one "packages.NAME" section (the keys of a package,
+// with a new package's defaults).
+std::vector<ConfigSectionDoc> config_reference();
 
 }  // namespace tirai::relay

@@ -131,23 +131,39 @@ struct Section {
   // Set: the example shows these values, commented out, instead of the
   // defaults (a section that is off unless configured).
   std::optional<S> example = {};
+  // What a SIGHUP does to the section's keys, for the manual (daemon.cpp's
+  // Daemon::reload is what does it).
+  std::string_view reload = "read at start only: a change needs a restart";
 };
 
 // A Section of any struct, so that all of them fit in one list.
 struct AnySection {
   std::string_view name;
   std::function<void(TableReader&, Config&)> read;
-  std::function<void(const Config& defaults, std::string& out)> write;
+  // The section as the example shows it (`example` true: intro, help, and
+  // the Section's example values when it has them) or as values in effect.
+  std::function<void(const Config& values, bool example, std::string& out)> write;
+  std::function<ConfigSectionDoc(const Config& defaults)> doc;
 
   template <typename S>
   AnySection(Section<S> s)  // NOLINT: implicit, so that a list of Sections converts
       : name(s.name),
         read([s](TableReader& r, Config& c) { s.table.read(r, c.*s.member); }),
-        write([s](const Config& defaults, std::string& out) {
+        write([s](const Config& values, bool example, std::string& out) {
+          if (!example) {
+            out += fmt::format("[{}]\n", s.name);
+            return s.table.write(values.*s.member, false, "", out);
+          }
           out += s.intro;
           const std::string_view prefix = s.example ? "# " : "";
           out += fmt::format("{}[{}]\n", prefix, s.name);
-          s.table.write(s.example ? *s.example : defaults.*s.member, true, prefix, out);
+          s.table.write(s.example ? *s.example : values.*s.member, true, prefix, out);
+        }),
+        doc([s](const Config& defaults) {
+          ConfigSectionDoc d{std::string(s.name), std::string(s.intro), std::string(s.reload), {}};
+          for (const auto& o : s.table.options)
+            d.keys.push_back({std::string(o.key), o.write(defaults.*s.member), std::string(o.help)});
+          return d;
         }) {}
 };
 
@@ -169,6 +185,14 @@ inline Kind<std::string> text() {
             return v.has_value();
           },
           [](const std::string& s) { return toml_string(s); }};
+}
+
+// A secret (a password, a shared secret): written back as "[secret]" when
+// set, so that a printed config never shows it.
+inline Kind<std::string> secret_text() {
+  auto kind = text();
+  kind.write = [](const std::string& s) { return toml_string(s.empty() ? "" : "[secret]"); };
+  return kind;
 }
 
 // An empty string keeps the default.

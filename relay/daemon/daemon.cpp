@@ -6,6 +6,7 @@
 #include "relay/core/metrics.hpp"
 #include "relay/daemon/logging.hpp"
 #include "relay/daemon/relay_listener.hpp"
+#include "relay/daemon/service_manager.hpp"
 #include "relay/daemon/store_worker.hpp"
 #include "relay/http/tls.hpp"
 #include "relay/calls/coturn_cli.hpp"
@@ -26,6 +27,7 @@
 #include <csignal>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -51,6 +53,9 @@ void check_config_file(const Config& config, const std::filesystem::path& file) 
   if ((st.st_mode & S_IROTH) && !secrets.empty())
     throw std::runtime_error(fmt::format("config file {}: permissions {:o} let others read {}; run chmod 600 {}",
                                          file.string(), st.st_mode & 0777, secrets, file.string()));
+  // The package's way: root's file, readable by tiraid's own group only
+  // (/etc/tirai/tiraid.toml, 0640 root:tirai).
+  if (!(st.st_mode & S_IROTH) && st.st_uid == 0 && st.st_gid == ::getegid() && ::geteuid() != 0) return;
   spdlog::warn("[daemon] config file {} is readable by group or others (permissions {:o}){}; run chmod 600 {}",
                file.string(), st.st_mode & 0777, secrets.empty() ? "" : " and holds " + secrets, file.string());
 }
@@ -405,20 +410,27 @@ int Daemon::run() {
   // as soon as tiraid says it is ready must not meet the default action
   // (which ends the process). Asio queues what arrives before async_wait.
   asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
-  spdlog::info("[daemon] ready: relay {} admin {}{}{}", endpoint_str(relay_acceptor.local_endpoint()),
-               endpoint_str(admin_acceptor.local_endpoint()),
-               config_.sms.enabled ? " sms " + endpoint_str(sms_acceptor.local_endpoint()) : "",
-               config_.phone.enabled ? " phone " + endpoint_str(phone_acceptor.local_endpoint()) : "");
+  const std::string listening =
+      fmt::format("relay {} admin {}{}{}", endpoint_str(relay_acceptor.local_endpoint()),
+                  endpoint_str(admin_acceptor.local_endpoint()),
+                  config_.sms.enabled ? " sms " + endpoint_str(sms_acceptor.local_endpoint()) : "",
+                  config_.phone.enabled ? " phone " + endpoint_str(phone_acceptor.local_endpoint()) : "");
+  spdlog::info("[daemon] ready: {}", listening);
+  ServiceManager systemd(ioc);
+  systemd.ready("listening: " + listening);
+  systemd.start_watchdog();
 
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      reload(relay);
+      systemd.reloading();
+      systemd.reloaded(reload(relay) ? "listening: " + listening : "listening: " + listening + "; the last reload was refused");
       signals.async_wait(on_signal);
       return;
     }
     spdlog::info("[daemon] stopping on signal {}", sig);
+    systemd.stopping();
     front.stop();
     // Connections get up to two seconds to finish their close handshakes,
     // and coturn's CLI to cancel the allocations of the calls they ended.
@@ -454,7 +466,7 @@ int Daemon::run() {
 }
 
 // SIGHUP: what can change without a restart (log level, packages, policy).
-void Daemon::reload(Relay& relay) {
+bool Daemon::reload(Relay& relay) {
   try {
     auto fresh = load_config(config_file_);
     set_log_level(fresh.log.level);
@@ -462,8 +474,10 @@ void Daemon::reload(Relay& relay) {
     relay.set_policy(fresh.policy);
     config_.log = fresh.log;
     spdlog::info("[daemon] reloaded: log level {}, {} packages, policy", fresh.log.level, fresh.packages.size());
+    return true;
   } catch (const std::exception& e) {
     spdlog::error("[daemon] reload refused, keeping the running configuration: {}", e.what());
+    return false;
   }
 }
 

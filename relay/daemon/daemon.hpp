@@ -18,7 +18,8 @@ class Daemon {
   int run();
 
  private:
-  void reload(Relay& relay);
+  // False when the file was refused (the running configuration stays).
+  bool reload(Relay& relay);
 
   Config config_;
   std::filesystem::path config_file_;

@@ -17,17 +17,39 @@ int main(int argc, char** argv) {
   bool init = false;
   bool print_example = false;
   std::string rotate_to;
+  std::string state_dir;
+  std::string check_path;
   app.add_option("-c,--config", config_path, "TOML config file");
   app.add_flag("--init", init, "write the example config to --config first when that file does not exist");
   app.add_flag("--print-example-config", print_example, "print the example config, with every key and default");
+  app.add_option("--state-dir", state_dir,
+                 "with --print-example-config: the database, keys, token and secrets in this folder (absolute paths)")
+      ->needs("--print-example-config");
+  app.add_option("--check-config", check_path,
+                 "validate this config file and print the settings in effect (secrets as [secret]); exit 0 or 1");
   app.add_option("--rotate-master-key", rotate_to,
                  "offline: re-key the database under the master key in this file (created when missing), then exit");
   app.set_version_flag("--version", "tiraid " + std::string(tirai::relay::version));
   CLI11_PARSE(app, argc, argv);
 
   if (print_example) {
-    std::cout << tirai::relay::example_config();
+    std::cout << tirai::relay::example_config(state_dir.empty() ? std::filesystem::path()
+                                                                : std::filesystem::absolute(state_dir));
     return 0;
+  }
+  if (!check_path.empty()) {
+    // For ExecStartPre= and for operators: what a start would read, and
+    // whether it would take it; nothing is created or opened but the file.
+    try {
+      const auto config = tirai::relay::load_config(check_path);
+      tirai::relay::check_config_file(config, check_path);
+      std::cout << tirai::relay::effective_config(config);
+      std::cerr << "tiraid: " << check_path << " is valid\n";
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << "tiraid: " << e.what() << "\n";
+      return 1;
+    }
   }
   // Every file tiraid writes is private to its account from the first byte,
   // the config that --init writes included: it will hold sms.inbound_secret
