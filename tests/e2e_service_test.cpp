@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -167,6 +168,21 @@ TEST_CASE("service: tiraid tells systemd it is ready, reloading, alive and stopp
 
   tiraid.signal(SIGTERM);
   CHECK(notify.next_state() == "STOPPING=1\nSTATUS=stopping");
+  CHECK(tiraid.stop() == 0);
+}
+
+TEST_CASE("service: on the journal's stream a log line carries its priority and no timestamp", "[e2e][service]") {
+  TempDir dir;
+  client::TiraidProcess tiraid(TIRAID_PATH, dir.path());
+  // As systemd starts a service whose stderr is the journal: JOURNAL_STREAM
+  // names the device and inode of that stream (here, the test's pipe).
+  tiraid.start_with({"/bin/sh", "-c", R"(JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$0" "$@")"});
+  const auto lines = tiraid.lines();
+  const auto ready = std::find_if(lines.begin(), lines.end(), [](const auto& l) { return l.find("[daemon] ready:") != l.npos; });
+  REQUIRE(ready != lines.end());
+  CHECK_THAT(*ready, Catch::StartsWith("<6>info [daemon] ready: relay 127.0.0.1:"));
+  tiraid.signal(SIGHUP);
+  CHECK(tiraid.wait_for_log("<6>info [daemon] reloaded"));
   CHECK(tiraid.stop() == 0);
 }
 
