@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -456,14 +457,16 @@ int main(int argc, char** argv) {
                  "Kamailio and rtpengine, SIPp as the phones), or phone-load (concurrent calls with media through them)")
       ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms", "phone", "phone-load"}));
   SmsOptions sms;
-  sms.tiraid = TIRAID_DEFAULT_PATH;
-  app.add_option("--tiraid", sms.tiraid, "sms: the tiraid to start");
+  // The build's tiraid beside this build's tirai-bench; the package's when installed.
+  sms.tiraid = std::filesystem::exists(TIRAID_DEFAULT_PATH) ? TIRAID_DEFAULT_PATH : "/usr/sbin/tiraid";
+  app.add_option("--tiraid", sms.tiraid, "sms, phone, phone-load: the tiraid to start");
+  std::filesystem::path source_dir = TIRAI_SOURCE_DIR;
+  app.add_option("--source-dir", source_dir,
+                 "phone, phone-load: a tirai source tree (tools/voice-stack.sh, tests/data/sipp/)");
   app.add_option("--sms-sessions", sms.sessions, "sms: booked SMS sessions");
   app.add_option("--sms-messages", sms.messages, "sms: SMS per throughput direction");
   app.add_option("--sms-samples", sms.samples, "sms: sequential SMS per latency direction");
   PhoneOptions phone;
-  phone.voice_stack = TIRAI_SOURCE_DIR "/tools/voice-stack.sh";
-  phone.scenarios = TIRAI_SOURCE_DIR "/tests/data/sipp";
   app.add_option("--phone-calls", phone.calls, "phone: sequential calls for the post-dial delay");
   app.add_option("--phone-decisions", phone.decisions, "phone: seam requests per kind");
   app.add_option("--phone-levels", phone.levels, "phone-load: concurrent calls, level after level")->delimiter(',');
@@ -502,6 +505,13 @@ int main(int argc, char** argv) {
     phone.load_seconds = 1;
   }
   phone.tiraid = sms.tiraid;
+  phone.voice_stack = (source_dir / "tools" / "voice-stack.sh").string();
+  phone.scenarios = (source_dir / "tests" / "data" / "sipp").string();
+  if ((o.workload == "phone" || o.workload == "phone-load") && !std::filesystem::exists(phone.voice_stack)) {
+    std::cerr << "tirai-bench: the phone workloads need a tirai source tree (--source-dir): no " << phone.voice_stack
+              << "\n";
+    return 2;
+  }
   try {
     Result r;
     if (o.workload == "throughput") r = throughput(o);
