@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -42,6 +43,9 @@ std::string phone_toml(std::uint16_t seam, std::uint16_t rpc) {
       "sendsms_url = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\n"
       "proxy_numbers = [\"{}\", \"{}\"]\ncountry_code = \"62\"\n"
       "[phone]\nenabled = true\nlisten = \"127.0.0.1:{}\"\nkamailio_rpc = \"127.0.0.1:{}\"\n"
+      // Kamailio is asked which calls it still has every second: no call
+      // of these tests may end for it (each would fail), and one checks it ran.
+      "reconcile_interval = \"1s\"\n"
       "[policy]\nlogin_attempts_per_minute = 0\n[log]\nlevel = \"debug\"\n"
       "[packages.chat-30m]\nchannels = [\"chat\"]\nduration = \"30m\"\n"
       "[packages.call-60m]\nchannels = [\"chat\", \"voice\"]\nduration = \"60m\"\n"
@@ -127,10 +131,12 @@ struct PhoneWorld {
   }
 
   // The talent's phone: answers one call on `port` (in the background), once registered there as `alias`.
+  // `ring_ms`: how long it rings before it answers.
   std::future<std::pair<int, std::string>> answering_phone(const std::string& alias, std::uint16_t port,
-                                                           const std::string& trace, const std::string& timeout = "20s") {
-    auto answering = std::async(std::launch::async, [this, port, trace, timeout] {
-      return sipp("answer.xml", {"-p", std::to_string(port)}, trace, timeout);
+                                                           const std::string& trace, const std::string& timeout = "20s",
+                                                           int ring_ms = 0) {
+    auto answering = std::async(std::launch::async, [this, port, trace, timeout, ring_ms] {
+      return sipp("answer.xml", {"-p", std::to_string(port), "-d", std::to_string(ring_ms)}, trace, timeout);
     });
     const auto [user, password] = credential(alias);
     const auto [status, out] = sipp("register.xml",
@@ -146,8 +152,9 @@ struct PhoneWorld {
   using Run = std::future<std::pair<int, std::string>>;
   // A call from `from` to `proxy`, answered by `alias`'s phone, that goes on
   // until a BYE: (the talent's phone, the client's phone), once answered.
-  std::pair<Run, Run> answered_call(const std::string& alias, const std::string& from, const std::string& proxy) {
-    auto talent = answering_phone(alias, client::free_port(), "talent.trace");
+  std::pair<Run, Run> answered_call(const std::string& alias, const std::string& from, const std::string& proxy,
+                                    int ring_ms = 0) {
+    auto talent = answering_phone(alias, client::free_port(), "talent.trace", "20s", ring_ms);
     // The client's phone says "up" here once it has acknowledged the 200.
     const int up = ::socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in local{};
@@ -378,6 +385,30 @@ TEST_CASE("phone: ending the session mid-call sends BYE to both sides within a s
   CHECK(w.relay.daemon.wait_for_log("reports call", 0, 5s));
   const auto ng = static_cast<std::uint16_t>(std::stoi(w.port_of("rtpengine")));
   CHECK(rtpengine_ng(ng, "d7:command4:liste") == "tirai1 d5:callsle6:result2:oke");
+}
+
+TEST_CASE("phone: Kamailio's list of its calls keeps a ringing call and an answered one up", "[e2e][phone]") {
+  PhoneWorld w;
+  w.relay.enrol("natasha");
+  const auto b = w.relay.book("natasha", C1, "call-60m");
+  // The talent's phone rings for two and a half seconds: two reconciles.
+  const auto from = w.relay.daemon.log_lines();
+  auto [talent, phone] = w.answered_call("natasha", C1, P1, 2500);
+  const auto lines = w.relay.daemon.lines(from);
+  const auto at = [&](const std::string& needle) {
+    return std::find_if(lines.begin(), lines.end(), [&](const auto& l) { return l.find(needle) != l.npos; });
+  };
+  REQUIRE(at("rings") != lines.end());
+  REQUIRE(at("answered") != lines.end());
+  CHECK(at("rings") < at("Kamailio still has 1 of the 1 calls up here"));
+  CHECK(at("Kamailio still has 1 of the 1 calls up here") < at("answered"));
+  // Answered, it is listed again, and kept.
+  const auto answered = w.relay.daemon.log_lines();
+  CHECK(w.relay.daemon.wait_for_log("Kamailio still has 1 of the 1 calls up here", answered, 5s));
+  CHECK(w.relay.daemon.log().find("ended (lost") == std::string::npos);
+  CHECK(w.relay.call("POST", "/v1/sessions/" + sid(b) + "/end").status == 200);
+  CHECK(phone.get().first == 0);
+  CHECK(talent.get().first == 0);
 }
 
 TEST_CASE("phone: a call with one minute left plays rtpengine's tone to the client's phone", "[e2e][phone]") {

@@ -7,6 +7,8 @@
 #include "support/fake_gateway.hpp"
 #include "support/relay_unit_fixture.hpp"
 
+#include <set>
+
 using namespace tirai;
 using namespace tirai::relay;
 using namespace tirai::test;
@@ -28,6 +30,18 @@ class FakeSwitch final : public SipSwitch {
     toned.push_back(std::move(dialog));
     done(answers);
   }
+  // Kamailio's dialogs: those the seam let through (the fixture adds them)
+  // and did not hear the end of, but for the ones it lost track of.
+  void list_dialogs(std::function<void(std::optional<std::vector<std::string>>)> done) override {
+    ++listings;
+    if (!answers) return done(std::nullopt);
+    std::vector<std::string> out;
+    for (const auto& d : dialogs)
+      if (!lost.contains(d)) out.push_back(d);
+    done(std::move(out));
+  }
+  std::set<std::string> dialogs, lost;
+  int listings = 0;
   std::vector<std::string> toned;
   std::vector<std::string> hung_up;
   std::vector<std::string> ringing_of;  // per hang-up: the transaction named, "" once answered
@@ -82,16 +96,19 @@ struct PhoneFixture : Fixture {
   std::string in(const std::string& from, const std::string& to, const std::string& dialog,
                  const std::string& transaction = "") {
     const auto a = phone().inbound(from, to, dialog, transaction);
+    if (a.status == 200) sip.dialogs.insert(dialog);
     settle();
     return fmt::format("{} {}", a.status, a.body);
   }
   std::string out(const std::string& talent, const std::string& session, const std::string& dialog,
                   const std::string& transaction = "") {
     const auto a = phone().outbound(talent, session, dialog, transaction);
+    if (a.status == 200) sip.dialogs.insert(dialog);
     settle();
     return fmt::format("{} {}", a.status, a.body);
   }
   unsigned event(const std::string& dialog, const std::string& what) {
+    if (what == "ended") sip.dialogs.erase(dialog);
     const auto status = phone().event(dialog, what).status;
     settle();
     return status;
@@ -177,6 +194,50 @@ TEST_CASE_METHOD(PhoneFixture, "phone: an answered call counts its seconds and h
   // Ten minutes after the hang-up, idle ends the session.
   advance_to(t0 + 5'000 + 40 * 60'000);
   CHECK(mgr->core().find(b.session)->rec.state == proto::SessionState::closing);
+}
+
+TEST_CASE_METHOD(PhoneFixture, "phone: a call whose end Kamailio never reported ends at the next reconcile",
+                 "[phone][timers]") {
+  const auto b = book("natasha", C1, "call-60m");
+  const auto c = book("dewi", C2, "call-60m");
+  REQUIRE(in(C1, P1, "4:1").starts_with("200 "));
+  REQUIRE(in(C2, c.proxy_number, "4:2").starts_with("200 "));
+  CHECK(event("4:1", "answered") == 200);
+  CHECK(event("4:2", "answered") == 200);
+  // Kamailio ended 4:1 but its report was lost: tiraid still has it up, and
+  // a new call into its session would be busy.
+  sip.lost.insert("4:1");
+  CHECK(in(C1, P1, "4:3") == "486 ");
+  advance_to(t0 + 60'000 - 1);
+  CHECK(sip.listings == 0);
+  CHECK(phone().in_call(b.session));
+  // A minute (phone.reconcile_interval) after the first call: Kamailio is asked, 4:1 ends here too.
+  advance_to(t0 + 60'000);
+  CHECK(sip.listings == 1);
+  CHECK_FALSE(phone().in_call(b.session));
+  CHECK(st->session(b.session)->call_seconds == 60);
+  CHECK(sip.hung_up.empty());  // nothing to hang up: Kamailio has no such call
+  CHECK(phone().in_call(c.session));  // the call Kamailio still has goes on
+  CHECK(metrics.phone_calls_active->Value() == 1);
+  CHECK(in(C1, P1, "4:4").starts_with("200 "));
+  CHECK(event("4:4", "answered") == 200);
+  // Its late report, should it come, finds nothing.
+  CHECK(event("4:1", "ended") == 404);
+  // Asked again each minute while calls are up; not when none is.
+  advance_to(t0 + 120'000);
+  CHECK(sip.listings == 2);
+  CHECK(event("4:2", "ended") == 200);
+  CHECK(event("4:4", "ended") == 200);
+  advance_to(t0 + 10 * 60'000);
+  CHECK(sip.listings == 2);  // the next deadline found no call, and stopped asking
+  // A Kamailio that cannot be asked ends nothing.
+  sip.answers = false;
+  const auto d = book("natasha", C1, "call-60m");
+  REQUIRE(in(C1, d.proxy_number, "4:5").starts_with("200 "));
+  CHECK(event("4:5", "answered") == 200);
+  advance_to(t0 + 12 * 60'000);
+  CHECK(sip.listings == 3);
+  CHECK(phone().in_call(d.session));
 }
 
 TEST_CASE_METHOD(PhoneFixture, "phone: the session's end hangs its phone call up", "[phone]") {

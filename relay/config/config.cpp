@@ -495,6 +495,8 @@ Section<Config::Phone> phone_section() {
       option("rpc_timeout", &S::rpc_timeout, duration(), "one JSON-RPC request may take this long"),
       option("ring_timeout", &S::ring_timeout, duration(),
              "a phone call not answered by then is hung up (after Kamailio's own timer)"),
+      option("reconcile_interval", &S::reconcile_interval, duration(),
+             "while calls are up, Kamailio is asked this often which it still has; a call it lost track of ends"),
       option("sip_ws_urls", &S::sip_ws_urls, string_list(),
              R"(where talents' consoles reach Kamailio, e.g. ["wss://sip.example.com:8443"]; empty: no SIP accounts)",
              [](const std::vector<std::string>& urls, const Complain& complain) {
@@ -516,6 +518,7 @@ Section<Config::Phone> phone_section() {
   s.table.check = [](const S& m, TableReader& r) {
     if (m.rpc_timeout.count() == 0) r.table_error("phone.rpc_timeout", "must be above 0s");
     if (m.ring_timeout.count() < 1000) r.table_error("phone.ring_timeout", "must be at least 1s");
+    if (m.reconcile_interval.count() < 1000) r.table_error("phone.reconcile_interval", "must be at least 1s");
     if (m.sip_credential_ttl.count() < 60'000) r.table_error("phone.sip_credential_ttl", "must be at least 1m");
   };
   return s;

@@ -223,6 +223,10 @@ struct Config {
     // A phone call no one answers ends after this (Kamailio's own timer
     // normally ends it first).
     Millis ring_timeout = std::chrono::seconds(60);
+    // While calls are up, this often tiraid asks Kamailio which dialogs it
+    // still has: a call whose end was never reported (the report lost) ends
+    // here too, rather than holding its session busy.
+    Millis reconcile_interval = std::chrono::minutes(1);
     // Where the talents' consoles reach Kamailio over SIP-over-WebSocket:
     // "wss://sip.example.com:8443". Empty: the consoles get no SIP account
     // (calls into proxy numbers then reach only phones registered otherwise).

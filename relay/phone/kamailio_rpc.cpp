@@ -110,6 +110,8 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     std::string ringing;  // the INVITE's transaction while the call rings
     std::function<void(std::optional<int>)> done;
     bool tone = false;  // the one-minute tone in `dialog`, not its end
+    // Set: a listing of the dialogs, not an end (`done` unused).
+    std::function<void(std::optional<std::vector<std::string>>)> listed = {};
   };
 
   Impl(asio::any_io_executor ex, Address a, Millis t) : executor(ex), at(std::move(a)), timeout(t) {}
@@ -214,15 +216,26 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
 
   // Every dialog tiraid let through (dlg.list; the ones marked "tirai"),
   // ended. The listing holds callers' numbers: it is read for ids only.
-  asio::awaitable<std::optional<int>> end_all(std::string& error) {
+  asio::awaitable<std::optional<std::vector<std::string>>> list(std::string& error) {
     // Named, not a temporary inside the co_await (GCC 12, PR 99576).
     std::string request = json::serialize(json::object{{"jsonrpc", "2.0"}, {"method", "dlg.list"}, {"id", next_id++}});
     auto listing = co_await exchange(std::move(request), error);
     if (!listing) co_return std::nullopt;
+    if (!rpc_succeeded(*listing)) {
+      proto::wipe(*listing);
+      error = "answered dlg.list with an error";
+      co_return std::nullopt;
+    }
     auto dialogs = tirai_dialogs(*listing);
     proto::wipe(*listing);
+    co_return dialogs;
+  }
+
+  asio::awaitable<std::optional<int>> end_all(std::string& error) {
+    auto dialogs = co_await list(error);
+    if (!dialogs) co_return std::nullopt;
     int ended = 0;
-    for (const auto& d : dialogs) {
+    for (const auto& d : *dialogs) {
       auto n = co_await end_one(d, {}, error);
       if (!n) co_return std::nullopt;
       ended += *n;
@@ -230,11 +243,24 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     co_return ended;
   }
 
+  // Logged once per change, not per request.
+  void log_reachable(const std::string& error) {
+    if (error.empty() && reachable != true) {
+      if (reachable) spdlog::info("[phone] Kamailio's JSON-RPC answers again");
+      reachable = true;
+    } else if (!error.empty() && reachable != false) {
+      spdlog::warn("[phone] Kamailio's JSON-RPC (phone.kamailio_rpc) {}; calls are not hung up until it answers",
+                   error);
+      reachable = false;
+    }
+  }
+
   static asio::awaitable<void> run(std::shared_ptr<Impl> self) { co_await self->run_queue(); }
 
   static void answer(Request& req, std::optional<int> result) {
     try {
-      req.done(result);
+      if (req.listed) req.listed(std::nullopt);
+      else req.done(result);
     } catch (const std::exception& e) {
       spdlog::error("[phone] handling Kamailio's answer failed: {}", e.what());
     }
@@ -246,18 +272,22 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
       queue.pop_front();
       std::string error;
       std::optional<int> result;
+      if (req.listed) {
+        auto dialogs = co_await list(error);
+        close_stream();
+        log_reachable(error);
+        try {
+          req.listed(std::move(dialogs));
+        } catch (const std::exception& e) {
+          spdlog::error("[phone] handling Kamailio's answer failed: {}", e.what());
+        }
+        continue;
+      }
       if (req.tone) result = co_await tone(req.dialog, error);
       else if (req.dialog.empty()) result = co_await end_all(error);
       else result = co_await end_one(req.dialog, req.ringing, error);
       close_stream();
-      if (error.empty() && reachable != true) {
-        if (reachable) spdlog::info("[phone] Kamailio's JSON-RPC answers again");
-        reachable = true;
-      } else if (!error.empty() && reachable != false) {
-        spdlog::warn("[phone] Kamailio's JSON-RPC (phone.kamailio_rpc) {}; calls are not hung up until it answers",
-                     error);
-        reachable = false;
-      }
+      log_reachable(error);
       answer(req, result);
     }
     running = false;
@@ -307,6 +337,10 @@ void KamailioRpc::play_tone(std::string dialog, std::function<void(bool)> done) 
 
 void KamailioRpc::hang_up_all(std::function<void(std::optional<int>)> done) {
   impl_->submit({std::string(), std::string(), std::move(done)});
+}
+
+void KamailioRpc::list_dialogs(std::function<void(std::optional<std::vector<std::string>>)> done) {
+  impl_->submit({std::string(), std::string(), {}, false, std::move(done)});
 }
 
 }  // namespace tirai::relay

@@ -25,6 +25,7 @@ class KamailioRpc final : public SipSwitch {
 
   void hang_up(std::string dialog, std::string ringing, std::function<void(bool ok)> done) override;
   void hang_up_all(std::function<void(std::optional<int>)> done) override;
+  void list_dialogs(std::function<void(std::optional<std::vector<std::string>>)> done) override;
   // GET /tone/<dialog> on the same listener (docs/kamailio.cfg): rtpengine
   // plays the one-minute tone to the client's side.
   void play_tone(std::string dialog, std::function<void(bool ok)> done) override;

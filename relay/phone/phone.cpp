@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 
 namespace tirai::relay {
 
@@ -134,6 +135,10 @@ SeamAnswer Phone::admit(LiveSession& s, std::string_view dialog, std::string_vie
   by_session_[s.rec.id] = c.dialog;
   deadlines_.emplace(now + config_.ring_timeout.count(), c.dialog);
   core_.deadline_added(now + config_.ring_timeout.count());
+  if (reconcile_at_ == 0) {
+    reconcile_at_ = now + config_.reconcile_interval.count();
+    core_.deadline_added(reconcile_at_);
+  }
   metrics.phone_decision(direction, "ring");
   metrics.phone_calls_active->Increment();
   spdlog::info("[phone] {} call {} in {} via {} rings", direction, c.dialog, s.rec.id, s.rec.proxy_number);
@@ -237,7 +242,37 @@ void Phone::closing(LiveSession& s) {
 
 void Phone::closed(LiveSession& s) { closing(s); }
 
+void Phone::reconcile(UnixMs now) {
+  if (calls_.empty()) {
+    reconcile_at_ = 0;
+    return;
+  }
+  reconcile_at_ = now + config_.reconcile_interval.count();
+  core_.deadline_added(reconcile_at_);
+  if (reconciling_) return;  // the last question is not answered yet
+  reconciling_ = true;
+  std::vector<std::string> asked;
+  for (const auto& [d, c] : calls_) asked.push_back(d);
+  sip_.list_dialogs([this, alive = std::weak_ptr<bool>(alive_), asked = std::move(asked)](
+                        std::optional<std::vector<std::string>> has) {
+    if (alive.expired()) return;
+    reconciling_ = false;
+    if (!has) return;  // Kamailio's JSON-RPC logs that it cannot be asked, once
+    const std::set<std::string> still(has->begin(), has->end());
+    const auto kept = std::count_if(asked.begin(), asked.end(), [&](const auto& d) { return still.contains(d); });
+    spdlog::debug("[phone] Kamailio still has {} of the {} calls up here", kept, asked.size());
+    for (const auto& d : asked) {
+      auto it = calls_.find(d);
+      if (it == calls_.end() || still.contains(d)) continue;
+      spdlog::warn("[phone] Kamailio no longer has call {} in {}: its end was never reported; ended here", d,
+                   it->second.session);
+      end(d, "lost", false);
+    }
+  });
+}
+
 void Phone::tick(UnixMs now) {
+  if (reconcile_at_ != 0 && reconcile_at_ <= now) reconcile(now);
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     const auto [at, dialog] = *deadlines_.begin();
     deadlines_.erase(deadlines_.begin());
@@ -254,8 +289,10 @@ void Phone::tick(UnixMs now) {
 }
 
 std::optional<UnixMs> Phone::next_deadline() const {
-  if (deadlines_.empty()) return std::nullopt;
-  return deadlines_.begin()->first;
+  std::optional<UnixMs> next;
+  if (!deadlines_.empty()) next = deadlines_.begin()->first;
+  if (reconcile_at_ != 0 && (!next || reconcile_at_ < *next)) next = reconcile_at_;
+  return next;
 }
 
 }  // namespace tirai::relay

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -93,6 +94,9 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
   void play_tone(Call& c);
   // Ends `dialog` for `reason`: seconds counted; `hang_up`: the SIP server is told to end it.
   void end(std::string dialog, std::string_view reason, bool hang_up);
+  // Asks the SIP server which of the calls up now it still has; the ones it
+  // has not end ("lost": their end was never reported).
+  void reconcile(UnixMs now);
 
   SessionCore& core_;
   const Config::Phone& config_;
@@ -104,6 +108,10 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
   std::unordered_map<std::string, Call> calls_;               // by dialog
   std::unordered_map<std::string, std::string> by_session_;   // session id → dialog
   std::multimap<UnixMs, std::string> deadlines_;              // dialogs; stale entries are skipped
+  UnixMs reconcile_at_ = 0;                                   // 0: no call up, nothing to ask
+  bool reconciling_ = false;                                  // a listing is on its way
+  // Gone with the Phone: the SIP server's late answers find no Phone to touch.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 // Whether `dialog` has the form Kamailio's dialog module gives ("h_entry:h_id", decimal).

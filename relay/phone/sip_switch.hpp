@@ -2,6 +2,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace tirai::relay {
 
@@ -26,6 +27,9 @@ class SipSwitch {
   // survives a restart: its session's end could not hang it up).
   // done(how many), or done(nullopt) when the server could not be asked.
   virtual void hang_up_all(std::function<void(std::optional<int>)> done) = 0;
+  // The dialogs the relay let through that the server still has (up or
+  // ringing): done(their ids), or done(nullopt) when it could not be asked.
+  virtual void list_dialogs(std::function<void(std::optional<std::vector<std::string>>)> done) = 0;
 };
 
 }  // namespace tirai::relay
