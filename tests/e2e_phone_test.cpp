@@ -53,6 +53,21 @@ std::string phone_toml(std::uint16_t seam, std::uint16_t rpc) {
       P1, P2, seam, rpc);
 }
 
+// A UDP socket on a free loopback port whose receives give up after
+// `timeout_s` seconds: (its descriptor, its port).
+std::pair<int, std::uint16_t> loopback_udp(int timeout_s) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+  socklen_t len = sizeof local;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+  timeval tv{timeout_s, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return {fd, ntohs(local.sin_port)};
+}
+
 // The messages a SIPp run received, from its -message_file trace, each as sent.
 std::vector<std::string> received(const std::filesystem::path& trace) {
   std::ifstream in(trace);
@@ -156,16 +171,8 @@ struct PhoneWorld {
                                     int ring_ms = 0) {
     auto talent = answering_phone(alias, client::free_port(), "talent.trace", "20s", ring_ms);
     // The client's phone says "up" here once it has acknowledged the 200.
-    const int up = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(up, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
-    socklen_t len = sizeof local;
-    ::getsockname(up, reinterpret_cast<sockaddr*>(&local), &len);
-    timeval tv{15, 0};
-    ::setsockopt(up, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    auto phone = std::async(std::launch::async, [this, from, proxy, port = ntohs(local.sin_port)] {
+    const auto [up, up_port] = loopback_udp(15);
+    auto phone = std::async(std::launch::async, [this, from, proxy, port = up_port] {
       return sipp("call_until_bye.xml",
                   {"-p", std::to_string(client::free_port()), "-s", proxy, "-set", "from", from, "-set", "up_port",
                    std::to_string(port), "127.0.0.1:" + port_of("sip")},
@@ -193,15 +200,7 @@ struct PhoneWorld {
 // Kamailio's trunk side; the first final answer, as received.
 std::string carrier_invite(std::uint16_t sip_port, const std::string& from, const std::string& to,
                            const std::string& call_id) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
-  socklen_t len = sizeof local;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const auto [fd, port] = loopback_udp(5);
   const std::string sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
                           "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
   const std::string msg = fmt::format(
@@ -209,7 +208,7 @@ std::string carrier_invite(std::uint16_t sip_port, const std::string& from, cons
       "Max-Forwards: 70\r\nFrom: <sip:{from}@127.0.0.1>;tag=t{id}\r\nTo: <sip:{to}@127.0.0.1>\r\n"
       "Call-ID: {id}@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:{from}@127.0.0.1:{me}>\r\n"
       "P-Asserted-Identity: <sip:{from}@127.0.0.1>\r\nContent-Type: application/sdp\r\nContent-Length: {n}\r\n\r\n{sdp}",
-      fmt::arg("to", to), fmt::arg("from", from), fmt::arg("sip", sip_port), fmt::arg("me", ntohs(local.sin_port)),
+      fmt::arg("to", to), fmt::arg("from", from), fmt::arg("sip", sip_port), fmt::arg("me", port),
       fmt::arg("id", call_id), fmt::arg("n", sdp.size()), fmt::arg("sdp", sdp));
   sockaddr_in kamailio{};
   kamailio.sin_family = AF_INET;
