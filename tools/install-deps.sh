@@ -15,6 +15,7 @@ packages=(
   kamailio kamailio-utils-modules kamailio-autheph-modules kamailio-websocket-modules
   rtpengine-daemon sip-tester sox
   nodejs chromium
+  lintian systemd man-db
 )
 # libsystemd-dev: sd_notify, so that systemd knows when tiraid is ready,
 # reloading or stopping, and its watchdog hears the relay thread.
@@ -28,6 +29,8 @@ packages=(
 # the phone-call stack, started by tools/voice-stack.sh with
 # docs/kamailio.cfg; sip-tester (SIPp) plays the phones and the carrier, and
 # sox makes the phone's voice from a WAV file and checks what it heard.
+# lintian checks the .deb tools/package.sh builds; systemd (systemd-analyze)
+# and man-db check its unit and manuals (tools/test-package.sh).
 # nodejs builds the web apps into tiraid (web/, its packages pinned in
 # web/package-lock.json); chromium runs their tests, headless.
 

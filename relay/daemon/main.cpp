@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   std::string rotate_to;
   std::string state_dir;
   std::string check_path;
+  bool quiet = false;
   app.add_option("-c,--config", config_path, "TOML config file");
   app.add_flag("--init", init, "write the example config to --config first when that file does not exist");
   app.add_flag("--print-example-config", print_example, "print the example config, with every key and default");
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
       ->needs("--print-example-config");
   app.add_option("--check-config", check_path,
                  "validate this config file and print the settings in effect (secrets as [secret]); exit 0 or 1");
+  app.add_flag("-q,--quiet", quiet, "with --check-config: print nothing but the problems (for ExecStartPre=)")
+      ->needs("--check-config");
   app.add_option("--rotate-master-key", rotate_to,
                  "offline: re-key the database under the master key in this file (created when missing), then exit");
   app.set_version_flag("--version", "tiraid " + std::string(tirai::relay::version));
@@ -43,8 +46,10 @@ int main(int argc, char** argv) {
     try {
       const auto config = tirai::relay::load_config(check_path);
       tirai::relay::check_config_file(config, check_path);
-      std::cout << tirai::relay::effective_config(config);
-      std::cerr << "tiraid: " << check_path << " is valid\n";
+      if (!quiet) {
+        std::cout << tirai::relay::effective_config(config);
+        std::cerr << "tiraid: " << check_path << " is valid\n";
+      }
       return 0;
     } catch (const std::exception& e) {
       std::cerr << "tiraid: " << e.what() << "\n";
