@@ -194,6 +194,45 @@ ALTER TABLE sessions ADD COLUMN call_seconds INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 
+// Whether `table` has `column` (the table must exist).
+bool has_column(Database& db, std::string_view table, std::string_view column) {
+  auto& s = db.cached(fmt::format("SELECT 1 FROM pragma_table_info('{}') WHERE name = ?", table));
+  s.bind(1, column);
+  const bool found = s.step();
+  s.reset();
+  return found;
+}
+
+bool has_table(Database& db, std::string_view table) {
+  auto& s = db.cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+  s.bind(1, table);
+  const bool found = s.step();
+  s.reset();
+  return found;
+}
+
+// Two steps were changed after a build with their first form had been
+// committed (the rule above came after): databases made by those builds
+// have the version but not all of its schema.
+void repair_edited_steps(Database& db, std::int64_t version) {
+  // Step 1 before per-person keys and erasure (the relay's first cut,
+  // 2026-11-22): its client numbers were not sealed the way every later
+  // build reads them, so nothing can bring it forward.
+  if (version >= 1 && !has_table(db, "meta"))
+    throw DbError(
+        "sqlite: this database was made by a pre-release tirai (schema 1 before per-person keys, 2026-11-22) and "
+        "cannot be upgraded: start on a new database file");
+  // Step 8 before a texted session link named its session: the column and
+  // its index, as step 8 has them now. The rows from then name none.
+  if (version >= 8 && !has_column(db, "sms_outbox", "session_id")) {
+    Transaction tx(db);
+    db.exec(
+        "ALTER TABLE sms_outbox ADD COLUMN session_id TEXT;"
+        "CREATE INDEX sms_outbox_by_session ON sms_outbox(session_id) WHERE session_id IS NOT NULL;");
+    tx.commit();
+  }
+}
+
 }  // namespace
 
 int schema_version() { return static_cast<int>(steps.size()); }
@@ -207,6 +246,7 @@ void migrate(Database& db) {
   if (version > schema_version())
     throw DbError(fmt::format("sqlite: database schema {} is newer than this tirai ({})", version,
                               schema_version()));
+  repair_edited_steps(db, version);
   for (; version < schema_version(); ++version) {
     Transaction tx(db);
     db.exec(steps[static_cast<std::size_t>(version)]);
