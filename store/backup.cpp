@@ -14,9 +14,6 @@ namespace tirai::store {
 
 namespace {
 
-// "TIRA", as migrations.cpp marks a tirai database.
-constexpr std::int64_t application_id = 0x54495241;
-
 struct Closer {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 };

@@ -147,6 +147,10 @@ class Savepoint {
   bool done_ = false;
 };
 
+// "TIRA" in PRAGMA application_id: marks the file as a tirai database, for
+// `file(1)`, for migrate() and for the backup's check of its source.
+inline constexpr std::int64_t application_id = 0x54495241;
+
 // Brings the schema to the newest version; throws DbError for a file written
 // by a newer tirai or by another application.
 void migrate(Database& db);

@@ -8,9 +8,6 @@ namespace tirai::store {
 
 namespace {
 
-// "TIRA": marks the file as a tirai database for `file(1)` and for us.
-constexpr std::int64_t application_id = 0x54495241;
-
 // Each step brings the schema from version i to i+1. Never edit a released
 // step; append a new one.
 constexpr std::array<std::string_view, 9> steps = {

@@ -31,6 +31,32 @@ TEST_CASE("the shipped example parses and equals the defaults", "[config]") {
   CHECK_FALSE(c.packages.at("chat-30m").max_messages);
 }
 
+TEST_CASE("the effective config reads back, control characters in strings included", "[config][fuzz]") {
+  // Found by tests/fuzz/config.cpp: a "\u0000" in a string was written back
+  // raw, and TOML refuses a raw control character. A TURN URL may hold none
+  // at all (it goes to the browsers); a notice may.
+  CHECK_THAT(error_for("[calls]\nturn_urls = [\"turn:a\\u0000b\"]\n"),
+             Catch::Contains("calls.turn_urls") && Catch::Contains(R"("turn:a\u0000b" is not a turn: or turns: URL)"));
+  const auto c = parse_config("[sms]\nended_notice = \"a\\u0000b\\u001fc\\u007fd\\te\\nf\\\"g\\\\h\"\n", "/etc/tirai");
+  REQUIRE(c.sms.ended_notice == std::string("a\0b\x1f" "c\x7f" "d\te\nf\"g\\h", 15));
+  const auto written = effective_config(c);
+  CHECK(written.find("\"a\\u0000b\\u001Fc\\u007Fd\\te\\nf\\\"g\\\\h\"") != std::string::npos);
+  const auto again = parse_config(written, "/etc/tirai");
+  CHECK(again.sms.ended_notice == c.sms.ended_notice);
+  CHECK(effective_config(again) == written);
+}
+
+TEST_CASE("an empty [packages] table means no package, and the effective config says so", "[config][fuzz]") {
+  // Found by tests/fuzz/config.cpp: written back without the table, it read
+  // back as the two default packages.
+  const auto none = parse_config("[packages]\n", "/etc/tirai");
+  CHECK(none.packages.empty());
+  const auto written = effective_config(none);
+  CHECK_THAT(written, Catch::Contains("[packages]"));
+  CHECK(parse_config(written, "/etc/tirai").packages.empty());
+  CHECK(parse_config("", "/etc/tirai").packages.size() == 2);
+}
+
 TEST_CASE("an empty file runs on defaults", "[config]") {
   const auto c = parse_config("", "/srv");
   CHECK(c.admin.listen.port == 8081);

@@ -176,6 +176,27 @@ TEST_CASE("the HTTP front answers by the table: access, method, query and body l
     CHECK_THAT(r, Catch::Contains(R"("error":"internal")") && !Catch::Contains("broken"));
     CHECK(status_of(f.exchange("GET /open HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == "HTTP/1.1 200 OK");
   }
+  SECTION("an answer to a HEAD is its fields alone, a refusal too, so the next answer is not misread") {
+    // Found by tests/fuzz/admin_api.cpp: a HEAD of an unknown path got its 404's body.
+    const auto r = f.exchange("HEAD /nothing HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sesame\r\n\r\n"
+                              "HEAD /open HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /open HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(status_of(r) == "HTTP/1.1 404 Not Found");
+    CHECK_THAT(r, !Catch::Contains("not_found"));
+    const auto second = r.find("HTTP/1.1", 1);
+    REQUIRE(second != std::string::npos);
+    CHECK(status_of(r.substr(second)) == "HTTP/1.1 405 Method Not Allowed");
+    CHECK_THAT(r, !Catch::Contains("method_not_allowed"));
+    const auto third = r.find("HTTP/1.1", second + 1);
+    REQUIRE(third != std::string::npos);
+    // Only the GET's answer carries the body, and it ends the stream.
+    CHECK(r.find(R"({"ok":true})") > third);
+    // A HEAD with a body over the limit: 413, still without a body of its own.
+    const auto big = f.exchange("HEAD /open HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+    CHECK(status_of(big) == "HTTP/1.1 413 Payload Too Large");
+    CHECK_THAT(big, !Catch::Contains("too_large"));
+    CHECK_THAT(r.substr(third), Catch::StartsWith("HTTP/1.1 200 OK") && Catch::EndsWith(R"({"ok":true})"));
+  }
   SECTION("keep-alive: requests on one connection are answered in order") {
     const auto r = f.exchange("GET /open HTTP/1.1\r\nHost: x\r\n\r\nGET /q?n=2 HTTP/1.1\r\nHost: x\r\n"
                               "Connection: close\r\n\r\n");

@@ -16,6 +16,7 @@ packages=(
   rtpengine-daemon sip-tester sox
   nodejs chromium
   lintian systemd man-db
+  clang libclang-rt-14-dev
 )
 # libsystemd-dev: sd_notify, so that systemd knows when tiraid is ready,
 # reloading or stopping, and its watchdog hears the relay thread.
@@ -31,6 +32,8 @@ packages=(
 # sox makes the phone's voice from a WAV file and checks what it heard.
 # lintian checks the .deb tools/package.sh builds; systemd (systemd-analyze)
 # and man-db check its unit and manuals (tools/test-package.sh).
+# clang and libclang-rt-14-dev (libFuzzer, the sanitizers' runtimes) build
+# the fuzz targets (tests/fuzz/, tools/fuzz.sh).
 # nodejs builds the web apps into tiraid (web/, its packages pinned in
 # web/package-lock.json); chromium runs their tests, headless.
 

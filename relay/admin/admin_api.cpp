@@ -119,9 +119,7 @@ std::optional<proto::WipedString> string_member(const json::object& o, std::stri
 // Erase, verify and restrict answer the same whether or not the number was a
 // client; how long the work took must not tell either (a known client's
 // erasure deletes rows and truncates the WAL: three times as long). Their
-// answers wait until this long after the request came.
-constexpr std::chrono::milliseconds equal_answer_time{250};
-
+// answers wait until AdminContext::equal_answer_time after the request came.
 asio::awaitable<void> answer_no_sooner_than(std::chrono::steady_clock::time_point at) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   timer.expires_at(at);
@@ -246,7 +244,7 @@ class AdminApi {
   // erase, lookup, verify and restrict: each takes {"client"}, verify and
   // restrict a field of their own.
   asio::awaitable<Reply> client_call(const Request& req, std::string_view action) {
-    const auto answer_at = std::chrono::steady_clock::now() + equal_answer_time;
+    const auto answer_at = std::chrono::steady_clock::now() + ctx_.equal_answer_time;
     std::optional<Reply> err;
     auto body = json_body(req, err);
     if (!body) co_return *err;

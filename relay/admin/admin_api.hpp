@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include <chrono>
 #include <string>
 
 namespace tirai::relay {
@@ -28,6 +29,10 @@ struct AdminContext {
   std::string public_url;
   std::shared_ptr<const web::Site> site;  // the operator page, at "/"
   SmsRelay* sms = nullptr;                 // with [sms] enabled: texts the link for send_link
+  // The answers about a client number (erase, lookup, verify, restrict) wait
+  // until this long after their request came, so that their timing does not
+  // tell whether the number was known. Only the fuzz target shortens it.
+  std::chrono::milliseconds equal_answer_time{250};
   ~AdminContext() { proto::wipe(token); }
 };
 

@@ -448,8 +448,10 @@ Section<Config::Calls> calls_section() {
              [](const std::vector<std::string>& urls, const Complain& complain) {
                for (const auto& u : urls)
                  if (!(u.starts_with("turn:") || u.starts_with("turns:")) || u.size() < 7 ||
-                     u.find_first_of(" \t\r\n\"") != std::string::npos)
-                   complain(fmt::format("\"{}\" is not a turn: or turns: URL (STUN is not used)", u));
+                     std::any_of(u.begin(), u.end(), [](char c) {
+                       return static_cast<unsigned char>(c) <= ' ' || c == '"' || c == 0x7f;
+                     }))
+                   complain(fmt::format("{} is not a turn: or turns: URL (STUN is not used)", toml_string(u)));
              }),
       option("relay_addresses", &S::relay_addresses, string_list(),
              "coturn's relay addresses (relay-ip, external-ip); relay candidates naming others are dropped. "
@@ -654,7 +656,8 @@ Config parse_config(std::string_view text, const std::filesystem::path& base_dir
   Config c;
   Errors errors;
   for (const auto& [k, v] : root) {
-    const auto known = [&k](const AnySection& s) { return s.name == k.str(); };
+    const std::string_view key = k.str();  // a lambda may not capture a structured binding in clang 14
+    const auto known = [key](const AnySection& s) { return s.name == key; };
     if (k.str() != "packages" && std::none_of(sections().begin(), sections().end(), known))
       errors.push_back(fmt::format("{} (line {}): unknown section", k.str(), v.source().begin.line));
   }
@@ -734,6 +737,9 @@ std::string effective_config(const Config& c) {
     out += fmt::format("\n[packages.{}]\n", name);
     package_table().write(p, false, "", out);
   }
+  // An empty [packages] table is no package at all, not the defaults that
+  // no table gives (found by tests/fuzz/config.cpp).
+  if (c.packages.empty()) out += "\n[packages]  # none: no session can be booked\n";
   return out;
 }
 

@@ -168,11 +168,25 @@ struct AnySection {
 };
 
 // A TOML basic string (of text without control characters: the defaults).
+// A TOML basic string. Control characters are escaped: TOML forbids them
+// raw, and a value read from "\u0000" must be written so that it reads back
+// (found by tests/fuzz/config.cpp).
 inline std::string toml_string(std::string_view s) {
   std::string out = "\"";
   for (const char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\u{:04X}", u);
+    } else {
+      out += c;
+    }
   }
   return out + '"';
 }

@@ -300,6 +300,7 @@ asio::awaitable<void> serve(Stream stream, std::shared_ptr<const Listener> liste
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
     const auto too_large = [&]() -> asio::awaitable<void> {
       auto reply = error_reply(413, "too_large", "the request is over the size limit");
+      reply.head = parser.is_header_done() && parser.get().method() == http::verb::head;
       co_await detail::write_reply(stream, reply, 11, false);
     };
     if (ec) {
@@ -361,6 +362,10 @@ asio::awaitable<void> serve(Stream stream, std::shared_ptr<const Listener> liste
     spdlog::debug("[{}] {} {} -> {}", l.tag, std::string(http::to_string(req.method())),
                   page && reply.status != 404 && reply.status != 401 ? std::string_view("(page)") : route_for_log(l, path),
                   reply.status);
+    // Any answer to a HEAD (a 404 or a 401 too) is its fields alone: a body
+    // after them would be read as the next answer on a kept-alive
+    // connection (found by tests/fuzz/admin_api.cpp).
+    if (req.method() == http::verb::head) reply.head = true;
     const bool keep_alive = l.keep_alive && req.keep_alive();
     const auto version = req.version();
     // What the request carried (numbers and secrets in its body, the SMS
