@@ -470,6 +470,14 @@ void Store::mark_warned(std::string_view id) {
   db_.cached("UPDATE sessions SET warned = 1 WHERE id = ?").bind(1, id).run();
 }
 
+void Store::shift_live_times(UnixMs delta) {
+  db_.cached("UPDATE sessions SET expires_at = expires_at + ?1, closing_until = closing_until + ?1 "
+             "WHERE state != 'closed'")
+      .bind(1, delta)
+      .run();
+  db_.cached("UPDATE resume_tickets SET expires_at = expires_at + ? ").bind(1, delta).run();
+}
+
 void Store::mark_client_contacted(std::string_view id) {
   db_.cached("UPDATE sessions SET client_contacted = 1 WHERE id = ?").bind(1, id).run();
 }

@@ -193,6 +193,10 @@ class Store {
   bool client_alias_in_use(std::int64_t talent_id, std::string_view alias);
   void set_closing(std::string_view id, std::string_view reason, UnixMs closing_until);
   void mark_warned(std::string_view id);
+  // The system clock was stepped by `delta` ms: every session not closed
+  // ends (and closes, in grace) that much later, and every resume ticket
+  // expires that much later, so a restart keeps what the step left alone.
+  void shift_live_times(UnixMs delta);
   // The client of session `id` wrote or called (first_contact = "client").
   void mark_client_contacted(std::string_view id);
   // A call of session `id` ended after `seconds` of talk.

@@ -420,3 +420,34 @@ TEST_CASE_METHOD(CallFixture, "a call keeps the package's idle timeout from endi
   CHECK(client.last()["state"] == "closing");
   CHECK(client.last()["reason"] == "expired");
 }
+
+TEST_CASE_METHOD(CallFixture, "a clock step drops no call: the ring time and the call minutes move with it",
+                 "[calls][timers][clock]") {
+  const auto b = connect("call-5min");
+  mgr->core().tick();
+  auto id = start(client, b.session);
+  // NTP sets the clock an hour forward while it rings: it rings on.
+  clock.step(std::chrono::hours(1));
+  mgr->core().tick();
+  CHECK(calls(client, "ended").empty());
+  const UnixMs stepped = t0 + 3'600'000;
+  advance_to(stepped + 45'000 - 1);
+  CHECK(calls(client, "ended").empty());
+  advance_to(stepped + 45'000);
+  CHECK(calls(client, "ended").back()["reason"] == "no_answer");
+
+  // An answered call keeps its five minutes through a step back, and reports
+  // the seconds really talked.
+  id = start(talent, b.session);
+  call(client, b.session, R"("action":"accept","call":")" + id + "\"");
+  const UnixMs answered = clock.now();
+  advance_to(answered + 60'000);
+  clock.step(-std::chrono::hours(1));
+  mgr->core().tick();
+  const UnixMs limit = answered - 3'600'000 + 5 * 60'000;
+  advance_to(limit - 1);
+  CHECK(calls(client, "ended").size() == 1);
+  advance_to(limit);
+  CHECK(calls(client, "ended").back()["reason"] == "time_limit");
+  CHECK(calls(talent, "ended").back()["seconds"] == 300);
+}

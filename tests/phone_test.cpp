@@ -435,3 +435,36 @@ TEST_CASE_METHOD(PhoneFixture, "phone: a talent's console gets her SIP account, 
   hello_client(client, by_number.client_token);
   CHECK(client.of_type("phone").empty());
 }
+
+TEST_CASE_METHOD(PhoneFixture, "phone: a clock step hangs up no call: ring time, tone and minutes move with it",
+                 "[phone][timers][clock]") {
+  book("natasha", C1, "call-60m");
+  mgr->core().tick();
+  REQUIRE(in(C1, P1, "7:1").starts_with("200 "));
+  clock.step(std::chrono::hours(2));
+  mgr->core().tick();
+  CHECK(sip.hung_up.empty());
+  const UnixMs stepped = t0 + 2 * 3'600'000;
+  advance_to(stepped + 59'999);
+  CHECK(sip.hung_up.empty());
+  advance_to(stepped + 60'000);
+  CHECK(sip.hung_up == std::vector<std::string>{"7:1"});
+
+  // Five call minutes, answered, then the clock an hour back: the tone and
+  // the end come four and five minutes after the answer all the same.
+  const auto b = book("dewi", C2, "call-5min");
+  REQUIRE(in(C2, b.proxy_number, "7:2").starts_with("200 "));
+  CHECK(event("7:2", "answered") == 200);
+  const UnixMs answered = clock.now();
+  advance_to(answered + 60'000);
+  clock.step(-std::chrono::hours(1));
+  mgr->core().tick();
+  const UnixMs back = answered - 3'600'000;
+  advance_to(back + 4 * 60'000 - 1);
+  CHECK(sip.toned.empty());
+  advance_to(back + 4 * 60'000);
+  CHECK(sip.toned == std::vector<std::string>{"7:2"});
+  advance_to(back + 5 * 60'000);
+  CHECK(sip.hung_up == std::vector<std::string>{"7:1", "7:2"});
+  CHECK(st->session(b.session)->call_seconds == 300);
+}

@@ -102,6 +102,111 @@ TEST_CASE_METHOD(Fixture, "expiry: warning, closing with grace, then teardown", 
   CHECK(talent.last()["code"] == "not_in_session");
 }
 
+TEST_CASE_METHOD(Fixture, "a clock stepped forward ends no session: its end moves with the step", "[session][timers][clock]") {
+  enrol("natasha");
+  const auto b = book("natasha");
+  FakePeer talent, client;
+  hello_talent(talent, "natasha");
+  hello_client(client, b.client_token);
+  advance_to(t0 + 60'000);
+  // NTP sets the clock an hour forward: an hour has not passed.
+  clock.step(1h);
+  mgr->core().tick();
+  settle();
+  CHECK(client.of_type("session").empty());
+  CHECK(talent.of_type("session").empty());
+  CHECK(metrics.clock_steps->Value() == 1);
+  CHECK(st->session(b.session)->expires_at == b.expires_at + 3'600'000);
+  send(client, b.session, "c1", "masih di sini kak");
+  settle();
+  CHECK(talent.last()["text"] == "masih di sini kak");
+  // The session keeps the 29 minutes it had left: the warning and the end
+  // come that long after the step, by the clock as it now reads.
+  advance_to(b.expires_at + 3'600'000 - 5 * 60'000 - 1);
+  CHECK(client.of_type("session").empty());
+  advance_to(b.expires_at + 3'600'000 - 5 * 60'000);
+  CHECK(client.last()["notice"] == "expiring");
+  CHECK(client.last()["expires_in"] == 300);
+  advance_to(b.expires_at + 3'600'000);
+  CHECK(client.last()["state"] == "closing");
+  CHECK(client.last()["reason"] == "expired");
+  // A step within grace moves the end of grace too.
+  clock.step(10min);
+  mgr->core().tick();
+  settle();
+  CHECK(client.last()["state"] == "closing");
+  advance_to(clock.now() + 60'000 - 1);
+  CHECK_FALSE(client.closed);
+  advance_to(clock.now() + 1);
+  CHECK(client.last()["state"] == "closed");
+  CHECK(metrics.clock_steps->Value() == 2);
+}
+
+TEST_CASE_METHOD(Fixture, "a clock stepped back stretches no session and silences no sender", "[session][timers][clock][limits]") {
+  config.policy.messages_per_minute = 3;
+  mgr = make_manager();
+  enrol("natasha");
+  const auto b = book("natasha");
+  FakePeer talent, client;
+  hello_talent(talent, "natasha");
+  hello_client(client, b.client_token);
+  mgr->core().tick();
+  send(client, b.session, "c1", "halo");
+  settle();
+  clock.step(-1h);
+  mgr->core().tick();
+  settle();
+  CHECK(st->session(b.session)->expires_at == b.expires_at - 3'600'000);
+  // The rate limit's bucket refills nothing for the step, and takes nothing
+  // back: the two messages left this minute still go.
+  send(client, b.session, "c2", "masih");
+  send(client, b.session, "c3", "di sini");
+  settle();
+  CHECK(client.of_type("accepted").size() == 3);
+  CHECK(client.of_type("error").empty());
+  // The session ends when its 30 minutes are up, not an hour later.
+  advance_to(b.expires_at - 3'600'000 - 1);
+  CHECK(client.of_type("session").size() == 1);  // the expiring notice only
+  advance_to(b.expires_at - 3'600'000);
+  CHECK(client.last()["state"] == "closing");
+}
+
+TEST_CASE_METHOD(Fixture, "a clock step logs nobody out: resume tickets move with it", "[session][clock][connections]") {
+  enrol("natasha");
+  FakePeer talent;
+  hello_talent(talent, "natasha");
+  REQUIRE(talent.of_type("welcome").size() == 1);
+  const std::string ticket(talent.of_type("welcome")[0]["resume"].as_string());
+  mgr->core().tick();
+  // Thirteen hours forward: past the ticket's 12 h, but a minute passed.
+  clock.step(13h);
+  advance_to(clock.now() + 60'000);
+  CHECK(metrics.clock_steps->Value() == 1);
+  // Kept moved in the store too, for a restart.
+  const auto stored = st->tickets(clock.now());
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].expires_at > clock.now() + 11 * 3'600'000);
+  FakePeer reloaded;
+  mgr->attach(reloaded);
+  frame(reloaded, fmt::format(R"({{"type":"hello","role":"talent","resume":"{}"}})", ticket));
+  settle();
+  CHECK(reloaded.of_type("welcome").size() == 1);
+}
+
+TEST_CASE_METHOD(Fixture, "time passing is no step, however late the tick", "[session][timers][clock]") {
+  enrol("natasha");
+  const auto b = book("natasha");
+  mgr->core().tick();
+  // The relay thread was busy for 20 s: both clocks moved 20 s.
+  advance_to(clock.now() + 20'000);
+  CHECK(metrics.clock_steps->Value() == 0);
+  // Less than a second of difference (NTP slewing) is not a step either.
+  clock.step(999ms);
+  mgr->core().tick();
+  CHECK(metrics.clock_steps->Value() == 0);
+  CHECK(st->session(b.session)->expires_at == b.expires_at);
+}
+
 TEST_CASE_METHOD(Fixture, "minimal records are purged after retention", "[session][timers][privacy]") {
   config.sessions.retention = 24h;
   mgr = make_manager();

@@ -17,6 +17,7 @@ packages=(
   nodejs chromium
   lintian systemd man-db
   clang libclang-rt-14-dev
+  libfaketime
 )
 # libsystemd-dev: sd_notify, so that systemd knows when tiraid is ready,
 # reloading or stopping, and its watchdog hears the relay thread.
@@ -33,7 +34,8 @@ packages=(
 # lintian checks the .deb tools/package.sh builds; systemd (systemd-analyze)
 # and man-db check its unit and manuals (tools/test-package.sh).
 # clang and libclang-rt-14-dev (libFuzzer, the sanitizers' runtimes) build
-# the fuzz targets (tests/fuzz/, tools/fuzz.sh).
+# the fuzz targets (tests/fuzz/, tools/fuzz.sh). libfaketime steps tiraid's
+# wall clock in the end-to-end test of clock steps (tests/e2e_faults_test.cpp).
 # nodejs builds the web apps into tiraid (web/, its packages pinned in
 # web/package-lock.json); chromium runs their tests, headless.
 

@@ -1,6 +1,7 @@
 #include "tools/tiraid_process.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include <regex>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace tirai::client {
 
@@ -222,7 +225,19 @@ std::pair<int, std::string> run_program(const std::filesystem::path& program, co
   while (::read(exec_done[0], &ignored, 1) < 0 && errno == EINTR) {
   }
   ::close(exec_done[0]);
-  if (running) running(pid);
+  if (running) {
+    // The pipe closes inside execve, before the new program's arguments
+    // are in place: /proc/PID/cmdline reads empty until then (seen under
+    // ASan, whose binaries take longer to load). Wait for them.
+    const auto cmdline = fmt::format("/proc/{}/cmdline", pid);
+    for (const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         std::chrono::steady_clock::now() < until;) {
+      std::ifstream f(cmdline, std::ios::binary);
+      if (f.get() != std::char_traits<char>::eof()) break;
+      std::this_thread::yield();
+    }
+    running(pid);
+  }
   // Small inputs fit the pipe buffer, so writing before reading cannot block.
   if (!input.empty() && ::write(in[1], input.data(), input.size()) != static_cast<ssize_t>(input.size()))
     throw std::runtime_error("cannot write the program's input");

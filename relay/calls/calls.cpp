@@ -239,6 +239,19 @@ void Calls::tick(UnixMs now) {
   }
 }
 
+void Calls::clock_stepped(UnixMs delta) {
+  // A ringing call keeps its ring time, an answered one its minutes and the
+  // seconds it reports.
+  for (auto& [id, c] : calls_) {
+    c.started_at += delta;
+    if (c.answered_at) c.answered_at += delta;
+    if (c.limit_at) c.limit_at += delta;
+  }
+  std::multimap<UnixMs, std::string> moved;
+  for (auto& [at, id] : deadlines_) moved.emplace(at + delta, std::move(id));
+  deadlines_ = std::move(moved);
+}
+
 std::optional<UnixMs> Calls::next_deadline() const {
   if (deadlines_.empty()) return std::nullopt;
   return deadlines_.begin()->first;

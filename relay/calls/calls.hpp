@@ -48,6 +48,7 @@ class Calls final : public SessionEvents, public Timed, public CallLine {
 
   void tick(UnixMs now) override;
   std::optional<UnixMs> next_deadline() const override;
+  void clock_stepped(UnixMs delta) override;
 
  private:
   enum class State { ringing, answered };

@@ -209,6 +209,19 @@ void Connections::tick(UnixMs now) {
   }
 }
 
+void Connections::clock_stepped(UnixMs delta) {
+  // A delayed answer to a failed hello still waits what it had left; a
+  // ticket lives as long as it had left (the store moves them too).
+  std::multimap<UnixMs, DelayedFailure> moved;
+  while (!delayed_failures_.empty()) {
+    auto node = delayed_failures_.extract(delayed_failures_.begin());
+    node.key() += delta;
+    moved.insert(std::move(node));
+  }
+  delayed_failures_ = std::move(moved);
+  tickets_.shift(delta);
+}
+
 std::optional<UnixMs> Connections::next_deadline() const {
   if (delayed_failures_.empty()) return std::nullopt;
   return delayed_failures_.begin()->first;

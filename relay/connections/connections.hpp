@@ -51,6 +51,7 @@ class Connections final : public Timed, public SessionEvents {
 
   void tick(UnixMs now) override;
   std::optional<UnixMs> next_deadline() const override;
+  void clock_stepped(UnixMs delta) override;
   void closed(LiveSession& s) override;
   void purge(UnixMs now) override;
 

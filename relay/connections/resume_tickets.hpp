@@ -44,6 +44,10 @@ class ResumeTickets {
   void revoke(const Owner& owner);
   // Drops what expired before `now`.
   void purge(proto::UnixMs now);
+  // The system clock was stepped by `delta`: every ticket expires that much later.
+  void shift(proto::UnixMs delta) {
+    for (auto& [hash, e] : by_hash_) e.expires_at += delta;
+  }
   std::size_t size() const { return by_hash_.size(); }
 
  private:

@@ -3,17 +3,23 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 
 namespace tirai::relay {
 
 using proto::UnixMs;
 
 // Wall-clock time for the session lifecycle, behind an interface so tests can
-// move time (expiry, grace, retention) without sleeping.
+// move time (expiry, grace, retention) without sleeping. Beside it, a
+// monotonic count, which no one sets: the session core compares the two to
+// tell time passing from the system clock being stepped (NTP, an operator's
+// `date -s`), and moves its deadlines with a step (SessionCore::tick).
 class Clock {
  public:
   virtual ~Clock() = default;
   virtual UnixMs now() const = 0;
+  // Milliseconds from an arbitrary origin; only differences mean anything.
+  virtual std::int64_t monotonic_ms() const = 0;
 };
 
 class SystemClock final : public Clock {
@@ -23,17 +29,30 @@ class SystemClock final : public Clock {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
+  std::int64_t monotonic_ms() const override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
 };
 
+// advance() and set() are time passing (both clocks move); step() is the
+// system clock set by someone (only the wall clock moves).
 class FakeClock final : public Clock {
  public:
   explicit FakeClock(UnixMs start) : now_(start) {}
   UnixMs now() const override { return now_.load(); }
-  void advance(std::chrono::milliseconds d) { now_ += d.count(); }
-  void set(UnixMs t) { now_ = t; }
+  std::int64_t monotonic_ms() const override { return mono_.load(); }
+  void advance(std::chrono::milliseconds d) {
+    now_ += d.count();
+    mono_ += d.count();
+  }
+  void set(UnixMs t) { advance(std::chrono::milliseconds(t - now_.load())); }
+  void step(std::chrono::milliseconds d) { now_ += d.count(); }
 
  private:
   std::atomic<UnixMs> now_;
+  std::atomic<std::int64_t> mono_{0};
 };
 
 }  // namespace tirai::relay

@@ -25,6 +25,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Register(*registry_)
                     .Add({});
   bookings = &BuildCounter().Name("tirai_bookings_total").Help("Sessions booked").Register(*registry_).Add({});
+  clock_steps = &BuildCounter()
+                     .Name("tirai_clock_steps_total")
+                     .Help("Steps of the system clock (1 s or more), which session and call deadlines moved with")
+                     .Register(*registry_)
+                     .Add({});
   store_commit_seconds = &BuildHistogram()
                               .Name("tirai_store_commit_seconds")
                               .Help("Time to run and commit one group of store jobs")

@@ -41,6 +41,7 @@ class Metrics {
   prometheus::Counter* messages_relayed;
   prometheus::Counter* slow_peers;
   prometheus::Counter* bookings;
+  prometheus::Counter* clock_steps;  // the system clock stepped; deadlines moved with it
   prometheus::Histogram* store_commit_seconds;
   prometheus::Histogram* store_batch_jobs;
   prometheus::Gauge* store_acked_uncleared;

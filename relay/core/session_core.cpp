@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace tirai::relay {
 
@@ -331,6 +332,25 @@ void SessionCore::close_now(const std::string& id, bool store_teardown) {
   spdlog::info("[session] {} closed ({})", id, reason);
 }
 
+void SessionCore::clock_stepped(UnixMs delta) {
+  // Rounded: the two clocks are read a moment apart, so a step of 2 h can measure 7199.999 s.
+  spdlog::warn("[session] the system clock was stepped by {:+} s: {} live sessions keep the time they had left",
+               std::llround(static_cast<double>(delta) / 1000.0), live_.size());
+  metrics_.clock_steps->Increment();
+  for (auto& [id, s] : live_) {
+    s.rec.expires_at += delta;
+    if (s.rec.closing_until) *s.rec.closing_until += delta;
+    if (s.last_activity) s.last_activity += delta;
+  }
+  std::multimap<UnixMs, std::string> moved;
+  for (auto& [at, id] : deadlines_) moved.emplace(at + delta, std::move(id));
+  deadlines_ = std::move(moved);
+  next_purge_ += delta;
+  for (auto* t : timed_) t->clock_stepped(delta);
+  submit([delta](store::Store& st) { st.shift_live_times(delta); });
+  if (deadline_changed_) deadline_changed_();
+}
+
 void SessionCore::schedule(const LiveSession& s) {
   UnixMs at;
   if (s.rec.state == SessionState::closing) {
@@ -372,6 +392,12 @@ void SessionCore::evaluate(const std::string& id, UnixMs now) {
 
 void SessionCore::tick() {
   const UnixMs now = clock_.now();
+  const auto mono = clock_.monotonic_ms();
+  if (last_tick_) {
+    const UnixMs delta = (now - last_tick_->first) - (mono - last_tick_->second);
+    if (delta >= clock_step_threshold_ms || delta <= -clock_step_threshold_ms) clock_stepped(delta);
+  }
+  last_tick_.emplace(now, mono);
   // Stale entries (a session that changed state since) are harmless: evaluate
   // looks at the session as it is now and schedules its real next deadline.
   std::vector<std::string> due;

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -131,8 +132,15 @@ class SessionCore {
 
   // ---- time ----
   // Does what is due at clock.now(): expiry notices, expiry, end of grace,
-  // purges, and the deadlines of Timed capabilities.
+  // purges, and the deadlines of Timed capabilities. First, when the wall
+  // clock moved 1 s or more further (or less far) than the monotonic one
+  // since the last tick, the system clock was stepped: every live session's
+  // end, grace and idle timeout, the resume tickets and the capabilities'
+  // deadlines move by the step (stored too), so that NTP setting the clock
+  // an hour forward ends no session and an hour back stretches none. Logged
+  // once per step, counted in tirai_clock_steps_total.
   void tick();
+  static constexpr UnixMs clock_step_threshold_ms = 1000;
   std::optional<UnixMs> next_deadline() const;
   // Called when a deadline earlier than the current earliest is added.
   void on_deadline_change(std::function<void()> f) { deadline_changed_ = std::move(f); }
@@ -152,6 +160,7 @@ class SessionCore {
   // it) the store.
   void close_now(const std::string& id, bool store_teardown = true);
   void schedule(const LiveSession& s);
+  void clock_stepped(UnixMs delta);
   void evaluate(const std::string& id, UnixMs now);
   template <typename F>
   void announce(F&& f) {
@@ -173,6 +182,8 @@ class SessionCore {
   std::multimap<UnixMs, std::string> deadlines_;
   UnixMs next_purge_ = 0;
   std::function<void()> deadline_changed_;
+  // The two clocks at the last tick, to tell a step from time passing.
+  std::optional<std::pair<UnixMs, std::int64_t>> last_tick_;
 };
 
 }  // namespace tirai::relay

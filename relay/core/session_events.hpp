@@ -50,6 +50,10 @@ class Timed {
   // Does what is due at `now`.
   virtual void tick(proto::UnixMs now) = 0;
   virtual std::optional<proto::UnixMs> next_deadline() const = 0;
+  // The system clock was stepped by `delta` (SessionCore::tick): what is
+  // timed from "now" moves with it, so that a step neither cuts nor
+  // stretches it.
+  virtual void clock_stepped(proto::UnixMs delta) { (void)delta; }
 };
 
 }  // namespace tirai::relay

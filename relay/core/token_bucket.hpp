@@ -12,8 +12,10 @@ struct TokenBucket {
   proto::UnixMs last = 0;
 
   // The tokens there would be at `now`, without taking any.
+  // A clock stepped back refills nothing (and takes nothing back): without
+  // the floor, a step of an hour would empty the bucket for an hour.
   double level(double capacity, proto::UnixMs now) const {
-    return std::min(capacity, tokens + static_cast<double>(now - last) * capacity / 60'000.0);
+    return std::min(capacity, tokens + static_cast<double>(std::max<proto::UnixMs>(now - last, 0)) * capacity / 60'000.0);
   }
   // Takes a token when there is one (a bucket never used starts full);
   // false when it is empty.

@@ -288,6 +288,20 @@ void Phone::tick(UnixMs now) {
   }
 }
 
+void Phone::clock_stepped(UnixMs delta) {
+  for (auto& [dialog, c] : calls_) {
+    c.started_at += delta;
+    if (c.answered_at) c.answered_at += delta;
+    if (c.limit_at) c.limit_at += delta;
+    if (c.tone_at) c.tone_at += delta;
+  }
+  // tick() tells a deadline's kind by comparing it with these times: they move together.
+  std::multimap<UnixMs, std::string> moved;
+  for (auto& [at, dialog] : deadlines_) moved.emplace(at + delta, std::move(dialog));
+  deadlines_ = std::move(moved);
+  if (reconcile_at_) reconcile_at_ += delta;
+}
+
 std::optional<UnixMs> Phone::next_deadline() const {
   std::optional<UnixMs> next;
   if (!deadlines_.empty()) next = deadlines_.begin()->first;

@@ -70,6 +70,7 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
   void attached(Peer& p, const std::vector<std::string>& sessions) override;
   void tick(UnixMs now) override;
   std::optional<UnixMs> next_deadline() const override;
+  void clock_stepped(UnixMs delta) override;
 
  private:
   enum class State { ringing, answered };

@@ -31,6 +31,11 @@ inline json::object expect(WsClient& ws, std::string_view type) {
 
 struct Relay {
   explicit Relay(std::string extra_toml = {}) : daemon(TIRAID_PATH, dir.path(), std::move(extra_toml)) { daemon.start(); }
+  // Started through `launcher` (see TiraidProcess::start_with).
+  Relay(std::string extra_toml, std::vector<std::string> launcher)
+      : daemon(TIRAID_PATH, dir.path(), std::move(extra_toml)) {
+    daemon.start_with(std::move(launcher));
+  }
 
   client::HttpResponse call(std::string_view method, std::string_view target, const json::value& body = nullptr) {
     return daemon.admin().request(method, target, body.is_null() ? std::string() : json::serialize(body));
