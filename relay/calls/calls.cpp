@@ -247,9 +247,7 @@ void Calls::clock_stepped(UnixMs delta) {
     if (c.answered_at) c.answered_at += delta;
     if (c.limit_at) c.limit_at += delta;
   }
-  std::multimap<UnixMs, std::string> moved;
-  for (auto& [at, id] : deadlines_) moved.emplace(at + delta, std::move(id));
-  deadlines_ = std::move(moved);
+  shift_keys(deadlines_, delta);
 }
 
 std::optional<UnixMs> Calls::next_deadline() const {

@@ -212,13 +212,7 @@ void Connections::tick(UnixMs now) {
 void Connections::clock_stepped(UnixMs delta) {
   // A delayed answer to a failed hello still waits what it had left; a
   // ticket lives as long as it had left (the store moves them too).
-  std::multimap<UnixMs, DelayedFailure> moved;
-  while (!delayed_failures_.empty()) {
-    auto node = delayed_failures_.extract(delayed_failures_.begin());
-    node.key() += delta;
-    moved.insert(std::move(node));
-  }
-  delayed_failures_ = std::move(moved);
+  shift_keys(delayed_failures_, delta);
   tickets_.shift(delta);
 }
 

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <utility>
 
 namespace tirai::relay {
 
@@ -54,5 +56,19 @@ class FakeClock final : public Clock {
   std::atomic<UnixMs> now_;
   std::atomic<std::int64_t> mono_{0};
 };
+
+// Moves every key of a deadline map by `delta` (a step of the system
+// clock), keeping each entry's value and the entries' order. Nodes are
+// moved, not copied: nothing is allocated.
+template <typename Value>
+void shift_keys(std::multimap<UnixMs, Value>& deadlines, UnixMs delta) {
+  std::multimap<UnixMs, Value> moved;
+  while (!deadlines.empty()) {
+    auto node = deadlines.extract(deadlines.begin());
+    node.key() += delta;
+    moved.insert(moved.end(), std::move(node));
+  }
+  deadlines = std::move(moved);
+}
 
 }  // namespace tirai::relay

@@ -342,9 +342,7 @@ void SessionCore::clock_stepped(UnixMs delta) {
     if (s.rec.closing_until) *s.rec.closing_until += delta;
     if (s.last_activity) s.last_activity += delta;
   }
-  std::multimap<UnixMs, std::string> moved;
-  for (auto& [at, id] : deadlines_) moved.emplace(at + delta, std::move(id));
-  deadlines_ = std::move(moved);
+  shift_keys(deadlines_, delta);
   next_purge_ += delta;
   for (auto* t : timed_) t->clock_stepped(delta);
   submit([delta](store::Store& st) { st.shift_live_times(delta); });

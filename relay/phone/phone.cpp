@@ -296,9 +296,7 @@ void Phone::clock_stepped(UnixMs delta) {
     if (c.tone_at) c.tone_at += delta;
   }
   // tick() tells a deadline's kind by comparing it with these times: they move together.
-  std::multimap<UnixMs, std::string> moved;
-  for (auto& [at, dialog] : deadlines_) moved.emplace(at + delta, std::move(dialog));
-  deadlines_ = std::move(moved);
+  shift_keys(deadlines_, delta);
   if (reconcile_at_) reconcile_at_ += delta;
 }
 
