@@ -38,6 +38,22 @@ class RawConnection {
   void close() {
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));
   }
+  bool try_write(std::string_view s) {
+    return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+  }
+  // True when the peer closed (or reset) the connection within `timeout`;
+  // anything it sent before is read and dropped.
+  bool closed_within(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      char buf[4096];
+      if (::recv(fd_, buf, sizeof buf, 0) <= 0) return true;
+    }
+  }
   void write(std::string_view s) { REQUIRE(::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size())); }
   // What the relay sends until it closes (or `timeout` passes: then nullopt).
   std::optional<std::string> read_to_end(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
@@ -58,6 +74,17 @@ class RawConnection {
  private:
   int fd_;
 };
+
+// Sends `data` one byte every `pace` until the peer closes the connection
+// (then the bytes it had taken) or all of it is sent (then nullopt). The
+// pace is the slow client under test, not a wait for anything.
+std::optional<std::size_t> drip(RawConnection& c, std::string_view data, std::chrono::milliseconds pace) {
+  for (std::size_t sent = 0; sent < data.size(); ++sent) {
+    if (c.closed_within(pace)) return sent;
+    if (!c.try_write(data.substr(sent, 1))) return sent;
+  }
+  return std::nullopt;
+}
 
 std::size_t count_lines(const std::string& log, std::string_view needle) {
   std::size_t n = 0;
@@ -236,5 +263,76 @@ TEST_CASE("behind a trusted proxy the login limits count the forwarded client, a
     CHECK(code_for(r, wrong_hello, {{"X-Forwarded-For", "203.0.113.1"}}) == "auth_failed");
     CHECK(code_for(r, wrong_hello, {{"X-Forwarded-For", "203.0.113.2"}}) == "auth_failed");
     CHECK(code_for(r, right_hello, {{"X-Forwarded-For", "203.0.113.3"}}) == "rate_limited");
+  }
+}
+
+// Slowloris: a client that sends its request a byte at a time (here one
+// every 100 ms) holds a connection only until the listener's deadline (1 s
+// here), on every listener; the head, the body and an idle kept-alive
+// connection each have theirs. Well-behaved requests are answered meanwhile.
+TEST_CASE("slowloris: every listener drops a request sent a byte at a time at its deadline", "[e2e][limits]") {
+  test::TempDir dir;
+  const auto seam = client::free_port();
+  client::TiraidProcess d(
+      TIRAID_PATH, dir.path(),
+      fmt::format("[relay]\nhello_timeout = \"1s\"\n"
+                  "[admin]\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"\n"
+                  "[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
+                  "sendsms_url = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\n"
+                  "proxy_numbers = [\"+6281100000001\"]\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"\n"
+                  "[phone]\nenabled = true\nlisten = \"127.0.0.1:{}\"\nkamailio_rpc = \"127.0.0.1:{}\"\n"
+                  "header_timeout = \"1s\"\nbody_timeout = \"1s\"\n",
+                  seam, client::free_port()));
+  d.start();
+  constexpr auto pace = std::chrono::milliseconds(100);
+  // Sixty bytes of padding make the head take 8 s at that pace.
+  const auto slow_head = [](std::string_view start) {
+    return std::string(start) + "Host: x\r\nX-Padding: " + std::string(60, 'a') + "\r\n\r\n";
+  };
+  struct Case {
+    std::string name;
+    std::uint16_t port;
+    std::string head, quick;  // a request sent slowly; one sent at once, which gets its answer
+    int quick_status;
+  };
+  const std::vector<Case> cases = {
+      {"relay", d.relay_port(), slow_head("GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\n"),
+       "GET /talent/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200},
+      {"admin", d.admin_port(), slow_head("GET /v1/health HTTP/1.1\r\n"),
+       "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200},
+      {"sms", d.sms_port(), slow_head("GET /v1/sms/kannel?secret=x HTTP/1.1\r\n"),
+       "GET /v1/sms/kannel HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 403},
+      {"phone", seam, slow_head("GET /v1/phone/inbound HTTP/1.1\r\n"),
+       "GET /v1/phone/inbound HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 401},
+  };
+  SECTION("a head sent a byte at a time is cut off on every listener, and others are answered meanwhile") {
+    for (const auto& c : cases) {
+      INFO("the " << c.name << " listener");
+      RawConnection slow("127.0.0.1", c.port);
+      slow.write(c.head.substr(0, 4));
+      RawConnection quick("127.0.0.1", c.port);
+      quick.write(c.quick);
+      const auto answer = quick.read_to_end();
+      REQUIRE(answer.has_value());
+      CHECK(answer->starts_with(fmt::format("HTTP/1.1 {} ", c.quick_status)));
+      // At the pace, the whole head would take 8 s; half of it, 4 s.
+      const auto taken = drip(slow, std::string_view(c.head).substr(4), pace);
+      REQUIRE(taken.has_value());  // cut off before the head was whole
+      CHECK(*taken < c.head.size() / 2);
+    }
+  }
+  SECTION("a body sent a byte at a time is cut off too, and answered with nothing") {
+    RawConnection slow("127.0.0.1", d.admin_port());
+    slow.write("POST /v1/talents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 80\r\n\r\n");
+    const std::string body = R"({"alias":"natasha","secret":")" + std::string(49, 's') + R"("})";
+    REQUIRE(body.size() == 80);
+    const auto taken = drip(slow, body, pace);
+    REQUIRE(taken.has_value());
+    CHECK(*taken < body.size() / 2);
+  }
+  SECTION("a kept-alive connection that goes quiet is closed after header_timeout") {
+    RawConnection idle("127.0.0.1", d.admin_port());
+    idle.write("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(idle.closed_within(std::chrono::seconds(5)));
   }
 }

@@ -149,18 +149,20 @@ void LoggedProcess::signal(int sig) {
 
 TiraidProcess::TiraidProcess(std::filesystem::path tiraid, std::filesystem::path dir, std::string extra_toml)
     : dir_(std::move(dir)), process_(tiraid, dir_ / "tiraid.log"), tiraid_(tiraid) {
-  // A test that tunes [relay] gets the loopback listener added to its table.
-  const std::string relay_listen = "[relay]\nlisten = \"127.0.0.1:0\"\n";
-  std::string relay_table = relay_listen;
-  if (const auto at = extra_toml.find("[relay]\n"); at != std::string::npos) {
-    extra_toml.replace(at, 8, relay_listen);
-    relay_table.clear();
-  }
+  // A test that tunes [relay] or [admin] gets the base keys (the loopback
+  // listener, the files under `dir`) added to its table.
+  const auto merge = [&extra_toml](std::string_view header, std::string base) {
+    const auto at = extra_toml.find(header);
+    if (at == std::string::npos) return base;
+    extra_toml.replace(at, header.size(), base);
+    return std::string();
+  };
+  const auto relay_table = merge("[relay]\n", "[relay]\nlisten = \"127.0.0.1:0\"\n");
+  const auto admin_table =
+      merge("[admin]\n", "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"secrets/admin.token\"\n");
   {
     std::ofstream cfg(config_file());
-    cfg << relay_table
-        << "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"secrets/admin.token\"\n"
-        << "[store]\npath = \"data/tirai.db\"\n"
+    cfg << relay_table << admin_table << "[store]\npath = \"data/tirai.db\"\n"
         << "[keys]\nmaster_key_file = \"secrets/master.key\"\n"
         << extra_toml;
   }

@@ -334,6 +334,8 @@ asio::awaitable<void> run_admin_listener(tcp::acceptor& acceptor, AdminContext& 
   auto listener = std::make_shared<Listener>();
   listener->tag = "admin";
   listener->tls = context.tls;
+  listener->header_timeout = context.header_timeout;
+  listener->body_timeout = context.body_timeout;
   listener->token = [&context](std::string_view token) { return crypto::secrets_equal(token, context.token); };
   // An answer that needs no waiting, as the coroutine a handler returns.
   const auto now = [](Reply r) -> asio::awaitable<Reply> { co_return r; };

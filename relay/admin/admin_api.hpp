@@ -33,6 +33,9 @@ struct AdminContext {
   // until this long after their request came, so that their timing does not
   // tell whether the number was known. Only the fuzz target shortens it.
   std::chrono::milliseconds equal_answer_time{250};
+  // admin.header_timeout and admin.body_timeout.
+  std::chrono::milliseconds header_timeout{30'000};
+  std::chrono::milliseconds body_timeout{30'000};
   ~AdminContext() { proto::wipe(token); }
 };
 

@@ -191,6 +191,9 @@ Kind<std::optional<std::int64_t>> quota() {
           [](const std::optional<std::int64_t>& v) { return fmt::format("{}", v.value_or(0)); }};
 }
 
+// A listener's deadline against slow clients.
+Kind<Millis> deadline() { return duration_at_least(std::chrono::milliseconds(100)); }
+
 Section<Config::Relay> relay_section() {
   using S = Config::Relay;
   Section<S> s{.name = "relay", .member = &Config::relay};
@@ -206,7 +209,7 @@ Section<Config::Relay> relay_section() {
              "frames queued behind a socket that stopped taking bytes before the peer is disconnected (it "
              "replays on reconnect)"),
       option("idle_timeout", &S::idle_timeout, duration(), "a connection that answers no ping for this long is closed"),
-      option("hello_timeout", &S::hello_timeout, duration(), "a connection must say hello within this time"),
+      option("hello_timeout", &S::hello_timeout, deadline(), "a connection must say hello within this time"),
       option("allow_plaintext", &S::allow_plaintext, boolean(),
              "without [tls], listening on a non-loopback address needs this (and logs a warning)"),
       option("max_unauthenticated_per_address", &S::max_unauthenticated_per_address,
@@ -241,6 +244,11 @@ Section<Config::Admin> admin_section() {
       option("listen", &S::listen, address(), "admin HTTP API; keep it on loopback"),
       option("token_file", &S::token_file, path(), "bearer token for the admin API, created 0600 on first start"),
       option("allow_plaintext", &S::allow_plaintext, boolean(), "as relay.allow_plaintext, for the admin listener"),
+      option("header_timeout", &S::header_timeout, deadline(),
+             "a request's head (and TLS handshake) must arrive within this; also how long a kept-alive "
+             "connection may idle"),
+      option("body_timeout", &S::body_timeout, deadline(),
+             "a request's body must arrive, and its answer be taken, within this: a slow client is dropped"),
   };
   return s;
 }
@@ -422,6 +430,8 @@ Section<SmsConfig> sms_section() {
       option("retry_min", &S::retry_min, duration(), "first retry when Kannel is down or refuses; doubles each time..."),
       option("retry_max", &S::retry_max, duration(), "...up to this"),
       option("request_timeout", &S::request_timeout, duration(), "one sendsms request may take this long"),
+      option("header_timeout", &S::header_timeout, deadline(), "as admin.header_timeout, for the listener Kannel calls"),
+      option("body_timeout", &S::body_timeout, deadline(), "as admin.body_timeout, for the listener Kannel calls"),
   };
   s.table.check = [](const S& m, TableReader& r) {
     if (m.retry_min.count() == 0 || m.retry_max < m.retry_min)
@@ -490,6 +500,8 @@ Section<Config::Phone> phone_section() {
              "the seam: Kamailio asks GET /v1/phone/inbound, /outbound and /event here (plain HTTP, loopback)"),
       option("allow_plaintext", &S::allow_plaintext, boolean(),
              "listening on a non-loopback address (Kamailio on another host of a private network) needs this"),
+      option("header_timeout", &S::header_timeout, deadline(), "as admin.header_timeout, for the seam"),
+      option("body_timeout", &S::body_timeout, deadline(), "as admin.body_timeout, for the seam"),
       option("seam_secret_file", &S::seam_secret_file, path(),
              "the seam's bearer secret (Kamailio's http_client sends it), created 0600 on first start"),
       option("kamailio_rpc", &S::kamailio_rpc, address(),

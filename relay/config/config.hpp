@@ -131,6 +131,9 @@ struct SmsConfig {
   Millis retry_min = std::chrono::seconds(1);
   Millis retry_max = std::chrono::minutes(5);
   Millis request_timeout = std::chrono::seconds(10);
+  // The inbound listener's deadlines against slow clients (HttpDeadlines).
+  Millis header_timeout = std::chrono::seconds(30);
+  Millis body_timeout = std::chrono::seconds(30);
 };
 
 // The whole configuration, parsed once and validated (design §7). Relative
@@ -166,6 +169,11 @@ struct Config {
     Address listen{"127.0.0.1", 8081};
     std::filesystem::path token_file = "admin.token";
     bool allow_plaintext = false;
+    // A request's head must arrive within header_timeout (of the accept or
+    // the previous answer: also the idle limit of a kept-alive connection),
+    // its body and the taking of its answer each within body_timeout.
+    Millis header_timeout = std::chrono::seconds(30);
+    Millis body_timeout = std::chrono::seconds(30);
   } admin;
   // Set: both listeners speak TLS 1.2+ only (wss://, https://).
   struct Tls {
@@ -215,6 +223,8 @@ struct Config {
     bool enabled = false;
     Address listen{"127.0.0.1", 8083};  // the seam: GET /v1/phone/... from Kamailio's http_client
     bool allow_plaintext = false;       // the seam is plain HTTP: non-loopback needs this
+    Millis header_timeout = std::chrono::seconds(30);  // as admin's
+    Millis body_timeout = std::chrono::seconds(30);
     // The seam's bearer secret; created with a random secret on first start.
     std::filesystem::path seam_secret_file = "phone-seam.secret";
     // Kamailio's JSON-RPC over HTTP (xhttp + jsonrpcs), where calls are hung up.

@@ -265,6 +265,20 @@ inline Kind<Millis> duration() {
           [](Millis d) { return toml_string(format_duration(d)); }};
 }
 
+// A duration of at least `least` (a deadline of 0 would close every
+// connection at once).
+inline Kind<Millis> duration_at_least(Millis least) {
+  return {[least](const toml::node& n, Millis& out, std::string& why) {
+            const auto s = n.value<std::string>();
+            const std::optional<Millis> d = s ? parse_duration(*s) : std::nullopt;
+            if (!d) why = R"(must be a duration string such as "500ms", "90s", "30m", "2h" or "30d")";
+            else if (*d < least) why = "must be at least " + format_duration(least);
+            else out = *d;
+            return d && *d >= least;
+          },
+          [](Millis d) { return toml_string(format_duration(d)); }};
+}
+
 inline Kind<Address> address() {
   return {[](const toml::node& n, Address& out, std::string& why) {
             const auto s = n.value<std::string>();

@@ -309,6 +309,8 @@ int Daemon::run() {
   check_plaintext(admin_at, tls.has_value(), config_.admin.allow_plaintext, "admin");
   tcp::acceptor relay_acceptor(ioc), admin_acceptor(ioc), sms_acceptor(ioc), phone_acceptor(ioc);
   AdminContext admin{relay.bookings(), relay.ratings(), store_worker, metrics, admin_token, tls_context, {}, {}, relay.sms()};
+  admin.header_timeout = config_.admin.header_timeout;
+  admin.body_timeout = config_.admin.body_timeout;
   // The apps: built into tiraid, or from relay.web_root while developing.
   const auto site = [&](std::string_view name, std::string connect_src) {
     return config_.relay.web_root.empty()
@@ -399,7 +401,7 @@ int Daemon::run() {
       const auto phone_at = resolve(ioc, config_.phone.listen, "phone.listen");
       check_plaintext(phone_at, false, config_.phone.allow_plaintext, "phone");
       open_acceptor(phone_acceptor, phone_at, "phone.listen");
-      asio::co_spawn(ioc, run_phone_listener(phone_acceptor, *relay.phone(), std::move(phone_secret)), asio::detached);
+      asio::co_spawn(ioc, run_phone_listener(phone_acceptor, *relay.phone(), std::move(phone_secret), config_.phone), asio::detached);
       spdlog::info("[phone] the seam listens on http://{}/v1/phone/; calls are hung up through Kamailio at {}",
                    endpoint_str(phone_acceptor.local_endpoint()), config_.phone.kamailio_rpc.str());
     }, [&] { close(phone_acceptor); });

@@ -329,9 +329,10 @@ asio::awaitable<void> run_relay_listener(tcp::acceptor& acceptor, Relay& relay, 
   auto listener = std::make_shared<httpd::Listener>();
   listener->tag = "relay";
   listener->tls = tls;
-  // The TLS handshake and the upgrade request count against hello_timeout.
-  listener->handshake_timeout = config.relay.hello_timeout;
-  listener->request_timeout = config.relay.hello_timeout;
+  // The TLS handshake and the upgrade request (or a page's) count against
+  // hello_timeout, and so does taking an answer.
+  listener->header_timeout = config.relay.hello_timeout;
+  listener->body_timeout = config.relay.hello_timeout;
   listener->header_limit = 8192;
   // A browser loads the apps' page and its files over one connection.
   listener->keep_alive = true;

@@ -170,9 +170,15 @@ struct Listener {
   // has (which then answer 401 rather than tell which paths exist).
   std::function<bool(std::string_view token)> token;
   asio::ssl::context* tls = nullptr;
-  // The TLS handshake, then each request, must arrive within these.
-  std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(10);
-  std::chrono::steady_clock::duration request_timeout = std::chrono::seconds(30);
+  // Deadlines against slow clients (slowloris): a request's head (with the
+  // TLS handshake, for the first) must have arrived within header_timeout of
+  // the connection's accept or of the previous answer, which makes it also
+  // how long a kept-alive connection may sit idle; its body within
+  // body_timeout of the head; and the answer must be taken within
+  // body_timeout. A connection that sends a byte a second is closed at the
+  // deadline, whatever it has sent by then.
+  std::chrono::steady_clock::duration header_timeout = std::chrono::seconds(30);
+  std::chrono::steady_clock::duration body_timeout = std::chrono::seconds(30);
   std::size_t header_limit = 16 * 1024;
   bool keep_alive = true;  // false: one request per connection
   // Called with each accepted socket; nullopt refuses (closes) it. Unset:
@@ -284,8 +290,8 @@ asio::awaitable<void> serve(Stream stream, std::shared_ptr<const Listener> liste
   constexpr bool is_tls = std::is_same_v<Stream, TlsStream>;
   const Listener& l = *listener;
   auto& lowest = beast::get_lowest_layer(stream);
+  lowest.expires_after(l.header_timeout);
   if constexpr (is_tls) {
-    lowest.expires_after(l.handshake_timeout);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (ec) {
       spdlog::debug("[{}] TLS handshake failed: {}", l.tag, ec.message());
@@ -293,8 +299,8 @@ asio::awaitable<void> serve(Stream stream, std::shared_ptr<const Listener> liste
     }
   }
   beast::flat_buffer buffer;
-  for (;;) {
-    lowest.expires_after(l.request_timeout);
+  for (bool first = true;; first = false) {
+    if (!first) lowest.expires_after(l.header_timeout);
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(l.header_limit));
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
@@ -341,6 +347,7 @@ asio::awaitable<void> serve(Stream stream, std::shared_ptr<const Listener> liste
       co_await too_large();
       break;
     }
+    lowest.expires_after(l.body_timeout);
     auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
     if (bec) {
       if (bec == http::error::body_limit) co_await too_large();
@@ -379,6 +386,7 @@ asio::awaitable<void> serve(Stream stream, std::shared_ptr<const Listener> liste
       const auto raw = buffer.prepare(buffer.capacity());
       proto::wipe(raw.data(), raw.size());
     }
+    lowest.expires_after(l.body_timeout);
     co_await detail::write_reply(stream, reply, version, keep_alive, &l);
     if (!keep_alive) break;
   }

@@ -80,9 +80,12 @@ asio::awaitable<Reply> handle_event(Phone& phone, const Call& c) {
 
 }  // namespace
 
-asio::awaitable<void> run_phone_listener(tcp::acceptor& acceptor, Phone& phone, std::string secret) {
+asio::awaitable<void> run_phone_listener(tcp::acceptor& acceptor, Phone& phone, std::string secret,
+                                         const Config::Phone& config) {
   auto listener = std::make_shared<Listener>();
   listener->tag = "phone";
+  listener->header_timeout = config.header_timeout;
+  listener->body_timeout = config.body_timeout;
   listener->token = [secret = std::move(secret)](std::string_view token) { return crypto::secrets_equal(token, secret); };
   const auto route = [&](std::string_view path, asio::awaitable<Reply> (*handle)(Phone&, const Call&)) {
     listener->routes.push_back(

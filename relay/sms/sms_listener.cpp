@@ -79,6 +79,8 @@ asio::awaitable<Reply> handle_sms(SmsRelay& relay, const SmsConfig& config, cons
 asio::awaitable<void> run_sms_listener(tcp::acceptor& acceptor, SmsRelay& sms, const SmsConfig& config) {
   auto listener = std::make_shared<Listener>();
   listener->tag = "sms";
+  listener->header_timeout = config.header_timeout;
+  listener->body_timeout = config.body_timeout;
   // The secret is in the query (Kannel's get-url cannot set a header); the
   // handler checks it.
   listener->routes.push_back(
