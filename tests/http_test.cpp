@@ -164,6 +164,10 @@ TEST_CASE("the HTTP front answers by the table: access, method, query and body l
                               "Content-Length: 9\r\n\r\n123456789");
     CHECK(status_of(r) == "HTTP/1.1 413 Payload Too Large");
     CHECK_THAT(r, Catch::Contains("too_large") && !Catch::Contains("123456789"));
+    // Over Beast's own default limit (1 MiB) too: that once closed the
+    // connection without an answer.
+    CHECK(status_of(f.exchange("POST /echo/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sesame\r\n"
+                               "Content-Length: 104857600\r\n\r\n")) == "HTTP/1.1 413 Payload Too Large");
   }
   SECTION("a head over the header limit is 413") {
     const std::string big(20 * 1024, 'a');

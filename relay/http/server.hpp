@@ -303,6 +303,10 @@ asio::awaitable<void> serve(Stream stream, std::shared_ptr<const Listener> liste
     if (!first) lowest.expires_after(l.header_timeout);
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(l.header_limit));
+    // No body limit while the head is read: Beast would otherwise end the
+    // read at a Content-Length over its default (1 MiB) without a word; the
+    // route's limit is applied below, with a 413.
+    parser.body_limit(boost::none);
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
     const auto too_large = [&]() -> asio::awaitable<void> {
       auto reply = error_reply(413, "too_large", "the request is over the size limit");
