@@ -71,7 +71,6 @@ void copy_private(const fs::path& from, const fs::path& to) {
   fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write);
 }
 
-std::string str(const json::value& v) { return std::string(v.as_string()); }
 
 // Reads frames until `expected` message frames have arrived, passing over
 // frames of other types (session changes, notices); each message must be the

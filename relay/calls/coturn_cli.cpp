@@ -1,6 +1,7 @@
 #include "relay/calls/coturn_cli.hpp"
 
 #include "proto/wipe.hpp"
+#include "relay/core/neighbour.hpp"
 #include "relay/use_tuple.hpp"
 
 #include <boost/asio.hpp>
@@ -57,8 +58,14 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
     std::function<void(std::optional<int>)> done;  // check: 0 when it answered
   };
 
-  Impl(asio::any_io_executor ex, Address a, std::string pw, Millis t)
-      : executor(ex), at(std::move(a)), password(std::move(pw)), timeout(t) {}
+  Impl(asio::any_io_executor ex, Address a, std::string pw, Millis t, Metrics& m)
+      : executor(ex),
+        at(std::move(a)),
+        password(std::move(pw)),
+        timeout(t),
+        coturn(m, "coturn", "calls", "coturn's CLI (calls.turn_admin)",
+               "calls fail, and allocations of ended calls are cancelled once it answers"),
+        retry_timer(ex) {}
   ~Impl() { proto::wipe(password); }
 
   asio::any_io_executor executor;
@@ -68,8 +75,14 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
   std::deque<Request> queue;
   bool running = false;
   bool stopping = false;
-  std::optional<bool> reachable;  // for logging once per change
+  NeighbourState coturn;
   std::optional<beast::tcp_stream> stream;
+  // Cancels coturn did not answer, tried again after a backoff: an ended
+  // call's allocations must go, or its media could flow on.
+  std::deque<Request> owed;
+  asio::steady_timer retry_timer;
+  Backoff backoff{std::chrono::seconds(1), std::chrono::minutes(1)};
+  bool retry_pending = false;
 
   // Reads until the reply ends with the prompt "> " (true), or with the
   // password prompt again (false: refused); nullopt on a failure.
@@ -191,12 +204,15 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
         stream->close();
         stream.reset();
       }
-      if (result && reachable != true) {
-        if (reachable) spdlog::info("[calls] coturn's CLI answers again");
-        reachable = true;
-      } else if (!result && reachable != false) {
-        spdlog::warn("[calls] coturn's CLI (calls.turn_admin) {}; calls fail until it answers", error);
-        reachable = false;
+      if (result) {
+        coturn.answered();
+        backoff.reset();
+      } else if (req.kind != Kind::check && !stopping) {
+        const auto wait = owe(std::move(req));
+        coturn.failed(error, wait ? format_duration(*wait) : "");
+        continue;
+      } else {
+        coturn.failed(error);
       }
       answer(req, result);
     }
@@ -208,6 +224,22 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // Keeps a cancel for the next try; the wait before it, when this
+  // started one.
+  std::optional<Millis> owe(Request req) {
+    owed.push_back(std::move(req));
+    if (retry_pending) return std::nullopt;
+    retry_pending = true;
+    const auto wait = backoff.next();
+    retry_timer.expires_after(wait);
+    retry_timer.async_wait([self = shared_from_this()](boost::system::error_code) {
+      self->retry_pending = false;
+      auto again = std::exchange(self->owed, {});
+      for (auto& r : again) self->submit(std::move(r));
+    });
+    return wait;
+  }
+
   void submit(Request req) {
     if (stopping) return answer(req, std::nullopt);
     queue.push_back(std::move(req));
@@ -217,20 +249,22 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-CoturnCli::CoturnCli(asio::any_io_executor executor, Address at, std::string password, Millis timeout)
-    : impl_(std::make_shared<Impl>(executor, std::move(at), std::move(password), timeout)) {}
+CoturnCli::CoturnCli(asio::any_io_executor executor, Address at, std::string password, Millis timeout,
+                     Metrics& metrics)
+    : impl_(std::make_shared<Impl>(executor, std::move(at), std::move(password), timeout, metrics)) {}
 
 CoturnCli::~CoturnCli() { stop(); }
 
 void CoturnCli::stop() {
   impl_->stopping = true;
+  impl_->retry_timer.cancel();
   if (impl_->stream) {
     beast::error_code ignored;
     impl_->stream->socket().close(ignored);
   }
 }
 
-bool CoturnCli::idle() const { return !impl_->running && impl_->queue.empty(); }
+bool CoturnCli::idle() const { return !impl_->running && impl_->queue.empty() && impl_->owed.empty(); }
 
 void CoturnCli::check(std::function<void(bool ok)> done) {
   impl_->submit({Impl::Kind::check, {}, [done = std::move(done)](std::optional<int> r) { done(r.has_value()); }});

@@ -1,6 +1,7 @@
 #pragma once
 #include "relay/calls/turn_admin.hpp"
 #include "relay/config/config.hpp"
+#include "relay/core/metrics.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -13,12 +14,15 @@ namespace tirai::relay {
 // protocol: a banner ending "Enter password: ", the password, then a "> "
 // prompt after each command. `ps USER` lists that user's sessions as
 // "id=N, user <USER>:" blocks; `cs N` cancels one at once. One connection
-// per request, requests one after another, each within `timeout`. What
+// per request, requests one after another, each within `timeout`. A cancel
+// coturn does not answer is tried again (1 s, doubling to a minute) until
+// it does; a check is not (its call fails at once). What
 // coturn prints (client and peer addresses among it) is parsed for ids and
 // usernames only, and never logged.
 class CoturnCli final : public TurnAdmin {
  public:
-  CoturnCli(boost::asio::any_io_executor executor, Address at, std::string password, Millis timeout);
+  CoturnCli(boost::asio::any_io_executor executor, Address at, std::string password, Millis timeout,
+            Metrics& metrics);
   ~CoturnCli() override;
   CoturnCli(const CoturnCli&) = delete;
   CoturnCli& operator=(const CoturnCli&) = delete;

@@ -76,6 +76,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Name("tirai_sms_proxy_sessions")
                        .Help("Live sessions bound to each proxy number (pool usage)")
                        .Register(*registry_);
+  neighbour_family_ = &BuildGauge()
+                           .Name("tirai_neighbour_up")
+                           .Help("1 when the neighbour service (kannel, coturn, kamailio) answered the last request, 0 if not")
+                           .Register(*registry_);
+  neighbour_failures_family_ =
+      &BuildCounter()
+           .Name("tirai_neighbour_failures_total")
+           .Help("Requests to a neighbour service that failed (unreachable, timed out, garbage, refused)")
+           .Register(*registry_);
   const auto counter = [this](const char* name, const char* help) {
     return &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_).Add({});
   };
@@ -118,6 +127,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 
 void Metrics::sms_inbound(std::string_view result) {
   sms_inbound_family_->Add({{"result", std::string(result)}}).Increment();
+}
+
+prometheus::Gauge* Metrics::neighbour_up(std::string_view neighbour) {
+  return &neighbour_family_->Add({{"neighbour", std::string(neighbour)}});
+}
+
+prometheus::Counter* Metrics::neighbour_failures(std::string_view neighbour) {
+  return &neighbour_failures_family_->Add({{"neighbour", std::string(neighbour)}});
 }
 
 void Metrics::proxy_sessions(const std::string& number, double delta) {

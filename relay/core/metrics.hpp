@@ -31,6 +31,10 @@ class Metrics {
   void connections_refused(std::string_view reason);
   // SMS: inbound requests by result ("stored", "ended", "out_of_session", error codes).
   void sms_inbound(std::string_view result);
+  // A neighbour service ("kannel", "coturn", "kamailio"): 1 when it answered
+  // tiraid's last request, 0 when not; absent until it was first asked.
+  prometheus::Gauge* neighbour_up(std::string_view neighbour);
+  prometheus::Counter* neighbour_failures(std::string_view neighbour);
   // Live sessions per proxy number (the operator's own numbers, the one
   // label that is a number: never a client's).
   void proxy_sessions(const std::string& number, double delta);
@@ -77,6 +81,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* refused_family_;
   prometheus::Family<prometheus::Counter>* sms_inbound_family_;
   prometheus::Family<prometheus::Gauge>* proxy_family_;
+  prometheus::Family<prometheus::Gauge>* neighbour_family_;
+  prometheus::Family<prometheus::Counter>* neighbour_failures_family_;
   prometheus::Family<prometheus::Counter>* call_ended_family_;
   prometheus::Family<prometheus::Counter>* phone_decision_family_;
   prometheus::Family<prometheus::Counter>* phone_ended_family_;

@@ -287,14 +287,14 @@ int Daemon::run() {
     auto secret = load_or_create_secret_file(config_.calls.turn_secret_file, "TURN secret file");
     coturn.emplace(ioc.get_executor(), config_.calls.turn_admin,
                    load_or_create_secret_file(config_.calls.turn_admin_password_file, "TURN admin password file"),
-                   config_.calls.turn_admin_timeout);
+                   config_.calls.turn_admin_timeout, metrics);
     relay.enable_calls(*coturn, crypto::Secret::from(secret));
     proto::wipe(secret);
   }
   std::optional<KamailioRpc> kamailio;
   std::string phone_secret;
   if (config_.phone.enabled) {
-    kamailio.emplace(ioc.get_executor(), config_.phone.kamailio_rpc, config_.phone.rpc_timeout);
+    kamailio.emplace(ioc.get_executor(), config_.phone.kamailio_rpc, config_.phone.rpc_timeout, metrics);
     auto sip_secret = load_or_create_secret_file(config_.phone.sip_secret_file, "SIP secret file");
     relay.enable_phone(*kamailio, crypto::Secret::from(sip_secret));
     proto::wipe(sip_secret);

@@ -1,6 +1,7 @@
 #include "relay/phone/kamailio_rpc.hpp"
 
 #include "relay/phone/phone.hpp"
+#include "relay/core/neighbour.hpp"
 #include "relay/use_tuple.hpp"
 
 #include <boost/asio.hpp>
@@ -62,6 +63,12 @@ std::optional<std::string> cancel_request(std::string_view transaction, int id) 
       {"id", id}});
 }
 
+bool rpc_answer(std::string_view body) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  return !ec && v.is_object() && (v.as_object().contains("result") || v.as_object().contains("error"));
+}
+
 bool rpc_succeeded(std::string_view body) {
   boost::system::error_code ec;
   auto v = json::parse(body, ec);
@@ -114,7 +121,13 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     std::function<void(std::optional<std::vector<std::string>>)> listed = {};
   };
 
-  Impl(asio::any_io_executor ex, Address a, Millis t) : executor(ex), at(std::move(a)), timeout(t) {}
+  Impl(asio::any_io_executor ex, Address a, Millis t, Metrics& m)
+      : executor(ex),
+        at(std::move(a)),
+        timeout(t),
+        kamailio(m, "kamailio", "phone", "Kamailio's JSON-RPC (phone.kamailio_rpc)",
+                 "hang-ups wait and are retried with backoff until it answers"),
+        retry_timer(ex) {}
 
   asio::any_io_executor executor;
   Address at;
@@ -124,14 +137,28 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
   bool stopping = false;
   int next_id = 1;
   unsigned last_status = 0;
-  std::optional<bool> reachable;  // for logging once per change
+  NeighbourState kamailio;
   std::optional<beast::tcp_stream> stream;
+  // Hang-ups Kamailio did not answer, tried again after a backoff: a call
+  // whose session ended must not go on.
+  std::deque<Request> owed;
+  asio::steady_timer retry_timer;
+  Backoff backoff{std::chrono::seconds(1), std::chrono::minutes(1)};
+  bool retry_pending = false;
 
   // One JSON-RPC request on a fresh connection: the answer's body (whatever
   // its HTTP status: jsonrpcs answers an RPC error with its code as the
   // status), or nullopt with `error` set when Kamailio could not be asked.
+  // An answer that is not a JSON-RPC object (a "result" or an "error") is
+  // garbage: Kamailio could not be asked either.
   asio::awaitable<std::optional<std::string>> exchange(std::string body, std::string& error) {
-    co_return co_await request(http::verb::post, "/RPC", std::move(body), error);
+    auto answer = co_await request(http::verb::post, "/RPC", std::move(body), error);
+    if (answer && !rpc_answer(*answer)) {
+      proto::wipe(*answer);
+      error = fmt::format("answered HTTP {} with something that is not JSON-RPC", last_status);
+      co_return std::nullopt;
+    }
+    co_return answer;
   }
 
   // One HTTP request to Kamailio's RPC listener; the answer's status is in last_status.
@@ -169,7 +196,10 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     auto [rec2, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
     close_stream();
     if (rec2) {
-      error = rec2 == beast::error::timeout ? "timed out" : rec2.message();
+      error = rec2 == beast::error::timeout ? std::string("did not answer within phone.rpc_timeout")
+              : rec2 == http::error::end_of_stream || rec2 == asio::error::eof || rec2 == asio::error::connection_reset
+                  ? "closed the connection without an answer"
+                  : "answered with something that is not HTTP (" + rec2.message() + ")";
       co_return std::nullopt;
     }
     last_status = parser.get().result_int();
@@ -243,16 +273,29 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     co_return ended;
   }
 
-  // Logged once per change, not per request.
+  // Logged once per change, not per request (NeighbourState).
   void log_reachable(const std::string& error) {
-    if (error.empty() && reachable != true) {
-      if (reachable) spdlog::info("[phone] Kamailio's JSON-RPC answers again");
-      reachable = true;
-    } else if (!error.empty() && reachable != false) {
-      spdlog::warn("[phone] Kamailio's JSON-RPC (phone.kamailio_rpc) {}; calls are not hung up until it answers",
-                   error);
-      reachable = false;
+    if (error.empty()) {
+      kamailio.answered();
+      backoff.reset();
+    } else {
+      kamailio.failed(error);
     }
+  }
+
+  // Keeps a hang-up for the next try.
+  void owe(Request req) {
+    owed.push_back(std::move(req));
+    if (retry_pending) return;
+    retry_pending = true;
+    const auto wait = backoff.next();
+    spdlog::debug("[phone] {} hang-ups wait for Kamailio; next try in {}", owed.size(), format_duration(wait));
+    retry_timer.expires_after(wait);
+    retry_timer.async_wait([self = shared_from_this()](boost::system::error_code) {
+      self->retry_pending = false;
+      auto again = std::exchange(self->owed, {});
+      for (auto& r : again) self->submit(std::move(r));
+    });
   }
 
   static asio::awaitable<void> run(std::shared_ptr<Impl> self) { co_await self->run_queue(); }
@@ -288,6 +331,12 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
       else result = co_await end_one(req.dialog, req.ringing, error);
       close_stream();
       log_reachable(error);
+      // The start-up's "every dialog of tiraid's" is not tried again: by
+      // then the dialogs would include this run's own calls.
+      if (!result && !req.tone && !req.dialog.empty() && !stopping) {
+        owe(std::move(req));
+        continue;
+      }
       answer(req, result);
     }
     running = false;
@@ -307,20 +356,21 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-KamailioRpc::KamailioRpc(asio::any_io_executor executor, Address at, Millis timeout)
-    : impl_(std::make_shared<Impl>(executor, std::move(at), timeout)) {}
+KamailioRpc::KamailioRpc(asio::any_io_executor executor, Address at, Millis timeout, Metrics& metrics)
+    : impl_(std::make_shared<Impl>(executor, std::move(at), timeout, metrics)) {}
 
 KamailioRpc::~KamailioRpc() { stop(); }
 
 void KamailioRpc::stop() {
   impl_->stopping = true;
+  impl_->retry_timer.cancel();
   if (impl_->stream) {
     beast::error_code ignored;
     impl_->stream->socket().close(ignored);
   }
 }
 
-bool KamailioRpc::idle() const { return !impl_->running && impl_->queue.empty(); }
+bool KamailioRpc::idle() const { return !impl_->running && impl_->queue.empty() && impl_->owed.empty(); }
 
 void KamailioRpc::hang_up(std::string dialog, std::string ringing, std::function<void(bool)> done) {
   if (dialog.empty()) return done(false);

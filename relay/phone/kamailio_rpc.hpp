@@ -1,5 +1,6 @@
 #pragma once
 #include "relay/config/config.hpp"
+#include "relay/core/metrics.hpp"
 #include "relay/phone/sip_switch.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -16,9 +17,12 @@ namespace tirai::relay {
 // `tm.reply 480 ... index:label` ends one still ringing (tm cancels the
 // callee's branch as it answers the caller). Requests run one after another, each on a fresh connection within
 // `timeout`. Kamailio's answer is read for success only and never logged.
+// A hang-up Kamailio does not answer (down, slow, garbage) is tried again
+// (1 s, doubling to a minute) until it does; tones, listings and the
+// start-up's hang_up_all are not.
 class KamailioRpc final : public SipSwitch {
  public:
-  KamailioRpc(boost::asio::any_io_executor executor, Address at, Millis timeout);
+  KamailioRpc(boost::asio::any_io_executor executor, Address at, Millis timeout, Metrics& metrics);
   ~KamailioRpc() override;
   KamailioRpc(const KamailioRpc&) = delete;
   KamailioRpc& operator=(const KamailioRpc&) = delete;
@@ -51,6 +55,8 @@ std::vector<std::string> tirai_dialogs(std::string_view listing);
 // Whether a JSON-RPC answer to dlg.end_dlg means the dialog is gone: a
 // "result", or the error 404 (it had ended on its own meanwhile).
 bool rpc_dialog_gone(std::string_view body);
+// Whether a body is a JSON-RPC answer at all: an object with a "result" or an "error".
+bool rpc_answer(std::string_view body);
 // Whether a JSON-RPC answer is a "result" (not an "error").
 bool rpc_succeeded(std::string_view body);
 

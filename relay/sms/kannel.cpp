@@ -1,6 +1,7 @@
 #include "relay/sms/kannel.hpp"
 
 #include "proto/sms.hpp"
+#include "relay/core/neighbour.hpp"
 #include "relay/use_tuple.hpp"
 
 #include <boost/asio.hpp>
@@ -19,13 +20,19 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 struct KannelGateway::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::any_io_executor ex, const SmsConfig& c, Metrics& m) : executor(ex), config(c), metrics(m), wake(ex) {}
+  Impl(asio::any_io_executor ex, const SmsConfig& c, Metrics& m)
+      : executor(ex),
+        config(c),
+        metrics(m),
+        wake(ex),
+        kannel(m, "kannel", "sms", "Kannel sendsms", "SMS to clients wait and are retried with backoff") {}
 
   asio::any_io_executor executor;
   const SmsConfig& config;
   Metrics& metrics;
   std::deque<OutboundSms> queue;
   asio::steady_timer wake;
+  NeighbourState kannel;
   std::optional<beast::tcp_stream> stream;
   bool idle = false;
   bool in_flight = false;
@@ -87,7 +94,10 @@ struct KannelGateway::Impl : std::enable_shared_from_this<Impl> {
     auto [rec, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
     if (rec) {
       stream.reset();
-      error = "no answer: " + rec.message();
+      error = rec == beast::error::timeout ? std::string("did not answer within sms.request_timeout")
+              : rec == http::error::end_of_stream || rec == asio::error::eof || rec == asio::error::connection_reset
+                  ? "closed the connection without an answer"
+                  : "answered with something that is not HTTP (" + rec.message() + ")";
       co_return std::nullopt;
     }
     const auto& res = parser.get();
@@ -97,7 +107,7 @@ struct KannelGateway::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<void> run() {
     auto self = shared_from_this();  // alive until the loop ends
-    Millis backoff{0};
+    Backoff backoff(config.retry_min, config.retry_max);
     while (!stopping) {
       if (queue.empty()) {
         idle = true;
@@ -119,17 +129,17 @@ struct KannelGateway::Impl : std::enable_shared_from_this<Impl> {
         metrics.sms_queue->Decrement();
         if (accepted) {
           metrics.sms_sent->Increment();
-          backoff = Millis{0};
+          kannel.answered();
+          backoff.reset();
           if (!in_flight_dropped && sms.accepted) sms.accepted();
           continue;
         }
       }
       metrics.sms_send_failures->Increment();
-      backoff = backoff.count() == 0 ? config.retry_min : std::min(backoff * 2, config.retry_max);
+      const auto wait = backoff.next();
       if (status) error = fmt::format("answered HTTP {}", *status);
-      spdlog::warn("[sms] Kannel sendsms {}; {} SMS waiting, next try in {}", error, queue.size(),
-                   format_duration(backoff));
-      wake.expires_after(backoff);
+      kannel.failed(fmt::format("{} ({} SMS waiting)", error, queue.size()), format_duration(wait));
+      wake.expires_after(wait);
       co_await wake.async_wait(use_tuple);
     }
   }

@@ -76,6 +76,8 @@ inline std::string send_frame(const json::object& booking, std::string_view id, 
   return json::serialize(json::object{{"type", "send"}, {"session", booking.at("session")}, {"id", id}, {"text", text}});
 }
 
+inline std::string str(const json::value& v) { return std::string(v.as_string()); }
+
 inline std::string sid(const json::object& booking) { return std::string(booking.at("session").as_string()); }
 
 

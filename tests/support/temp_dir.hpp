@@ -6,7 +6,8 @@
 
 namespace tirai::test {
 
-// A fresh folder under $TMPDIR, removed with everything in it on destruction.
+// A fresh folder under $TMPDIR, removed with everything in it on destruction
+// (kept, for a look at a failing test's logs, when TIRAI_KEEP_TEST_DIRS is set).
 class TempDir {
  public:
   TempDir() {
@@ -16,6 +17,7 @@ class TempDir {
     path_ = templ;
   }
   ~TempDir() {
+    if (std::getenv("TIRAI_KEEP_TEST_DIRS")) return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }

@@ -1,0 +1,83 @@
+#pragma once
+#include "relay/config/config.hpp"
+#include "relay/core/metrics.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tirai::relay {
+
+// The wait before the next try of a request a neighbour did not answer:
+// `least`, doubling with each failure up to `most`; back to `least` once it
+// answers.
+class Backoff {
+ public:
+  Backoff(Millis least, Millis most) : least_(least), most_(most) {}
+  Millis next() {
+    current_ = current_.count() == 0 ? least_ : std::min(current_ * 2, most_);
+    return current_;
+  }
+  void reset() { current_ = Millis{0}; }
+
+ private:
+  Millis least_, most_, current_{0};
+};
+
+// Whether a neighbour service (Kannel, coturn's CLI, Kamailio's JSON-RPC)
+// answered tiraid's last request. Each change is logged once: a warning
+// when it stops answering (what failed, and what that means for the
+// operator), a line when it answers again (after how many failed tries and
+// how long); the tries in between are debug lines, so an outage of an hour
+// is two lines, not one per retry. tirai_neighbour_up{neighbour} shows the
+// state, tirai_neighbour_failures_total{neighbour} counts every failed try. What a neighbour answered is never logged (it may hold numbers).
+class NeighbourState {
+ public:
+  // `tag` and `name` start the log lines ("[sms]", "Kannel sendsms");
+  // `consequence` ends the warning ("replies to SMS clients wait").
+  NeighbourState(Metrics& metrics, std::string_view neighbour, std::string tag, std::string name,
+                 std::string consequence)
+      : metrics_(metrics),
+        neighbour_(neighbour),
+        tag_(std::move(tag)),
+        name_(std::move(name)),
+        consequence_(std::move(consequence)) {}
+
+  void answered() {
+    if (up_ == true) return;
+    if (up_ == false)
+      spdlog::info("[{}] {} answers again, after {} failed tries in {} s", tag_, name_, failures_,
+                   std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - since_).count());
+    up_ = true;
+    failures_ = 0;
+    metrics_.neighbour_up(neighbour_)->Set(1);
+  }
+
+  // `next_try` (empty: none planned) goes into the lines.
+  void failed(std::string_view error, std::string_view next_try = {}) {
+    ++failures_;
+    metrics_.neighbour_failures(neighbour_)->Increment();
+    const std::string retry = next_try.empty() ? std::string() : fmt::format("; next try in {}", next_try);
+    if (up_ == false) return spdlog::debug("[{}] {} still {} (try {}){}", tag_, name_, error, failures_, retry);
+    spdlog::warn("[{}] {} {}; {}{}", tag_, name_, error, consequence_, retry);
+    up_ = false;
+    since_ = std::chrono::steady_clock::now();
+    metrics_.neighbour_up(neighbour_)->Set(0);
+  }
+
+  bool down() const { return up_ == false; }
+
+ private:
+  Metrics& metrics_;
+  std::string neighbour_, tag_, name_, consequence_;
+  std::optional<bool> up_;  // unknown until the first request
+  std::uint64_t failures_ = 0;
+  std::chrono::steady_clock::time_point since_{};
+};
+
+}  // namespace tirai::relay
