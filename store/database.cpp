@@ -7,9 +7,12 @@ namespace tirai::store {
 
 namespace {
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
-  throw DbError(fmt::format("sqlite: {}: {}", what, db ? sqlite3_errmsg(db) : "out of memory"));
+  throw DbError(fmt::format("sqlite: {}: {}", what, db ? sqlite3_errmsg(db) : "out of memory"),
+                db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM);
 }
 }  // namespace
+
+bool DbError::disk_full() const { return code_ == SQLITE_FULL; }
 
 Statement::Statement(sqlite3* db, std::string_view sql) : db_(db), stmt_(nullptr) {
   if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt_,
@@ -126,10 +129,10 @@ Database::~Database() {
 
 void Database::exec(std::string_view sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    throw DbError(fmt::format("sqlite: {}", msg));
+    throw DbError(fmt::format("sqlite: {}", msg), rc & 0xff);
   }
 }
 

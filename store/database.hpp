@@ -23,7 +23,13 @@ using crypto::Bytes;
 // Any SQLite failure: a broken invariant or a disk problem, never bad user input.
 class DbError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  // `code`: SQLite's primary result code, when SQLite gave one.
+  explicit DbError(const std::string& what, int code = 0) : std::runtime_error(what), code_(code) {}
+  // The disk (or the filesystem's quota) has no room for what was written.
+  bool disk_full() const;
+
+ private:
+  int code_;
 };
 
 // One compiled statement; finalised in its destructor. Bind indexes start at 1,

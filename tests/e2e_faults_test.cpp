@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <variant>
 #include <sqlite3.h>
 
 using namespace tirai;
@@ -200,4 +202,104 @@ TEST_CASE("a database that is corrupt, not tirai's or in use stops the start wit
     CHECK(status == 1);
     CHECK_THAT(out, Catch::Contains("tiraid: cannot start: sqlite:") && Catch::Contains("locked"));
   }
+}
+
+namespace {
+
+// Fills the filesystem holding `file` until it has no room left; the bytes written.
+std::size_t fill_disk(const std::filesystem::path& file) {
+  std::FILE* f = std::fopen(file.c_str(), "wb");
+  REQUIRE(f);
+  std::setvbuf(f, nullptr, _IONBF, 0);
+  const std::string chunk(4096, 'x');
+  std::size_t written = 0;
+  while (std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size()) written += chunk.size();
+  std::fclose(f);
+  return written;
+}
+
+// Sends `text` as `id` from `ws`; the `accepted` seq, or the error code.
+std::variant<std::int64_t, std::string> send_and_wait(WsClient& ws, const json::object& b, const std::string& id,
+                                                     const std::string& text) {
+  ws.send(send_frame(b, id, text));
+  for (;;) {
+    auto f = parse(ws.receive());
+    if (f["type"] == "accepted" && str(f["id"]) == id) return f["seq"].as_int64();
+    if (f["type"] == "error" && f["id"].is_string() && str(f["id"]) == id) return str(f["code"]);
+  }
+}
+
+}  // namespace
+
+// The disk fills up under load: the store's folder is a 2 MiB tmpfs of
+// tiraid's own (a mount namespace made for it), filled by the test through
+// /proc/PID/root. Sends then get `internal` and never `accepted`; nothing
+// accepted before is lost; once space returns, the same sends are accepted
+// and everything reaches the peer, in order, once. No restart is needed.
+TEST_CASE("the disk full under load: sends refused, none accepted unstored, nothing lost, back by itself",
+          "[e2e][faults]") {
+  test::TempDir dir;
+  const auto data = dir.path() / "data";
+  std::filesystem::create_directories(data);
+  client::TiraidProcess d(TIRAID_PATH, dir.path(), "[policy]\nmessages_per_minute = 0\n[log]\nlevel = \"debug\"\n");
+  d.start_with({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                "mount -t tmpfs -o size=2m tirai-test-disk \"$0\" && exec \"$@\"", data.string()});
+  const client::AdminClient admin = d.admin();
+  REQUIRE(admin.request("POST", "/v1/talents", R"({"alias":"natasha","secret":"natasha-secret-0123456789"})").status == 201);
+  const auto booked = admin.request("POST", "/v1/sessions", R"({"talent":"natasha","client":"+6281234567890","package":"chat-30m"})");
+  REQUIRE(booked.status == 201);
+  const auto b = parse(booked.body);
+  auto talent = d.ws();
+  talent.send(R"({"type":"hello","role":"talent","alias":"natasha","secret":"natasha-secret-0123456789"})");
+  expect(talent, "welcome");
+  auto client = d.ws();
+  client.send(fmt::format(R"({{"type":"hello","role":"client","token":"{}"}})", b.at("client_token").as_string()));
+  expect(client, "welcome");
+  // Texts of 4,000 characters: the WAL must grow for each.
+  const auto text = [](int i) { return fmt::format("{:04} {}", i, std::string(3995, 'a' + i % 26)); };
+  std::map<std::string, std::int64_t> accepted;  // id -> seq
+  for (int i = 0; i < 5; ++i) accepted[fmt::format("m{}", i)] = std::get<std::int64_t>(send_and_wait(client, b, fmt::format("m{}", i), text(i)));
+  const auto filler = std::filesystem::path(fmt::format("/proc/{}/root", d.pid())) / data.relative_path() / "filler";
+  const auto from = d.log_lines();
+  REQUIRE(fill_disk(filler) > 0);
+  std::vector<std::string> refused;
+  for (int i = 5; i < 200 && refused.size() < 5; ++i) {
+    const auto id = fmt::format("m{}", i);
+    const auto r = send_and_wait(client, b, id, text(i));
+    if (const auto* seq = std::get_if<std::int64_t>(&r)) accepted[id] = *seq;
+    else {
+      CHECK(std::get<std::string>(r) == "internal");
+      refused.push_back(id);
+    }
+  }
+  REQUIRE(refused.size() == 5);
+  CHECK(d.wait_for_log("[store] the disk is full", from));
+  // Space returns: the refused sends, sent again with their ids, are taken.
+  std::filesystem::remove(filler);
+  for (const auto& id : refused) {
+    const auto r = send_and_wait(client, b, id, text(std::stoi(id.substr(1))));
+    REQUIRE(std::holds_alternative<std::int64_t>(r));
+    accepted[id] = std::get<std::int64_t>(r);
+  }
+  CHECK(d.wait_for_log("[store] the disk has room again", from));
+  // The talent has every accepted message, in seq order, each once, and no other.
+  std::map<std::int64_t, std::string> expected;
+  for (const auto& [id, seq] : accepted) expected[seq] = text(std::stoi(id.substr(1)));
+  std::int64_t last = 0;
+  for (std::size_t n = 0; n < expected.size();) {
+    auto f = parse(talent.receive());
+    if (f["type"] != "message") continue;
+    const auto seq = f["seq"].as_int64();
+    INFO("seq " << seq);
+    CHECK(seq > last);
+    last = seq;
+    REQUIRE(expected.contains(seq));
+    CHECK(str(f["text"]) == expected[seq]);
+    talent.send(fmt::format(R"({{"type":"ack","session":"{}","seq":{}}})", sid(b), seq));
+    ++n;
+  }
+  const auto log = d.log();
+  std::size_t full = 0;
+  for (auto at = log.find("[store] the disk is full"); at != std::string::npos; at = log.find("[store] the disk is full", at + 1)) ++full;
+  CHECK(full == 1);
 }

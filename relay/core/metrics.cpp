@@ -76,6 +76,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Name("tirai_sms_proxy_sessions")
                        .Help("Live sessions bound to each proxy number (pool usage)")
                        .Register(*registry_);
+  store_disk_full = &BuildGauge()
+                         .Name("tirai_store_disk_full")
+                         .Help("1 while the database's disk has no room and changes are refused")
+                         .Register(*registry_)
+                         .Add({});
   neighbour_family_ = &BuildGauge()
                            .Name("tirai_neighbour_up")
                            .Help("1 when the neighbour service (kannel, coturn, kamailio) answered the last request, 0 if not")

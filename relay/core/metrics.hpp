@@ -49,6 +49,7 @@ class Metrics {
   prometheus::Histogram* store_commit_seconds;
   prometheus::Histogram* store_batch_jobs;
   prometheus::Gauge* store_acked_uncleared;
+  prometheus::Gauge* store_disk_full;  // 1 while commits fail for want of room
   prometheus::Counter* sms_out_of_session;
   prometheus::Counter* sms_out_of_session_replies;
   prometheus::Counter* sms_sent;

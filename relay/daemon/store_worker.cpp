@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include <fcntl.h>
@@ -229,6 +230,7 @@ void StoreWorker::loop() {
     // savepoint, so the failing job undoes only itself. Jobs are written to
     // be run twice (they set their results, they do not add to them).
     if (!run_group(group, *errors, false)) run_group(group, *errors, true);
+    note_disk(*errors);
     // Teardowns ask for the WAL to be checkpointed and truncated; the
     // requests of one second share one checkpoint (it copies and syncs the
     // whole WAL), an erasure's is done at once.
@@ -261,6 +263,33 @@ void StoreWorker::loop() {
   }
 }
 
+namespace {
+bool disk_full(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const store::DbError& db) {
+    return db.disk_full();
+  } catch (...) {
+    return false;
+  }
+}
+}  // namespace
+
+void StoreWorker::note_disk(const std::vector<std::exception_ptr>& errors) {
+  const bool full = std::any_of(errors.begin(), errors.end(), [](const auto& e) { return e && disk_full(e); });
+  const bool stored = std::any_of(errors.begin(), errors.end(), [](const auto& e) { return !e; });
+  if (full && !disk_full_) {
+    spdlog::error("[store] the disk is full: messages, bookings and other changes are refused (internal) until "
+                  "there is room; nothing accepted before is lost");
+    disk_full_ = true;
+    metrics_.store_disk_full->Set(1);
+  } else if (!full && stored && disk_full_) {
+    spdlog::info("[store] the disk has room again: changes are stored");
+    disk_full_ = false;
+    metrics_.store_disk_full->Set(0);
+  }
+}
+
 bool StoreWorker::checkpoint() {
   try {
     std::unique_lock ck(checkpoint_mutex_, std::defer_lock);
@@ -273,7 +302,8 @@ bool StoreWorker::checkpoint() {
   } catch (const std::exception& e) {
     // A reader may hold the WAL; the next turn tries again, the cleared
     // bodies' turn a second later.
-    spdlog::warn("[store] WAL checkpoint deferred: {}", e.what());
+    if (disk_full_) spdlog::debug("[store] WAL checkpoint deferred: {}", e.what());
+    else spdlog::warn("[store] WAL checkpoint deferred: {}", e.what());
     if (cleared_in_wal_ > 0) cleared_at_ = std::chrono::steady_clock::now();
     return false;
   }
@@ -317,7 +347,10 @@ void StoreWorker::clear_acked_alone(bool all) {
     tx.commit();
   } catch (const std::exception& e) {
     // The acks are forgotten with the caches; those messages are sent again.
-    spdlog::error("[store] clearing acknowledged messages failed: {}", e.what());
+    if (const auto* db = dynamic_cast<const store::DbError*>(&e); db && db->disk_full())
+      spdlog::debug("[store] clearing acknowledged messages failed: {}", e.what());
+    else
+      spdlog::error("[store] clearing acknowledged messages failed: {}", e.what());
     store_->drop_caches();
   }
   metrics_.store_acked_uncleared->Set(static_cast<double>(store_->acked_uncleared()));
@@ -351,7 +384,11 @@ bool StoreWorker::run_group(std::vector<std::pair<Job, Done>>& group, std::vecto
     clear_acked(now + (now - started));
     tx.commit();
   } catch (const std::exception& e) {
-    spdlog::error("[store] group of {} jobs failed to commit: {}", group.size(), e.what());
+    // A full disk is logged once, by note_disk.
+    if (const auto* db = dynamic_cast<const store::DbError*>(&e); db && db->disk_full())
+      spdlog::debug("[store] group of {} jobs failed to commit: {}", group.size(), e.what());
+    else
+      spdlog::error("[store] group of {} jobs failed to commit: {}", group.size(), e.what());
     store_->drop_caches();
     for (auto& err : errors)
       if (!err) err = std::current_exception();

@@ -193,6 +193,10 @@ class StoreWorker final : public StoreRunner {
   std::size_t cleared_in_wal_ = 0;
   std::chrono::steady_clock::time_point cleared_at_{};
   bool truncate_at_restart_ = false;
+  // The disk had no room at the last commit: logged once when it fills and
+  // once when a commit succeeds again (tirai_store_disk_full).
+  bool disk_full_ = false;
+  void note_disk(const std::vector<std::exception_ptr>& errors);
   std::chrono::steady_clock::time_point last_request_{};
 };
 

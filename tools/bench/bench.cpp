@@ -3,6 +3,7 @@
 // Benchmarks measure; they never decide whether CI passes.
 #include "tools/bench/drivers.hpp"
 #include "tools/bench/histogram.hpp"
+#include "tools/bench/journal.hpp"
 #include "tools/bench/phone.hpp"
 #include "tools/bench/sms.hpp"
 #include "tools/client.hpp"
@@ -454,8 +455,14 @@ int main(int argc, char** argv) {
   app.add_option("--target", o.target, "tirai, nats or mosquitto")->check(CLI::IsMember({"tirai", "nats", "mosquitto", "mqtt"}));
   app.add_option("--workload", o.workload,
                  "throughput, latency, idle, churn, sms (starts its own tiraid and Kannel), or phone (its own tiraid, "
-                 "Kamailio and rtpengine, SIPp as the phones), or phone-load (concurrent calls with media through them)")
-      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms", "phone", "phone-load"}));
+                 "Kamailio and rtpengine, SIPp as the phones), phone-load (concurrent calls with media through them), "
+                 "or journal (load that journals every promise, for tools/crash-trials.sh; --verify checks them)")
+      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms", "phone", "phone-load", "journal"}));
+  JournalOptions journal;
+  bool verify = false;
+  app.add_option("--journal-dir", journal.dir, "journal: where the sessions and the journal are kept across runs");
+  app.add_option("--run", journal.run, "journal: this run's name, in its message ids");
+  app.add_flag("--verify", verify, "journal: drain every endpoint and check the whole journal (exit 1 if a promise broke)");
   SmsOptions sms;
   // The build's tiraid beside this build's tirai-bench; the package's when installed.
   sms.tiraid = std::filesystem::exists(TIRAID_DEFAULT_PATH) ? TIRAID_DEFAULT_PATH : "/usr/sbin/tiraid";
@@ -520,6 +527,20 @@ int main(int argc, char** argv) {
     else if (o.workload == "sms") r.row = sms_gateway(sms);
     else if (o.workload == "phone") r.row = phone_calls(phone);
     else if (o.workload == "phone-load") r.row = phone_load(phone);
+    else if (o.workload == "journal") {
+      journal.host = o.host;
+      journal.relay_port = o.port ? o.port : 8080;
+      journal.admin_port = o.admin_port;
+      std::ifstream(o.token_file) >> journal.admin_token;
+      journal.pairs = o.pairs;
+      journal.seconds = o.seconds;
+      if (journal.dir.empty()) throw std::runtime_error("the journal workload needs --journal-dir");
+      r.row = verify ? journal_verify(journal) : journal_load(journal);
+      if (verify && !r.row.at("ok").as_bool()) {
+        r.print(o);
+        return 1;
+      }
+    }
     else r = churn(o);
     r.print(o);
   } catch (const std::exception& e) {
