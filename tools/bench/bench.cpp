@@ -18,6 +18,7 @@
 #include <atomic>
 #include <charconv>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -119,6 +120,8 @@ struct Options {
   double warmup = 1;
   std::size_t inflight = 16;
   double rate = 10000;
+  double soak_rate = 50;       // soak: messages per second, all endpoints together
+  double sample_seconds = 10;  // soak: sampling period
   std::size_t connections = 1000;
   std::size_t churn_workers = 4;
   std::size_t sessions_per_talent = 10;
@@ -347,6 +350,30 @@ Result idle(const Options& o) {
   return r;
 }
 
+// One session's life: book, the client joins, first message, both ends
+// (the second closes at once, during the grace). `talent` is logged in.
+void churn_once(const tirai::client::AdminClient& admin, tirai::client::WsClient& talent, const std::string& alias,
+                const std::string& client_number, const std::string& host, std::uint16_t relay) {
+  auto r = admin.request("POST", "/v1/sessions",
+                         json::serialize(json::object{{"talent", alias}, {"client", client_number}, {"package", "chat-30m"}}));
+  if (r.status != 201) throw std::runtime_error("book: " + r.body);
+  auto b = json::parse(r.body).as_object();
+  const std::string session(b.at("session").as_string());
+  talent.receive();  // the session frame
+  tirai::client::WsClient client(host, relay);
+  client.send(json::serialize(json::object{{"type", "hello"}, {"role", "client"}, {"token", b.at("client_token")}}));
+  client.receive();
+  client.send(json::serialize(json::object{{"type", "send"}, {"session", session}, {"id", "1"}, {"text", "halo"}}));
+  client.receive();  // accepted
+  talent.receive();  // the message
+  const auto end = fmt::format(R"({{"type":"end","session":"{}"}})", session);
+  client.send(end);
+  client.send(end);  // during grace: closes at once
+  client.wait_closed();
+  talent.receive();  // closing
+  talent.receive();  // closed
+}
+
 // Book, join both sides, first message, end: tirai only (the peers have no
 // sessions). Workers run blocking clients in threads of their own.
 Result churn(const Options& o) {
@@ -386,26 +413,7 @@ Result churn(const Options& o) {
         }
         for (std::uint64_t i = 0; !stop; ++i) {
           const auto start = now_ns();
-          auto r = admin.request("POST", "/v1/sessions",
-                                 json::serialize(json::object{{"talent", alias},
-                                                              {"client", fmt::format("+628{}{:07}", w + 1, i % 10'000'000)},
-                                                              {"package", "chat-30m"}}));
-          if (r.status != 201) throw std::runtime_error("book: " + r.body);
-          auto b = json::parse(r.body).as_object();
-          const std::string session(b.at("session").as_string());
-          talent.receive();  // the session frame
-          tirai::client::WsClient client(o.host, relay);
-          client.send(json::serialize(json::object{{"type", "hello"}, {"role", "client"}, {"token", b.at("client_token")}}));
-          client.receive();
-          client.send(json::serialize(json::object{{"type", "send"}, {"session", session}, {"id", "1"}, {"text", "halo"}}));
-          client.receive();   // accepted
-          talent.receive();   // the message
-          const auto end = fmt::format(R"({{"type":"end","session":"{}"}})", session);
-          client.send(end);
-          client.send(end);   // during grace: closes at once
-          client.wait_closed();
-          talent.receive();   // closing
-          talent.receive();   // closed
+          churn_once(admin, talent, alias, fmt::format("+628{}{:07}", w + 1, i % 10'000'000), o.host, relay);
           if (measuring) {
             hists[w].record(now_ns() - start);
             ++done[w];
@@ -447,6 +455,147 @@ Result churn(const Options& o) {
   return r;
 }
 
+// The open descriptors of `pid`, and the size of its SQLite WAL (the open
+// file whose name ends "-wal"; 0 when it has none open).
+std::pair<std::size_t, std::uintmax_t> fds_and_wal(int pid) {
+  std::size_t fds = 0;
+  std::uintmax_t wal = 0;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid), ec)) {
+    ++fds;
+    const auto target = std::filesystem::read_symlink(fd.path(), ec);
+    if (!ec && target.string().ends_with("-wal")) wal = std::filesystem::file_size(target, ec);
+  }
+  return {fds, wal};
+}
+
+// Many connections, a trickle of messages, session churn, for --seconds;
+// the server's resident memory, open files and WAL sampled every
+// --sample-seconds. Flat when the last third of the samples is no higher
+// than the middle third (the first is warm-up) beyond a small allowance.
+Result soak(const Options& o) {
+  if (o.target != "tirai" || o.server_pid <= 0) throw std::runtime_error("soak: needs --target tirai and --server-pid");
+  asio::io_context ioc(1);
+  auto driver = make_driver(ioc, o);
+  std::size_t pairs = std::max<std::size_t>(1, o.connections / 2);
+  while (driver->connections(pairs + 1) <= o.connections) ++pairs;
+  const std::size_t conns = driver->connections(pairs);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> sent{0}, received{0}, churns{0};
+  std::promise<void> ready;
+  auto connected = ready.get_future();
+  driver->on_receive = [&](std::size_t, std::string_view) { ++received; };
+  std::exception_ptr load_failure;
+  std::thread load([&] {
+    try {
+      run(ioc, [&]() -> asio::awaitable<void> {
+        std::cerr << fmt::format("[bench] soak: opening {} connections\n", conns);
+        co_await driver->setup(pairs);
+        ready.set_value();
+        asio::steady_timer timer(ioc);
+        const auto gap = ns(1.0 / std::max(o.soak_rate, 0.1));
+        for (std::uint64_t k = 0; !stop; ++k) {
+          const std::size_t e = (k * 7919) % (2 * pairs);
+          driver->send(e, payload(e, k, now_ns()));
+          ++sent;
+          timer.expires_after(gap);
+          co_await timer.async_wait(asio::use_awaitable);
+        }
+        driver->close();
+      });
+    } catch (...) {
+      load_failure = std::current_exception();
+      try {
+        ready.set_value();
+      } catch (...) {
+      }
+    }
+  });
+  connected.wait();
+  if (load_failure) {
+    load.join();
+    std::rethrow_exception(load_failure);
+  }
+  // One session's whole life after another, ten a second at most.
+  std::string token;
+  std::ifstream(o.token_file) >> token;
+  const std::uint16_t relay = o.port ? o.port : 8080;
+  const tirai::client::AdminClient admin(o.host, o.admin_port, token, std::chrono::seconds(30));
+  const std::string alias = "soak" + o.run_id, secret = "bench-secret-" + o.run_id;
+  std::string churn_error;
+  std::thread churner([&] {
+    try {
+      auto r = admin.request("POST", "/v1/talents", json::serialize(json::object{{"alias", alias}, {"secret", secret}}));
+      if (r.status != 201) throw std::runtime_error("enrol: " + r.body);
+      tirai::client::WsClient talent(o.host, relay);
+      talent.send(json::serialize(json::object{{"type", "hello"}, {"role", "talent"}, {"alias", alias}, {"secret", secret}}));
+      talent.receive();
+      for (std::uint64_t i = 0; !stop; ++i) {
+        const auto next = Clock::now() + std::chrono::milliseconds(100);
+        churn_once(admin, talent, alias, fmt::format("+62877{:07}", i % 10'000'000), o.host, relay);
+        ++churns;
+        std::this_thread::sleep_until(next);  // the churn's pace
+      }
+    } catch (const std::exception& e) {
+      churn_error = e.what();
+    }
+  });
+  json::array samples;
+  std::vector<double> rss, fds, wal;
+  const auto start = Clock::now();
+  const auto every = ns(std::max(o.sample_seconds, 0.1));
+  for (auto at = start; at - start <= ns(o.seconds); at += every) {
+    std::this_thread::sleep_until(at);  // the sampling period
+    const auto [f, w] = fds_and_wal(o.server_pid);
+    rss.push_back(rss_kib(o.server_pid));
+    fds.push_back(static_cast<double>(f));
+    wal.push_back(static_cast<double>(w));
+    const auto whole = [](double v) { return static_cast<std::int64_t>(std::llround(v)); };
+    samples.push_back(json::object{{"t", whole(std::chrono::duration<double>(Clock::now() - start).count())},
+                                   {"rss_kib", whole(rss.back())},
+                                   {"fds", f},
+                                   {"wal_bytes", w},
+                                   {"messages", received.load()},
+                                   {"churns", churns.load()}});
+    std::cerr << fmt::format("[bench] soak: {}\n", json::serialize(samples.back()));
+  }
+  stop = true;
+  churner.join();
+  load.join();
+  if (load_failure) std::rethrow_exception(load_failure);
+  if (!churn_error.empty()) throw std::runtime_error("soak churn: " + churn_error);
+  require_no_lost(*driver);
+  // Middle third against last third.
+  const auto third = std::max<std::size_t>(1, rss.size() / 3);
+  const auto mean = [](const std::vector<double>& v, std::size_t from, std::size_t to) {
+    double sum = 0;
+    for (std::size_t i = from; i < to; ++i) sum += v[i];
+    return sum / static_cast<double>(std::max<std::size_t>(to - from, 1));
+  };
+  const auto growth = [&](const std::vector<double>& v) {
+    return mean(v, v.size() - third, v.size()) - mean(v, v.size() - 2 * std::min(third, v.size() / 2), v.size() - third);
+  };
+  const double rss_growth = growth(rss), fds_growth = growth(fds), wal_growth = growth(wal);
+  const double rss_allowed = std::max(4096.0, 0.05 * mean(rss, 0, rss.size()));
+  const double wal_allowed = std::max(16.0 * 1024 * 1024, 0.5 * mean(wal, 0, wal.size()));
+  const bool flat = rss_growth <= rss_allowed && fds_growth <= 8 && wal_growth <= wal_allowed;
+  Result r;
+  r.row = {{"workload", "soak"},
+           {"target", "tirai"},
+           {"connections", conns},
+           {"seconds", std::llround(o.seconds)},
+           {"messages_sent", sent.load()},
+           {"messages_received", received.load()},
+           {"churns", churns.load()},
+           {"rss_growth_kib", std::llround(rss_growth)},
+           {"rss_allowed_kib", std::llround(rss_allowed)},
+           {"fds_growth", std::llround(fds_growth)},
+           {"wal_growth_bytes", std::llround(wal_growth)},
+           {"flat", flat},
+           {"samples", std::move(samples)}};
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -456,8 +605,12 @@ int main(int argc, char** argv) {
   app.add_option("--workload", o.workload,
                  "throughput, latency, idle, churn, sms (starts its own tiraid and Kannel), or phone (its own tiraid, "
                  "Kamailio and rtpengine, SIPp as the phones), phone-load (concurrent calls with media through them), "
-                 "or journal (load that journals every promise, for tools/crash-trials.sh; --verify checks them)")
-      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms", "phone", "phone-load", "journal"}));
+                 "journal (load that journals every promise, for tools/crash-trials.sh; --verify checks them), "
+                 "or soak (--connections, a trickle of messages and session churn for --seconds; exit 1 unless the "
+                 "server's memory, open files and WAL stay flat)")
+      ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms", "phone", "phone-load", "journal", "soak"}));
+  app.add_option("--soak-rate", o.soak_rate, "soak: messages per second, all endpoints together");
+  app.add_option("--sample-seconds", o.sample_seconds, "soak: how often the server's memory, files and WAL are sampled");
   JournalOptions journal;
   bool verify = false;
   app.add_option("--journal-dir", journal.dir, "journal: where the sessions and the journal are kept across runs");
@@ -527,7 +680,14 @@ int main(int argc, char** argv) {
     else if (o.workload == "sms") r.row = sms_gateway(sms);
     else if (o.workload == "phone") r.row = phone_calls(phone);
     else if (o.workload == "phone-load") r.row = phone_load(phone);
-    else if (o.workload == "journal") {
+    else if (o.workload == "soak") {
+      r = soak(o);
+      if (!r.row.at("flat").as_bool()) {
+        r.print(o);
+        std::cerr << "tirai-bench: soak: the server's memory, files or WAL grew\n";
+        return 1;
+      }
+    } else if (o.workload == "journal") {
       journal.host = o.host;
       journal.relay_port = o.port ? o.port : 8080;
       journal.admin_port = o.admin_port;
