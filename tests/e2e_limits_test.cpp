@@ -92,12 +92,10 @@ std::string four_listeners(std::uint16_t seam, std::string_view deadline) {
   return fmt::format(
       "[relay]\nhello_timeout = \"{0}\"\n"
       "[admin]\nheader_timeout = \"{0}\"\nbody_timeout = \"{0}\"\n"
-      "[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
-      "sendsms_url = \"http://127.0.0.1:9/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\n"
-      "proxy_numbers = [\"+6281100000001\"]\nheader_timeout = \"{0}\"\nbody_timeout = \"{0}\"\n"
+      "{3}header_timeout = \"{0}\"\nbody_timeout = \"{0}\"\n"
       "[phone]\nenabled = true\nlisten = \"127.0.0.1:{1}\"\nkamailio_rpc = \"127.0.0.1:{2}\"\n"
       "header_timeout = \"{0}\"\nbody_timeout = \"{0}\"\n",
-      deadline, seam, client::free_port());
+      deadline, seam, client::free_port(), sms_table({"+6281100000001"}));
 }
 
 std::size_t count_lines(const std::string& log, std::string_view needle) {

@@ -157,12 +157,8 @@ void chat_goes_on(Relay& r, WsClient& talent, const std::string& tag) {
 }
 
 std::string sms_toml(std::uint16_t kannel_port) {
-  return fmt::format(
-      "[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
-      "sendsms_url = \"http://127.0.0.1:{}/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\n"
-      "proxy_numbers = [\"{}\"]\nrequest_timeout = \"300ms\"\nretry_min = \"100ms\"\nretry_max = \"400ms\"\n"
-      "[log]\nlevel = \"debug\"\n",
-      kannel_port, P1);
+  return sms_table({P1}, kannel_port) +
+         "request_timeout = \"300ms\"\nretry_min = \"100ms\"\nretry_max = \"400ms\"\n[log]\nlevel = \"debug\"\n";
 }
 
 }  // namespace

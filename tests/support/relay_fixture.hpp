@@ -76,6 +76,19 @@ inline std::string send_frame(const json::object& booking, std::string_view id, 
   return json::serialize(json::object{{"type", "send"}, {"session", booking.at("session")}, {"id", id}, {"text", text}});
 }
 
+// An [sms] table with the tests' inbound secret, sending to a Kannel on
+// `sendsms_port` (9, where nothing listens, when Kannel is not the point);
+// more of its keys may follow.
+inline std::string sms_table(const std::vector<std::string>& proxy_numbers, std::uint16_t sendsms_port = 9) {
+  std::string numbers;
+  for (const auto& n : proxy_numbers) numbers += (numbers.empty() ? "\"" : ", \"") + n + "\"";
+  return fmt::format(
+      "[sms]\nenabled = true\nlisten = \"127.0.0.1:0\"\ninbound_secret = \"kannel-to-tirai-0123456789\"\n"
+      "sendsms_url = \"http://127.0.0.1:{}/cgi-bin/sendsms\"\nusername = \"u\"\npassword = \"p\"\n"
+      "proxy_numbers = [{}]\n",
+      sendsms_port, numbers);
+}
+
 inline std::string str(const json::value& v) { return std::string(v.as_string()); }
 
 inline std::string sid(const json::object& booking) { return std::string(booking.at("session").as_string()); }
