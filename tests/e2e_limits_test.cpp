@@ -381,3 +381,17 @@ TEST_CASE("oversized heads and bodies get 413 on every listener, which keeps ser
     CHECK(ok->starts_with("HTTP/1.1 200 "));
   }
 }
+
+TEST_CASE("max_header_bytes sets a listener's head limit", "[e2e][limits]") {
+  test::TempDir dir;
+  client::TiraidProcess d(TIRAID_PATH, dir.path(), "[admin]\nmax_header_bytes = 2048\n");
+  d.start();
+  const auto head = [&](std::size_t padding) {
+    RawConnection c("127.0.0.1", d.admin_port());
+    (void)c.try_write("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: " + std::string(padding, 'a') +
+                      "\r\n\r\n");
+    return c.read_to_end().value_or("");
+  };
+  CHECK_THAT(head(1000), Catch::StartsWith("HTTP/1.1 200 "));
+  CHECK_THAT(head(4000), Catch::StartsWith("HTTP/1.1 413 "));
+}

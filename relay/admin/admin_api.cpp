@@ -336,6 +336,7 @@ asio::awaitable<void> run_admin_listener(tcp::acceptor& acceptor, AdminContext& 
   listener->tls = context.tls;
   listener->header_timeout = context.header_timeout;
   listener->body_timeout = context.body_timeout;
+  listener->header_limit = context.max_header_bytes;
   listener->token = [&context](std::string_view token) { return crypto::secrets_equal(token, context.token); };
   // An answer that needs no waiting, as the coroutine a handler returns.
   const auto now = [](Reply r) -> asio::awaitable<Reply> { co_return r; };

@@ -36,6 +36,7 @@ struct AdminContext {
   // admin.header_timeout and admin.body_timeout.
   std::chrono::milliseconds header_timeout{30'000};
   std::chrono::milliseconds body_timeout{30'000};
+  std::size_t max_header_bytes = 16384;  // admin.max_header_bytes
   ~AdminContext() { proto::wipe(token); }
 };
 

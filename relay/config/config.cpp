@@ -210,6 +210,8 @@ Section<Config::Relay> relay_section() {
              "replays on reconnect)"),
       option("idle_timeout", &S::idle_timeout, duration(), "a connection that answers no ping for this long is closed"),
       option("hello_timeout", &S::hello_timeout, deadline(), "a connection must say hello within this time"),
+      option("max_header_bytes", &S::max_header_bytes, integer<std::size_t>(1024, 1 << 20),
+             "an upgrade's or a page's request head over this is answered 413"),
       option("allow_plaintext", &S::allow_plaintext, boolean(),
              "without [tls], listening on a non-loopback address needs this (and logs a warning)"),
       option("max_unauthenticated_per_address", &S::max_unauthenticated_per_address,
@@ -249,6 +251,8 @@ Section<Config::Admin> admin_section() {
              "connection may idle"),
       option("body_timeout", &S::body_timeout, deadline(),
              "a request's body must arrive, and its answer be taken, within this: a slow client is dropped"),
+      option("max_header_bytes", &S::max_header_bytes, integer<std::size_t>(1024, 1 << 20),
+             "a request's head over this is answered 413"),
   };
   return s;
 }
@@ -432,6 +436,8 @@ Section<SmsConfig> sms_section() {
       option("request_timeout", &S::request_timeout, duration(), "one sendsms request may take this long"),
       option("header_timeout", &S::header_timeout, deadline(), "as admin.header_timeout, for the listener Kannel calls"),
       option("body_timeout", &S::body_timeout, deadline(), "as admin.body_timeout, for the listener Kannel calls"),
+      option("max_header_bytes", &S::max_header_bytes, integer<std::size_t>(1024, 1 << 20),
+             "as admin.max_header_bytes, for the listener Kannel calls (the query is in the head)"),
   };
   s.table.check = [](const S& m, TableReader& r) {
     if (m.retry_min.count() == 0 || m.retry_max < m.retry_min)
@@ -502,6 +508,8 @@ Section<Config::Phone> phone_section() {
              "listening on a non-loopback address (Kamailio on another host of a private network) needs this"),
       option("header_timeout", &S::header_timeout, deadline(), "as admin.header_timeout, for the seam"),
       option("body_timeout", &S::body_timeout, deadline(), "as admin.body_timeout, for the seam"),
+      option("max_header_bytes", &S::max_header_bytes, integer<std::size_t>(1024, 1 << 20),
+             "as admin.max_header_bytes, for the seam"),
       option("seam_secret_file", &S::seam_secret_file, path(),
              "the seam's bearer secret (Kamailio's http_client sends it), created 0600 on first start"),
       option("kamailio_rpc", &S::kamailio_rpc, address(),

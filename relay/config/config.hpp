@@ -134,6 +134,7 @@ struct SmsConfig {
   // The inbound listener's deadlines against slow clients (HttpDeadlines).
   Millis header_timeout = std::chrono::seconds(30);
   Millis body_timeout = std::chrono::seconds(30);
+  std::size_t max_header_bytes = 16384;
 };
 
 // The whole configuration, parsed once and validated (design §7). Relative
@@ -147,6 +148,7 @@ struct Config {
     std::size_t max_outbound_frames = 1024;
     Millis idle_timeout = std::chrono::minutes(5);
     Millis hello_timeout = std::chrono::seconds(10);
+    std::size_t max_header_bytes = 8192;  // an upgrade's or a page's request head
     bool allow_plaintext = false;  // without [tls], a non-loopback listener needs this
     // Connections that have not said hello yet, per source address (IPv6 per
     // /64); trusted proxies are exempt.
@@ -174,6 +176,7 @@ struct Config {
     // its body and the taking of its answer each within body_timeout.
     Millis header_timeout = std::chrono::seconds(30);
     Millis body_timeout = std::chrono::seconds(30);
+    std::size_t max_header_bytes = 16384;  // a request's head; more is 413
   } admin;
   // Set: both listeners speak TLS 1.2+ only (wss://, https://).
   struct Tls {
@@ -225,6 +228,7 @@ struct Config {
     bool allow_plaintext = false;       // the seam is plain HTTP: non-loopback needs this
     Millis header_timeout = std::chrono::seconds(30);  // as admin's
     Millis body_timeout = std::chrono::seconds(30);
+    std::size_t max_header_bytes = 16384;
     // The seam's bearer secret; created with a random secret on first start.
     std::filesystem::path seam_secret_file = "phone-seam.secret";
     // Kamailio's JSON-RPC over HTTP (xhttp + jsonrpcs), where calls are hung up.

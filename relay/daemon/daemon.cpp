@@ -311,6 +311,7 @@ int Daemon::run() {
   AdminContext admin{relay.bookings(), relay.ratings(), store_worker, metrics, admin_token, tls_context, {}, {}, relay.sms()};
   admin.header_timeout = config_.admin.header_timeout;
   admin.body_timeout = config_.admin.body_timeout;
+  admin.max_header_bytes = config_.admin.max_header_bytes;
   // The apps: built into tiraid, or from relay.web_root while developing.
   const auto site = [&](std::string_view name, std::string connect_src) {
     return config_.relay.web_root.empty()

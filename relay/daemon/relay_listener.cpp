@@ -333,7 +333,7 @@ asio::awaitable<void> run_relay_listener(tcp::acceptor& acceptor, Relay& relay, 
   // hello_timeout, and so does taking an answer.
   listener->header_timeout = config.relay.hello_timeout;
   listener->body_timeout = config.relay.hello_timeout;
-  listener->header_limit = 8192;
+  listener->header_limit = config.relay.max_header_bytes;
   // A browser loads the apps' page and its files over one connection.
   listener->keep_alive = true;
   listener->headers = web::security_headers();

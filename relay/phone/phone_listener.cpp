@@ -86,6 +86,7 @@ asio::awaitable<void> run_phone_listener(tcp::acceptor& acceptor, Phone& phone, 
   listener->tag = "phone";
   listener->header_timeout = config.header_timeout;
   listener->body_timeout = config.body_timeout;
+  listener->header_limit = config.max_header_bytes;
   listener->token = [secret = std::move(secret)](std::string_view token) { return crypto::secrets_equal(token, secret); };
   const auto route = [&](std::string_view path, asio::awaitable<Reply> (*handle)(Phone&, const Call&)) {
     listener->routes.push_back(

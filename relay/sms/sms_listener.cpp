@@ -81,6 +81,7 @@ asio::awaitable<void> run_sms_listener(tcp::acceptor& acceptor, SmsRelay& sms, c
   listener->tag = "sms";
   listener->header_timeout = config.header_timeout;
   listener->body_timeout = config.body_timeout;
+  listener->header_limit = config.max_header_bytes;
   // The secret is in the query (Kannel's get-url cannot set a header); the
   // handler checks it.
   listener->routes.push_back(
