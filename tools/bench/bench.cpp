@@ -129,6 +129,7 @@ struct Options {
   bool json_out = false;
   bool smoke = false;
   std::string slow_windows;  // latency: where to write the slow 10 ms windows
+  std::string package = "chat-30m";  // what the pairs' sessions are booked with
   std::string run_id = std::to_string(::getpid());
 };
 
@@ -157,6 +158,7 @@ std::unique_ptr<Driver> make_driver(asio::io_context& ioc, const Options& o) {
   if (t.admin_token.empty()) throw std::runtime_error("--token-file must name tiraid's admin token");
   t.run_id = o.run_id;
   t.sessions_per_talent = o.sessions_per_talent;
+  t.package = o.package;
   return make_tirai_driver(ioc, std::move(t));
 }
 
@@ -610,6 +612,9 @@ int main(int argc, char** argv) {
                  "server's memory, open files and WAL stay flat)")
       ->check(CLI::IsMember({"throughput", "latency", "idle", "churn", "sms", "phone", "phone-load", "journal", "soak"}));
   app.add_option("--soak-rate", o.soak_rate, "soak: messages per second, all endpoints together");
+  app.add_option("--package", o.package,
+                 "tirai: the package the pairs' sessions are booked with (soak: chat-call-60m unless given; a "
+                 "session that ends mid-run is a lost connection)");
   app.add_option("--sample-seconds", o.sample_seconds, "soak: how often the server's memory, files and WAL are sampled");
   JournalOptions journal;
   bool verify = false;
@@ -681,6 +686,12 @@ int main(int argc, char** argv) {
     else if (o.workload == "phone") r.row = phone_calls(phone);
     else if (o.workload == "phone-load") r.row = phone_load(phone);
     else if (o.workload == "soak") {
+      // The default chat-30m would end every session before a half-hour soak does.
+      if (app.count("--package") == 0) {
+        o.package = "chat-call-60m";
+        if (o.seconds > 50 * 60)
+          throw std::runtime_error("soak: chat-call-60m sessions last an hour: --seconds at most 3000, or a --package of yours");
+      }
       r = soak(o);
       if (!r.row.at("flat").as_bool()) {
         r.print(o);

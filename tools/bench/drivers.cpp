@@ -459,7 +459,7 @@ class TiraiDriver final : public Driver {
       auto r = admin.request("POST", "/v1/sessions",
                              json::serialize(json::object{{"talent", aliases_[p / o_.sessions_per_talent]},
                                                           {"client", number},
-                                                          {"package", "chat-30m"}}));
+                                                          {"package", o_.package}}));
       if (r.status != 201) throw std::runtime_error("book: " + r.body);
       auto v = json::parse(r.body).as_object();
       sessions_.push_back(std::string(v.at("session").as_string()));

@@ -46,6 +46,7 @@ struct TiraiOptions {
   std::string admin_token;
   std::size_t sessions_per_talent = 10;
   std::string run_id;  // makes talent aliases unique per run
+  std::string package = "chat-30m";  // what each session is booked with
 };
 
 std::unique_ptr<Driver> make_tirai_driver(boost::asio::io_context& ioc, TiraiOptions options);
