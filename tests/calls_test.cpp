@@ -18,9 +18,10 @@ class FakeTurnAdmin final : public TurnAdmin {
     cancelled.push_back(usernames);
     done(static_cast<int>(usernames.size()));
   }
-  void cancel_all(std::function<void(std::optional<int>)> done) override {
+  void cancel_all(std::function<bool(const std::string&)> spare, std::function<void(std::optional<int>)> done) override {
     ++swept;
-    done(0);
+    sweep_spares = std::move(spare);
+    sweep_done = std::move(done);
   }
   // Answers the checks asked so far.
   void answer_checks(bool ok) {
@@ -31,6 +32,8 @@ class FakeTurnAdmin final : public TurnAdmin {
   std::vector<std::function<void(bool)>> checks;
   std::vector<std::vector<std::string>> cancelled;
   int swept = 0;
+  std::function<bool(const std::string&)> sweep_spares;
+  std::function<void(std::optional<int>)> sweep_done;
 };
 
 struct CallFixture : Fixture {
@@ -350,9 +353,29 @@ TEST_CASE_METHOD(CallFixture, "a TURN server that does not answer ends the call 
   CHECK(id != id2);
 }
 
-TEST_CASE_METHOD(CallFixture, "start-up sweeps the allocations an earlier run left", "[calls]") {
+TEST_CASE_METHOD(CallFixture, "start-up sweeps the allocations an earlier run left, not this run's", "[calls]") {
   mgr->calls()->start();
   CHECK(admin.swept == 1);
+  REQUIRE(admin.sweep_spares);
+  // An earlier run's username, of tirai's form: swept.
+  const auto earlier = crypto::new_turn_credential(crypto::Secret::from(turn_secret), 1'900'000'000).username;
+  CHECK_FALSE(admin.sweep_spares(earlier));
+  // The TURN server was down at start-up, and the sweep waits for it; a call
+  // begun meanwhile keeps its allocations when the sweep runs at last.
+  const auto b = connect("call-60m");
+  start(client, b.session);
+  admin.answer_checks(true);
+  auto ringing = calls(talent, "ringing");
+  REQUIRE(ringing.size() == 1);
+  auto started = calls(client, "started").back();
+  for (auto* f : {&started, &ringing[0]}) {
+    const std::string user((*f)["ice"].as_object()["servers"].as_array().at(0).as_object()["username"].as_string());
+    CHECK(admin.sweep_spares(user));
+  }
+  CHECK_FALSE(admin.sweep_spares(earlier));
+  // Once it has run, nothing more is kept for it.
+  admin.sweep_done(3);
+  CHECK_FALSE(admin.sweep_spares(std::string(calls(client, "started").back()["ice"].as_object()["servers"].as_array().at(0).as_object()["username"].as_string())));
 }
 
 TEST_CASE("coturn's session listing is read for ids and usernames only", "[calls]") {

@@ -55,7 +55,9 @@ class FakeTurn final : public TurnAdmin {
   void cancel(std::vector<std::string> u, std::function<void(std::optional<int>)> done) override {
     done(static_cast<int>(u.size()));
   }
-  void cancel_all(std::function<void(std::optional<int>)> done) override { done(0); }
+  void cancel_all(std::function<bool(const std::string&)>, std::function<void(std::optional<int>)> done) override {
+    done(0);
+  }
 };
 
 const std::string P1 = "+6281100000001", P2 = "+6281100000002", C1 = "+6281234567890", C2 = "+6281234567891";

@@ -25,9 +25,12 @@ Calls::Calls(SessionCore& core, const Config::Calls& config, crypto::Secret turn
 
 void Calls::start() {
   if (!config_.enabled) return;
-  admin_.cancel_all([](std::optional<int> n) {
-    if (n && *n) spdlog::info("[calls] cancelled {} TURN allocations left from before the restart", *n);
-  });
+  admin_.cancel_all([this](const std::string& username) { return unswept_.contains(username); },
+                    [this](std::optional<int> n) {
+                      swept_ = true;
+                      unswept_.clear();
+                      if (n && *n) spdlog::info("[calls] cancelled {} TURN allocations left from before the restart", *n);
+                    });
 }
 
 void Calls::on_call(Peer& p, proto::Call&& c) {
@@ -272,6 +275,11 @@ void Calls::schedule(UnixMs at, const std::string& call_id) {
 
 proto::IceServers Calls::credential(UnixMs expires_at) {
   auto c = crypto::new_turn_credential(turn_secret_, (expires_at + 999) / 1000);
+  if (!swept_) {
+    const UnixMs now = core_.clock().now();
+    std::erase_if(unswept_, [now](const auto& u) { return u.second <= now; });
+    unswept_.emplace(c.username, expires_at);
+  }
   return {config_.turn_urls, std::move(c.username), std::move(c.password)};
 }
 

@@ -86,6 +86,10 @@ class Calls final : public SessionEvents, public Timed, public CallLine {
   std::unordered_map<std::string, std::string> by_session_;  // session id → call id
   std::multimap<UnixMs, std::string> deadlines_;           // call ids; stale entries are skipped
   std::string frame_;
+  // The TURN usernames this run issued (and until when) while the start-up
+  // sweep waited for the TURN server: the sweep spares them. Unused after.
+  std::unordered_map<std::string, UnixMs> unswept_;
+  bool swept_ = false;
 };
 
 }  // namespace tirai::relay

@@ -56,6 +56,7 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
     Kind kind{};
     std::vector<std::string> usernames;
     std::function<void(std::optional<int>)> done;  // check: 0 when it answered
+    std::function<bool(const std::string&)> spare;  // cancel_all: the allocations it leaves
   };
 
   Impl(asio::any_io_executor ex, Address a, std::string pw, Millis t, Metrics& m)
@@ -164,7 +165,7 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
     if (req.kind == Kind::cancel_all) {
       if (!co_await command("ps", reply, error)) co_return std::nullopt;
       for (auto& s : parse_coturn_sessions(reply))
-        if (tirai_turn_username(s.username)) sessions.push_back(std::move(s));
+        if (tirai_turn_username(s.username) && !req.spare(s.username)) sessions.push_back(std::move(s));
     } else {
       for (const auto& u : req.usernames) {
         if (!co_await command("ps " + u, reply, error)) co_return std::nullopt;
@@ -267,15 +268,16 @@ void CoturnCli::stop() {
 bool CoturnCli::idle() const { return !impl_->running && impl_->queue.empty() && impl_->owed.empty(); }
 
 void CoturnCli::check(std::function<void(bool ok)> done) {
-  impl_->submit({Impl::Kind::check, {}, [done = std::move(done)](std::optional<int> r) { done(r.has_value()); }});
+  impl_->submit({Impl::Kind::check, {}, [done = std::move(done)](std::optional<int> r) { done(r.has_value()); }, {}});
 }
 
 void CoturnCli::cancel(std::vector<std::string> usernames, std::function<void(std::optional<int>)> done) {
-  impl_->submit({Impl::Kind::cancel, std::move(usernames), std::move(done)});
+  impl_->submit({Impl::Kind::cancel, std::move(usernames), std::move(done), {}});
 }
 
-void CoturnCli::cancel_all(std::function<void(std::optional<int>)> done) {
-  impl_->submit({Impl::Kind::cancel_all, {}, std::move(done)});
+void CoturnCli::cancel_all(std::function<bool(const std::string&)> spare,
+                           std::function<void(std::optional<int>)> done) {
+  impl_->submit({Impl::Kind::cancel_all, {}, std::move(done), std::move(spare)});
 }
 
 }  // namespace tirai::relay

@@ -29,7 +29,7 @@ class CoturnCli final : public TurnAdmin {
 
   void check(std::function<void(bool ok)> done) override;
   void cancel(std::vector<std::string> usernames, std::function<void(std::optional<int>)> done) override;
-  void cancel_all(std::function<void(std::optional<int>)> done) override;
+  void cancel_all(std::function<bool(const std::string&)> spare, std::function<void(std::optional<int>)> done) override;
   // Stops: requests not yet run are answered as failures.
   void stop();
   // Nothing queued or running.

@@ -19,9 +19,13 @@ class TurnAdmin {
   // Cancels every allocation made with one of `usernames`: done(how many),
   // or done(nullopt) when the server could not be asked.
   virtual void cancel(std::vector<std::string> usernames, std::function<void(std::optional<int>)> done) = 0;
-  // Cancels every allocation whose username has the form tirai issues: at
-  // start-up, no call of an earlier run is live, whatever its browsers do.
-  virtual void cancel_all(std::function<void(std::optional<int>)> done) = 0;
+  // Cancels every allocation whose username has the form tirai issues,
+  // except those `spare` names: at start-up, no call of an earlier run is
+  // live, whatever its browsers do. `spare` is asked when the server has
+  // listed them, which may be long after the call when it was down: the
+  // calls this run began by then are spared.
+  virtual void cancel_all(std::function<bool(const std::string& username)> spare,
+                          std::function<void(std::optional<int>)> done) = 0;
 };
 
 }  // namespace tirai::relay
