@@ -66,7 +66,7 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
         timeout(t),
         coturn(m, "coturn", "calls", "coturn's CLI (calls.turn_admin)",
                "calls fail, and allocations of ended calls are cancelled once it answers"),
-        retry_timer(ex) {}
+        owed(ex) {}
   ~Impl() { proto::wipe(password); }
 
   asio::any_io_executor executor;
@@ -80,10 +80,7 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
   std::optional<beast::tcp_stream> stream;
   // Cancels coturn did not answer, tried again after a backoff: an ended
   // call's allocations must go, or its media could flow on.
-  std::deque<Request> owed;
-  asio::steady_timer retry_timer;
-  Backoff backoff{std::chrono::seconds(1), std::chrono::minutes(1)};
-  bool retry_pending = false;
+  OwedRequests<Request> owed;
 
   // Reads until the reply ends with the prompt "> " (true), or with the
   // password prompt again (false: refused); nullopt on a failure.
@@ -207,9 +204,11 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
       }
       if (result) {
         coturn.answered();
-        backoff.reset();
+        owed.answered();
       } else if (req.kind != Kind::check && !stopping) {
-        const auto wait = owe(std::move(req));
+        const auto wait = owed.keep(std::move(req), [self = shared_from_this()](std::deque<Request> again) {
+          for (auto& r : again) self->submit(std::move(r));
+        });
         coturn.failed(error, wait ? format_duration(*wait) : "");
         continue;
       } else {
@@ -223,22 +222,6 @@ struct CoturnCli::Impl : std::enable_shared_from_this<Impl> {
       queue.pop_front();
       answer(req, std::nullopt);
     }
-  }
-
-  // Keeps a cancel for the next try; the wait before it, when this
-  // started one.
-  std::optional<Millis> owe(Request req) {
-    owed.push_back(std::move(req));
-    if (retry_pending) return std::nullopt;
-    retry_pending = true;
-    const auto wait = backoff.next();
-    retry_timer.expires_after(wait);
-    retry_timer.async_wait([self = shared_from_this()](boost::system::error_code) {
-      self->retry_pending = false;
-      auto again = std::exchange(self->owed, {});
-      for (auto& r : again) self->submit(std::move(r));
-    });
-    return wait;
   }
 
   void submit(Request req) {
@@ -258,7 +241,7 @@ CoturnCli::~CoturnCli() { stop(); }
 
 void CoturnCli::stop() {
   impl_->stopping = true;
-  impl_->retry_timer.cancel();
+  impl_->owed.stop();
   if (impl_->stream) {
     beast::error_code ignored;
     impl_->stream->socket().close(ignored);

@@ -2,14 +2,20 @@
 #include "relay/config/config.hpp"
 #include "relay/core/metrics.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace tirai::relay {
 
@@ -28,6 +34,46 @@ class Backoff {
  private:
   Millis least_, most_, current_{0};
 };
+
+// Requests a neighbour did not answer (a cancel, a hang-up) that must not be
+// dropped, kept and handed back together once a backoff is over: 1 s,
+// doubling with each wait to a minute, back to 1 s once it answers.
+template <class Request>
+class OwedRequests {
+ public:
+  explicit OwedRequests(boost::asio::any_io_executor executor) : timer_(executor) {}
+
+  // Keeps `req`. The first one kept starts a wait, whose length this
+  // returns; when it is over (or stop() cut it short), `due` gets every
+  // request kept until then. `due` must keep this object alive.
+  std::optional<Millis> keep(Request req, std::function<void(std::deque<Request>)> due) {
+    owed_.push_back(std::move(req));
+    if (waiting_) return std::nullopt;
+    waiting_ = true;
+    const auto wait = backoff_.next();
+    timer_.expires_after(wait);
+    timer_.async_wait([this, due = std::move(due)](boost::system::error_code) {
+      waiting_ = false;
+      due(std::exchange(owed_, {}));
+    });
+    return wait;
+  }
+  void answered() { backoff_.reset(); }
+  // Hands what is kept to `due` at once.
+  void stop() { timer_.cancel(); }
+  bool empty() const { return owed_.empty(); }
+  std::size_t size() const { return owed_.size(); }
+
+ private:
+  boost::asio::steady_timer timer_;
+  std::deque<Request> owed_;
+  Backoff backoff_{std::chrono::seconds(1), std::chrono::minutes(1)};
+  bool waiting_ = false;
+};
+
+// Why reading a neighbour's HTTP answer failed, for NeighbourState's lines:
+// `timeout_key` names the setting that bounded the wait.
+std::string http_answer_error(const boost::system::error_code& ec, std::string_view timeout_key);
 
 // Whether a neighbour service (Kannel, coturn's CLI, Kamailio's JSON-RPC)
 // answered tiraid's last request. Each change is logged once: a warning

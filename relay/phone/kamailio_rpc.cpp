@@ -127,7 +127,7 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
         timeout(t),
         kamailio(m, "kamailio", "phone", "Kamailio's JSON-RPC (phone.kamailio_rpc)",
                  "hang-ups wait and are retried with backoff until it answers"),
-        retry_timer(ex) {}
+        owed(ex) {}
 
   asio::any_io_executor executor;
   Address at;
@@ -141,10 +141,7 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
   std::optional<beast::tcp_stream> stream;
   // Hang-ups Kamailio did not answer, tried again after a backoff: a call
   // whose session ended must not go on.
-  std::deque<Request> owed;
-  asio::steady_timer retry_timer;
-  Backoff backoff{std::chrono::seconds(1), std::chrono::minutes(1)};
-  bool retry_pending = false;
+  OwedRequests<Request> owed;
 
   // One JSON-RPC request on a fresh connection: the answer's body (whatever
   // its HTTP status: jsonrpcs answers an RPC error with its code as the
@@ -196,10 +193,7 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     auto [rec2, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
     close_stream();
     if (rec2) {
-      error = rec2 == beast::error::timeout ? std::string("did not answer within phone.rpc_timeout")
-              : rec2 == http::error::end_of_stream || rec2 == asio::error::eof || rec2 == asio::error::connection_reset
-                  ? "closed the connection without an answer"
-                  : "answered with something that is not HTTP (" + rec2.message() + ")";
+      error = http_answer_error(rec2, "phone.rpc_timeout");
       co_return std::nullopt;
     }
     last_status = parser.get().result_int();
@@ -277,7 +271,7 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
   void log_reachable(const std::string& error) {
     if (error.empty()) {
       kamailio.answered();
-      backoff.reset();
+      owed.answered();
     } else {
       kamailio.failed(error);
     }
@@ -285,17 +279,10 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
 
   // Keeps a hang-up for the next try.
   void owe(Request req) {
-    owed.push_back(std::move(req));
-    if (retry_pending) return;
-    retry_pending = true;
-    const auto wait = backoff.next();
-    spdlog::debug("[phone] {} hang-ups wait for Kamailio; next try in {}", owed.size(), format_duration(wait));
-    retry_timer.expires_after(wait);
-    retry_timer.async_wait([self = shared_from_this()](boost::system::error_code) {
-      self->retry_pending = false;
-      auto again = std::exchange(self->owed, {});
+    const auto wait = owed.keep(std::move(req), [self = shared_from_this()](std::deque<Request> again) {
       for (auto& r : again) self->submit(std::move(r));
     });
+    if (wait) spdlog::debug("[phone] {} hang-ups wait for Kamailio; next try in {}", owed.size(), format_duration(*wait));
   }
 
   static asio::awaitable<void> run(std::shared_ptr<Impl> self) { co_await self->run_queue(); }
@@ -363,7 +350,7 @@ KamailioRpc::~KamailioRpc() { stop(); }
 
 void KamailioRpc::stop() {
   impl_->stopping = true;
-  impl_->retry_timer.cancel();
+  impl_->owed.stop();
   if (impl_->stream) {
     beast::error_code ignored;
     impl_->stream->socket().close(ignored);

@@ -94,10 +94,7 @@ struct KannelGateway::Impl : std::enable_shared_from_this<Impl> {
     auto [rec, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
     if (rec) {
       stream.reset();
-      error = rec == beast::error::timeout ? std::string("did not answer within sms.request_timeout")
-              : rec == http::error::end_of_stream || rec == asio::error::eof || rec == asio::error::connection_reset
-                  ? "closed the connection without an answer"
-                  : "answered with something that is not HTTP (" + rec.message() + ")";
+      error = http_answer_error(rec, "sms.request_timeout");
       co_return std::nullopt;
     }
     const auto& res = parser.get();
