@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -31,7 +32,7 @@ const std::string C2 = "+6281234567891";
 enum class Mood {
   silent,   // accepts, reads, never answers (a hung service)
   garbage,  // answers bytes that are no protocol at all, and closes
-  answer,   // answers `reply` to each request (a head ending in a blank line), and closes
+  answer,   // answers `reply` to each request (its head, and its body by Content-Length), and closes
 };
 
 class FakeNeighbour {
@@ -66,6 +67,11 @@ class FakeNeighbour {
     mood_ = Mood::answer;
   }
   std::size_t connections() const { return connections_.load(); }
+  // The requests answered so far, whole.
+  std::vector<std::string> requests() const {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
 
  private:
   struct Peer {
@@ -100,12 +106,27 @@ class FakeNeighbour {
         }
         p.in.append(buf, static_cast<std::size_t>(n));
         std::lock_guard lock(mutex_);
-        if (mood_ == Mood::answer && p.in.find("\r\n\r\n") != std::string::npos) respond(p, reply_);
+        if (mood_ == Mood::answer && whole(p.in)) {
+          requests_.push_back(p.in);
+          respond(p, reply_);
+        }
       }
       std::erase_if(peers, [](const Peer& p) { return p.fd < 0; });
     }
     for (auto& p : peers)
       if (p.fd >= 0) ::close(p.fd);
+  }
+
+  // A head, and as much body as its Content-Length says.
+  static bool whole(const std::string& in) {
+    const auto end = in.find("\r\n\r\n");
+    if (end == std::string::npos) return false;
+    std::size_t length = 0;
+    std::string head = in.substr(0, end);
+    std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (const auto at = head.find("\r\ncontent-length:"); at != std::string::npos)
+      length = std::stoul(head.substr(at + 17));
+    return in.size() >= end + 4 + length;
   }
 
   static void respond(Peer& p, const std::string& bytes) {
@@ -115,7 +136,8 @@ class FakeNeighbour {
 
   Mood mood_;
   std::string reply_;
-  std::mutex mutex_;
+  std::vector<std::string> requests_;
+  mutable std::mutex mutex_;
   std::atomic<std::size_t> connections_{0};
   int listener_ = -1;
   int stop_[2] = {-1, -1};
@@ -280,3 +302,39 @@ TEST_CASE("Kamailio's JSON-RPC hung or answering garbage: the session's end hang
     CHECK(log.find("Kamailio did not hang up call 7:70") == std::string::npos);
   }
 }
+
+TEST_CASE("Kamailio down at start-up: the hang-up of an earlier run's calls waits, and spares this run's",
+          "[e2e][phone][faults]") {
+  FakeNeighbour kamailio(Mood::garbage);
+  const auto seam = client::free_port();
+  Relay r(sms_toml(9) + fmt::format("[phone]\nenabled = true\nlisten = \"127.0.0.1:{}\"\nkamailio_rpc = "
+                                    "\"127.0.0.1:{}\"\nrpc_timeout = \"300ms\"\n",
+                                    seam, kamailio.port()));
+  // Tried at start-up, then 1 s later; the next try is 2 s away.
+  REQUIRE(r.daemon.wait_for_log("1 hang-ups wait for Kamailio; next try in 2s"));
+  r.enrol("natasha");
+  r.book("natasha", C1, "chat-call-60m");
+  auto secret = test::read_file(r.dir.path() / "phone-seam.secret");
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
+  const client::AdminClient ask("127.0.0.1", seam, secret);
+  // Meanwhile Kamailio is back, and lets a call through: dialog 7:70.
+  REQUIRE(ask.request("GET", fmt::format("/v1/phone/inbound?from=%2B{}&to=%2B{}&dialog=7:70&tx=5:50", C1.substr(1),
+                                         P1.substr(1)))
+              .status == 200);
+  REQUIRE(ask.request("GET", "/v1/phone/event?dialog=7:70&event=answered").status == 200);
+  // Its dialogs: this run's call, and one an earlier run let through.
+  const std::string listing =
+      R"({"jsonrpc":"2.0","result":[{"h_entry":7,"h_id":70,"variables":[{"tirai":"1"}]},)"
+      R"({"h_entry":9,"h_id":90,"variables":[{"tirai":"1"}]}],"id":1})";
+  kamailio.answer_with(fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}", listing.size(), listing));
+  REQUIRE(r.daemon.wait_for_log("hung up 1 phone calls left from before the restart"));
+  std::vector<std::string> ended;
+  for (const auto& req : kamailio.requests())
+    if (req.find("dlg.end_dlg") != std::string::npos) ended.push_back(req.substr(req.find("\r\n\r\n") + 4));
+  REQUIRE(ended.size() == 1);
+  CHECK(ended[0].find("[9,90]") != std::string::npos);
+  // This run's call goes on.
+  CHECK(metric(r, "tirai_phone_calls_active") == 1);
+  for (const auto& line : r.daemon.lines()) CHECK_FALSE((line.find("call 7:70 in") != std::string::npos && line.find(" ended (") != std::string::npos));
+}
+

@@ -119,6 +119,8 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     bool tone = false;  // the one-minute tone in `dialog`, not its end
     // Set: a listing of the dialogs, not an end (`done` unused).
     std::function<void(std::optional<std::vector<std::string>>)> listed = {};
+    // Every dialog of tiraid's: the ones it leaves.
+    std::function<bool(const std::string&)> spare = {};
   };
 
   Impl(asio::any_io_executor ex, Address a, Millis t, Metrics& m)
@@ -255,11 +257,13 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
     co_return dialogs;
   }
 
-  asio::awaitable<std::optional<int>> end_all(std::string& error) {
+  asio::awaitable<std::optional<int>> end_all(const std::function<bool(const std::string&)>& spare,
+                                              std::string& error) {
     auto dialogs = co_await list(error);
     if (!dialogs) co_return std::nullopt;
     int ended = 0;
     for (const auto& d : *dialogs) {
+      if (spare(d)) continue;
       auto n = co_await end_one(d, {}, error);
       if (!n) co_return std::nullopt;
       ended += *n;
@@ -314,13 +318,11 @@ struct KamailioRpc::Impl : std::enable_shared_from_this<Impl> {
         continue;
       }
       if (req.tone) result = co_await tone(req.dialog, error);
-      else if (req.dialog.empty()) result = co_await end_all(error);
+      else if (req.dialog.empty()) result = co_await end_all(req.spare, error);
       else result = co_await end_one(req.dialog, req.ringing, error);
       close_stream();
       log_reachable(error);
-      // The start-up's "every dialog of tiraid's" is not tried again: by
-      // then the dialogs would include this run's own calls.
-      if (!result && !req.tone && !req.dialog.empty() && !stopping) {
+      if (!result && !req.tone && !stopping) {
         owe(std::move(req));
         continue;
       }
@@ -372,8 +374,9 @@ void KamailioRpc::play_tone(std::string dialog, std::function<void(bool)> done) 
   impl_->submit(std::move(req));
 }
 
-void KamailioRpc::hang_up_all(std::function<void(std::optional<int>)> done) {
-  impl_->submit({std::string(), std::string(), std::move(done)});
+void KamailioRpc::hang_up_all(std::function<bool(const std::string&)> spare,
+                              std::function<void(std::optional<int>)> done) {
+  impl_->submit({std::string(), std::string(), std::move(done), false, {}, std::move(spare)});
 }
 
 void KamailioRpc::list_dialogs(std::function<void(std::optional<std::vector<std::string>>)> done) {

@@ -18,8 +18,8 @@ namespace tirai::relay {
 // callee's branch as it answers the caller). Requests run one after another, each on a fresh connection within
 // `timeout`. Kamailio's answer is read for success only and never logged.
 // A hang-up Kamailio does not answer (down, slow, garbage) is tried again
-// (1 s, doubling to a minute) until it does; tones, listings and the
-// start-up's hang_up_all are not.
+// (1 s, doubling to a minute) until it does, and so is the start-up's
+// hang_up_all; tones and listings are not.
 class KamailioRpc final : public SipSwitch {
  public:
   KamailioRpc(boost::asio::any_io_executor executor, Address at, Millis timeout, Metrics& metrics);
@@ -28,7 +28,7 @@ class KamailioRpc final : public SipSwitch {
   KamailioRpc& operator=(const KamailioRpc&) = delete;
 
   void hang_up(std::string dialog, std::string ringing, std::function<void(bool ok)> done) override;
-  void hang_up_all(std::function<void(std::optional<int>)> done) override;
+  void hang_up_all(std::function<bool(const std::string&)> spare, std::function<void(std::optional<int>)> done) override;
   void list_dialogs(std::function<void(std::optional<std::vector<std::string>>)> done) override;
   // GET /tone/<dialog> on the same listener (docs/kamailio.cfg): rtpengine
   // plays the one-minute tone to the client's side.

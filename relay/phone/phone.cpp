@@ -133,6 +133,7 @@ SeamAnswer Phone::admit(LiveSession& s, std::string_view dialog, std::string_vie
   c.started_at = now;
   calls_.emplace(c.dialog, c);
   by_session_[s.rec.id] = c.dialog;
+  if (!swept_) unswept_.insert(c.dialog);
   deadlines_.emplace(now + config_.ring_timeout.count(), c.dialog);
   core_.deadline_added(now + config_.ring_timeout.count());
   if (reconcile_at_ == 0) {
@@ -221,13 +222,16 @@ void Phone::play_tone(Call& c) {
 }
 
 void Phone::start() {
-  sip_.hang_up_all([&metrics = core_.metrics()](std::optional<int> n) {
-    if (!n) {
-      metrics.sip_failures->Increment();
-      return spdlog::warn("[phone] Kamailio could not be asked to hang up the calls of an earlier run");
-    }
-    if (*n) spdlog::info("[phone] hung up {} phone calls left from before the restart", *n);
-  });
+  sip_.hang_up_all([this](const std::string& dialog) { return unswept_.contains(dialog); },
+                   [this](std::optional<int> n) {
+                     swept_ = true;
+                     unswept_.clear();
+                     if (!n) {  // tiraid stopped before Kamailio answered
+                       core_.metrics().sip_failures->Increment();
+                       return spdlog::warn("[phone] Kamailio could not be asked to hang up the calls of an earlier run");
+                     }
+                     if (*n) spdlog::info("[phone] hung up {} phone calls left from before the restart", *n);
+                   });
 }
 
 void Phone::hang_up_all() {

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace tirai::relay {
 
@@ -108,6 +109,10 @@ class Phone final : public SessionEvents, public Timed, public CallLine {
   std::function<proto::IceServers(UnixMs)> turn_;
   std::unordered_map<std::string, Call> calls_;               // by dialog
   std::unordered_map<std::string, std::string> by_session_;   // session id → dialog
+  // The dialogs this run let through while the start-up's hang-up of an
+  // earlier run's calls waited for Kamailio: it spares them. Unused after.
+  std::unordered_set<std::string> unswept_;
+  bool swept_ = false;
   std::multimap<UnixMs, std::string> deadlines_;              // dialogs; stale entries are skipped
   UnixMs reconcile_at_ = 0;                                   // 0: no call up, nothing to ask
   bool reconciling_ = false;                                  // a listing is on its way

@@ -24,9 +24,13 @@ class SipSwitch {
   // server). done(false) when it could not be played.
   virtual void play_tone(std::string dialog, std::function<void(bool ok)> done) = 0;
   // Start-up: hangs up every call an earlier run let through (no phone call
-  // survives a restart: its session's end could not hang it up).
-  // done(how many), or done(nullopt) when the server could not be asked.
-  virtual void hang_up_all(std::function<void(std::optional<int>)> done) = 0;
+  // survives a restart: its session's end could not hang it up), except
+  // those `spare` names: asked when the server has listed its dialogs,
+  // which may be long after the call when it was down, it spares the calls
+  // this run let through by then. done(how many), or done(nullopt) when the
+  // server could not be asked.
+  virtual void hang_up_all(std::function<bool(const std::string& dialog)> spare,
+                           std::function<void(std::optional<int>)> done) = 0;
   // The dialogs the relay let through that the server still has (up or
   // ringing): done(their ids), or done(nullopt) when it could not be asked.
   virtual void list_dialogs(std::function<void(std::optional<std::vector<std::string>>)> done) = 0;
