@@ -574,19 +574,26 @@ TEST_CASE("tirai-bench smoke: every workload runs against a real tiraid", "[e2e]
   Relay r("[policy]\nlogin_attempts_per_minute = 0\nmessages_per_minute = 0\n");
   const auto token = (r.dir.path() / "secrets" / "admin.token").string();
   const auto windows = r.dir.path() / "slow-windows.txt";
-  for (const auto* workload : {"throughput", "latency", "idle", "churn"}) {
+  // Throughput and latency in both client modes (--writes), the rest once.
+  const std::pair<const char*, const char*> runs[] = {
+      {"throughput", "gathered"}, {"throughput", "one-per-message"}, {"latency", "gathered"},
+      {"latency", "one-per-message"}, {"idle", "gathered"}, {"churn", "gathered"}};
+  for (const auto& [workload, writes] : runs) {
     std::vector<std::string> args{"--smoke", "--json", "--workload", workload, "--port", std::to_string(r.daemon.relay_port()),
                                   "--admin-port", std::to_string(r.daemon.admin_port()), "--token-file", token,
-                                  "--server-pid", std::to_string(r.daemon.pid())};
+                                  "--server-pid", std::to_string(r.daemon.pid()), "--writes", writes};
     if (std::string_view(workload) == "latency") args.insert(args.end(), {"--slow-windows", windows.string()});
     auto [rc, out] = client::run_program(TIRAI_BENCH_PATH, args);
-    INFO(workload << ": " << out);
+    INFO(workload << " (" << writes << "): " << out);
     REQUIRE(rc == 0);
     const auto row = parse(out.substr(out.rfind("\n{") == std::string::npos ? out.find('{') : out.rfind("\n{") + 1));
     CHECK(row.at("workload") == workload);
     if (std::string_view(workload) == "throughput") CHECK(row.at("messages").as_int64() > 0);
+    if (std::string_view(workload) == "throughput" || std::string_view(workload) == "latency")
+      CHECK(row.at("writes") == (std::string_view(writes) == "gathered" ? "gathered" : "one_per_message"));
     if (std::string_view(workload) == "latency") {
       CHECK(row.at("samples").as_int64() > 0);
+      CHECK(row.at("server_cpu_us_per_message").as_double() > 0);
       CHECK(row.at("sent_late").as_int64() <= row.at("samples").as_int64());
       std::ifstream in(windows);
       std::string first, second;

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Runs tirai-bench against tirai, nats-server and mosquitto in turn (A B C,
 # three rounds), server pinned to core 0 and generator to core 1, and prints
-# one markdown table of medians and of ratios tirai/peer.
+# one markdown table of medians and of ratios tirai/peer. Throughput and
+# latency run in both client modes (WRITES): "gathered", what an endpoint
+# queued during a write leaves in its next one (many frames a segment at
+# saturation), and "one-per-message", a write and a segment per frame, as
+# people's clients send.
 #   ROUNDS=3 SECONDS_PER_RUN=5 LATENCY_SECONDS=15 PAIRS=100 IDLE_CONNECTIONS=20000 tools/bench-compare.sh
+# WORKLOADS, RATES, WRITES and LATENCY_PAIRS narrow a run, e.g. the cost of a
+# message as people send them:
+#   WORKLOADS=latency RATES="1000 10000" WRITES=one-per-message LATENCY_PAIRS=100 tools/bench-compare.sh
 # TIRAID=path/to/tiraid measures another build of tiraid (an older commit's,
 # for a before and after) with this tree's tirai-bench.
 set -euo pipefail
@@ -17,6 +24,9 @@ LAT_SECS=${LATENCY_SECONDS:-15}
 PAIRS=${PAIRS:-100}
 LAT_PAIRS=${LATENCY_PAIRS:-1000}
 RATES=${RATES:-"1000 10000 50000"}
+WRITES=${WRITES:-"gathered one-per-message"}
+WORKLOADS=${WORKLOADS:-"throughput latency churn idle"}
+runs() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 # Churn workers are blocking clients (eight round trips per churn): with 4 the
 # run measures their round trips more than the server; 16 keep it busy.
 CHURN_WORKERS=${CHURN_WORKERS:-16}
@@ -97,28 +107,38 @@ for round in $(seq 1 "$ROUNDS"); do
   for target in tirai nats mosquitto; do
     echo "[bench-compare] round $round: $target" >&2
     start_server "$target"
-    "${bench[@]}" "${args[@]}" --workload throughput --seconds "$SECS" --pairs "$PAIRS" >> "$results"
-    for rate in $RATES; do
-      "${bench[@]}" "${args[@]}" --workload latency --seconds "$LAT_SECS" --pairs "$LAT_PAIRS" --rate "$rate" >> "$results"
+    for writes in $WRITES; do
+      runs throughput &&
+        "${bench[@]}" "${args[@]}" --writes "$writes" --workload throughput --seconds "$SECS" --pairs "$PAIRS" >> "$results"
+      if runs latency; then
+        for rate in $RATES; do
+          "${bench[@]}" "${args[@]}" --writes "$writes" --workload latency --seconds "$LAT_SECS" --pairs "$LAT_PAIRS" \
+            --rate "$rate" >> "$results"
+        done
+      fi
     done
     stop_server
     # Churn on a fresh server: the overloaded 50k msg/s run before it leaves
     # seconds of messages still being stored, which churn would measure.
-    start_server "$target"
-    "${bench[@]}" "${args[@]}" --workload churn --seconds "$SECS" --workers "$CHURN_WORKERS" >> "$results"
-    stop_server
-    start_server "$target"  # idle on a fresh server, so RSS is the connections' alone
-    "${bench[@]}" "${args[@]}" --workload idle --seconds "$SECS" --connections "$IDLE" --sessions-per-talent 100 >> "$results"
-    stop_server
+    if runs churn; then
+      start_server "$target"
+      "${bench[@]}" "${args[@]}" --workload churn --seconds "$SECS" --workers "$CHURN_WORKERS" >> "$results"
+      stop_server
+    fi
+    if runs idle; then
+      start_server "$target"  # idle on a fresh server, so RSS is the connections' alone
+      "${bench[@]}" "${args[@]}" --workload idle --seconds "$SECS" --connections "$IDLE" --sessions-per-talent 100 >> "$results"
+      stop_server
+    fi
   done
 done
 
 python3 - "$results" << 'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-def key(r): return (r["workload"], r.get("rate"))
+def key(r): return (r["workload"], r.get("rate"), r.get("writes", ""))
 metrics = {"throughput": ["msgs_per_s", "server_cpu_s_per_million"],
-           "latency": ["p50_us", "p99_us", "p999_us", "max_us", "sent_late"],
+           "latency": ["p50_us", "p99_us", "p999_us", "max_us", "sent_late", "server_cpu_us_per_message"],
            "idle": ["kib_per_connection"],
            "churn": ["churns_per_s", "p99_ms", "server_cpu_ms_per_churn"]}
 table = {}
@@ -129,11 +149,11 @@ for r in rows:
 busy = [r for r in rows if r.get("generator_cpu", 0) > 0.9]
 print("| workload | metric | tirai | nats | mosquitto | tirai/nats | tirai/mosquitto |")
 print("|---|---|---|---|---|---|---|")
-for (k, m), by in sorted(table.items(), key=lambda x: (x[0][0][0], x[0][0][1] or 0, x[0][1])):
+for (k, m), by in sorted(table.items(), key=lambda x: (x[0][0][0], x[0][0][2], x[0][0][1] or 0, x[0][1])):
     med = {t: statistics.median(v) for t, v in by.items()}
     def fmt(t): return f"{med[t]:g}" if t in med else "n/a"
     def ratio(p): return f"{med['tirai'] / med[p]:.2f}" if "tirai" in med and p in med and med[p] else "n/a"
-    name = k[0] + (f" @{int(k[1])}/s" if k[1] else "")
+    name = k[0] + (f" @{int(k[1])}/s" if k[1] else "") + (f" ({k[2].replace('_', ' ')})" if k[2] else "")
     print(f"| {name} | {m} | {fmt('tirai')} | {fmt('nats')} | {fmt('mosquitto')} | {ratio('nats')} | {ratio('mosquitto')} |")
 print(f"\n{len(rows)} runs, medians of {max(len(v) for v in [x for d in table.values() for x in d.values()])} rounds.")
 for r in busy:

@@ -130,6 +130,7 @@ struct Options {
   bool smoke = false;
   std::string slow_windows;  // latency: where to write the slow 10 ms windows
   std::string package = "chat-30m";  // what the pairs' sessions are booked with
+  Writes writes = Writes::gathered;
   std::string run_id = std::to_string(::getpid());
 };
 
@@ -148,8 +149,9 @@ struct Result {
 };
 
 std::unique_ptr<Driver> make_driver(asio::io_context& ioc, const Options& o) {
-  if (o.target == "nats") return make_nats_driver(ioc, o.host, o.port ? o.port : 4222);
-  if (o.target == "mosquitto" || o.target == "mqtt") return make_mqtt_driver(ioc, o.host, o.port ? o.port : 1883);
+  if (o.target == "nats") return make_nats_driver(ioc, o.host, o.port ? o.port : 4222, o.writes);
+  if (o.target == "mosquitto" || o.target == "mqtt")
+    return make_mqtt_driver(ioc, o.host, o.port ? o.port : 1883, o.writes);
   TiraiOptions t;
   t.host = o.host;
   t.relay_port = o.port ? o.port : 8080;
@@ -159,7 +161,7 @@ std::unique_ptr<Driver> make_driver(asio::io_context& ioc, const Options& o) {
   t.run_id = o.run_id;
   t.sessions_per_talent = o.sessions_per_talent;
   t.package = o.package;
-  return make_tirai_driver(ioc, std::move(t));
+  return make_tirai_driver(ioc, std::move(t), o.writes);
 }
 
 // Runs `body` inside the io_context until it finishes.
@@ -228,7 +230,8 @@ Result throughput(const Options& o) {
   Result r;
   r.row = {{"workload", "throughput"}, {"target", driver->name()}, {"pairs", o.pairs}, {"inflight", o.inflight},
            {"messages", received}, {"msgs_per_s", std::round(rate)},
-           {"generator_cpu", std::round((self1 - self0) / secs * 100) / 100}};
+           {"generator_cpu", std::round((self1 - self0) / secs * 100) / 100},
+           {"writes", o.writes == Writes::gathered ? "gathered" : "one_per_message"}};
   if (o.server_pid)
     r.row["server_cpu_s_per_million"] = std::round((cpu1 - cpu0) / static_cast<double>(std::max<std::uint64_t>(received, 1)) * 1e6 * 100) / 100;
   return r;
@@ -266,7 +269,8 @@ Result latency(const Options& o) {
     slice.max_ns = std::max(slice.max_ns, took);
     slice.slow += took > slow_ns;
   };
-  double self0 = 0, self1 = 0;
+  double self0 = 0, self1 = 0, cpu0 = 0, cpu1 = 0;
+  std::uint64_t received_at_start = 0, received_at_end = 0;
   run(ioc, [&]() -> asio::awaitable<void> {
     std::cerr << fmt::format("[bench] {} latency: connecting {} pairs\n", driver->name(), o.pairs);
     co_await driver->setup(o.pairs);
@@ -277,11 +281,24 @@ Result latency(const Options& o) {
     window_end = window_start + static_cast<std::uint64_t>(o.seconds * 1e9);
     measuring = true;
     self0 = self_cpu_seconds();
+    // The server's CPU over the measured window (after the warm-up), per
+    // message delivered in it.
+    bool cpu_started = false, cpu_ended = false;
     asio::steady_timer timer(ioc);
     // Open loop: each message carries its *scheduled* send time, so a stall
     // in the relay (or here) shows as latency instead of fewer samples.
     for (std::uint64_t k = 0; k < total;) {
       const std::uint64_t now = now_ns();
+      if (!cpu_started && now >= window_start) {
+        cpu_started = true;
+        cpu0 = cpu_seconds(o.server_pid);
+        received_at_start = received;
+      }
+      if (!cpu_ended && now >= window_end) {
+        cpu_ended = true;
+        cpu1 = cpu_seconds(o.server_pid);
+        received_at_end = received;
+      }
       while (k < total) {
         const auto scheduled = start + static_cast<std::uint64_t>(static_cast<double>(k) * interval_ns);
         if (scheduled > now) break;
@@ -299,6 +316,10 @@ Result latency(const Options& o) {
       co_await timer.async_wait(asio::use_awaitable);
     }
     self1 = self_cpu_seconds();
+    if (!cpu_ended) {
+      cpu1 = cpu_seconds(o.server_pid);
+      received_at_end = received;
+    }
     timer.expires_after(std::chrono::seconds(1));  // let the last messages arrive
     co_await timer.async_wait(asio::use_awaitable);
     driver->close();
@@ -322,7 +343,12 @@ Result latency(const Options& o) {
   r.row = {{"workload", "latency"},      {"target", driver->name()},          {"pairs", o.pairs},
            {"rate", o.rate},             {"samples", hist.count()},           {"lost", sent - received},
            {"p50_us", us(hist.quantile(0.5))}, {"p99_us", us(hist.quantile(0.99))}, {"p999_us", us(hist.quantile(0.999))},
-           {"max_us", us(hist.max())},   {"sent_late", sent_late},            {"generator_cpu", std::round((self1 - self0) / (o.warmup + o.seconds) * 100) / 100}};
+           {"max_us", us(hist.max())},   {"sent_late", sent_late},            {"generator_cpu", std::round((self1 - self0) / (o.warmup + o.seconds) * 100) / 100},
+           {"writes", o.writes == Writes::gathered ? "gathered" : "one_per_message"}};
+  if (o.server_pid) {
+    const auto delivered = std::max<std::uint64_t>(received_at_end - received_at_start, 1);
+    r.row["server_cpu_us_per_message"] = std::round((cpu1 - cpu0) / static_cast<double>(delivered) * 1e6 * 100) / 100;
+  }
   return r;
 }
 
@@ -645,6 +671,11 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup, "seconds before measuring");
   app.add_option("--inflight", o.inflight, "throughput: messages in flight per endpoint");
   app.add_option("--rate", o.rate, "latency: offered messages per second, all endpoints together");
+  std::string writes = "gathered";
+  app.add_option("--writes", writes,
+                 "how endpoints write: gathered (what queued during a write leaves in the next one) or "
+                 "one-per-message (a write, and a segment, per frame, as people's clients send)")
+      ->check(CLI::IsMember({"gathered", "one-per-message"}));
   app.add_option("--slow-windows", o.slow_windows,
                  "latency: write each 10 ms of the run whose slowest message took over 1 ms to this file");
   app.add_option("--connections", o.connections, "idle: connections to open");
@@ -654,6 +685,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json_out, "one JSON object per result");
   app.add_flag("--smoke", o.smoke, "a few hundred messages, to check the tool works");
   CLI11_PARSE(app, argc, argv);
+  o.writes = writes == "gathered" ? Writes::gathered : Writes::one_per_message;
   if (o.smoke) {
     o.pairs = std::min<std::size_t>(o.pairs, 4);
     o.seconds = 0.3;

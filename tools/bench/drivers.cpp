@@ -33,12 +33,14 @@ namespace {
 
 // ---------------------------------------------------------------- raw TCP
 
-// A raw TCP connection with one coalescing writer: everything queued while a
-// write is in flight goes out in the next single write.
+// A raw TCP connection with one writer: everything queued while a write is
+// in flight goes out in the next single write (Writes::gathered), or each
+// unit queued in a write of its own (Writes::one_per_message).
 class RawConn : public std::enable_shared_from_this<RawConn> {
  public:
   RawConn(asio::io_context& ioc, std::function<void(std::string_view)> on_msg)
       : on_msg_(std::move(on_msg)), socket_(ioc), wake_(ioc), ready_timer_(ioc) {}
+  void set_writes(Writes w) { writes_ = w; }
 
   // Waits until the server confirmed the subscription (PONG after SUB, SUBACK).
   asio::awaitable<void> wait_ready() {
@@ -69,7 +71,7 @@ class RawConn : public std::enable_shared_from_this<RawConn> {
 
   void write(std::string_view bytes) {
     pending_.append(bytes);
-    wake_.cancel();
+    wake();
   }
 
   std::function<void(const std::string&)> on_lost;
@@ -91,9 +93,12 @@ class RawConn : public std::enable_shared_from_this<RawConn> {
     ready_timer_.cancel();
   }
   // What write() appends to, for a protocol that builds its units in place;
-  // call wake() after.
+  // call wake() after each unit.
   std::string& pending() { return pending_; }
-  void wake() { wake_.cancel(); }
+  void wake() {
+    if (writes_ == Writes::one_per_message) ends_.push_back(pending_.size());
+    wake_.cancel();
+  }
 
  private:
   asio::awaitable<void> writer(std::shared_ptr<RawConn>) {
@@ -104,7 +109,15 @@ class RawConn : public std::enable_shared_from_this<RawConn> {
         co_await wake_.async_wait(use_tuple);
         continue;
       }
-      sending.swap(pending_);
+      if (writes_ == Writes::one_per_message && !ends_.empty()) {
+        const auto unit = ends_.front();
+        ends_.pop_front();
+        sending.assign(pending_, 0, unit);
+        pending_.erase(0, unit);
+        for (auto& end : ends_) end -= unit;
+      } else {
+        sending.swap(pending_);
+      }
       auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(sending), use_tuple);
       if (ec) co_return;
       sending.clear();
@@ -130,6 +143,8 @@ class RawConn : public std::enable_shared_from_this<RawConn> {
   asio::steady_timer wake_;
   asio::steady_timer ready_timer_;
   std::string pending_;
+  std::deque<std::size_t> ends_;  // one_per_message: where each unit in pending_ ends
+  Writes writes_ = Writes::gathered;
   bool closed_ = false;
   bool ready_ = false;
 };
@@ -171,13 +186,14 @@ class NatsConn final : public RawConn {
 template <typename Conn>
 class EndpointDriver : public Driver {
  public:
-  EndpointDriver(asio::io_context& ioc, std::string host, std::uint16_t port)
-      : ioc_(ioc), host_(std::move(host)), port_(port) {}
+  EndpointDriver(asio::io_context& ioc, std::string host, std::uint16_t port, Writes writes)
+      : ioc_(ioc), host_(std::move(host)), port_(port), writes_(writes) {}
 
   asio::awaitable<void> setup(std::size_t pairs) override {
     for (std::size_t e = 0; e < 2 * pairs; ++e) {
       auto c = std::make_shared<Conn>(ioc_, [this, e](std::string_view p) { on_receive(e, p); });
       c->on_lost = [this](const std::string& why) { connection_lost(why); };
+      c->set_writes(writes_);
       co_await c->connect(host_, port_);
       c->start();
       c->write(hello(e));
@@ -198,6 +214,7 @@ class EndpointDriver : public Driver {
   asio::io_context& ioc_;
   std::string host_;
   std::uint16_t port_;
+  Writes writes_;
 };
 
 class NatsDriver final : public EndpointDriver<NatsConn> {
@@ -441,7 +458,7 @@ class WsConn final : public RawConn {
 
 class TiraiDriver final : public Driver {
  public:
-  TiraiDriver(asio::io_context& ioc, TiraiOptions o) : ioc_(ioc), o_(std::move(o)) {}
+  TiraiDriver(asio::io_context& ioc, TiraiOptions o, Writes writes) : ioc_(ioc), o_(std::move(o)), writes_(writes) {}
   std::string name() const override { return "tirai"; }
 
   asio::awaitable<void> setup(std::size_t pairs) override {
@@ -474,6 +491,7 @@ class TiraiDriver final : public Driver {
       // Named first: GCC 12 mishandles temporaries inside co_await (PR 99576).
       const auto hello =
           json::serialize(json::object{{"type", "hello"}, {"role", "talent"}, {"alias", aliases_[t]}, {"secret", secret}});
+      c->set_writes(writes_);
       co_await c->open(o_.host, o_.relay_port, hello);
       talent_conns_.push_back(c);
     }
@@ -481,6 +499,7 @@ class TiraiDriver final : public Driver {
       auto c = std::make_shared<WsConn>(
           ioc_, [this](std::string_view f) { on_frame(f, false); }, [this](const std::string& why) { connection_lost(why); });
       const auto hello = json::serialize(json::object{{"type", "hello"}, {"role", "client"}, {"token", tokens_[p]}});
+      c->set_writes(writes_);
       co_await c->open(o_.host, o_.relay_port, hello);
       client_conns_.push_back(c);
     }
@@ -526,6 +545,7 @@ class TiraiDriver final : public Driver {
 
   asio::io_context& ioc_;
   TiraiOptions o_;
+  Writes writes_;
   std::vector<std::string> aliases_, sessions_, tokens_;
   std::unordered_map<std::string, std::size_t> pair_of_;
   std::vector<std::shared_ptr<WsConn>> talent_conns_, client_conns_;
@@ -535,14 +555,14 @@ class TiraiDriver final : public Driver {
 
 }  // namespace
 
-std::unique_ptr<Driver> make_tirai_driver(asio::io_context& ioc, TiraiOptions options) {
-  return std::make_unique<TiraiDriver>(ioc, std::move(options));
+std::unique_ptr<Driver> make_tirai_driver(asio::io_context& ioc, TiraiOptions options, Writes writes) {
+  return std::make_unique<TiraiDriver>(ioc, std::move(options), writes);
 }
-std::unique_ptr<Driver> make_nats_driver(asio::io_context& ioc, std::string host, std::uint16_t port) {
-  return std::make_unique<NatsDriver>(ioc, std::move(host), port);
+std::unique_ptr<Driver> make_nats_driver(asio::io_context& ioc, std::string host, std::uint16_t port, Writes writes) {
+  return std::make_unique<NatsDriver>(ioc, std::move(host), port, writes);
 }
-std::unique_ptr<Driver> make_mqtt_driver(asio::io_context& ioc, std::string host, std::uint16_t port) {
-  return std::make_unique<MqttDriver>(ioc, std::move(host), port);
+std::unique_ptr<Driver> make_mqtt_driver(asio::io_context& ioc, std::string host, std::uint16_t port, Writes writes) {
+  return std::make_unique<MqttDriver>(ioc, std::move(host), port, writes);
 }
 
 }  // namespace tirai::bench

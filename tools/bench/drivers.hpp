@@ -14,6 +14,17 @@
 
 namespace tirai::bench {
 
+// How an endpoint writes what it has to send.
+enum class Writes {
+  // Everything queued while a write is in flight leaves in the next single
+  // write: at saturation many frames share a segment, the cheapest for
+  // both sides (a generator that keeps up at any rate).
+  gathered,
+  // One write per protocol unit (a frame, a PUBLISH, a PUB), each its own
+  // segment (TCP_NODELAY): as people's clients send, one message at a time.
+  one_per_message,
+};
+
 class Driver {
  public:
   virtual ~Driver() = default;
@@ -49,8 +60,8 @@ struct TiraiOptions {
   std::string package = "chat-30m";  // what each session is booked with
 };
 
-std::unique_ptr<Driver> make_tirai_driver(boost::asio::io_context& ioc, TiraiOptions options);
-std::unique_ptr<Driver> make_nats_driver(boost::asio::io_context& ioc, std::string host, std::uint16_t port);
-std::unique_ptr<Driver> make_mqtt_driver(boost::asio::io_context& ioc, std::string host, std::uint16_t port);
+std::unique_ptr<Driver> make_tirai_driver(boost::asio::io_context& ioc, TiraiOptions options, Writes writes);
+std::unique_ptr<Driver> make_nats_driver(boost::asio::io_context& ioc, std::string host, std::uint16_t port, Writes writes);
+std::unique_ptr<Driver> make_mqtt_driver(boost::asio::io_context& ioc, std::string host, std::uint16_t port, Writes writes);
 
 }  // namespace tirai::bench
