@@ -14,6 +14,7 @@
 #include <fstream>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 using namespace tirai;
 using proto::Role;
@@ -77,7 +78,74 @@ std::uint32_t times_wal_started(const std::filesystem::path& wal) {
 // The frames the WAL file has room for (it is not truncated when it starts over).
 std::uintmax_t wal_frames(const std::filesystem::path& wal) { return std::filesystem::file_size(wal) / (4096 + 24); }
 
+// Until the worker sleeps, waiting for jobs (it goes back to sleep just
+// after posting a group's dones).
+bool wait_sleeping(relay::StoreWorker& worker) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!worker.sleeping())
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    else std::this_thread::yield();
+  return true;
+}
+
 }  // namespace
+
+TEST_CASE("store worker: a few jobs for a sleeping worker run on the relay thread at the end of a batch", "[store]") {
+  World w;
+  auto& worker = w.worker;
+  worker.defer_wakes();
+  worker.start();
+  const auto here = std::this_thread::get_id();
+  std::vector<std::thread::id> ran;
+  std::vector<int> done;
+  auto job = [&](int i) {
+    worker.submit(
+        [&, i](store::Store& st) {
+          REQUIRE(st.add_talent(fmt::format("t{}", i), "h", 1));
+          ran.push_back(std::this_thread::get_id());
+        },
+        [&, i](std::exception_ptr e) { done.push_back(e ? -i : i); });
+  };
+  REQUIRE(wait_sleeping(worker));
+  for (int i = 1; i <= 3; ++i) job(i);
+  worker.end_of_batch(3);
+  // Run here, committed, and their dones called in order before it returned;
+  // nothing was posted.
+  CHECK(ran == std::vector<std::thread::id>(3, here));
+  CHECK(done == std::vector<int>{1, 2, 3});
+  CHECK(w.posted.empty());
+  {
+    store::Store other(w.path, store::Synchronous::normal, w.keys);
+    CHECK(other.talents().size() == 3);
+  }
+  // More than max_jobs: the worker's, dones posted back.
+  ran.clear();
+  done.clear();
+  for (int i = 4; i <= 7; ++i) job(i);
+  worker.end_of_batch(3);
+  w.wait_posted(1);
+  w.run_posted();
+  CHECK(ran.size() == 4);
+  CHECK(std::none_of(ran.begin(), ran.end(), [&](auto id) { return id == here; }));
+  CHECK(done == std::vector<int>{4, 5, 6, 7});
+  // A failing job undoes only itself here too.
+  REQUIRE(wait_sleeping(worker));
+  done.clear();
+  job(8);
+  worker.submit(
+      [](store::Store& st) {
+        st.add_talent("t9", "h", 1);
+        throw std::runtime_error("job 9 fails");
+      },
+      [&](std::exception_ptr e) { done.push_back(e ? -9 : 9); });
+  job(10);
+  worker.end_of_batch();
+  CHECK(done == std::vector<int>{8, -9, 10});
+  worker.stop();
+  store::Store st(w.path, store::Synchronous::normal, w.keys);
+  CHECK(st.talents().size() == 9);
+  CHECK_FALSE(st.talent("t9"));
+}
 
 TEST_CASE("store worker: a failing job undoes only itself, the rest of its group commits", "[store]") {
   World w;
@@ -289,8 +357,15 @@ TEST_CASE("store worker: an acked body waits until its ack has settled, and stop
 }
 
 TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and starts over while groups commit", "[store]") {
+  // Groups all on the worker, or every other one on this thread (the
+  // relay's, end_of_batch): the store's hold on the WAL's restart then
+  // passes between threads.
+  const bool alternate = GENERATE(false, true);
+  INFO("every other group on this thread: " << alternate);
   World w;
   auto& worker = w.worker;
+  if (alternate) worker.defer_wakes();
+  int groups = 0;
   const auto wal = std::filesystem::path(w.path.string() + "-wal");
   std::mutex m;
   std::condition_variable cv;
@@ -307,10 +382,19 @@ TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and star
   int sent = 0;
   // One group at a time, waiting for each, as a relay under load commits.
   auto group = [&](std::function<void(store::Store&)> job) {
+    if (alternate && groups++ % 2 == 1) {
+      REQUIRE(wait_sleeping(worker));
+      bool done = false;
+      worker.submit(std::move(job), [&](std::exception_ptr e) { done = !e; });
+      worker.end_of_batch();
+      REQUIRE(done);
+      return;
+    }
     std::unique_lock lock(w.mutex);
     const auto before = w.posted.size();
     lock.unlock();
     worker.submit(std::move(job), {});
+    worker.wake();
     lock.lock();
     REQUIRE(w.posted_cv.wait_for(lock, std::chrono::seconds(10), [&] { return w.posted.size() > before; }));
   };

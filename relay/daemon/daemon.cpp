@@ -453,15 +453,16 @@ int Daemon::run() {
   };
   signals.async_wait(on_signal);
 
-  // The loop, with the store worker woken between batches of handlers
+  // The loop, with the store's jobs handed over between batches of handlers
   // (StoreWorker::defer_wakes): after at most wake_every handlers, or as soon
-  // as nothing is ready.
+  // as nothing is ready. A few jobs for an idle worker run here
+  // (StoreWorker::end_of_batch).
   constexpr int wake_every = 2048;
   store_worker.wake();  // for the jobs of the start-up
   while (ioc.run_one() > 0) {
     for (int n = 1; n < wake_every && ioc.poll_one() > 0; ++n) {
     }
-    store_worker.wake();
+    store_worker.end_of_batch();
   }
   services.stop();
   spdlog::info("[daemon] stopped");

@@ -38,10 +38,27 @@ void StoreWorker::start() {
   checkpoint_thread_ = std::thread([this] { checkpoint_in_background(); });
 }
 
+bool StoreWorker::hold_restart(bool wait) {
+  std::unique_lock ck(checkpoint_mutex_, std::defer_lock);
+  if (wait) ck.lock();
+  else if (!ck.try_lock()) return false;
+  restart_held_ = true;
+  return true;
+}
+
+void StoreWorker::release_restart() {
+  {
+    std::lock_guard ck(checkpoint_mutex_);
+    restart_held_ = false;
+  }
+  restart_released_.notify_all();
+}
+
 void StoreWorker::wal_committed(int frames) {
   // The commit after the store thread's own checkpoint has started the WAL
   // over (no pass of the checkpointer could hold a read mark meanwhile).
-  if (restart_lock_.owns_lock()) restart_lock_.unlock();
+  // (Only the store's holder sets the flag, so it may read it unlocked.)
+  if (restart_held_) release_restart();
   // A WAL shorter than at the last commit started over at this one (a
   // commit longer than the whole WAL before it goes unseen: the bodies then
   // wait for the checkpoint at clear_flush_within). Cut after this commit,
@@ -64,8 +81,7 @@ void StoreWorker::wal_committed(int frames) {
   if (forced || (copied > 0 && frames - copied <= wal_.restart_slack)) {
     // Held until the next commit. Unless forced, only if the checkpointer
     // is not in a pass (it is doing this already).
-    if (forced) restart_lock_.lock();
-    else if (!restart_lock_.try_lock()) return;
+    if (!hold_restart(forced)) return;
     restart_copied_.store(0, std::memory_order_relaxed);
     try {
       store_->db().checkpoint_passive();
@@ -112,7 +128,8 @@ void StoreWorker::checkpoint_in_background() {
     lock.unlock();
     int log = 0, copied = 0;
     {
-      std::lock_guard ck(checkpoint_mutex_);
+      std::unique_lock ck(checkpoint_mutex_);
+      restart_released_.wait(ck, [&] { return !restart_held_; });
       try {
         std::tie(log, copied) = checkpoint_db_->checkpoint_passive();
         if (log > 0 && copied >= log && (log >= wal_.restart || restart_wanted_.load(std::memory_order_relaxed)))
@@ -175,41 +192,103 @@ void StoreWorker::submit(Job job, Done done) {
   else wake_.notify_one();
 }
 
+bool StoreWorker::sleeping() {
+  std::lock_guard lock(mutex_);
+  return waiting_ && !borrowed_;
+}
+
+void StoreWorker::end_of_batch(std::size_t max_jobs) {
+  std::vector<std::pair<Job, Done>> group;
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.empty()) return;
+    if (waiting_ && !borrowed_ && !stopping_ && queue_.size() <= max_jobs) {
+      borrowed_ = true;
+      group.swap(queue_);
+      unwoken_.store(false, std::memory_order_relaxed);
+    }
+  }
+  if (group.empty()) {
+    wake();
+    return;
+  }
+  const auto errors = commit_group(group);
+  // The worker sleeps until its next idle duty; a group here may have
+  // brought one sooner (the first acked body, a teardown's checkpoint, a
+  // cleared body's cut): then it looks again. Under a steady load its
+  // deadline stays ahead and nothing is woken.
+  const auto due = idle_deadline();
+  bool notify;
+  {
+    std::lock_guard lock(mutex_);
+    borrowed_ = false;
+    notify = store_awaited_;
+    if (!notify && due < sleeps_until_) notify = rearm_ = true;
+  }
+  if (notify) wake_.notify_one();
+  for (std::size_t i = 0; i < group.size(); ++i)
+    if (group[i].second) group[i].second(errors[i]);
+}
+
+std::chrono::steady_clock::time_point StoreWorker::idle_deadline() const {
+  using Clock = std::chrono::steady_clock;
+  // Clear acknowledged bodies clear_pause apart, but none before the first
+  // one settles (until then a turn would find nothing to do), and none
+  // while the relay thread's groups come (see idle_recheck).
+  auto until = Clock::time_point::max();
+  if (const auto acked = store_->first_uncleared_acked_at(); acked != until) {
+    const auto last_group = Clock::time_point(Clock::duration(last_group_.load(std::memory_order_relaxed)));
+    const auto now = Clock::now();
+    until = std::max(now + (now - last_group < clear_pause ? idle_recheck : clear_pause), acked + clear_settle_);
+  }
+  if (checkpoint_due_) until = std::min(until, last_checkpoint_ + checkpoint_every);
+  if (cleared_in_wal_ > 0) until = std::min(until, cleared_at_ + clear_flush_within);
+  return until;
+}
+
 void StoreWorker::loop() {
   std::vector<std::pair<Job, Done>> group;
-  bool checkpoint_due = false, checkpoint_now = false;
-  auto last_checkpoint = std::chrono::steady_clock::time_point{};
+  using Clock = std::chrono::steady_clock;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
       waiting_ = true;
-      const auto ready = [&] { return stopping_ || !queue_.empty(); };
-      // Idle: clear acknowledged bodies clear_pause apart, but none before
-      // the first one settles (until then a turn would find nothing to do).
-      auto until = std::chrono::steady_clock::time_point::max();
-      if (const auto acked = store_->first_uncleared_acked_at(); acked != until)
-        until = std::max(std::chrono::steady_clock::now() + clear_pause, acked + clear_settle_);
-      if (checkpoint_due) until = std::min(until, last_checkpoint + checkpoint_every);
-      if (cleared_in_wal_ > 0) until = std::min(until, cleared_at_ + clear_flush_within);
-      if (until != std::chrono::steady_clock::time_point::max()) wake_.wait_until(lock, until, ready);
+      // The store may be the relay thread's (end_of_batch) since this
+      // thread last looked; it reads the store's state once it is back.
+      const auto store_back = [&] { return !borrowed_; };
+      if (borrowed_) {
+        store_awaited_ = true;
+        wake_.wait(lock, store_back);
+        store_awaited_ = false;
+      }
+      const auto ready = [&] { return stopping_ || rearm_ || (!queue_.empty() && !borrowed_); };
+      const auto until = idle_deadline();
+      sleeps_until_ = until;
+      if (until != Clock::time_point::max()) wake_.wait_until(lock, until, ready);
       else wake_.wait(lock, ready);
+      sleeps_until_ = Clock::time_point::min();
+      rearm_ = false;
+      // Woken while the relay thread runs a group, or told its idle duty
+      // came sooner: look again.
+      if (borrowed_ || (queue_.empty() && !stopping_ && Clock::now() < until)) continue;
       waiting_ = false;
       if (queue_.empty()) {
         // Stopping, a pause between clears is over, or a deferred
         // checkpoint's time has come.
         const bool stopping = stopping_;
         lock.unlock();
-        clear_acked_alone(stopping);
-        const auto now = std::chrono::steady_clock::now();
+        const auto last_group = Clock::time_point(Clock::duration(last_group_.load(std::memory_order_relaxed)));
+        if (stopping || Clock::now() - last_group >= clear_pause) clear_acked_alone(stopping);
+        const auto now = Clock::now();
         // (Stopping: closing the database deletes the WAL.)
-        if ((checkpoint_due && (stopping || now - last_checkpoint >= checkpoint_every)) ||
+        if ((checkpoint_due_ && (stopping || now - last_checkpoint_ >= checkpoint_every)) ||
             (!stopping && flush_due(now))) {
-          checkpoint_due = !checkpoint();
-          last_checkpoint = std::chrono::steady_clock::now();
+          checkpoint_due_ = !checkpoint();
+          last_checkpoint_ = Clock::now();
         }
         if (!stopping) follow_cleared();
         if (stopping) {
-          if (restart_lock_.owns_lock()) restart_lock_.unlock();
+          if (restart_held_) release_restart();
           return;  // closing the database checkpoints what is left
         }
         continue;
@@ -222,36 +301,7 @@ void StoreWorker::loop() {
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(max_group_));
       }
     }
-    const auto started = std::chrono::steady_clock::now();
-    auto errors = std::make_shared<std::vector<std::exception_ptr>>(group.size());
-    // First, the whole group in one transaction without a savepoint per job
-    // (a savepoint copies every page a job touches). If a job fails, the
-    // group is rolled back and run again with each job under its own
-    // savepoint, so the failing job undoes only itself. Jobs are written to
-    // be run twice (they set their results, they do not add to them).
-    if (!run_group(group, *errors, false)) run_group(group, *errors, true);
-    note_disk(*errors);
-    // Teardowns ask for the WAL to be checkpointed and truncated; the
-    // requests of one second share one checkpoint (it copies and syncs the
-    // whole WAL), an erasure's is done at once.
-    if (const auto [requested, now] = store_->take_checkpoint_request(); requested) {
-      checkpoint_due = true;
-      checkpoint_now = checkpoint_now || now;
-    }
-    // Cleared bodies the WAL has not lost in clear_flush_within share this
-    // checkpoint; one that fails (a reader holds the WAL) is tried again
-    // checkpoint_every later, as a teardown's.
-    if (const auto now = std::chrono::steady_clock::now();
-        (checkpoint_due && (checkpoint_now || now - last_checkpoint >= checkpoint_every)) || flush_due(now)) {
-      checkpoint_due = !checkpoint();
-      checkpoint_now = false;
-      last_checkpoint = std::chrono::steady_clock::now();
-    }
-    follow_cleared();
-    metrics_.store_commit_seconds->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    metrics_.store_batch_jobs->Observe(static_cast<double>(group.size()));
-    metrics_.store_acked_uncleared->Set(static_cast<double>(store_->acked_uncleared()));
+    auto errors = std::make_shared<std::vector<std::exception_ptr>>(commit_group(group));
     auto dones = std::make_shared<std::vector<Done>>();
     dones->reserve(group.size());
     for (auto& [job, done] : group) dones->push_back(std::move(done));
@@ -261,6 +311,41 @@ void StoreWorker::loop() {
         if ((*dones)[i]) (*dones)[i]((*errors)[i]);
     });
   }
+}
+
+std::vector<std::exception_ptr> StoreWorker::commit_group(std::vector<std::pair<Job, Done>>& group) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<std::exception_ptr> errors(group.size());
+  // First, the whole group in one transaction without a savepoint per job
+  // (a savepoint copies every page a job touches). If a job fails, the
+  // group is rolled back and run again with each job under its own
+  // savepoint, so the failing job undoes only itself. Jobs are written to
+  // be run twice (they set their results, they do not add to them).
+  if (!run_group(group, errors, false)) run_group(group, errors, true);
+  note_disk(errors);
+  // Teardowns ask for the WAL to be checkpointed and truncated; the
+  // requests of one second share one checkpoint (it copies and syncs the
+  // whole WAL), an erasure's is done at once.
+  if (const auto [requested, now] = store_->take_checkpoint_request(); requested) {
+    checkpoint_due_ = true;
+    checkpoint_now_ = checkpoint_now_ || now;
+  }
+  // Cleared bodies the WAL has not lost in clear_flush_within share this
+  // checkpoint; one that fails (a reader holds the WAL) is tried again
+  // checkpoint_every later, as a teardown's.
+  if (const auto now = std::chrono::steady_clock::now();
+      (checkpoint_due_ && (checkpoint_now_ || now - last_checkpoint_ >= checkpoint_every)) || flush_due(now)) {
+    checkpoint_due_ = !checkpoint();
+    checkpoint_now_ = false;
+    last_checkpoint_ = std::chrono::steady_clock::now();
+  }
+  follow_cleared();
+  const auto ended = std::chrono::steady_clock::now();
+  last_group_.store(ended.time_since_epoch().count(), std::memory_order_relaxed);
+  metrics_.store_commit_seconds->Observe(std::chrono::duration<double>(ended - started).count());
+  metrics_.store_batch_jobs->Observe(static_cast<double>(group.size()));
+  metrics_.store_acked_uncleared->Set(static_cast<double>(store_->acked_uncleared()));
+  return errors;
 }
 
 namespace {
@@ -292,8 +377,9 @@ void StoreWorker::note_disk(const std::vector<std::exception_ptr>& errors) {
 
 bool StoreWorker::checkpoint() {
   try {
+    // Holding the restart, this thread already keeps the passes off.
     std::unique_lock ck(checkpoint_mutex_, std::defer_lock);
-    if (!restart_lock_.owns_lock()) ck.lock();
+    if (!restart_held_) ck.lock();
     store_->db().checkpoint_truncate();
     if (cleared_in_wal_ > 0) spdlog::debug("[store] WAL truncated after clearing {} bodies", cleared_in_wal_);
     cleared_in_wal_ = 0;

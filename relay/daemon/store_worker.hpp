@@ -52,6 +52,21 @@ class StoreWorker final : public StoreRunner {
   void wake() {
     if (unwoken_.exchange(false, std::memory_order_acq_rel)) wake_.notify_one();
   }
+  // The relay thread's end of a batch of handlers, in place of wake(): when
+  // the worker sleeps and at most `max_jobs` wait, they run here, on the
+  // calling thread, as a group of their own (one transaction and commit,
+  // the same as on the worker), and their dones right after, here too;
+  // otherwise the worker is woken. Below saturation a message is then one
+  // wake-up of the relay thread and nothing more: handing it to a sleeping
+  // worker and back cost two more context switches and the futex and epoll
+  // calls around them, about a quarter of the server's CPU per message at
+  // 10k msg/s on one core, and most of the p99 (docs/performance.md,
+  // finding 34). Bigger groups still go to the worker: under full load it
+  // commits on a core of its own while this thread reads.
+  void end_of_batch(std::size_t max_jobs = 64);
+  // Whether the worker waits for jobs, so that end_of_batch would run them
+  // on the calling thread (for tests).
+  bool sleeping();
   ~StoreWorker() override;
 
   void start();
@@ -66,6 +81,10 @@ class StoreWorker final : public StoreRunner {
 
  private:
   void loop();
+  // Runs a group (on whichever thread holds the store) and what follows
+  // it: the checkpoint it makes due, the WAL cut, the metrics. Returns each
+  // job's error.
+  std::vector<std::exception_ptr> commit_group(std::vector<std::pair<Job, Done>>& group);
   // Checkpoints and truncates the WAL; false when it could not (try later).
   bool checkpoint();
   // Teardowns' checkpoints within this long of the last one wait for it.
@@ -137,9 +156,16 @@ class StoreWorker final : public StoreRunner {
   // between rows whose acks are still coming, and clearing them then wrote
   // a page per row, and the checkpointer and the commits fought over the
   // core with messages waiting (finding 25 of docs/performance.md).
+  // Groups the relay thread commits itself (end_of_batch) do not wake the
+  // worker: its idle turns then come only when no group has committed for
+  // clear_pause, and it looks again idle_recheck later while groups keep
+  // coming (a turn between two of them would hold the store while messages
+  // wait, finding 30 of docs/performance.md; under a steady load the
+  // groups' own clears keep up, the idle turns take the newest rows after).
   static constexpr std::size_t group_clear_chunk = 16;
   static constexpr std::size_t idle_clear_chunk = 128;
   static constexpr std::chrono::microseconds clear_pause{1000};
+  static constexpr std::chrono::milliseconds idle_recheck{10};
   static constexpr std::size_t max_uncleared = 1 << 20;
   void clear_acked(std::chrono::steady_clock::time_point until);
 
@@ -166,6 +192,19 @@ class StoreWorker final : public StoreRunner {
   std::vector<std::pair<Job, Done>> queue_;
   bool stopping_ = false;
   bool waiting_ = false;  // the worker sleeps on wake_
+  // The relay thread holds the store (end_of_batch); a worker woken
+  // meanwhile waits for it, saying so in store_awaited_.
+  bool borrowed_ = false;
+  bool store_awaited_ = false;
+  // What the sleeping worker waits for besides jobs: its next idle duty
+  // (time_point::min() while awake), and a group on the relay thread that
+  // brought one sooner (rearm_).
+  std::chrono::steady_clock::time_point sleeps_until_ = std::chrono::steady_clock::time_point::min();
+  bool rearm_ = false;
+  // When the worker's next idle turn is due (the store's holder's).
+  std::chrono::steady_clock::time_point idle_deadline() const;
+  // When the last group committed, on either thread (steady clock ticks).
+  std::atomic<std::chrono::steady_clock::rep> last_group_{0};
   bool defer_wake_ = false;
   std::atomic<bool> unwoken_{false};  // deferred: jobs wait for a sleeping worker
   std::thread thread_;
@@ -176,7 +215,18 @@ class StoreWorker final : public StoreRunner {
   // Held by whoever checkpoints: the checkpointer's passes, the store
   // thread's truncating checkpoints (teardown, erasure).
   std::mutex checkpoint_mutex_;
-  std::unique_lock<std::mutex> restart_lock_{checkpoint_mutex_, std::defer_lock};  // the store thread's
+  // The store's holder keeps the checkpointer's passes off from its own
+  // copy of the WAL until the next commit has started the WAL over. A flag
+  // under checkpoint_mutex_, not the mutex held across the two commits:
+  // they may run on different threads (end_of_batch).
+  bool restart_held_ = false;
+  std::condition_variable restart_released_;
+  // Sets restart_held_ once no pass runs; `wait`: else only if none runs now.
+  bool hold_restart(bool wait);
+  void release_restart();
+  // The store's holder's: its truncating checkpoints, due and last done.
+  bool checkpoint_due_ = false, checkpoint_now_ = false;
+  std::chrono::steady_clock::time_point last_checkpoint_{};
   std::unique_ptr<store::Database> checkpoint_db_;
   std::thread checkpoint_thread_;
   std::mutex checkpointer_mutex_;
