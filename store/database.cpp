@@ -172,10 +172,6 @@ std::pair<int, int> Database::checkpoint_passive() {
   return {log, done};
 }
 
-void Database::truncate_wal_on_restart(bool on) {
-  exec(on ? "PRAGMA journal_size_limit = 0" : "PRAGMA journal_size_limit = -1");
-}
-
 void Database::on_wal_commit(std::function<void(int frames)> f) {
   on_wal_commit_ = std::move(f);
   sqlite3_wal_hook(

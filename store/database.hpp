@@ -96,12 +96,6 @@ class Database {
   // frames copied}; when they are equal the next write starts the WAL over.
   // Throws on an error; SQLITE_BUSY (another checkpoint runs) is {0, 0}.
   std::pair<int, int> checkpoint_passive();
-  // `on`: the first commit that starts the WAL over (writing from the file's
-  // start) also cuts the file after its own frames, so no frame older than
-  // that commit stays in it (journal_size_limit 0). Off (the default), the
-  // file keeps its length and older frames past the new ones stay until
-  // overwritten. Throws DbError.
-  void truncate_wal_on_restart(bool on);
   // Replaces SQLite's automatic checkpoint, which runs inside COMMIT on the
   // committing thread: `f` is called after each commit with the WAL's
   // length in frames, and decides who checkpoints and when.

@@ -576,3 +576,66 @@ TEST_CASE("store worker: within a second of an acked body's clearing, the WAL ho
   REQUIRE(pending.size() == 1);
   CHECK(pending[0].text == "and the next one");
 }
+
+TEST_CASE("store worker: under load, a cleared body's old images leave the WAL when it starts over, cut by the "
+          "write-back thread",
+          "[store]") {
+  relay::WalFrames frames;
+  frames.background = 50;
+  // No truncating checkpoint within the test: what removes the old images
+  // is the WAL starting over, and its file cut after the new frames.
+  frames.clear_flush_within = std::chrono::seconds(600);
+  World w{std::chrono::milliseconds(0), frames};  // acks count as settled at once
+  auto& worker = w.worker;
+  const auto wal = std::filesystem::path(w.path.string() + "-wal");
+  int checkpoints = 0;
+  worker.on_checkpoint([&] { ++checkpoints; });
+  worker.start();
+  std::size_t groups = 0;
+  auto group = [&](std::function<void(store::Store&)> job) {
+    worker.submit(std::move(job), {});
+    w.wait_posted(++groups);
+  };
+  std::string session;
+  crypto::Bytes sealed;
+  int sent = 1;
+  group([&](store::Store& st) {
+    session = book_session(st);
+    st.append(session, Role::client, "m1", page_text, 2000);
+    auto& q = st.db().cached("SELECT body FROM messages");
+    if (q.step()) sealed = q.blob(0);
+    q.reset();
+  });
+  REQUIRE(sealed.size() > 16);
+  // A WAL of a few hundred frames, about a page per message.
+  for (int i = 0; i < 8; ++i)
+    group([&](store::Store& st) {
+      for (int k = 0; k < 50; ++k) st.append(session, Role::client, fmt::format("m{}", ++sent), page_text, 2000);
+    });
+  REQUIRE(wal_holds(wal, sealed));
+  const auto longest = std::filesystem::file_size(wal);
+  group([&](store::Store& st) { st.ack(session, Role::talent, 1); });
+  // The idle worker clears the body.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (w.metrics.store_acked_uncleared->Value() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  REQUIRE(w.metrics.store_acked_uncleared->Value() == 0);
+  // Commits go on, a short message each: the checkpointer is asked for a
+  // pass, copies the WAL whole, the WAL starts over, and the write-back
+  // thread cuts the file after the new frames.
+  bool gone = false;
+  while (!gone && std::chrono::steady_clock::now() < deadline) {
+    group([&](store::Store& st) { st.append(session, Role::client, fmt::format("m{}", ++sent), "short", 2000); });
+    gone = !wal_holds(wal, sealed);
+  }
+  CHECK(gone);
+  CHECK(checkpoints == 0);
+  CHECK(std::filesystem::file_size(wal) < longest);
+  worker.stop();
+  store::Store st(w.path, store::Synchronous::normal, w.keys);
+  CHECK(st.session(session)->message_count == sent);
+  auto& q = st.db().cached("SELECT count(body) FROM messages");
+  REQUIRE(q.step());
+  CHECK(q.int64(0) == sent - 1);
+  q.reset();
+}

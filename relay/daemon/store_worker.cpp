@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
+#include <cstring>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -32,6 +35,7 @@ void background_priority() { ::setpriority(PRIO_PROCESS, static_cast<id_t>(::get
 void StoreWorker::start() {
   auto& db = store_->db();
   checkpoint_db_ = std::make_unique<store::Database>(db.path(), db.synchronous());
+  frame_bytes_ = 24 + db.pragma_int("page_size");
   db.on_wal_commit([this](int frames) { wal_committed(frames); });
   thread_ = std::thread([this] { loop(); });
   writeback_thread_ = std::thread([this, wal = db.wal_path()] { write_back(wal); });
@@ -61,13 +65,17 @@ void StoreWorker::wal_committed(int frames) {
   if (restart_held_) release_restart();
   // A WAL shorter than at the last commit started over at this one (a
   // commit longer than the whole WAL before it goes unseen: the bodies then
-  // wait for the checkpoint at clear_flush_within). Cut after this commit,
-  // the file holds nothing older.
+  // wait for the checkpoint at clear_flush_within). Once trim_wal has cut
+  // the file after this commit's frames, it holds nothing older. (A commit
+  // holds wal_end_mutex_.)
   const bool restarted = frames < wal_frames_;
   wal_frames_ = frames;
+  wal_frames_known_ = true;
   if (restarted) next_request_ = wal_.background;
-  if (restarted && truncate_at_restart_ && cleared_in_wal_ > 0) {
-    spdlog::debug("[store] WAL truncated after clearing {} bodies (it started over)", cleared_in_wal_);
+  if (restarted && cleared_in_wal_ > 0) {
+    trim_bodies_ += cleared_in_wal_;
+    if (trim_oldest_clear_.load(std::memory_order_relaxed) == 0)
+      trim_oldest_clear_.store(cleared_at_.time_since_epoch().count(), std::memory_order_relaxed);
     cleared_in_wal_ = 0;
   }
   const int copied = restart_copied_.load(std::memory_order_acquire);
@@ -94,16 +102,15 @@ void StoreWorker::wal_committed(int frames) {
   // background_every: each pass syncs both files, and at full load
   // wal_.background frames come many times a second (finding 20 of
   // docs/performance.md).
-  // Cleared bodies waiting: a pass that copies the WAL whole, however
-  // short, lets it start over (and be cut), so that the truncating
-  // checkpoint at clear_flush_within, which copies on this thread, is
-  // seldom needed. (This once meant to wait for half of clear_flush_within,
-  // but halved whole seconds to zero. Waiting as meant makes every cut
-  // longer: under a steady load a WAL of ~6,000 frames, whose truncation
-  // alone took 10 ms of the messages' time, and a p99 of 8 ms at 10k msg/s
-  // against 3 ms; finding 35 of docs/performance.md.)
+  // Cleared bodies half-way to clear_flush_within: a pass that copies the
+  // WAL whole, however short, lets it start over (and trim_wal cut it), so
+  // that the truncating checkpoint at clear_flush_within, which copies on
+  // this thread, is seldom needed. Not sooner: each restart costs the
+  // store's holder the copy of the frames since the pass and two syncs
+  // (~1 ms with the messages waiting); at once, under a steady load, it
+  // came every 100 ms (finding 36 of docs/performance.md).
   const auto now = std::chrono::steady_clock::now();
-  const bool hurry = truncate_at_restart_ && cleared_in_wal_ > 0;
+  const bool hurry = cleared_in_wal_ > 0 && now - cleared_at_ >= wal_.clear_flush_within / 2;
   restart_wanted_.store(hurry, std::memory_order_relaxed);
   if (frames < next_request_ && !hurry) return;
   if (now - last_request_ < background_every) return;
@@ -157,11 +164,39 @@ void StoreWorker::write_back(const std::filesystem::path& wal) {
     lock.unlock();
     // SQLite creates the WAL on the first write; until then there is nothing
     // to write out. The WAL is truncated, never replaced, while tiraid runs.
-    if (fd < 0) fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (fd < 0) fd = ::open(wal.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+      ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+      trim_wal(fd);
+    }
     lock.lock();
   }
   if (fd >= 0) ::close(fd);
+}
+
+void StoreWorker::trim_wal(int fd) {
+  for (;;) {
+    std::lock_guard lock(wal_end_mutex_);
+    if (!wal_frames_known_) return;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return;
+    const off_t end = wal_frames_ > 0 ? 32 + static_cast<off_t>(wal_frames_) * frame_bytes_ : 0;
+    if (st.st_size <= end) {
+      if (trim_bodies_ > 0) {
+        spdlog::debug("[store] WAL truncated after clearing {} bodies (cut after it started over)", trim_bodies_);
+        trim_bodies_ = 0;
+        trim_oldest_clear_.store(0, std::memory_order_relaxed);
+      }
+      return;
+    }
+    // Frames past the WAL's end are older than its last restart; a step at
+    // a time, so a commit waits for one step at most.
+    if (::ftruncate(fd, std::max<off_t>(end, st.st_size - trim_step * frame_bytes_)) != 0) {
+      // The truncating checkpoint at clear_flush_within still comes.
+      spdlog::warn("[store] cutting the WAL's old frames failed: {}", std::strerror(errno));
+      return;
+    }
+  }
 }
 
 void StoreWorker::stop() {
@@ -246,7 +281,9 @@ std::chrono::steady_clock::time_point StoreWorker::idle_deadline() const {
     until = std::max(now + (now - last_group < clear_pause ? idle_recheck : clear_pause), acked + clear_settle_);
   }
   if (checkpoint_due_) until = std::min(until, last_checkpoint_ + checkpoint_every);
-  if (cleared_in_wal_ > 0) until = std::min(until, cleared_at_ + clear_flush_within);
+  if (cleared_in_wal_ > 0) until = std::min(until, cleared_at_ + wal_.clear_flush_within);
+  if (const auto oldest = trim_oldest_clear_.load(std::memory_order_relaxed); oldest != 0)
+    until = std::min(until, Clock::time_point(Clock::duration(oldest)) + wal_.clear_flush_within);
   return until;
 }
 
@@ -290,7 +327,6 @@ void StoreWorker::loop() {
           checkpoint_due_ = !checkpoint();
           last_checkpoint_ = Clock::now();
         }
-        if (!stopping) follow_cleared();
         if (stopping) {
           if (restart_held_) release_restart();
           return;  // closing the database checkpoints what is left
@@ -343,7 +379,6 @@ std::vector<std::exception_ptr> StoreWorker::commit_group(std::vector<std::pair<
     checkpoint_now_ = false;
     last_checkpoint_ = std::chrono::steady_clock::now();
   }
-  follow_cleared();
   const auto ended = std::chrono::steady_clock::now();
   last_group_.store(ended.time_since_epoch().count(), std::memory_order_relaxed);
   metrics_.store_commit_seconds->Observe(std::chrono::duration<double>(ended - started).count());
@@ -384,9 +419,15 @@ bool StoreWorker::checkpoint() {
     // Holding the restart, this thread already keeps the passes off.
     std::unique_lock ck(checkpoint_mutex_, std::defer_lock);
     if (!restart_held_) ck.lock();
+    std::lock_guard end(wal_end_mutex_);
     store_->db().checkpoint_truncate();
-    if (cleared_in_wal_ > 0) spdlog::debug("[store] WAL truncated after clearing {} bodies", cleared_in_wal_);
+    if (const auto bodies = cleared_in_wal_ + trim_bodies_; bodies > 0)
+      spdlog::debug("[store] WAL truncated after clearing {} bodies", bodies);
     cleared_in_wal_ = 0;
+    trim_bodies_ = 0;
+    trim_oldest_clear_.store(0, std::memory_order_relaxed);
+    wal_frames_ = 0;
+    wal_frames_known_ = true;
     if (on_checkpoint_) on_checkpoint_();
     return true;
   } catch (const std::exception& e) {
@@ -394,7 +435,11 @@ bool StoreWorker::checkpoint() {
     // bodies' turn a second later.
     if (disk_full_) spdlog::debug("[store] WAL checkpoint deferred: {}", e.what());
     else spdlog::warn("[store] WAL checkpoint deferred: {}", e.what());
-    if (cleared_in_wal_ > 0) cleared_at_ = std::chrono::steady_clock::now();
+    const auto now = std::chrono::steady_clock::now();
+    if (cleared_in_wal_ > 0) cleared_at_ = now;
+    std::lock_guard end(wal_end_mutex_);
+    if (trim_oldest_clear_.load(std::memory_order_relaxed) != 0)
+      trim_oldest_clear_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     return false;
   }
 }
@@ -403,18 +448,6 @@ void StoreWorker::note_cleared(std::size_t bodies) {
   if (bodies == 0) return;
   if (cleared_in_wal_ == 0) cleared_at_ = std::chrono::steady_clock::now();
   cleared_in_wal_ += bodies;
-}
-
-void StoreWorker::follow_cleared() {
-  const bool want = cleared_in_wal_ > 0;
-  if (want == truncate_at_restart_) return;
-  try {
-    store_->db().truncate_wal_on_restart(want);
-    truncate_at_restart_ = want;
-  } catch (const std::exception& e) {
-    // The checkpoint at clear_flush_within still comes.
-    spdlog::warn("[store] WAL truncation at restart not {}: {}", want ? "set" : "unset", e.what());
-  }
 }
 
 void StoreWorker::clear_acked(std::chrono::steady_clock::time_point until) {
@@ -431,6 +464,7 @@ void StoreWorker::clear_acked(std::chrono::steady_clock::time_point until) {
 void StoreWorker::clear_acked_alone(bool all) {
   if (store_->acked_uncleared() == 0) return;
   try {
+    std::lock_guard end(wal_end_mutex_);
     store::Transaction tx(store_->db());
     if (all) note_cleared(store_->clear_acked(store_->acked_uncleared()));
     else note_cleared(store_->clear_acked(idle_clear_chunk, 0, std::chrono::steady_clock::now() - clear_settle_));
@@ -449,6 +483,7 @@ void StoreWorker::clear_acked_alone(bool all) {
 bool StoreWorker::run_group(std::vector<std::pair<Job, Done>>& group, std::vector<std::exception_ptr>& errors,
                             bool isolated) {
   try {
+    std::lock_guard end(wal_end_mutex_);
     store::Transaction tx(store_->db());
     const auto started = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < group.size(); ++i) {

@@ -19,12 +19,14 @@ namespace tirai::relay {
 using Poster = std::function<void(std::function<void()>)>;
 
 // WAL lengths, in frames, at which the store worker acts (see
-// StoreWorker::checkpoint_in_background); tests shorten them.
+// StoreWorker::checkpoint_in_background), and how soon a cleared body's old
+// images must leave the WAL; tests change them.
 struct WalFrames {
   int background = 1000;   // ask the checkpointer for a pass each this many
   int restart = 16000;     // a pass that copied this many whole lets the WAL start over
   int restart_slack = 256; // ... if at most this many came since
   int store = 48000;       // the store thread copies what is left itself
+  std::chrono::milliseconds clear_flush_within{1000};  // StoreWorker::note_cleared
 };
 
 // The one thread that owns the Store. Jobs are grouped: everything queued
@@ -91,25 +93,46 @@ class StoreWorker final : public StoreRunner {
   static constexpr std::chrono::seconds checkpoint_every{1};
   // A cleared body must not stay readable in the WAL: the frames written
   // before its clear hold its page as it was, sealed body included, and the
-  // master key opens it (docs/privacy.md). Within clear_flush_within of a
+  // master key opens it (docs/privacy.md). Within wal_.clear_flush_within of a
   // clear, the WAL file keeps no frame older than it, in one of two ways:
-  // - While cleared bodies wait for this, the store's connection has SQLite
-  //   cut the WAL when it starts over (Database::truncate_wal_on_restart):
-  //   the commit that starts it over writes from the file's start and cuts
-  //   the file after its frames. Under load the WAL starts over every
-  //   fraction of a second, and this costs no copy: starting over already
-  //   needed the WAL copied whole. Starting over alone would not do: frames
-  //   past the new write position stay until a longer WAL reaches them.
+  // - Under load the WAL starts over every fraction of a second (the
+  //   checkpointer's passes copy it whole: restart_wanted_ while cleared
+  //   bodies wait): the commit that starts it over writes from the file's
+  //   start, and from then on the frames past its end are older than the
+  //   restart. The write-back thread cuts them off (trim_wal): from the
+  //   file's end down to the WAL's own frames, in steps of trim_step frames
+  //   between the store's transactions (wal_end_mutex_). SQLite could cut
+  //   them itself in that commit (journal_size_limit = 0), but freeing the
+  //   blocks of a WAL of a few thousand frames took 2-10 ms on ext4, with
+  //   every message waiting (finding 36 of docs/performance.md).
   // - When it has not started over a second after the first clear not yet
-  //   flushed (a light load), a truncating checkpoint as a teardown's (the
-  //   two share it), which then has little to copy.
-  static constexpr std::chrono::seconds clear_flush_within{1};
+  //   flushed (a light load), or the cut has not come, a truncating
+  //   checkpoint as a teardown's (the two share it), which then has little
+  //   to copy.
   void note_cleared(std::size_t bodies);
   bool flush_due(std::chrono::steady_clock::time_point now) const {
-    return cleared_in_wal_ > 0 && now - cleared_at_ >= clear_flush_within;
+    const auto oldest = trim_oldest_clear_.load(std::memory_order_relaxed);
+    return (cleared_in_wal_ > 0 && now - cleared_at_ >= wal_.clear_flush_within) ||
+           (oldest != 0 && now - std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(oldest)) >=
+                               wal_.clear_flush_within);
   }
-  // Turns truncate_wal_on_restart on while cleared bodies wait, off after.
-  void follow_cleared();
+  // Cuts the WAL file down to its own frames (the write-back thread's);
+  // `fd` is its own descriptor of the file, open for writing.
+  static constexpr int trim_step = 64;
+  void trim_wal(int fd);
+  // Held by the store's holder across each write transaction and its own
+  // checkpoints, and by trim_wal for each step: the WAL's end (wal_frames_)
+  // then cannot move, nor SQLite write past it.
+  std::mutex wal_end_mutex_;
+  // Under wal_end_mutex_: whether the WAL's length is known (a commit has
+  // told it; a WAL left by an earlier run is never cut before that), the
+  // WAL's bytes per frame, and the bodies cleared before the last restart
+  // that wait for trim_wal, with the first clear's time (steady clock ticks,
+  // 0 for none; read unlocked by flush_due).
+  bool wal_frames_known_ = false;
+  std::int64_t frame_bytes_ = 0;
+  std::size_t trim_bodies_ = 0;
+  std::atomic<std::chrono::steady_clock::rep> trim_oldest_clear_{0};
   // SQLite syncs the WAL before each checkpoint, on this (the store) thread,
   // and a WAL of many dirty megabytes keeps every message waiting for that
   // sync (finding 15 of docs/performance.md). A second thread asks the
@@ -237,12 +260,10 @@ class StoreWorker final : public StoreRunner {
   std::atomic<int> restart_copied_{0};  // the WAL's length when a pass copied it whole (WalFrames::restart or more)
   int wal_frames_ = 0;  // the store thread's: the WAL's length at the last commit
   int next_request_;  // ... and the length that asks for the next pass
-  // The store thread's: bodies cleared since the WAL last lost its older
-  // frames, when the first of them was cleared, and whether the WAL is cut
-  // when it starts over.
+  // The store thread's: bodies cleared since the WAL last started over, and
+  // when the first of them was cleared.
   std::size_t cleared_in_wal_ = 0;
   std::chrono::steady_clock::time_point cleared_at_{};
-  bool truncate_at_restart_ = false;
   // The disk had no room at the last commit: logged once when it fills and
   // once when a commit succeeds again (tirai_store_disk_full).
   bool disk_full_ = false;
