@@ -183,7 +183,9 @@ void Database::on_wal_commit(std::function<void(int frames)> f) {
       this);
 }
 
-Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+// Cached statements: below saturation each message is a transaction of its
+// own, and sqlite3_exec parsed BEGIN and COMMIT again every time.
+Transaction::Transaction(Database& db) : db_(db) { db_.cached("BEGIN IMMEDIATE").run(); }
 
 Transaction::~Transaction() {
   if (!done_) {
@@ -200,7 +202,7 @@ void Transaction::commit() {
   // Statements left stepped would keep the connection's read snapshot after
   // COMMIT, and the automatic checkpoint could copy nothing past it.
   db_.reset_statements();
-  db_.exec("COMMIT");
+  db_.cached("COMMIT").run();
   done_ = true;
 }
 
