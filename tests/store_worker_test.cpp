@@ -147,6 +147,37 @@ TEST_CASE("store worker: a few jobs for a sleeping worker run on the relay threa
   CHECK_FALSE(st.talent("t9"));
 }
 
+TEST_CASE("store worker: jobs run at the end of a batch do not overtake the dones the worker posted", "[store]") {
+  World w;
+  auto& worker = w.worker;
+  worker.defer_wakes();
+  worker.start();
+  std::vector<int> done;
+  auto job = [&](int i) {
+    worker.submit([i](store::Store& st) { REQUIRE(st.add_talent(fmt::format("t{}", i), "h", 1)); },
+                  [&, i](std::exception_ptr e) { done.push_back(e ? -i : i); });
+  };
+  REQUIRE(wait_sleeping(worker));
+  for (int i = 1; i <= 4; ++i) job(i);
+  worker.end_of_batch(3);  // the worker's: four jobs
+  w.wait_posted(1);
+  // Its dones are posted to "the relay thread" and not run yet; the worker
+  // sleeps again. The next job must not be done before them.
+  REQUIRE(wait_sleeping(worker));
+  job(5);
+  worker.end_of_batch(3);
+  CHECK(done.empty());
+  w.wait_posted(2);
+  w.run_posted();
+  CHECK(done == std::vector<int>{1, 2, 3, 4, 5});
+  // With nothing posted left, the next one runs here.
+  REQUIRE(wait_sleeping(worker));
+  job(6);
+  worker.end_of_batch(3);
+  CHECK(done == std::vector<int>{1, 2, 3, 4, 5, 6});
+  worker.stop();
+}
+
 TEST_CASE("store worker: a failing job undoes only itself, the rest of its group commits", "[store]") {
   World w;
   auto& worker = w.worker;
@@ -397,6 +428,12 @@ TEST_CASE("store worker: the WAL is copied by the checkpointer's thread and star
     worker.wake();
     lock.lock();
     REQUIRE(w.posted_cv.wait_for(lock, std::chrono::seconds(10), [&] { return w.posted.size() > before; }));
+    // The dones run on "the relay thread", as the daemon's loop would run
+    // them before its next end of batch.
+    std::vector<std::function<void()>> dones;
+    dones.swap(w.posted);
+    lock.unlock();
+    for (auto& f : dones) f();
   };
   group([&](store::Store& st) {
     session = book_session(st);

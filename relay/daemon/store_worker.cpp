@@ -241,7 +241,10 @@ void StoreWorker::end_of_batch(std::size_t max_jobs) {
   {
     std::lock_guard lock(mutex_);
     if (queue_.empty()) return;
-    if (waiting_ && !borrowed_ && !stopping_ && queue_.size() <= max_jobs) {
+    // Not while a group of the worker's has its dones posted but not run:
+    // dones are called in the order of their jobs.
+    if (waiting_ && !borrowed_ && !stopping_ && queue_.size() <= max_jobs &&
+        posted_groups_.load(std::memory_order_relaxed) == 0) {
       borrowed_ = true;
       group.swap(queue_);
       unwoken_.store(false, std::memory_order_relaxed);
@@ -346,9 +349,11 @@ void StoreWorker::loop() {
     dones->reserve(group.size());
     for (auto& [job, done] : group) dones->push_back(std::move(done));
     group.clear();
-    post_([dones, errors] {
+    posted_groups_.fetch_add(1, std::memory_order_relaxed);
+    post_([this, dones, errors] {
       for (std::size_t i = 0; i < dones->size(); ++i)
         if ((*dones)[i]) (*dones)[i]((*errors)[i]);
+      posted_groups_.fetch_sub(1, std::memory_order_relaxed);
     });
   }
 }

@@ -219,6 +219,9 @@ class StoreWorker final : public StoreRunner {
   // meanwhile waits for it, saying so in store_awaited_.
   bool borrowed_ = false;
   bool store_awaited_ = false;
+  // Groups of the worker's whose dones are posted to the relay thread and
+  // have not run yet (end_of_batch waits for them).
+  std::atomic<int> posted_groups_{0};
   // What the sleeping worker waits for besides jobs: its next idle duty
   // (time_point::min() while awake), and a group on the relay thread that
   // brought one sooner (rearm_).
