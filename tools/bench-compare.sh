@@ -52,14 +52,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 results="$work/results.jsonl"
 bench=(taskset -c 1 build/tools/tirai-bench --json)
 
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && return 0
-    sleep 0.05
-  done
-  echo "bench-compare: nothing listens on port $1" >&2
-  return 1
-}
+. tools/bench/wait-port.sh
 
 start_server() {  # name -> sets pid and args
   case $1 in

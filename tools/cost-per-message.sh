@@ -28,14 +28,7 @@ calls=(recvmsg sendmsg read write epoll_wait epoll_ctl futex pwrite64 pread64 fc
 events=task-clock,context-switches,raw_syscalls:sys_enter
 for c in "${calls[@]}"; do events+=",syscalls:sys_enter_$c"; done
 
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && return 0
-    sleep 0.05
-  done
-  echo "cost-per-message: nothing listens on port $1" >&2
-  return 1
-}
+. tools/bench/wait-port.sh
 
 measure() {  # name -> $work/name.stat, $work/name.json
   local name=$1 pid args
