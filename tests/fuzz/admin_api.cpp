@@ -118,7 +118,14 @@ std::vector<http::verb> methods_of(std::string_view bytes) {
     parser.body_limit(64u << 20);
     beast::error_code ec;
     const auto used = parser.put(asio::buffer(bytes.data(), bytes.size()), ec);
-    if (!parser.is_header_done()) break;
+    if (!parser.is_header_done()) {
+      // A head refused part-way (a Content-Length past every limit, say) is
+      // still answered, and by then its request line said whether it was a
+      // HEAD; one cut short by the end of the input is not answered.
+      if (ec && ec != http::error::need_more && parser.get().method() != http::verb::unknown)
+        out.push_back(parser.get().method());
+      break;
+    }
     out.push_back(parser.get().method());
     if (ec || !parser.is_done()) break;
     bytes.remove_prefix(used);
