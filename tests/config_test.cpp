@@ -57,6 +57,14 @@ TEST_CASE("an empty [packages] table means no package, and the effective config 
   CHECK(parse_config("", "/etc/tirai").packages.size() == 2);
 }
 
+TEST_CASE("a time zone too long to be a path is refused as unknown, not thrown past the config's error", "[config][fuzz]") {
+  // Found by tests/fuzz/config.cpp: the zone's look-up threw
+  // std::filesystem::filesystem_error (File name too long).
+  const std::string zone = "Asia/" + std::string(5000, 'W');
+  CHECK_THAT(error_for("[policy]\ntimezone = \"" + zone + "\"\n"), Catch::Contains("must be an IANA time zone"));
+  CHECK(parse_config("[policy]\ntimezone = \"Asia/Jakarta\"\n", "/etc/tirai").policy.timezone == "Asia/Jakarta");
+}
+
 TEST_CASE("an empty file runs on defaults", "[config]") {
   const auto c = parse_config("", "/srv");
   CHECK(c.admin.listen.port == 8081);

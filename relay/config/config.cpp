@@ -165,13 +165,15 @@ Kind<std::optional<DailyWindow>> daily_window_or_never() {
 
 // A zone the C library finds under /usr/share/zoneinfo when local_time sets
 // TZ to it; "UTC" always. No ".." and no leading '/', so that TZ never names
-// a file outside that folder.
+// a file outside that folder. The look-up must not throw: a name too long
+// for a path is simply not a zone.
 Kind<std::string> time_zone() {
   return {[](const toml::node& n, std::string& out, std::string& why) {
             const auto s = n.value<std::string>();
+            std::error_code ec;
             const bool known = s && (*s == "UTC" || (s->find("..") == std::string::npos && !s->empty() &&
                                                       s->front() != '/' &&
-                                                      std::filesystem::is_regular_file("/usr/share/zoneinfo/" + *s)));
+                                                      std::filesystem::is_regular_file("/usr/share/zoneinfo/" + *s, ec)));
             if (!known) why = R"(must be an IANA time zone such as "Asia/Jakarta" (or "UTC"))";
             else out = *s;
             return known;
