@@ -343,6 +343,16 @@ TEST_CASE("TLS: wss and https round trips, clear text to the TLS port fails clea
                   client::ClientError);
   client_ws.send(send_frame(b, "c2", "masih jalan"));
   expect(client_ws, "accepted");
+  // The closing handshakes over TLS, both ways: the relay's (ten bad frames
+  // in a row), and on a frame over max_frame_bytes.
+  WsClient bad("127.0.0.1", r.daemon.relay_port(), std::chrono::seconds(10), "/v1/ws", tls);
+  for (int i = 0; i < 10; ++i) bad.send("nope");
+  CHECK(bad.wait_closed() == 1008);
+  WsClient big("127.0.0.1", r.daemon.relay_port(), std::chrono::seconds(10), "/v1/ws", tls);
+  big.send(std::string(20'000, 'x'));
+  CHECK(big.wait_closed() == 1009);
+  client_ws.send(send_frame(b, "c3", "masih jalan"));
+  expect(client_ws, "accepted");
 
   // tiraictl speaks https with --cacert.
   const auto ctl_cfg = (r.dir.path() / "ctl.toml").string();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes one target (or "all") for SECONDS each with libFuzzer, under
 # AddressSanitizer and UndefinedBehaviorSanitizer (clang; build-fuzz/).
-#   tools/fuzz.sh TARGET SECONDS     TARGET: frame sdp kannel_query contact_guard config admin_api, or all
+#   tools/fuzz.sh TARGET SECONDS     TARGET: frame sdp kannel_query contact_guard config admin_api ws_frames, or all
 # Each run starts from the target's seeds (tests/fuzz/seeds/TARGET/) and the
 # corpus earlier runs on this machine grew (build-fuzz/corpus/TARGET/), and
 # prints its executions, executions a second and coverage. An input that
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(frame sdp kannel_query contact_guard config admin_api)
+targets=(frame sdp kannel_query contact_guard config admin_api ws_frames)
 if [ $# -ne 2 ] || ! [[ $2 =~ ^[0-9]+$ ]]; then
   echo "usage: tools/fuzz.sh TARGET|all SECONDS   (targets: ${targets[*]})" >&2
   exit 2

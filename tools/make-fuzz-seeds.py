@@ -131,4 +131,28 @@ write("admin_api", [
     "POST /v1/talents HTTP/1.1\r\n" + token + "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n",
     "GET /v1/health HTTP/1.0\r\n\r\n",
 ])
+
+
+def ws(first, payload, mask=b"\x0f\x1e\x2d\x3c"):
+    """A client's WebSocket frame: the header's first byte, masked payload."""
+    p = payload if isinstance(payload, bytes) else payload.encode()
+    n = len(p)
+    head = bytes([first]) + (bytes([0x80 | n]) if n < 126 else
+                             bytes([0x80 | 126]) + n.to_bytes(2, "big") if n < 65536 else
+                             bytes([0x80 | 127]) + n.to_bytes(8, "big"))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(p))
+
+
+# ws_frames: a limit byte (1 + 64 * it), a cut byte (reads of 1 + it % 32), frames.
+hello = json.dumps({"type": "hello", "role": "talent", "alias": "natasha", "secret": "correct horse"})
+write("ws_frames", [
+    b"\x10\x00" + ws(0x81, hello),
+    b"\x10\x03" + ws(0x81, hello) + ws(0x89, "tik") + ws(0x8A, "") + ws(0x88, b"\x03\xe8bye"),
+    b"\x10\x07" + ws(0x01, '{"type":') + ws(0x89, "tok") + ws(0x80, '"ping"}'),
+    b"\x08\x1f" + ws(0x82, bytes(range(200))),
+    b"\xff\x05" + ws(0x81, "kalimat " * 40),
+    b"\x02\x01" + ws(0x81, "x" * 300),
+    b"\x10\x02" + ws(0x01, "\u00e9".encode()[:1]) + ws(0x80, "\u00e9".encode()[1:]),
+    b"\x10\x00" + ws(0x88, b""),
+])
 print(f"seeds written under {seeds.relative_to(root)}")

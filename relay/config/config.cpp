@@ -210,7 +210,7 @@ Section<Config::Relay> relay_section() {
       option("max_outbound_frames", &S::max_outbound_frames, integer<std::size_t>(16, 1 << 20),
              "frames queued behind a socket that stopped taking bytes before the peer is disconnected (it "
              "replays on reconnect)"),
-      option("idle_timeout", &S::idle_timeout, duration(), "a connection that answers no ping for this long is closed"),
+      option("idle_timeout", &S::idle_timeout, duration(), "a connection quiet for this long is pinged half-way and closed if it does not answer (0: never)"),
       option("hello_timeout", &S::hello_timeout, deadline(), "a connection must say hello within this time"),
       option("max_header_bytes", &S::max_header_bytes, integer<std::size_t>(1024, 1 << 20),
              "an upgrade's or a page's request head over this is answered 413"),

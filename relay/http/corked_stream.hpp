@@ -1,17 +1,15 @@
 #pragma once
 // A stream layer that gathers writes and hands them to the layer below in one
-// write. Beast's WebSocket stream writes each frame with its own write; under
-// load that is a system call (and, over TLS, a record) per frame. Beneath the
-// WebSocket stream, this layer takes each write into a buffer and completes
-// it at once; what gathered goes down in one write on the next turn of the
-// event loop.
-// write_now() takes bytes without an asynchronous operation at all, for a
-// caller that frames its own messages (WsConnection). Order is kept: bytes
-// leave in the order they were written.
+// write: a frame written with its own write would be a system call (and,
+// over TLS, a record) per frame under load. write_now() takes bytes into a
+// buffer at once, without an asynchronous operation; what gathered goes down
+// in one write on the next turn of the event loop. Order is kept: bytes
+// leave in the order they were written. The WebSocket connection
+// (WsConnection) frames its messages itself and is the only writer.
 //
 // Back-pressure is the writer's: buffered(), writes_waiting() and writing_for()
 // tell how much waits and for how long, and async_drain() waits until all of
-// it was handed over. Reads pass through.
+// it was handed over.
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
@@ -19,7 +17,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/websocket/teardown.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -50,35 +47,7 @@ class CorkedStream {
   Next& next_layer() noexcept { return next_; }
   const Next& next_layer() const noexcept { return next_; }
 
-  template <typename Buffers, typename Token>
-  auto async_read_some(const Buffers& buffers, Token&& token) {
-    return next_.async_read_some(buffers, std::forward<Token>(token));
-  }
-
-  template <typename Buffers, typename Token>
-  auto async_write_some(const Buffers& buffers, Token&& token) {
-    return boost::asio::async_initiate<Token, void(boost::beast::error_code, std::size_t)>(
-        [this](auto handler, const Buffers& b) {
-          const boost::beast::error_code ec = state_->failed;
-          std::size_t n = 0;
-          if (!ec) {
-            n = boost::asio::buffer_size(b);
-            auto& out = state_->pending;
-            const auto old = out.size();
-            make_room(*state_, n);
-            out.resize(old + n);
-            boost::asio::buffer_copy(boost::asio::buffer(out.data() + old, n), b);
-            ++state_->writes_waiting;
-            schedule(state_);
-          }
-          auto ex = boost::asio::get_associated_executor(handler, next_.get_executor());
-          boost::asio::post(ex, boost::beast::bind_front_handler(std::move(handler), ec, n));
-        },
-        token, buffers);
-  }
-
-  // Takes `a` then `b` as one write, at once: for a caller that frames its
-  // own messages and is their only writer (see WsConnection).
+  // Takes `a` then `b` as one write, at once.
   void write_now(std::string_view a, std::string_view b) {
     if (state_->failed) return;
     make_room(*state_, a.size() + b.size());
@@ -188,21 +157,5 @@ class CorkedStream {
   Next next_;
   std::shared_ptr<State> state_;
 };
-
-// The WebSocket close handshake ends with a teardown of the layer below: what
-// is still buffered (the close frame) goes first.
-template <typename Next>
-void teardown(boost::beast::role_type role, CorkedStream<Next>& stream, boost::beast::error_code& ec) {
-  using boost::beast::websocket::teardown;
-  teardown(role, stream.next_layer(), ec);
-}
-
-template <typename Next, typename Handler>
-void async_teardown(boost::beast::role_type role, CorkedStream<Next>& stream, Handler&& handler) {
-  stream.async_drain([role, &stream, h = std::forward<Handler>(handler)](boost::beast::error_code) mutable {
-    using boost::beast::websocket::async_teardown;
-    async_teardown(role, stream.next_layer(), std::move(h));
-  });
-}
 
 }  // namespace tirai::relay
