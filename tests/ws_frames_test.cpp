@@ -174,3 +174,14 @@ TEST_CASE("ws frames: a fault in a header shows as soon as its bytes are in, how
   Reader r(1000);
   CHECK(read_all(r, header, piece) == std::vector<std::string>{"fail:1002"});
 }
+
+TEST_CASE("ws frames: a frame refused where it lies is wiped there", "[relay][ws]") {
+  // A hello whose text is not UTF-8: refused with 1007, and its unmasked
+  // bytes (a secret among them) do not stay in the caller's buffer.
+  std::string bytes = text("{\"type\":\"hello\",\"secret\":\"hunter2\xc3\x28\"}");
+  std::span<char> span(bytes);
+  Reader r(1000);
+  CHECK(r.next(span).fail == bad_payload);
+  CHECK(bytes.find("hunter2") == std::string::npos);
+  CHECK(bytes.substr(6) == std::string(bytes.size() - 6, '\0'));
+}

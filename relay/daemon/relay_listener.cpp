@@ -181,7 +181,7 @@ class WsConnection final : public Swept, public std::enable_shared_from_this<WsC
   // connection), and the connection no longer counts against its address's
   // unauthenticated connections.
   void logged_in() override {
-    timer_.reset();
+    if (phase_ == Phase::open) timer_.reset();  // a close under way keeps its deadline
     admission_->authenticated();
   }
 
@@ -352,12 +352,14 @@ class WsConnection final : public Swept, public std::enable_shared_from_this<WsC
   }
 
   // The deadline in use: the hello's, then the close handshake's.
+  // A wait whose completion was already queued when the timer was armed
+  // again runs without an error: its generation tells it is stale.
   void arm(std::chrono::steady_clock::duration after) {
     if (!timer_) timer_ = std::make_unique<asio::steady_timer>(get_executor());
     timer_->expires_after(after);
-    timer_->async_wait([weak = this->weak_from_this()](beast::error_code ec) {
+    timer_->async_wait([weak = this->weak_from_this(), armed = ++armed_](beast::error_code ec) {
       auto self = weak.lock();
-      if (ec || !self || self->finished_) return;
+      if (ec || !self || self->finished_ || armed != self->armed_) return;
       if (self->phase_ != Phase::open) return self->finish();
       if (!self->authenticated) self->close(CloseCode::policy, "hello timeout");
     });
@@ -371,6 +373,9 @@ class WsConnection final : public Swept, public std::enable_shared_from_this<WsC
     relay_.detach(*this);
     beast::error_code ignored;
     socket().close(ignored);
+    // A write still under way completes (aborted) through the stream: TLS's
+    // touches it then, so the connection outlives it.
+    if (cork_.writing()) cork_.async_drain([self = this->shared_from_this()](beast::error_code) {});
   }
 
   CorkedStream<NextLayer> cork_;
@@ -381,6 +386,7 @@ class WsConnection final : public Swept, public std::enable_shared_from_this<WsC
   std::unique_ptr<asio::steady_timer> timer_;  // only while a deadline is armed
   std::unique_ptr<char[]> tls_in_;             // TLS only
   std::uint32_t heard_ = 0;                    // the sweep's tick when bytes last came
+  std::uint32_t armed_ = 0;                    // the deadline's generation
   int bad_in_row_ = 0;
   Phase phase_ = Phase::open;
   bool pinged_ = false;

@@ -10,6 +10,8 @@
 // Back-pressure is the writer's: buffered(), writes_waiting() and writing_for()
 // tell how much waits and for how long, and async_drain() waits until all of
 // it was handed over.
+#include "proto/wipe.hpp"
+
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
@@ -106,14 +108,30 @@ class CorkedStream {
     bool scheduled = false;
     boost::beast::error_code failed;
     std::unique_ptr<boost::asio::steady_timer> drained;  // its waits end when all is handed over
+    ~State() {
+      drop(pending);
+      drop(flushing);
+    }
   };
+
+  // The frames may carry a secret (the welcome's resume ticket): a buffer is
+  // wiped before it is freed or reused.
+  static void drop(std::string& s) {
+    proto::wipe(s);
+    std::string().swap(s);
+  }
 
   // A buffer that must grow takes at once what the last write carried: a
   // busy connection fills its buffer with one allocation, not one per
   // doubling, and a quiet one still keeps no buffer between writes.
   static void make_room(State& st, std::size_t n) {
     const auto need = st.pending.size() + n;
-    if (need > st.pending.capacity()) st.pending.reserve(std::max(need, std::min(st.last_write, keep_limit)));
+    if (need <= st.pending.capacity()) return;
+    std::string grown;
+    grown.reserve(std::max({need, 2 * st.pending.capacity(), std::min(st.last_write, keep_limit)}));
+    grown.append(st.pending);
+    drop(st.pending);
+    st.pending.swap(grown);
   }
   static constexpr std::size_t keep_limit = 64 * 1024;
 
@@ -140,10 +158,12 @@ class CorkedStream {
                              [st](boost::beast::error_code ec, std::size_t) {
                                st->writing = false;
                                // A quiet connection keeps one small buffer, not a burst's two.
-                               if (st->pending.empty() || st->flushing.capacity() > keep_limit)
-                                 std::string().swap(st->flushing);
-                               else
+                               if (st->pending.empty() || st->flushing.capacity() > keep_limit) {
+                                 drop(st->flushing);
+                               } else {
+                                 proto::wipe(st->flushing.data(), st->flushing.size());
                                  st->flushing.clear();
+                               }
                                if (ec && !st->failed) st->failed = ec;
                                if (st->next) flush(st);
                              });

@@ -100,6 +100,19 @@ void drop(std::string& s) {
   std::string().swap(s);
 }
 
+// Appends to a buffer that may hold a secret: when it must grow, the old
+// block is wiped before it is freed.
+void append_wiping(std::string& s, const char* p, std::size_t n) {
+  if (s.size() + n > s.capacity()) {
+    std::string grown;
+    grown.reserve(std::max(s.size() + n, 2 * s.capacity()));
+    grown.append(s);
+    drop(s);
+    s.swap(grown);
+  }
+  s.append(p, n);
+}
+
 }  // namespace
 
 Reader::Reader(std::size_t max_message) : max_message_(max_message) {}
@@ -161,7 +174,7 @@ Step Reader::frame(std::uint8_t op, bool fin, std::span<char> payload) {
     return step;
   }
   if (!held_) held_ = std::make_unique<Held>();
-  held_->message.append(payload.data(), payload.size());
+  append_wiping(held_->message, payload.data(), payload.size());
   proto::wipe(payload.data(), payload.size());  // its copy is the one kept
   if (!fin) {
     in_message_ = true;
@@ -190,7 +203,7 @@ Step Reader::next(std::span<char>& bytes) {
       if (parsed == Parsed::fail) return failed(code);
       const std::size_t want = parsed == Parsed::ok ? h.size + h.length : h.size;
       const std::size_t take = std::min(want - f.size(), bytes.size());
-      f.append(bytes.data(), take);
+      append_wiping(f, bytes.data(), take);
       proto::wipe(bytes.data(), take);
       bytes = bytes.subspan(take);
       // More of a header is checked again at once: a fault shows as soon
@@ -202,7 +215,7 @@ Step Reader::next(std::span<char>& bytes) {
       if (f.size() < want) return Step{};  // all of bytes was taken
       const std::span<char> payload(f.data() + h.size, h.length);
       unmask(payload.data(), payload.size(), f.data() + h.size - 4);
-      auto step = frame(h.op, h.fin, payload);
+      auto step = frame(h.op, h.fin, payload);  // on a failure, held_ is wiped
       if (step.kind != Step::Kind::more) {
         if (step.kind == Step::Kind::input) handed_held_ = true;
         return step;
@@ -225,6 +238,8 @@ Step Reader::next(std::span<char>& bytes) {
     unmask(payload.data(), payload.size(), bytes.data() + h.size - 4);
     bytes = bytes.subspan(h.size + h.length);
     auto step = frame(h.op, h.fin, payload);
+    // A frame refused where it lies is wiped there: it may be a hello.
+    if (step.kind == Step::Kind::fail) proto::wipe(payload.data(), payload.size());
     if (step.kind != Step::Kind::more) return step;
   }
 }
