@@ -1,4 +1,5 @@
 #include "relay/http/ws_frames.hpp"
+#include "support/ws_feed.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -37,25 +38,21 @@ std::string text(std::string_view p) { return client_frame(0x81, p); }
 // as "kind:payload" (close: "close:CODE:reason"), or "fail:CODE".
 std::vector<std::string> read_all(Reader& r, std::string bytes, std::size_t piece) {
   std::vector<std::string> got;
-  for (std::size_t at = 0; at < bytes.size(); at += piece) {
-    std::span<char> chunk(bytes.data() + at, std::min(piece, bytes.size() - at));
-    for (;;) {
-      const auto step = r.next(chunk);
-      if (step.kind == Step::Kind::more) break;
-      if (step.kind == Step::Kind::fail) {
-        got.push_back("fail:" + std::to_string(step.fail));
-        return got;
-      }
-      const std::string payload(step.input.payload.data(), step.input.payload.size());
-      switch (step.input.kind) {
-        case Input::Kind::text: got.push_back("text:" + payload); break;
-        case Input::Kind::binary: got.push_back("binary:" + payload); break;
-        case Input::Kind::ping: got.push_back("ping:" + payload); break;
-        case Input::Kind::pong: got.push_back("pong:" + payload); break;
-        case Input::Kind::close: got.push_back("close:" + std::to_string(step.input.code) + ":" + payload); break;
-      }
+  const bool all_taken = tirai::test::feed_in_pieces(r, bytes, piece, [&](const Step& step) {
+    if (step.kind == Step::Kind::fail) {
+      got.push_back("fail:" + std::to_string(step.fail));
+      return;
     }
-  }
+    const std::string payload(step.input.payload.data(), step.input.payload.size());
+    switch (step.input.kind) {
+      case Input::Kind::text: got.push_back("text:" + payload); break;
+      case Input::Kind::binary: got.push_back("binary:" + payload); break;
+      case Input::Kind::ping: got.push_back("ping:" + payload); break;
+      case Input::Kind::pong: got.push_back("pong:" + payload); break;
+      case Input::Kind::close: got.push_back("close:" + std::to_string(step.input.code) + ":" + payload); break;
+    }
+  });
+  CHECK(all_taken);
   return got;
 }
 

@@ -8,6 +8,7 @@
 #include "fuzz_check.hpp"
 #include "proto/utf8.hpp"
 #include "relay/http/ws_frames.hpp"
+#include "tests/support/ws_feed.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -22,37 +23,32 @@ using namespace tirai::relay::ws;
 std::vector<std::string> read_all(std::string bytes, std::size_t max, std::size_t piece) {
   Reader r(max);
   std::vector<std::string> got;
-  for (std::size_t at = 0; at < bytes.size(); at += piece) {
-    std::span<char> chunk(bytes.data() + at, std::min(piece, bytes.size() - at));
-    for (;;) {
-      const auto step = r.next(chunk);
-      if (step.kind == Step::Kind::more) break;
-      if (step.kind == Step::Kind::fail) {
-        FUZZ_CHECK(r.held() == 0);
-        FUZZ_CHECK(step.fail == protocol_error || step.fail == bad_payload || step.fail == too_big);
-        got.push_back("fail " + std::to_string(step.fail));
-        return got;
-      }
-      const auto& in = step.input;
-      const std::string_view payload(in.payload.data(), in.payload.size());
-      switch (in.kind) {
-        case Input::Kind::text:
-          FUZZ_CHECK(tirai::proto::valid_utf8(payload));
-          [[fallthrough]];
-        case Input::Kind::binary:
-          FUZZ_CHECK(payload.size() <= max);
-          break;
-        case Input::Kind::close:
-          FUZZ_CHECK(payload.size() <= 123 && tirai::proto::valid_utf8(payload));
-          break;
-        default:
-          FUZZ_CHECK(payload.size() <= 125);
-      }
-      got.push_back(std::to_string(static_cast<int>(in.kind)) + " " + std::to_string(in.code) + " " +
-                    std::string(payload));
+  const bool all_taken = tirai::test::feed_in_pieces(r, bytes, piece, [&](const Step& step) {
+    if (step.kind == Step::Kind::fail) {
+      FUZZ_CHECK(r.held() == 0);
+      FUZZ_CHECK(step.fail == protocol_error || step.fail == bad_payload || step.fail == too_big);
+      got.push_back("fail " + std::to_string(step.fail));
+      return;
     }
-    FUZZ_CHECK(chunk.empty());
-  }
+    const auto& in = step.input;
+    const std::string_view payload(in.payload.data(), in.payload.size());
+    switch (in.kind) {
+      case Input::Kind::text:
+        FUZZ_CHECK(tirai::proto::valid_utf8(payload));
+        [[fallthrough]];
+      case Input::Kind::binary:
+        FUZZ_CHECK(payload.size() <= max);
+        break;
+      case Input::Kind::close:
+        FUZZ_CHECK(payload.size() <= 123 && tirai::proto::valid_utf8(payload));
+        break;
+      default:
+        FUZZ_CHECK(payload.size() <= 125);
+    }
+    got.push_back(std::to_string(static_cast<int>(in.kind)) + " " + std::to_string(in.code) + " " +
+                  std::string(payload));
+  });
+  FUZZ_CHECK(all_taken);
   return got;
 }
 
