@@ -78,10 +78,19 @@ bench_args() { echo --host 127.0.0.1 --port "$relay" --admin-port "$admin" --tok
 total_sent=0
 for trial in $(seq "$trials"); do
   start
-  # The load runs at most 10 s; the kill comes after 0.3 to 2.3 s of it.
+  # The load runs at most 10 s; the kill comes after 0.3 to 2.3 s of it,
+  # counted from the end of its set-up.
   # shellcheck disable=SC2046
   "$bench" --workload journal --run "t$trial" --seconds 10 $(bench_args) > "$dir/load.json" 2> "$dir/load.err" &
   load=$!
+  # The kill falls in the load, not in its set-up: the first trial enrols
+  # and books the pairs, and a kill before it saved them (sessions.json)
+  # left talents the verifying run would enrol again (409 alias_taken).
+  for _ in $(seq 600); do
+    [ -f "$dir/journal/sessions.json" ] && break
+    kill -0 "$load" 2>/dev/null || break
+    sleep 0.05
+  done
   sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.3 + r / 32767 * 2 }')"
   kill -9 "$pid"
   wait "$pid" 2>/dev/null || true
