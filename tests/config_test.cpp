@@ -65,6 +65,17 @@ TEST_CASE("a time zone too long to be a path is refused as unknown, not thrown p
   CHECK(parse_config("[policy]\ntimezone = \"Asia/Jakarta\"\n", "/etc/tirai").policy.timezone == "Asia/Jakarta");
 }
 
+TEST_CASE("a daily window with a negative hour or minute is refused", "[config][fuzz]") {
+  // Found by tests/fuzz/config.cpp: from_chars read "-2" as an hour, and
+  // the window written back was refused.
+  for (const auto* w : {"-2:01-06:00", "22:00--1:00", "22:-1-06:00"}) {
+    INFO(w);
+    CHECK_THAT(error_for(std::string("[policy]\nkyc_required_hours = \"") + w + "\"\n"),
+               Catch::Contains("HH:MM-HH:MM"));
+  }
+  CHECK(parse_config("[policy]\nkyc_required_hours = \"22:00-06:00\"\n", "/etc/tirai").policy.kyc_required_hours);
+}
+
 TEST_CASE("an empty file runs on defaults", "[config]") {
   const auto c = parse_config("", "/srv");
   CHECK(c.admin.listen.port == 8081);

@@ -47,7 +47,8 @@ std::optional<DailyWindow> parse_daily_window(std::string_view s) {
     int h = 0, m = 0;
     auto [p1, e1] = std::from_chars(t.data(), t.data() + 2, h);
     auto [p2, e2] = std::from_chars(t.data() + 3, t.data() + 5, m);
-    if (e1 != std::errc{} || e2 != std::errc{} || p1 != t.data() + 2 || p2 != t.data() + 5 || h > 23 || m > 59)
+    if (e1 != std::errc{} || e2 != std::errc{} || p1 != t.data() + 2 || p2 != t.data() + 5 || h < 0 || h > 23 || m < 0 ||
+        m > 59)
       return std::nullopt;
     return h * 60 + m;
   };
