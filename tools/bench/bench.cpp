@@ -5,6 +5,7 @@
 #include "tools/bench/histogram.hpp"
 #include "tools/bench/journal.hpp"
 #include "tools/bench/phone.hpp"
+#include "tools/bench/process_cpu.hpp"
 #include "tools/bench/sms.hpp"
 #include "tools/client.hpp"
 
@@ -21,7 +22,6 @@
 #include <future>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <mutex>
 #include <thread>
 
@@ -37,23 +37,6 @@ namespace {
 std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
-}
-
-// CPU seconds (user + system) the process `pid` has used so far.
-double cpu_seconds(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  double utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) stime = std::stod(field);
-  }
-  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 // Resident memory of `pid` in KiB.
@@ -213,13 +196,13 @@ Result throughput(const Options& o) {
     co_await timer.async_wait(asio::use_awaitable);
     measuring = true;
     t0 = Clock::now();
-    cpu0 = cpu_seconds(o.server_pid);
+    cpu0 = process_cpu_seconds(o.server_pid);
     self0 = self_cpu_seconds();
     timer.expires_after(ns(o.seconds));
     co_await timer.async_wait(asio::use_awaitable);
     measuring = false;
     t1 = Clock::now();
-    cpu1 = cpu_seconds(o.server_pid);
+    cpu1 = process_cpu_seconds(o.server_pid);
     self1 = self_cpu_seconds();
     running = false;
     driver->close();
@@ -291,12 +274,12 @@ Result latency(const Options& o) {
       const std::uint64_t now = now_ns();
       if (!cpu_started && now >= window_start) {
         cpu_started = true;
-        cpu0 = cpu_seconds(o.server_pid);
+        cpu0 = process_cpu_seconds(o.server_pid);
         received_at_start = received;
       }
       if (!cpu_ended && now >= window_end) {
         cpu_ended = true;
-        cpu1 = cpu_seconds(o.server_pid);
+        cpu1 = process_cpu_seconds(o.server_pid);
         received_at_end = received;
       }
       while (k < total) {
@@ -317,7 +300,7 @@ Result latency(const Options& o) {
     }
     self1 = self_cpu_seconds();
     if (!cpu_ended) {
-      cpu1 = cpu_seconds(o.server_pid);
+      cpu1 = process_cpu_seconds(o.server_pid);
       received_at_end = received;
     }
     timer.expires_after(std::chrono::seconds(1));  // let the last messages arrive
@@ -454,12 +437,12 @@ Result churn(const Options& o) {
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup));  // a benchmark's warm-up, not a test
   measuring = true;
-  const double cpu0 = cpu_seconds(o.server_pid);
+  const double cpu0 = process_cpu_seconds(o.server_pid);
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
   measuring = false;
   const auto t1 = Clock::now();
-  const double cpu1 = cpu_seconds(o.server_pid);
+  const double cpu1 = process_cpu_seconds(o.server_pid);
   stop = true;
   for (auto& t : threads) t.join();
   for (const auto& e : errors)

@@ -12,6 +12,7 @@
 #include "tools/bench/phone.hpp"
 
 #include "tools/bench/histogram.hpp"
+#include "tools/bench/process_cpu.hpp"
 #include "tools/tiraid_process.hpp"
 
 #include <arpa/inet.h>
@@ -249,22 +250,6 @@ Media talk(std::span<Call> calls, double seconds) {
   return m;
 }
 
-// CPU seconds a process has used (utime + stime from /proc).
-double cpu_seconds(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  unsigned long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoul(field);
-    if (i == 15) stime = std::stoul(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 // Datagrams the kernel dropped (receive buffers full) on UDP sockets of
 // 127.0.0.1, summed by who owns the port: this program's RTP sockets, the
 // talent's phone (SIPp's echo port), rtpengine (its port range).
@@ -349,12 +334,12 @@ json::object phone_load(const PhoneOptions& o) {
     for (std::size_t i = 0; i < up; ++i) ours.push_back(calls[i].rtp->port);
     const auto drops = [&] { return udp_drops(ours, echo_port, rtp_low, rtp_high); };
     const Drops d0 = drops();
-    const double cpu0 = rtpengine ? cpu_seconds(rtpengine) : 0;
+    const double cpu0 = rtpengine ? process_cpu_seconds(rtpengine) : 0;
     const auto t0 = Clock::now();
     const Media m = talk(std::span<Call>(calls).first(up), o.load_seconds);
     const Drops d1 = drops();
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    const double cpu = rtpengine ? (cpu_seconds(rtpengine) - cpu0) / secs : 0;
+    const double cpu = rtpengine ? (process_cpu_seconds(rtpengine) - cpu0) / secs : 0;
     const double loss = m.sent ? 1.0 - static_cast<double>(m.received) / static_cast<double>(m.sent) : 1.0;
     const double p99_ms = static_cast<double>(m.rtt.quantile(0.99)) / 1e6;
     const bool good = loss <= 0.01 && p99_ms <= 50;
