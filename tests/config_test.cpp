@@ -119,6 +119,12 @@ TEST_CASE("durations and addresses parse", "[config]") {
   CHECK_FALSE(parse_address("127.0.0.1:99999"));
   CHECK_FALSE(parse_address(":80"));
   CHECK_FALSE(parse_address("::1:80"));
+  // Brackets only around an IPv6 address (a fuzz finding: this one was read
+  // as the host "[phone]ic]y.9", written back without the outer brackets,
+  // and the config written back was refused).
+  CHECK_FALSE(parse_address("[[phone]ic]y.9]:998"));
+  CHECK_FALSE(parse_address("[::1]]:80"));
+  CHECK_FALSE(parse_address("host]:80"));
 }
 
 TEST_CASE("[sms] config: validated with the key named", "[sms][config]") {

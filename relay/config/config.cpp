@@ -80,6 +80,9 @@ std::optional<Address> parse_address(std::string_view s) {
     host = s.substr(0, colon);
     port = s.substr(colon + 1);
   }
+  // A bracket belongs only around an IPv6 address: one inside a host could
+  // not be written back as the same address.
+  if (host.find_first_of("[]") != std::string_view::npos) return std::nullopt;
   unsigned value = 0;
   auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (host.empty() || port.empty() || ec != std::errc{} || p != port.data() + port.size() || value > 65535)
