@@ -145,34 +145,30 @@ bool is_error(const Frame& f, std::string_view code) {
 
 TEST_CASE("websocket: the handshake answers RFC 6455's key, and refuses another version or a bad key",
           "[e2e][ws]") {
-  test::TempDir dir;
-  client::TiraidProcess d(TIRAID_PATH, dir.path());
-  d.start();
+  Relay r;
   {
-    RawWs ws(d.relay_port());
+    RawWs ws(r.daemon.relay_port());
     const auto head = ws.upgrade();
     CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 101 Switching Protocols\r\n"));
     CHECK_THAT(head, Catch::Contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
     CHECK_THAT(head, Catch::Contains("Upgrade: websocket\r\n"));
   }
   {
-    RawWs ws(d.relay_port());
+    RawWs ws(r.daemon.relay_port());
     const auto head = ws.upgrade("dGhlIHNhbXBsZSBub25jZQ==", "8");
     CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 426 "));
     CHECK_THAT(head, Catch::Contains("Sec-WebSocket-Version: 13\r\n"));
   }
   {
-    RawWs ws(d.relay_port());
+    RawWs ws(r.daemon.relay_port());
     CHECK_THAT(ws.upgrade("not-a-key"), Catch::StartsWith("HTTP/1.1 400 "));
   }
 }
 
 TEST_CASE("websocket: frames cut anywhere or fragmented arrive whole, and pings are answered between them",
           "[e2e][ws]") {
-  test::TempDir dir;
-  client::TiraidProcess d(TIRAID_PATH, dir.path());
-  d.start();
-  RawWs ws(d.relay_port());
+  Relay r;
+  RawWs ws(r.daemon.relay_port());
   REQUIRE_THAT(ws.upgrade(), Catch::StartsWith("HTTP/1.1 101"));
   // One byte per write: the relay reads it as one frame.
   ws.drip(frame(0x81, R"({"type":"teleport"})"));
@@ -199,9 +195,7 @@ TEST_CASE("websocket: frames cut anywhere or fragmented arrive whole, and pings 
 }
 
 TEST_CASE("websocket: what breaks the protocol closes with its code, and the relay goes on", "[e2e][ws]") {
-  test::TempDir dir;
-  client::TiraidProcess d(TIRAID_PATH, dir.path(), "[relay]\nmax_frame_bytes = 1024\n");
-  d.start();
+  Relay r("[relay]\nmax_frame_bytes = 1024\n");
   struct Case {
     std::string name, bytes;
     std::uint16_t code;
@@ -218,25 +212,23 @@ TEST_CASE("websocket: what breaks the protocol closes with its code, and the rel
   };
   for (const auto& c : cases) {
     INFO(c.name);
-    RawWs ws(d.relay_port());
+    RawWs ws(r.daemon.relay_port());
     REQUIRE_THAT(ws.upgrade(), Catch::StartsWith("HTTP/1.1 101"));
     ws.write(c.bytes);
     CHECK(close_code(ws.read()) == c.code);
     CHECK(ws.read().ended);
   }
-  RawWs ws(d.relay_port());
+  RawWs ws(r.daemon.relay_port());
   REQUIRE_THAT(ws.upgrade(), Catch::StartsWith("HTTP/1.1 101"));
   ws.write(frame(0x81, "{}"));
   CHECK(is_error(ws.read(), "bad_request"));
 }
 
 TEST_CASE("websocket: relay.idle_timeout pings a quiet client and closes one that does not answer", "[e2e][ws]") {
-  test::TempDir dir;
-  client::TiraidProcess d(TIRAID_PATH, dir.path(), "[relay]\nidle_timeout = \"800ms\"\n");
-  d.start();
+  Relay r("[relay]\nidle_timeout = \"800ms\"\n");
   // One that answers its pings stays, well past the timeout: three pings,
   // each sent once the client had been quiet for about half of it.
-  RawWs answering(d.relay_port());
+  RawWs answering(r.daemon.relay_port());
   REQUIRE_THAT(answering.upgrade(), Catch::StartsWith("HTTP/1.1 101"));
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 3; ++i) {
@@ -248,7 +240,7 @@ TEST_CASE("websocket: relay.idle_timeout pings a quiet client and closes one tha
   answering.write(frame(0x81, R"({"type":"teleport"})"));
   CHECK(is_error(answering.read(), "unknown_type"));
   // One that does not answer is pinged, then let go.
-  RawWs silent(d.relay_port());
+  RawWs silent(r.daemon.relay_port());
   REQUIRE_THAT(silent.upgrade(), Catch::StartsWith("HTTP/1.1 101"));
   CHECK(silent.read(std::chrono::seconds(5)).opcode == 9);
   const auto end = silent.read(std::chrono::seconds(5));
